@@ -1,0 +1,82 @@
+// Bundles every entry point of SynthPair with esbuild: the extension host, the engine worker,
+// the CLI, one browser bundle per webview, and the integration suite that runs inside VS Code.
+import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const watch = args.has('--watch');
+
+// The native TF.js packages are optional and detected at run time, so they must stay real `require`s.
+const optionalNative = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+
+const nodeTargets = {
+  ...common,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+};
+
+const builds = [
+  { ...nodeTargets, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist', external: ['vscode'] },
+  { ...nodeTargets, entryPoints: { worker: 'src/worker/main.ts' }, outdir: 'dist', external: optionalNative },
+  {
+    ...nodeTargets,
+    entryPoints: { cli: 'src/cli/main.ts' },
+    outdir: 'dist',
+    external: optionalNative,
+    banner: { js: '#!/usr/bin/env node' },
+  },
+  {
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+    entryPoints: { dashboard: 'webview/dashboard/main.ts' },
+    outdir: 'dist/webview',
+  },
+];
+
+if (!production) {
+  builds.push({
+    ...nodeTargets,
+    entryPoints: { suite: 'test/integration/suite/index.ts' },
+    outdir: 'out/integration',
+    external: ['vscode'],
+  });
+}
+
+function copyWasmBinaries() {
+  const from = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+  const to = path.join(root, 'dist/wasm');
+  mkdirSync(to, { recursive: true });
+  for (const file of readdirSync(from).filter((name) => name.endsWith('.wasm'))) {
+    cpSync(path.join(from, file), path.join(to, file));
+  }
+}
+
+copyWasmBinaries();
+if (watch) {
+  const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
+  await Promise.all(contexts.map((context) => context.watch()));
+  console.log('esbuild: watching for changes');
+} else {
+  const started = Date.now();
+  const results = await Promise.allSettled(builds.map((options) => esbuild.build(options)));
+  // esbuild has already printed each error with its location; a stack trace would only bury it.
+  if (results.some((result) => result.status === 'rejected')) {
+    process.exit(1);
+  }
+  console.log(`esbuild: ${builds.length} bundles in ${Date.now() - started} ms${production ? ' (production)' : ''}`);
+}

@@ -1,0 +1,27 @@
+// Writes the manifest sections that are generated from typed sources (`npm run generate`); with `--check`
+// it only reports whether package.json is stale, which the unit tests rely on.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { manifestContributions } from '../src/manifest/contributions';
+
+const manifestPath = path.join(__dirname, '..', 'package.json');
+
+export function generatedManifest(current: string): string {
+  const manifest = JSON.parse(current) as { contributes?: Record<string, unknown> };
+  manifest.contributes = { ...manifest.contributes, ...manifestContributions() };
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+if (require.main === module) {
+  const current = readFileSync(manifestPath, 'utf8');
+  const next = generatedManifest(current);
+  if (process.argv.includes('--check')) {
+    if (next !== current) {
+      console.error('package.json is stale: run `npm run generate`');
+      process.exit(1);
+    }
+  } else if (next !== current) {
+    writeFileSync(manifestPath, next);
+    console.log('package.json contributions regenerated');
+  }
+}

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { selectBackend } from '../engine/backends/selectBackend';
+import { type BackendPreference, backendPreference } from '../protocol/backend';
+import { formatBackendReport } from '../workerHost/backendReportText';
+
+/** Exit codes the CLI promises to scripts and schedulers. */
+export const exitCodes = { success: 0, failure: 1, usage: 2 } as const;
+
+const distDir = __dirname;
+
+function version(): string {
+  const manifest = JSON.parse(readFileSync(path.join(distDir, '..', 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+function parseBackend(value: string): BackendPreference {
+  const parsed = backendPreference.safeParse(value);
+  if (!parsed.success) {
+    throw new InvalidArgumentError(`expected one of ${backendPreference.options.join(', ')}`);
+  }
+  return parsed.data;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command()
+    .name('synthpair')
+    .description('Self-supervised fine-grained visual recognition from synthesized pairs, headless.')
+    .version(version())
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program
+    .command('backend')
+    .description('select a TF.js backend as the engine would and report why each faster one was skipped')
+    .addOption(new Option('--backend <name>', 'force a backend').argParser(parseBackend).default('auto'))
+    .option('--native-module-path <dir...>', 'extra folders searched for @tensorflow/tfjs-node(-gpu)', [])
+    .option('--json', 'print the report as JSON')
+    .action(async (options: { backend: BackendPreference; nativeModulePath: string[]; json?: boolean }) => {
+      const { report } = await selectBackend({
+        preference: options.backend,
+        wasmDir: path.join(distDir, 'wasm'),
+        nativeModulePaths: options.nativeModulePath,
+        synthpairVersion: version(),
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBackendReport(report)}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'node' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') {
+      process.exitCode = exitCodes.success;
+      return;
+    }
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      process.exitCode = exitCodes.usage;
+      return;
+    }
+    process.stderr.write(`synthpair: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = exitCodes.failure;
+  }
+}
+
+void main(process.argv);

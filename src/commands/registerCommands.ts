@@ -1,0 +1,40 @@
+import * as vscode from 'vscode';
+import type { BackendReport } from '../protocol/backend';
+import { describeWireError, toWireError } from '../protocol/errors';
+import { DashboardPanel, type DashboardDependencies } from '../panels/dashboardPanel';
+import { formatBackendReport } from '../workerHost/backendReportText';
+import { commandDefinitions } from './commandIds';
+
+export function registerCommands(dependencies: DashboardDependencies): vscode.Disposable[] {
+  const { engine, output } = dependencies;
+  return [
+    vscode.commands.registerCommand(commandDefinitions.showBackendInfo.id, async (): Promise<BackendReport | undefined> => {
+      try {
+        const report = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Window, title: 'SynthPair: selecting a TF.js backend' },
+          () => engine.backendReport(),
+        );
+        for (const line of formatBackendReport(report).split('\n')) {
+          output.info(line);
+        }
+        output.show(true);
+        return report;
+      } catch (error) {
+        const message = describeWireError(toWireError(error));
+        output.error(`Backend selection failed: ${message}`);
+        void showErrorWithOutput(`SynthPair could not start a TF.js backend: ${message}`, output);
+        return undefined;
+      }
+    }),
+    vscode.commands.registerCommand(commandDefinitions.openDashboard.id, () => {
+      DashboardPanel.createOrShow(dependencies);
+    }),
+  ];
+}
+
+export async function showErrorWithOutput(message: string, output: vscode.OutputChannel): Promise<void> {
+  const choice = await vscode.window.showErrorMessage(message, 'Show Output');
+  if (choice === 'Show Output') {
+    output.show();
+  }
+}

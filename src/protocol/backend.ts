@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/** SynthPair's names for the TF.js backends, in the order the worker tries them. */
+export const backendNames = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const backendName = z.enum(backendNames);
+export type BackendName = z.infer<typeof backendName>;
+
+export const backendPreference = z.enum(['auto', ...backendNames]);
+export type BackendPreference = z.infer<typeof backendPreference>;
+
+export const backendAttempt = z.object({
+  name: backendName,
+  outcome: z.enum(['selected', 'not-installed', 'failed', 'unusable', 'not-tried']),
+  /** Why the backend was skipped or chosen, in words a user can act on. */
+  reason: z.string(),
+  /** Milliseconds spent loading and initialising it. */
+  millis: z.number().nonnegative().optional(),
+});
+export type BackendAttempt = z.infer<typeof backendAttempt>;
+
+export const backendReport = z.object({
+  selected: backendName,
+  /** The backend name TF.js itself reports (`tensorflow`, `wasm`, `cpu`). */
+  tfjsBackend: z.string(),
+  preference: backendPreference,
+  attempts: z.array(backendAttempt),
+  wasm: z
+    .object({
+      simd: z.boolean(),
+      threads: z.boolean(),
+      threadCount: z.number().int().positive(),
+      /** Kernels SynthPair registers because stock tfjs-backend-wasm lacks or slows training. */
+      trainingKernels: z.array(z.string()),
+    })
+    .optional(),
+  versions: z.object({
+    tfjs: z.string(),
+    node: z.string(),
+    synthpair: z.string(),
+  }),
+  platform: z.object({
+    os: z.string(),
+    arch: z.string(),
+    cpus: z.number().int().nonnegative(),
+    cpuModel: z.string(),
+  }),
+  /** Milliseconds from worker start until the backend was ready. */
+  startupMillis: z.number().nonnegative(),
+});
+export type BackendReport = z.infer<typeof backendReport>;

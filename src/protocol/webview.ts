@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { backendReport } from './backend';
+import { wireError } from './worker';
+
+export const workerState = z.enum(['stopped', 'starting', 'ready', 'crashed']);
+export type WorkerState = z.infer<typeof workerState>;
+
+/** Messages the extension host posts to the dashboard webview. */
+export const hostToDashboard = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('backendReport'), report: backendReport }),
+  z.object({ type: z.literal('backendError'), error: wireError }),
+  z.object({ type: z.literal('workerState'), state: workerState, detail: z.string().optional() }),
+]);
+export type HostToDashboard = z.infer<typeof hostToDashboard>;
+
+/** Messages the dashboard webview posts to the extension host. */
+export const dashboardToHost = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('refreshBackend') }),
+  z.object({ type: z.literal('showOutput') }),
+]);
+export type DashboardToHost = z.infer<typeof dashboardToHost>;
+
+/** What the dashboard persists with `vscode.setState`, restored after a window reload. */
+export const dashboardState = z.object({
+  report: backendReport.optional(),
+  /** Which attempts row is expanded, so the view comes back as the user left it. */
+  expandedBackend: z.string().optional(),
+});
+export type DashboardState = z.infer<typeof dashboardState>;

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { backendPreference, backendReport } from './backend';
+
+/**
+ * Every request the host may send to the engine worker, with the shape of its parameters and of its
+ * result. Both sides validate against these schemas, so adding a method here is the whole contract.
+ */
+export const workerMethods = {
+  ping: {
+    params: z.object({ payload: z.string() }),
+    result: z.object({ payload: z.string(), pid: z.number().int() }),
+  },
+  backendInfo: {
+    params: z.object({}),
+    result: backendReport,
+  },
+  shutdown: {
+    params: z.object({}),
+    result: z.object({}),
+  },
+} as const;
+
+export type WorkerMethod = keyof typeof workerMethods;
+export type WorkerParams<M extends WorkerMethod> = z.infer<(typeof workerMethods)[M]['params']>;
+export type WorkerResult<M extends WorkerMethod> = z.infer<(typeof workerMethods)[M]['result']>;
+
+const methodName = z.enum(Object.keys(workerMethods) as [WorkerMethod, ...WorkerMethod[]]);
+
+export const workerRequest = z.object({
+  kind: z.literal('request'),
+  id: z.number().int().nonnegative(),
+  method: methodName,
+  params: z.unknown(),
+});
+export type WorkerRequest = z.infer<typeof workerRequest>;
+
+/** An error as it crosses the process border: a message a user can read and the chain of causes. */
+export const wireError = z.object({
+  message: z.string(),
+  name: z.string().optional(),
+  causes: z.array(z.string()).optional(),
+  stack: z.string().optional(),
+});
+export type WireError = z.infer<typeof wireError>;
+
+const successResponse = z.object({
+  kind: z.literal('response'),
+  id: z.number().int().nonnegative(),
+  ok: z.literal(true),
+  result: z.unknown(),
+});
+const errorResponse = z.object({
+  kind: z.literal('response'),
+  id: z.number().int().nonnegative(),
+  ok: z.literal(false),
+  error: wireError,
+});
+
+export const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
+export type LogLevel = z.infer<typeof logLevel>;
+
+export const workerEvent = z.discriminatedUnion('event', [
+  z.object({ kind: z.literal('event'), event: z.literal('ready'), pid: z.number().int() }),
+  z.object({ kind: z.literal('event'), event: z.literal('log'), level: logLevel, message: z.string() }),
+  z.object({
+    kind: z.literal('event'),
+    event: z.literal('progress'),
+    requestId: z.number().int().nonnegative(),
+    message: z.string(),
+    /** Fraction done in [0, 1] when known. */
+    fraction: z.number().min(0).max(1).optional(),
+  }),
+]);
+export type WorkerEvent = z.infer<typeof workerEvent>;
+
+export const workerToHost = z.union([successResponse, errorResponse, workerEvent]);
+export type WorkerToHost = z.infer<typeof workerToHost>;
+
+/** Options the host passes when it forks the worker, through the environment. */
+export const workerLaunchOptions = z.object({
+  backend: backendPreference,
+  /** Folder holding the tfjs-backend-wasm binaries. */
+  wasmDir: z.string(),
+  /** Extra folders searched for the optional native TF.js packages. */
+  nativeModulePaths: z.array(z.string()),
+});
+export type WorkerLaunchOptions = z.infer<typeof workerLaunchOptions>;
+export const workerLaunchEnvVar = 'SYNTHPAIR_WORKER_OPTIONS';

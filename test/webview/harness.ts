@@ -1,0 +1,117 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { renderWebviewHtml } from '../../src/panels/webviewHtml';
+import { type ThemeName, themes } from './themes';
+
+const root = path.join(__dirname, '..', '..');
+/** Stands in for `webview.cspSource`: an origin of its own, served from disk by request interception. */
+const origin = 'https://webview.synthpair.test';
+export const screenshotDir = path.join(root, 'test-results', 'webview');
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export interface OpenedWebview {
+  page: Page;
+  /** Messages the page posted to the host, in order. */
+  posted(): Promise<unknown[]>;
+  /** What the page last stored with setState. */
+  state(): Promise<unknown>;
+  /** Delivers a message as the extension host would. */
+  postFromHost(message: unknown): Promise<void>;
+  consoleMessages: string[];
+  cspViolations(): Promise<string[]>;
+}
+
+/**
+ * Loads a webview bundle the way VS Code does: the same HTML and CSP, theme variables on <html>, and an
+ * `acquireVsCodeApi` that records what the page posts and stores.
+ */
+export async function openWebview(
+  browser: Browser,
+  options: { bundle: string; title: string; theme: ThemeName; state?: unknown; width?: number; height?: number },
+): Promise<OpenedWebview> {
+  const page = await browser.newPage({ viewport: { width: options.width ?? 900, height: options.height ?? 640 } });
+  const consoleMessages: string[] = [];
+  page.on('console', (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
+  const html = renderWebviewHtml({
+    title: options.title,
+    cspSource: origin,
+    scriptUri: `${origin}/dist/webview/${options.bundle}.js`,
+    styleUris: [`${origin}/media/webview.css`],
+  });
+  await page.route(`${origin}/**`, async (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname === '/index.html') {
+      await route.fulfill({ body: html, contentType: 'text/html' });
+      return;
+    }
+    const file = path.join(root, decodeURIComponent(url.pathname));
+    if (!file.startsWith(root)) {
+      await route.abort();
+      return;
+    }
+    const contentType = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'application/octet-stream';
+    try {
+      await route.fulfill({ body: readFileSync(file), contentType });
+    } catch {
+      await route.fulfill({ status: 404, body: 'not found' });
+    }
+  });
+  // Everything else would leave the machine: refuse it, as the webview sandbox has no network either.
+  await page.route(/^(?!https:\/\/webview\.synthpair\.test)/, (route) => route.abort());
+  const theme = themes[options.theme];
+  // Source text rather than a function: the TypeScript loader decorates functions with helpers the page lacks.
+  await page.addInitScript(`(() => {
+    const recorded = { posted: [], state: ${JSON.stringify(options.state ?? null)} ?? undefined, violations: [] };
+    window.__synthpair = recorded;
+    window.acquireVsCodeApi = () => ({
+      postMessage: (message) => recorded.posted.push(structuredClone(message)),
+      getState: () => recorded.state,
+      setState: (state) => { recorded.state = structuredClone(state); },
+    });
+    document.addEventListener('securitypolicyviolation', (event) =>
+      recorded.violations.push(event.violatedDirective + ' ' + event.blockedURI));
+    // The document has no elements yet when this runs; VS Code too themes the page once it exists.
+    document.addEventListener('DOMContentLoaded', () => {
+      for (const [name, value] of Object.entries(${JSON.stringify(theme.variables)})) {
+        document.documentElement.style.setProperty(name, value);
+      }
+      document.body.classList.add(${JSON.stringify(theme.bodyClass)});
+    });
+  })();`);
+  await page.goto(`${origin}/index.html`);
+  type Recorded = { posted: unknown[]; state: unknown; violations: string[] };
+  // Playwright evaluates through the debugger, which the page's CSP does not restrict; the page itself cannot eval.
+  const recorded = () => page.evaluate(() => (window as unknown as { __synthpair: Recorded }).__synthpair);
+  return {
+    page,
+    consoleMessages,
+    posted: async () => (await recorded()).posted,
+    state: async () => (await recorded()).state,
+    cspViolations: async () => (await recorded()).violations,
+    postFromHost: async (message) => {
+      await page.evaluate((data) => window.postMessage(data, '*'), message);
+    },
+  };
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(screenshotDir, { recursive: true });
+  const file = path.join(screenshotDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
