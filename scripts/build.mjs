@@ -1,6 +1,6 @@
 // Bundles every entry point of SynthPair with esbuild: the extension host, the engine worker,
 // the CLI, one browser bundle per webview, and the integration suite that runs inside VS Code.
-import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -54,6 +54,8 @@ if (!production) {
     entryPoints: { suite: 'test/integration/suite/index.ts' },
     outdir: 'out/integration',
     external: ['vscode'],
+    // Only mocha's parallel mode resolves those files, and the suite runs serially inside the extension host.
+    logOverride: { 'require-resolve-not-external': 'silent' },
   });
 }
 
@@ -66,6 +68,10 @@ function copyWasmBinaries() {
   }
 }
 
+if (production) {
+  // A packaged build must not carry source maps or stale bundles left by a development build.
+  rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+}
 copyWasmBinaries();
 if (watch) {
   const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
@@ -78,5 +84,7 @@ if (watch) {
   if (results.some((result) => result.status === 'rejected')) {
     process.exit(1);
   }
-  console.log(`esbuild: ${builds.length} bundles in ${Date.now() - started} ms${production ? ' (production)' : ''}`);
+  console.log(
+    `esbuild: ${builds.length} bundles in ${Date.now() - started} ms${production ? ' (production)' : ''}`,
+  );
 }

@@ -147,9 +147,11 @@ async function main(): Promise<void> {
   }
 
   console.log(`SynthPair is running in VS Code at ${server.url} (examples/quickstart). Ctrl-C stops it.`);
+  // on(), not once(): Ctrl-C arrives twice (from the terminal and relayed by tsx), and tsx exits at
+  // once when a signal finds no listener, which would cut the server's shutdown short.
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    process.on('SIGINT', () => resolve());
+    process.on('SIGTERM', () => resolve());
   });
   console.log('Stopping code-server…');
   await server.stop();

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { registerCommands, showErrorWithOutput } from './commands/registerCommands';
 import { readWorkerLaunchOptions } from './config/readSettings';
-import { DashboardPanel, type DashboardDependencies } from './panels/dashboardPanel';
+import { type DashboardDependencies, DashboardPanel } from './panels/dashboardPanel';
 import { EngineService } from './workerHost/engineService';
 
 /** What `activate` returns: the services other extensions and the integration tests talk to. */

@@ -11,7 +11,9 @@ export const exitCodes = { success: 0, failure: 1, usage: 2 } as const;
 const distDir = __dirname;
 
 function version(): string {
-  const manifest = JSON.parse(readFileSync(path.join(distDir, '..', 'package.json'), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(path.join(distDir, '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   return manifest.version;
 }
 
@@ -44,7 +46,9 @@ async function main(argv: readonly string[]): Promise<void> {
         nativeModulePaths: options.nativeModulePath,
         synthpairVersion: version(),
       });
-      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBackendReport(report)}\n`);
+      process.stdout.write(
+        options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBackendReport(report)}\n`,
+      );
     });
 
   try {

@@ -1,31 +1,34 @@
 import * as vscode from 'vscode';
+import { type DashboardDependencies, DashboardPanel } from '../panels/dashboardPanel';
 import type { BackendReport } from '../protocol/backend';
 import { describeWireError, toWireError } from '../protocol/errors';
-import { DashboardPanel, type DashboardDependencies } from '../panels/dashboardPanel';
 import { formatBackendReport } from '../workerHost/backendReportText';
 import { commandDefinitions } from './commandIds';
 
 export function registerCommands(dependencies: DashboardDependencies): vscode.Disposable[] {
   const { engine, output } = dependencies;
   return [
-    vscode.commands.registerCommand(commandDefinitions.showBackendInfo.id, async (): Promise<BackendReport | undefined> => {
-      try {
-        const report = await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Window, title: 'SynthPair: selecting a TF.js backend' },
-          () => engine.backendReport(),
-        );
-        for (const line of formatBackendReport(report).split('\n')) {
-          output.info(line);
+    vscode.commands.registerCommand(
+      commandDefinitions.showBackendInfo.id,
+      async (): Promise<BackendReport | undefined> => {
+        try {
+          const report = await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Window, title: 'SynthPair: selecting a TF.js backend' },
+            () => engine.backendReport(),
+          );
+          for (const line of formatBackendReport(report).split('\n')) {
+            output.info(line);
+          }
+          output.show(true);
+          return report;
+        } catch (error) {
+          const message = describeWireError(toWireError(error));
+          output.error(`Backend selection failed: ${message}`);
+          void showErrorWithOutput(`SynthPair could not start a TF.js backend: ${message}`, output);
+          return undefined;
         }
-        output.show(true);
-        return report;
-      } catch (error) {
-        const message = describeWireError(toWireError(error));
-        output.error(`Backend selection failed: ${message}`);
-        void showErrorWithOutput(`SynthPair could not start a TF.js backend: ${message}`, output);
-        return undefined;
-      }
-    }),
+      },
+    ),
     vscode.commands.registerCommand(commandDefinitions.openDashboard.id, () => {
       DashboardPanel.createOrShow(dependencies);
     }),

@@ -12,7 +12,7 @@ export const settingDefinitions = {
       'Try node-gpu, node, wasm, then cpu, and use the first that works.',
       '@tensorflow/tfjs-node-gpu (CUDA 11.2 / cuDNN 8.1), when installed and an NVIDIA GPU is present.',
       '@tensorflow/tfjs-node (libtensorflow on the CPU), when installed.',
-      'WebAssembly with SIMD (XNNPACK) and SynthPair\'s training kernels. Always available.',
+      "WebAssembly with SIMD (XNNPACK) and SynthPair's training kernels. Always available.",
       'Pure JavaScript. Always available and slow: for debugging.',
     ],
     default: 'auto',

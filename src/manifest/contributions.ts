@@ -1,14 +1,21 @@
-import { settingDefinitions, settingsSection } from '../config/settings';
 import { commandDefinitions } from '../commands/commandIds';
+import { settingDefinitions, settingsSection } from '../config/settings';
 
 /** What the extension contributes to VS Code, generated into package.json by `npm run generate`. */
 export function manifestContributions() {
   return {
-    commands: Object.values(commandDefinitions).map(({ id, title, category }) => ({ command: id, title, category })),
+    commands: Object.values(commandDefinitions).map(({ id, title, category }) => ({
+      command: id,
+      title,
+      category,
+    })),
     configuration: {
       title: 'SynthPair',
       properties: Object.fromEntries(
-        Object.entries(settingDefinitions).map(([name, definition]) => [`${settingsSection}.${name}`, definition]),
+        Object.entries(settingDefinitions).map(([name, definition]) => [
+          `${settingsSection}.${name}`,
+          definition,
+        ]),
       ),
     },
   };

@@ -57,10 +57,15 @@ export class DashboardPanel implements vscode.Disposable {
     return new DashboardPanel(panel, dependencies);
   }
 
-  private static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  private static webviewOptions(
+    extensionUri: vscode.Uri,
+  ): vscode.WebviewOptions & vscode.WebviewPanelOptions {
     return {
       enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
+      localResourceRoots: [
+        vscode.Uri.joinPath(extensionUri, 'dist', 'webview'),
+        vscode.Uri.joinPath(extensionUri, 'media'),
+      ],
     };
   }
 
@@ -108,7 +113,9 @@ export class DashboardPanel implements vscode.Disposable {
   private async onMessage(raw: unknown): Promise<void> {
     const message = validateMessage(dashboardToHost, raw);
     if (!message.ok) {
-      this.dependencies.output.warn(`Dashboard: refused malformed message (${message.reason}): ${describeForLog(raw)}`);
+      this.dependencies.output.warn(
+        `Dashboard: refused malformed message (${message.reason}): ${describeForLog(raw)}`,
+      );
       return;
     }
     this.received.fire(message.value);

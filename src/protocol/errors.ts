@@ -28,5 +28,7 @@ export class RemoteError extends Error {
 }
 
 export function describeWireError(error: WireError): string {
-  return error.causes && error.causes.length > 0 ? `${error.message} (cause: ${error.causes.join(' ← ')})` : error.message;
+  return error.causes && error.causes.length > 0
+    ? `${error.message} (cause: ${error.causes.join(' ← ')})`
+    : error.message;
 }

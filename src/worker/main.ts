@@ -34,7 +34,9 @@ function readLaunchOptions(): WorkerLaunchOptions {
 
 function packageVersion(): string {
   try {
-    const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string };
+    const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as {
+      version?: string;
+    };
     return manifest.version ?? 'unknown';
   } catch {
     return 'unknown';
@@ -43,7 +45,9 @@ function packageVersion(): string {
 
 function main(): void {
   if (!process.send) {
-    console.error('The SynthPair worker runs as a child process of the extension; use the synthpair CLI instead.');
+    console.error(
+      'The SynthPair worker runs as a child process of the extension; use the synthpair CLI instead.',
+    );
     process.exit(2);
   }
   // Without its parent there is nobody to report to, and an orphaned trainer would hold the CPU.
@@ -75,14 +79,25 @@ function main(): void {
     const { id, method } = request.value;
     const params = validateMessage(workerMethods[method].params, request.value.params);
     if (!params.ok) {
-      send({ kind: 'response', id, ok: false, error: { message: `invalid parameters for ${method}: ${params.reason}` } });
+      send({
+        kind: 'response',
+        id,
+        ok: false,
+        error: { message: `invalid parameters for ${method}: ${params.reason}` },
+      });
       return;
     }
     try {
       const context: WorkerContext = {
         backend,
         progress: (message: string, fraction?: number) =>
-          send({ kind: 'event', event: 'progress', requestId: id, message, ...(fraction === undefined ? {} : { fraction }) }),
+          send({
+            kind: 'event',
+            event: 'progress',
+            requestId: id,
+            message,
+            ...(fraction === undefined ? {} : { fraction }),
+          }),
       };
       const handler = handlers[method] as (params: unknown, context: WorkerContext) => Promise<unknown>;
       const result = await handler(params.value, context);

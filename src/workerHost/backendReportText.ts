@@ -22,7 +22,9 @@ export function formatBackendReport(report: BackendReport): string {
   const width = Math.max(...report.attempts.map((attempt) => attempt.name.length));
   for (const attempt of report.attempts) {
     const millis = attempt.millis === undefined ? '' : ` [${attempt.millis} ms]`;
-    lines.push(`  ${attempt.name.padEnd(width)}  ${outcomeLabels[attempt.outcome].padEnd(13)} ${attempt.reason}${millis}`);
+    lines.push(
+      `  ${attempt.name.padEnd(width)}  ${outcomeLabels[attempt.outcome].padEnd(13)} ${attempt.reason}${millis}`,
+    );
   }
   lines.push(
     `TF.js ${report.versions.tfjs}, Node ${report.versions.node}, SynthPair ${report.versions.synthpair}; ${report.platform.os} ${report.platform.arch}, ${report.platform.cpus} × ${report.platform.cpuModel}`,

@@ -123,7 +123,9 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         }
       };
       child.on('message', onReady);
-      child.once('exit', () => reject(new WorkerCrashedError('exited before it was ready', this.lastLines())));
+      child.once('exit', () =>
+        reject(new WorkerCrashedError('exited before it was ready', this.lastLines())),
+      );
       child.once('error', (error) => reject(error));
     });
     // The ready promise may be abandoned by a caller that gave up; its rejection is reported through 'crashed'.
@@ -158,7 +160,10 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   private onMessage(raw: unknown): void {
     const message = validateMessage(workerToHost, raw);
     if (!message.ok) {
-      this.options.log('warn', `refused malformed worker message (${message.reason}): ${describeForLog(raw)}`);
+      this.options.log(
+        'warn',
+        `refused malformed worker message (${message.reason}): ${describeForLog(raw)}`,
+      );
       return;
     }
     const value = message.value;

@@ -36,16 +36,15 @@ export interface CodeServer {
   readonly port: number;
   /** Root URL with a trailing slash, e.g. http://127.0.0.1:41234/ */
   readonly url: string;
+  /** The server's --user-data-dir; its logs/ folder holds the extension host logs. */
   readonly userDataDir: string;
-  readonly extensionsDir: string;
   /** XDG_* variables of the server's temporary home, to keep a browser's profile out of $HOME too. */
   readonly isolatedEnv: Record<'XDG_CONFIG_HOME' | 'XDG_DATA_HOME' | 'XDG_CACHE_HOME', string>;
-  /** Everything the server printed so far (the last 256 KiB). */
-  output(): string;
   stop(): Promise<void>;
 }
 
-const OUTPUT_LIMIT = 256 * 1024;
+// How much of the server's output a startup failure quotes.
+const OUTPUT_TAIL = 4000;
 
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -107,7 +106,7 @@ async function waitUntilListening(child: ChildProcess, url: string, output: () =
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
-        `code-server exited (${child.exitCode ?? child.signalCode}) before listening:\n${output().slice(-4000)}`,
+        `code-server exited (${child.exitCode ?? child.signalCode}) before listening:\n${output()}`,
       );
     }
     try {
@@ -120,7 +119,7 @@ async function waitUntilListening(child: ChildProcess, url: string, output: () =
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`code-server did not answer on ${url} within 60 s:\n${output().slice(-4000)}`);
+  throw new Error(`code-server did not answer on ${url} within 60 s:\n${output()}`);
 }
 
 export async function startCodeServer(options: CodeServerOptions): Promise<CodeServer> {
@@ -175,7 +174,11 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
 
   // detached makes the server a process-group leader (setsid), so stop() can reach the file watcher,
   // extension hosts and agent processes it forks, which a plain kill of the server would orphan.
-  const env = { ...options.env, ...isolatedEnv };
+  // VS Code's extension host and built-in extensions create IPC sockets and tsserver folders under TMPDIR
+  // and leave them behind when killed; inside tempRoot they go away with it.
+  const tmpDir = path.join(tempRoot, 'tmp');
+  mkdirSync(tmpDir);
+  const env: NodeJS.ProcessEnv = { ...options.env, ...isolatedEnv, TMPDIR: tmpDir };
   // code-server lets $PORT override the port of --bind-addr; `npm start` reads PORT itself.
   delete env.PORT;
   const child = spawn(options.codeServerBin, args, {
@@ -191,7 +194,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
   }
   let output = '';
   const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-OUTPUT_LIMIT);
+    output = (output + chunk.toString()).slice(-OUTPUT_TAIL);
     if (options.logFile) {
       appendFileSync(options.logFile, chunk);
     }
@@ -200,7 +203,10 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
   child.stderr?.on('data', collect);
 
   // Last resort when the caller exits without stop(): a detached group would outlive this process.
-  const killOnExit = () => signalGroup(pgid, 'SIGKILL');
+  const killOnExit = () => {
+    signalGroup(pgid, 'SIGKILL');
+    rmSync(tempRoot, { recursive: true, force: true, maxRetries: 3 });
+  };
   process.once('exit', killOnExit);
 
   let stopping: Promise<void> | undefined;
@@ -223,5 +229,5 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     await stop();
     throw error;
   }
-  return { port, url, userDataDir, extensionsDir, isolatedEnv, output: () => output, stop };
+  return { port, url, userDataDir, isolatedEnv, stop };
 }

@@ -117,12 +117,18 @@ async function runSuite(started: number, workbenchLog: string, serverLog: string
     await server?.stop();
     rmSync(workspace, { recursive: true, force: true });
   };
+  // Registered with on(), not once(): Ctrl-C reaches this process twice (from the terminal and relayed
+  // by tsx), and tsx exits on the spot when a signal finds no listener, cutting the cleanup short.
+  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    log(`${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    if (!interrupted) {
+      interrupted = true;
+      log(`${signal}: cleaning up`);
+      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    }
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   try {
     cpSync(fixtureWorkspace, workspace, { recursive: true });
@@ -140,6 +146,9 @@ async function runSuite(started: number, workbenchLog: string, serverLog: string
       executablePath: chromiumPath,
       args: chromiumArgs,
       env: { ...process.env, ...server.isolatedEnv },
+      // Playwright's own handlers would exit the process before onSignal has stopped the server.
+      handleSIGINT: false,
+      handleSIGTERM: false,
     });
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
 

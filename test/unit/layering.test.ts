@@ -20,14 +20,17 @@ async function bundledInputs(entry: string, platform: 'node' | 'browser'): Promi
 describe('layering', () => {
   it('keeps tensor code out of the extension host, so it stays responsive', async () => {
     const inputs = await bundledInputs('src/extension.ts', 'node');
-    const tensorInputs = inputs.filter((input) => input.includes('@tensorflow') || input.startsWith('src/engine/'));
+    const tensorInputs = inputs.filter(
+      (input) => input.includes('@tensorflow') || input.startsWith('src/engine/'),
+    );
     assert.deepEqual(tensorInputs, []);
   });
 
   it('keeps host and tensor code out of the webviews', async () => {
     const inputs = await bundledInputs('webview/dashboard/main.ts', 'browser');
     const forbidden = inputs.filter(
-      (input) => input.includes('@tensorflow') || input.startsWith('src/engine/') || input.startsWith('src/panels/'),
+      (input) =>
+        input.includes('@tensorflow') || input.startsWith('src/engine/') || input.startsWith('src/panels/'),
     );
     assert.deepEqual(forbidden, []);
   });

@@ -32,7 +32,12 @@ describe('extension manifest', () => {
     assert.equal(manifest.main, './dist/extension.js');
     const ids = manifest.contributes.commands.map((command) => command.command);
     assert.equal(new Set(ids).size, ids.length);
-    assert.deepEqual(ids.sort(), Object.values(commandDefinitions).map((command) => command.id).sort());
+    assert.deepEqual(
+      ids.sort(),
+      Object.values(commandDefinitions)
+        .map((command) => command.id)
+        .sort(),
+    );
     assert.ok('synthpair.backend' in manifest.contributes.configuration.properties);
   });
 

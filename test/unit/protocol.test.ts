@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RemoteError, describeWireError, toWireError } from '../../src/protocol/errors';
+import { describeWireError, RemoteError, toWireError } from '../../src/protocol/errors';
 import { describeForLog, validateMessage } from '../../src/protocol/validate';
 import { dashboardToHost, hostToDashboard } from '../../src/protocol/webview';
 import { workerMethods, workerRequest, workerToHost } from '../../src/protocol/worker';
@@ -8,7 +8,12 @@ import { sampleReport } from './sampleReport';
 describe('protocol guards', () => {
   describe('worker requests', () => {
     it('accepts a request for a known method', () => {
-      const checked = validateMessage(workerRequest, { kind: 'request', id: 3, method: 'ping', params: { payload: 'x' } });
+      const checked = validateMessage(workerRequest, {
+        kind: 'request',
+        id: 3,
+        method: 'ping',
+        params: { payload: 'x' },
+      });
       assert.ok(checked.ok);
     });
 
@@ -57,8 +62,18 @@ describe('protocol guards', () => {
 
     it('refuses an error response without a message and a progress fraction above one', () => {
       assert.ok(!validateMessage(workerToHost, { kind: 'response', id: 1, ok: false, error: {} }).ok);
-      assert.ok(!validateMessage(workerToHost, { kind: 'event', event: 'progress', requestId: 1, message: 'x', fraction: 2 }).ok);
-      assert.ok(!validateMessage(workerToHost, { kind: 'event', event: 'log', level: 'loud', message: 'x' }).ok);
+      assert.ok(
+        !validateMessage(workerToHost, {
+          kind: 'event',
+          event: 'progress',
+          requestId: 1,
+          message: 'x',
+          fraction: 2,
+        }).ok,
+      );
+      assert.ok(
+        !validateMessage(workerToHost, { kind: 'event', event: 'log', level: 'loud', message: 'x' }).ok,
+      );
     });
 
     it('validates a backend report as the backendInfo result', () => {
@@ -80,14 +95,18 @@ describe('protocol guards', () => {
 
     it('accepts what the host may post to the dashboard', () => {
       assert.ok(validateMessage(hostToDashboard, { type: 'backendReport', report: sampleReport() }).ok);
-      assert.ok(validateMessage(hostToDashboard, { type: 'workerState', state: 'crashed', detail: 'SIGKILL' }).ok);
+      assert.ok(
+        validateMessage(hostToDashboard, { type: 'workerState', state: 'crashed', detail: 'SIGKILL' }).ok,
+      );
       assert.ok(!validateMessage(hostToDashboard, { type: 'workerState', state: 'exploded' }).ok);
     });
   });
 
   describe('errors across the border', () => {
     it('keeps the chain of causes', () => {
-      const error = new Error('cannot start backend', { cause: new Error('wasm failed', { cause: 'no file' }) });
+      const error = new Error('cannot start backend', {
+        cause: new Error('wasm failed', { cause: 'no file' }),
+      });
       const wire = toWireError(error);
       assert.equal(wire.message, 'cannot start backend');
       assert.deepEqual(wire.causes, ['wasm failed', 'no file']);

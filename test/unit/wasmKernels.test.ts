@@ -351,10 +351,11 @@ describe('wasm training kernels', () => {
       tf.tidy(() => {
         const x = tf.randomNormal([2, 9, 9, 4]) as tf.Tensor4D;
         const stride1 = tf.variableGrads(() => tf.sum(tf.conv2d(x, filter3x3, 1, 'same')), [filter3x3]);
-        const stride2 = tf.grads((input: tf.Tensor, kernel: tf.Tensor) =>
-          tf.sum(tf.conv2d(input as tf.Tensor4D, kernel as tf.Tensor4D, 2, 'same')),
-        )([x, tf.randomNormal([4, 4, 4, 3])]);
-        return [stride1.value, ...stride2];
+        const stride2 = (kernelSize: number) =>
+          tf.grads((input: tf.Tensor, kernel: tf.Tensor) =>
+            tf.sum(tf.conv2d(input as tf.Tensor4D, kernel as tf.Tensor4D, 2, 'same')),
+          )([x, tf.randomNormal([kernelSize, kernelSize, 4, 3])]);
+        return [stride1.value, ...stride2(4), ...stride2(1)];
       });
     const filter3x3 = tf.variable(tf.randomNormal([3, 3, 4, 6]) as tf.Tensor4D);
     tf.dispose(run());

@@ -28,9 +28,15 @@ describe('webview html', () => {
     for (const sources of policy.values()) {
       assert.ok(!sources.includes("'unsafe-inline'"), 'unsafe-inline allowed');
       assert.ok(!sources.includes("'unsafe-eval'"), 'unsafe-eval allowed');
-      assert.ok(!sources.some((source) => source === '*' || source === 'https:' || source === 'http:'), 'remote sources allowed');
+      assert.ok(
+        !sources.some((source) => source === '*' || source === 'https:' || source === 'http:'),
+        'remote sources allowed',
+      );
     }
-    assert.match(html, /<script nonce="abc123" src="https:\/\/file\+\.vscode-resource[^"]+dashboard\.js" defer><\/script>/);
+    assert.match(
+      html,
+      /<script nonce="abc123" src="https:\/\/file\+\.vscode-resource[^"]+dashboard\.js" defer><\/script>/,
+    );
     assert.equal(html.match(/<script/g)?.length, 1);
   });
 

@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { once } from 'node:events';
 import { RemoteError } from '../../src/protocol/errors';
 import { type WorkerLaunchOptions, workerLaunchEnvVar } from '../../src/protocol/worker';
 import { WorkerCrashedError, WorkerProcess } from '../../src/workerHost/workerProcess';
 
 const root = path.join(__dirname, '..', '..');
 const workerScript = path.join(root, 'dist', 'worker.js');
-const launch: WorkerLaunchOptions = { backend: 'cpu', wasmDir: path.join(root, 'dist', 'wasm'), nativeModulePaths: [] };
+const launch: WorkerLaunchOptions = {
+  backend: 'cpu',
+  wasmDir: path.join(root, 'dist', 'wasm'),
+  nativeModulePaths: [],
+};
 
 function isAlive(pid: number): boolean {
   try {
@@ -47,7 +51,7 @@ describe('engine worker process (bundled dist/worker.js)', function () {
     return worker;
   }
 
-  before(function () {
+  before(() => {
     if (!existsSync(workerScript)) {
       throw new Error('dist/worker.js is missing: run `npm run build` first');
     }
@@ -77,7 +81,11 @@ describe('engine worker process (bundled dist/worker.js)', function () {
   it('reports the backend it selected, with progress', async () => {
     const worker = startWorker({ backend: 'cpu' });
     const progress: string[] = [];
-    const report = await worker.request('backendInfo', {}, { onProgress: (message) => progress.push(message) });
+    const report = await worker.request(
+      'backendInfo',
+      {},
+      { onProgress: (message) => progress.push(message) },
+    );
     assert.equal(report.selected, 'cpu');
     assert.equal(report.preference, 'cpu');
     assert.deepEqual(
@@ -96,7 +104,8 @@ describe('engine worker process (bundled dist/worker.js)', function () {
     const worker = startWorker();
     await assert.rejects(
       worker.request('ping', { payload: 12 } as unknown as { payload: string }),
-      (error: unknown) => error instanceof RemoteError && /invalid parameters for ping: payload:/.test(error.message),
+      (error: unknown) =>
+        error instanceof RemoteError && /invalid parameters for ping: payload:/.test(error.message),
     );
     assert.equal((await worker.request('ping', { payload: 'still alive' })).payload, 'still alive');
   });
@@ -109,11 +118,17 @@ describe('engine worker process (bundled dist/worker.js)', function () {
     const messages: unknown[] = [];
     child.on('message', (message) => messages.push(message));
     try {
-      await waitFor(() => messages.some((message) => (message as { event?: string }).event === 'ready'), 10_000);
+      await waitFor(
+        () => messages.some((message) => (message as { event?: string }).event === 'ready'),
+        10_000,
+      );
       child.send({ kind: 'request', id: 7, method: 'rm -rf', params: {} });
       child.send('not even an object');
       assert.ok(
-        await waitFor(() => messages.filter((message) => (message as { event?: string }).event === 'log').length >= 2, 10_000),
+        await waitFor(
+          () => messages.filter((message) => (message as { event?: string }).event === 'log').length >= 2,
+          10_000,
+        ),
       );
       const response = messages.find((message) => (message as { kind?: string }).kind === 'response') as {
         id: number;
@@ -140,7 +155,10 @@ describe('engine worker process (bundled dist/worker.js)', function () {
     const pid = worker.pid!;
     const pending = worker.request('backendInfo', {});
     process.kill(pid, 'SIGKILL');
-    await assert.rejects(pending, (error: unknown) => error instanceof WorkerCrashedError && /SIGKILL/.test(error.message));
+    await assert.rejects(
+      pending,
+      (error: unknown) => error instanceof WorkerCrashedError && /SIGKILL/.test(error.message),
+    );
     const [error] = await crashed;
     assert.match(error.message, /was killed by SIGKILL/);
     assert.ok(Array.isArray(error.lastLines));

@@ -47,7 +47,9 @@ describe('dashboard webview in Chromium', () => {
     const rows = page.locator('#attempts vscode-table-row');
     assert.equal(await rows.count(), 4);
     assert.deepEqual(
-      await rows.evaluateAll((elements) => elements.map((row) => [row.getAttribute('data-backend'), row.getAttribute('data-outcome')])),
+      await rows.evaluateAll((elements) =>
+        elements.map((row) => [row.getAttribute('data-backend'), row.getAttribute('data-outcome')]),
+      ),
       [
         ['node-gpu', 'not-installed'],
         ['node', 'failed'],
@@ -55,11 +57,17 @@ describe('dashboard webview in Chromium', () => {
         ['cpu', 'not-tried'],
       ],
     );
-    assert.match(await rows.nth(1).textContent() ?? '', /tfjs_binding\.node missing/);
-    assert.match(await page.locator('.features').textContent() ?? '', /SIMD on[\s\S]*single thread[\s\S]*Conv2DBackpropFilter/);
-    assert.match(await page.locator('.worker-state').textContent() ?? '', /worker ready/);
+    assert.match((await rows.nth(1).textContent()) ?? '', /tfjs_binding\.node missing/);
+    assert.match(
+      (await page.locator('.features').textContent()) ?? '',
+      /SIMD on[\s\S]*single thread[\s\S]*Conv2DBackpropFilter/,
+    );
+    assert.match((await page.locator('.worker-state').textContent()) ?? '', /worker ready/);
     assert.equal(await page.locator('#app').getAttribute('aria-busy'), 'false');
-    assert.deepEqual(webview.consoleMessages.filter((line) => line.startsWith('error')), []);
+    assert.deepEqual(
+      webview.consoleMessages.filter((line) => line.startsWith('error')),
+      [],
+    );
     await page.close();
   });
 
@@ -83,7 +91,10 @@ describe('dashboard webview in Chromium', () => {
     });
     const alert = webview.page.getByRole('alert');
     await alert.waitFor();
-    assert.match((await alert.textContent()) ?? '', /No TF.js backend could be started[\s\S]*Cause: wasm binary missing/);
+    assert.match(
+      (await alert.textContent()) ?? '',
+      /No TF.js backend could be started[\s\S]*Cause: wasm binary missing/,
+    );
     await webview.page.close();
   });
 
@@ -133,7 +144,10 @@ describe('dashboard webview in Chromium', () => {
     }));
     assert.deepEqual(ran, { inline: undefined, handler: undefined });
     const violations = await webview.cspViolations();
-    assert.ok(violations.filter((violation) => violation.startsWith('script-src')).length >= 3, violations.join('\n'));
+    assert.ok(
+      violations.filter((violation) => violation.startsWith('script-src')).length >= 3,
+      violations.join('\n'),
+    );
     await page.close();
   });
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { renderWebviewHtml } from '../../src/panels/webviewHtml';
 import { type ThemeName, themes } from './themes';
 
@@ -42,9 +42,18 @@ export interface OpenedWebview {
  */
 export async function openWebview(
   browser: Browser,
-  options: { bundle: string; title: string; theme: ThemeName; state?: unknown; width?: number; height?: number },
+  options: {
+    bundle: string;
+    title: string;
+    theme: ThemeName;
+    state?: unknown;
+    width?: number;
+    height?: number;
+  },
 ): Promise<OpenedWebview> {
-  const page = await browser.newPage({ viewport: { width: options.width ?? 900, height: options.height ?? 640 } });
+  const page = await browser.newPage({
+    viewport: { width: options.width ?? 900, height: options.height ?? 640 },
+  });
   const consoleMessages: string[] = [];
   page.on('console', (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
   const html = renderWebviewHtml({
@@ -64,7 +73,11 @@ export async function openWebview(
       await route.abort();
       return;
     }
-    const contentType = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'application/octet-stream';
+    const contentType = file.endsWith('.js')
+      ? 'text/javascript'
+      : file.endsWith('.css')
+        ? 'text/css'
+        : 'application/octet-stream';
     try {
       await route.fulfill({ body: readFileSync(file), contentType });
     } catch {

@@ -34,7 +34,11 @@ interface View {
   refreshing: boolean;
 }
 
-const view: View = { worker: 'stopped', refreshing: true, ...withoutUndefined({ report: host.restoreState()?.report }) };
+const view: View = {
+  worker: 'stopped',
+  refreshing: true,
+  ...withoutUndefined({ report: host.restoreState()?.report }),
+};
 const app = document.getElementById('app')!;
 
 host.onMessage((message) => {
@@ -100,15 +104,17 @@ function reportBlock(report: BackendReport): TemplateResult {
         <vscode-badge id="selected-backend" variant="counter">${report.selected}</vscode-badge>
         <span class="muted">TF.js '${report.tfjsBackend}', preference '${report.preference}', ready in ${report.startupMillis} ms</span>
       </div>
-      ${report.wasm
-        ? html`<div class="features">
+      ${
+        report.wasm
+          ? html`<div class="features">
             <span class="feature" data-on=${report.wasm.simd}>SIMD ${report.wasm.simd ? 'on' : 'off'}</span>
             <span class="feature" data-on=${report.wasm.threads}>
               ${report.wasm.threads ? `${report.wasm.threadCount} threads` : 'single thread'}
             </span>
             <span class="feature" data-on="true">training kernels: ${report.wasm.trainingKernels.join(', ')}</span>
           </div>`
-        : nothing}
+          : nothing
+      }
     </section>
     <h2>Backends, fastest first</h2>
     <vscode-table id="attempts" zebra bordered-rows resizable columns='["18%", "16%", "56%", "10%"]'>

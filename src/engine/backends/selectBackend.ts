@@ -2,16 +2,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as tfCore from '@tensorflow/tfjs-core';
 // A named import: the package marks its Node entry side-effect free, so a bare import would be dropped by the
 // bundler together with the registration of the cpu backend.
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
-import type {
-  BackendAttempt,
-  BackendName,
-  BackendPreference,
-  BackendReport,
-} from '../../protocol/backend';
+import * as tfCore from '@tensorflow/tfjs-core';
+import type { BackendAttempt, BackendName, BackendPreference, BackendReport } from '../../protocol/backend';
 import { backendNames } from '../../protocol/backend';
 import { initWasmBackend } from './wasm/loadWasm';
 
@@ -49,7 +44,8 @@ const defaultNvidiaDeviceFiles = ['/dev/nvidiactl', '/proc/driver/nvidia/version
  */
 export async function selectBackend(options: BackendSelectionOptions): Promise<SelectedBackend> {
   const started = performance.now();
-  const candidates: readonly BackendName[] = options.preference === 'auto' ? backendNames : [options.preference];
+  const candidates: readonly BackendName[] =
+    options.preference === 'auto' ? backendNames : [options.preference];
   const attempts: BackendAttempt[] = [];
   let chosen: Extract<Attempt, { outcome: 'selected' }> | undefined;
   let chosenName: BackendName | undefined;
@@ -94,8 +90,17 @@ export async function selectBackend(options: BackendSelectionOptions): Promise<S
       preference: options.preference,
       attempts,
       ...(chosen.wasm ? { wasm: chosen.wasm } : {}),
-      versions: { tfjs: chosen.tf.version_core, node: process.versions.node, synthpair: options.synthpairVersion },
-      platform: { os: `${os.type()} ${os.release()}`, arch: os.arch(), cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown' },
+      versions: {
+        tfjs: chosen.tf.version_core,
+        node: process.versions.node,
+        synthpair: options.synthpairVersion,
+      },
+      platform: {
+        os: `${os.type()} ${os.release()}`,
+        arch: os.arch(),
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model ?? 'unknown',
+      },
       startupMillis: Math.round(performance.now() - started),
     },
   };
@@ -106,7 +111,9 @@ async function tryBackend(name: BackendName, options: BackendSelectionOptions): 
     case 'node-gpu':
       return tryNative(name, options, () => {
         const deviceFiles = options.nvidiaDeviceFiles ?? defaultNvidiaDeviceFiles;
-        return deviceFiles.some((file) => existsSync(file)) ? undefined : 'no NVIDIA GPU driver found on this machine';
+        return deviceFiles.some((file) => existsSync(file))
+          ? undefined
+          : 'no NVIDIA GPU driver found on this machine';
       });
     case 'node':
       return tryNative(name, options, () => undefined);
@@ -114,7 +121,12 @@ async function tryBackend(name: BackendName, options: BackendSelectionOptions): 
       return tryWasm(options.wasmDir);
     case 'cpu':
       await tfCore.setBackend('cpu');
-      return { outcome: 'selected', tf: tfCore, tfjsBackend: 'cpu', reason: `pure JavaScript (tfjs-backend-cpu ${version_cpu}): slow, always works` };
+      return {
+        outcome: 'selected',
+        tf: tfCore,
+        tfjsBackend: 'cpu',
+        reason: `pure JavaScript (tfjs-backend-cpu ${version_cpu}): slow, always works`,
+      };
   }
 }
 
@@ -155,7 +167,12 @@ async function tryNative(
   } catch (error) {
     return { outcome: 'failed', reason: `${packageName} failed to load: ${explainNativeFailure(error)}` };
   }
-  return { outcome: 'selected', tf, tfjsBackend: tf.getBackend(), reason: `${packageName} loaded from ${path.dirname(entry)}` };
+  return {
+    outcome: 'selected',
+    tf,
+    tfjsBackend: tf.getBackend(),
+    reason: `${packageName} loaded from ${path.dirname(entry)}`,
+  };
 }
 
 function explainNativeFailure(error: unknown): string {
@@ -172,7 +189,10 @@ function explainNativeFailure(error: unknown): string {
 async function tryWasm(wasmDir: string): Promise<Attempt> {
   try {
     const wasm = await initWasmBackend(wasmDir);
-    const features = [wasm.simd ? 'SIMD' : 'no SIMD', wasm.threads ? `${wasm.threadCount} threads` : 'single thread'];
+    const features = [
+      wasm.simd ? 'SIMD' : 'no SIMD',
+      wasm.threads ? `${wasm.threadCount} threads` : 'single thread',
+    ];
     return {
       outcome: 'selected',
       tf: tfCore,
@@ -181,6 +201,9 @@ async function tryWasm(wasmDir: string): Promise<Attempt> {
       wasm,
     };
   } catch (error) {
-    return { outcome: 'failed', reason: `wasm failed to start: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      outcome: 'failed',
+      reason: `wasm failed to start: ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
 }
