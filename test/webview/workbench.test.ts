@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { type CodeServer, startCodeServer } from '../integration/codeServer';
+import { type CodeServer, type LinkedExtension, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import {
   chromiumArgs,
@@ -55,32 +57,46 @@ describe('dashboard in a real VS Code workbench', function () {
     await browser?.close();
   });
 
+  /** A fresh code-server with the given build of SynthPair loaded, and a page showing its workbench. */
+  async function openWorkbench(
+    extension: LinkedExtension,
+    colorTheme: string,
+  ): Promise<{ page: Page; server: CodeServer }> {
+    const { codeServerBin, env } = await provisionVSCode();
+    const server = await startCodeServer({
+      codeServerBin,
+      env,
+      folder: fixtureWorkspace,
+      settings: { ...quietSettings, 'workbench.colorTheme': colorTheme },
+      linkedExtensions: [extension],
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+    await page.goto(server.url);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    return { page, server };
+  }
+
+  function dashboardFrame(page: Page) {
+    return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  }
+
   for (const [theme, colorTheme] of [
     ['dark', 'Default Dark Modern'],
     ['light', 'Default Light Modern'],
   ] as const) {
     it(`opens from the command palette and shows the backend report (${theme} theme)`, async () => {
-      const { codeServerBin, env } = await provisionVSCode();
-      let server: CodeServer | undefined;
+      const { page, server } = await openWorkbench(
+        { id: 'synthpair.synthpair', version, location: repoRoot },
+        colorTheme,
+      );
       try {
-        server = await startCodeServer({
-          codeServerBin,
-          env,
-          folder: fixtureWorkspace,
-          settings: { ...quietSettings, 'workbench.colorTheme': colorTheme },
-          linkedExtensions: [{ id: 'synthpair.synthpair', version, location: repoRoot }],
-        });
-        const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
-        await page.goto(server.url);
-        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
         await runFromPalette(page, 'SynthPair: Open Dashboard');
-        const dashboard = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+        const dashboard = dashboardFrame(page);
         const badge = dashboard.locator('#selected-backend');
         await badge.waitFor({ timeout: 60_000 });
         assert.ok(['wasm', 'node', 'node-gpu'].includes(((await badge.textContent()) ?? '').trim()));
         assert.equal(await dashboard.locator('#attempts vscode-table-row').count(), 4);
-        const tab = page.locator('.tab', { hasText: 'SynthPair Dashboard' });
-        assert.equal(await tab.count(), 1);
+        assert.equal(await page.locator('.tab', { hasText: 'SynthPair Dashboard' }).count(), 1);
         // The panel takes its colours from the workbench theme, not from defaults of its own.
         const [panelBackground, editorBackground] = await Promise.all([
           dashboard.locator('body').evaluate((body) => getComputedStyle(body).backgroundColor),
@@ -99,10 +115,105 @@ describe('dashboard in a real VS Code workbench', function () {
         ]);
         assert.equal(panelBackground, editorBackground);
         await screenshot(page, `workbench-dashboard-${theme}`);
-        await page.close();
       } finally {
-        await server?.stop();
+        await page.close();
+        await server.stop();
       }
     });
   }
+
+  describe('packaged as a VSIX', () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'synthpair-vsix-'));
+    const vsix = path.join(folder, `synthpair-${version}.vsix`);
+
+    before(() => {
+      execFileSync(
+        path.join(repoRoot, 'node_modules', '.bin', 'vsce'),
+        ['package', '--no-dependencies', '-o', vsix],
+        {
+          cwd: repoRoot,
+          stdio: 'ignore',
+        },
+      );
+    });
+
+    after(() => {
+      rmSync(folder, { recursive: true, force: true });
+      // Packaging left production bundles in dist/; the other layers expect the development build.
+      execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'build.mjs')], {
+        cwd: repoRoot,
+        stdio: 'ignore',
+      });
+    });
+
+    it('carries only what runs', () => {
+      const listing = execFileSync(
+        path.join(repoRoot, 'node_modules', '.bin', 'vsce'),
+        ['ls', '--no-dependencies'],
+        {
+          cwd: repoRoot,
+          encoding: 'utf8',
+        },
+      )
+        .split('\n')
+        .filter((line) => line.trim() !== '');
+      const unexpected = listing.filter(
+        (file) =>
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/[\w.-]+|dist\/(extension|worker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js)$/.test(
+            file,
+          ),
+      );
+      assert.deepEqual(unexpected, []);
+      for (const required of [
+        'dist/extension.js',
+        'dist/worker.js',
+        'dist/webview/dashboard.js',
+        'dist/wasm/tfjs-backend-wasm-simd.wasm',
+      ]) {
+        assert.ok(listing.includes(required), `${required} is missing from the VSIX`);
+      }
+      console.log(
+        `      VSIX: ${listing.length} files, ${(statSync(vsix).size / 1024 / 1024).toFixed(2)} MiB`,
+      );
+    });
+
+    it('installs into code-server and works from the installed copy', async () => {
+      const { codeServerBin, env } = await provisionVSCode();
+      const extensionsDir = path.join(folder, 'extensions');
+      const home = path.join(folder, 'home');
+      execFileSync(codeServerBin, ['--extensions-dir', extensionsDir, '--install-extension', vsix], {
+        env: { ...env, XDG_CONFIG_HOME: home, XDG_DATA_HOME: home, XDG_CACHE_HOME: home },
+        stdio: 'ignore',
+      });
+      const installed = path.join(extensionsDir, `synthpair.synthpair-${version}`);
+      assert.ok(statSync(path.join(installed, 'dist', 'extension.js')).isFile());
+      const { page, server } = await openWorkbench(
+        { id: 'synthpair.synthpair', version, location: installed },
+        'Default Dark Modern',
+      );
+      try {
+        await runFromPalette(page, 'SynthPair: Show Backend Info');
+        // The output channel is a Monaco editor, which renders spaces as no-break spaces.
+        const outputLines = page.locator('.part.panel .view-lines').first();
+        await outputLines.waitFor({ timeout: 60_000 });
+        await page.waitForFunction(
+          (element) =>
+            /\b(wasm|node|node-gpu)\s+selected\s/.test(
+              (element?.textContent ?? '').replace(/\u00a0/g, ' '),
+            ),
+          await outputLines.elementHandle(),
+          { timeout: 60_000 },
+        );
+        await runFromPalette(page, 'SynthPair: Open Dashboard');
+        await dashboardFrame(page).locator('#selected-backend').waitFor({ timeout: 60_000 });
+        await screenshot(page, 'workbench-vsix-backend-info');
+      } catch (error) {
+        await screenshot(page, 'workbench-vsix-failure');
+        throw error;
+      } finally {
+        await page.close();
+        await server.stop();
+      }
+    });
+  });
 });
