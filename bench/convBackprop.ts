@@ -1,6 +1,7 @@
 // Times SynthPair's wasm conv gradients against tfjs-backend-wasm's stock Conv2DBackpropInput, per
 // ResNet-18 (half width) layer at 64x64 input and batch 64, and for a whole training step of a small conv net.
-// Run: npx tsx bench/convBackprop.ts [--threads N]
+// Run: npm run bench. Prints a table and writes it as JSON to bench/results/conv-backprop.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
@@ -26,8 +27,6 @@ const layers: LayerCase[] = [
   { name: '128→128 3x3 s1 @8', xShape: [64, 8, 8, 128], filterShape: [3, 3, 128, 128], stride: 1 },
 ];
 
-const threadsFlag = process.argv.indexOf('--threads');
-const threadCount = threadsFlag >= 0 ? Number(process.argv[threadsFlag + 1]) : 1;
 const repetitions = 5;
 const stepRepetitions = 5;
 
@@ -144,21 +143,21 @@ function format(ms: number): string {
 }
 
 async function main(): Promise<void> {
-  const wasm = await initWasmBackend(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), {
-    threadCount,
-  });
+  const wasm = await initWasmBackend(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')));
   stockBackpropInput.setupFunc?.(tf.backend() as BackendWasm);
   console.log(
     `tfjs ${tf.version_core} wasm: SIMD ${wasm.simd}, threads ${wasm.threads} (${wasm.threadCount})` +
-      `${wasm.threadsUnavailable ? ` [${wasm.threadsUnavailable}]` : ''}; ` +
+      '; ' +
       `median of ${repetitions} runs after a warm-up, milliseconds`,
   );
   console.log(
     `${'layer (batch 64, pad same)'.padEnd(28)}${'dx stock'.padStart(9)}${'dx new'.padStart(9)}` +
       `${'speedup'.padStart(9)}${'dW new'.padStart(9)}`,
   );
+  const rows: Array<Record<string, string | number>> = [];
   for (const layer of layers) {
     const { newFilterMs, newInputMs, stockInputMs } = benchLayer(layer);
+    rows.push({ case: layer.name, stockInputMs, newInputMs, newFilterMs });
     console.log(
       `${layer.name.padEnd(28)}${format(stockInputMs)}${format(newInputMs)}` +
         `${`${(stockInputMs / newInputMs).toFixed(1)}x`.padStart(9)}${format(newFilterMs)}`,
@@ -174,6 +173,13 @@ async function main(): Promise<void> {
   console.log(
     `${'training step, 4 convs b32'.padEnd(28)}${format(stockStepMs)}${format(newStepMs)}` +
       `${`${(stockStepMs / newStepMs).toFixed(1)}x`.padStart(9)}${'(dx stock = stock dx + new dW)'.padStart(32)}`,
+  );
+  rows.push({ case: 'training step, 4 convs b32', stockStepMs, newStepMs });
+  const resultsDir = path.join(__dirname, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(
+    path.join(resultsDir, 'conv-backprop.json'),
+    `${JSON.stringify({ tfjs: tf.version_core, wasm, repetitions, statistic: 'median', rows }, null, 2)}\n`,
   );
 }
 

@@ -198,9 +198,7 @@ describe('dashboard in a real VS Code workbench', function () {
         await outputLines.waitFor({ timeout: 60_000 });
         await page.waitForFunction(
           (element) =>
-            /\b(wasm|node|node-gpu)\s+selected\s/.test(
-              (element?.textContent ?? '').replace(/\u00a0/g, ' '),
-            ),
+            /\b(wasm|node|node-gpu)\s+selected\s/.test((element?.textContent ?? '').replace(/\u00a0/g, ' ')),
           await outputLines.elementHandle(),
           { timeout: 60_000 },
         );

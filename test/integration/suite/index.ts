@@ -4,7 +4,10 @@ import Mocha from 'mocha';
 
 // Test modules in run order. esbuild bundles this file, so there is no test folder to glob at run time:
 // each module is required explicitly, and adding a test file means adding one line here.
-const testModules: Array<() => unknown> = [() => require('./activation.test'), () => require('./commands.test')];
+const testModules: Array<() => unknown> = [
+  () => require('./activation.test'),
+  () => require('./commands.test'),
+];
 
 /** Printed last, parsed by test/integration/run.ts into test-results/integration.json. */
 export const RESULT_PREFIX = 'SYNTHPAIR_SUITE_RESULT';
