@@ -32,6 +32,8 @@ const steps = [
     counts: 'webview.json',
   },
   { name: 'integration', command: [bin('tsx'), 'test/integration/run.ts'], counts: 'integration.json' },
+  // The README's other command: VS Code opens on the example workspace with SynthPair active.
+  { name: 'main job (npm start -- --smoke)', command: [bin('tsx'), 'scripts/start.ts', '--smoke'] },
 ];
 
 rmSync(results, { recursive: true, force: true });

@@ -122,6 +122,27 @@ describe('dashboard in a real VS Code workbench', function () {
     });
   }
 
+  it('comes back with its report after the window reloads', async () => {
+    const { page, server } = await openWorkbench(
+      { id: 'synthpair.synthpair', version, location: repoRoot },
+      'Default Dark Modern',
+    );
+    try {
+      await runFromPalette(page, 'SynthPair: Open Dashboard');
+      await dashboardFrame(page).locator('#selected-backend').waitFor({ timeout: 60_000 });
+      await runFromPalette(page, 'Developer: Reload Window');
+      await page.waitForEvent('load');
+      await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+      // Revived by the panel serializer in a fresh extension host, not reopened by this test.
+      await dashboardFrame(page).locator('#selected-backend').waitFor({ timeout: 60_000 });
+      assert.equal(await page.locator('.tab', { hasText: 'SynthPair Dashboard' }).count(), 1);
+      assert.equal(await dashboardFrame(page).locator('#attempts vscode-table-row').count(), 4);
+    } finally {
+      await page.close();
+      await server.stop();
+    }
+  });
+
   describe('packaged as a VSIX', () => {
     const folder = mkdtempSync(path.join(os.tmpdir(), 'synthpair-vsix-'));
     const vsix = path.join(folder, `synthpair-${version}.vsix`);
