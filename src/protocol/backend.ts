@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zodLocale';
 
 /** SynthPair's names for the TF.js backends, in the order the worker tries them. */
 export const backendNames = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
@@ -14,7 +15,7 @@ export const backendAttempt = z.object({
   /** Why the backend was skipped or chosen, in words a user can act on. */
   reason: z.string(),
   /** Milliseconds spent loading and initialising it. */
-  millis: z.number().nonnegative().optional(),
+  millis: z.optional(z.number().check(z.nonnegative())),
 });
 export type BackendAttempt = z.infer<typeof backendAttempt>;
 
@@ -24,15 +25,15 @@ export const backendReport = z.object({
   tfjsBackend: z.string(),
   preference: backendPreference,
   attempts: z.array(backendAttempt),
-  wasm: z
-    .object({
+  wasm: z.optional(
+    z.object({
       simd: z.boolean(),
       threads: z.boolean(),
-      threadCount: z.number().int().positive(),
+      threadCount: z.int().check(z.positive()),
       /** Kernels SynthPair registers because stock tfjs-backend-wasm lacks or slows training. */
       trainingKernels: z.array(z.string()),
-    })
-    .optional(),
+    }),
+  ),
   versions: z.object({
     tfjs: z.string(),
     node: z.string(),
@@ -41,10 +42,10 @@ export const backendReport = z.object({
   platform: z.object({
     os: z.string(),
     arch: z.string(),
-    cpus: z.number().int().nonnegative(),
+    cpus: z.int().check(z.nonnegative()),
     cpuModel: z.string(),
   }),
   /** Milliseconds from worker start until the backend was ready. */
-  startupMillis: z.number().nonnegative(),
+  startupMillis: z.number().check(z.nonnegative()),
 });
 export type BackendReport = z.infer<typeof backendReport>;

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -6,7 +6,10 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; reason: string 
  * Checks a message that crossed a process or webview border. The reason names each offending path so a
  * refused message can be logged in a form someone can act on.
  */
-export function validateMessage<S extends z.ZodType>(schema: S, message: unknown): Validated<z.output<S>> {
+export function validateMessage<S extends z.ZodMiniType>(
+  schema: S,
+  message: unknown,
+): Validated<z.output<S>> {
   const parsed = schema.safeParse(message);
   if (parsed.success) {
     return { ok: true, value: parsed.data };

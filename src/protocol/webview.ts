@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { backendReport } from './backend';
 import { wireError } from './worker';
+import './zodLocale';
 
 export const workerState = z.enum(['stopped', 'starting', 'ready', 'crashed']);
 export type WorkerState = z.infer<typeof workerState>;
@@ -9,7 +10,7 @@ export type WorkerState = z.infer<typeof workerState>;
 export const hostToDashboard = z.discriminatedUnion('type', [
   z.object({ type: z.literal('backendReport'), report: backendReport }),
   z.object({ type: z.literal('backendError'), error: wireError }),
-  z.object({ type: z.literal('workerState'), state: workerState, detail: z.string().optional() }),
+  z.object({ type: z.literal('workerState'), state: workerState, detail: z.optional(z.string()) }),
 ]);
 export type HostToDashboard = z.infer<typeof hostToDashboard>;
 
@@ -23,8 +24,8 @@ export type DashboardToHost = z.infer<typeof dashboardToHost>;
 
 /** What the dashboard persists with `vscode.setState`, restored after a window reload. */
 export const dashboardState = z.object({
-  report: backendReport.optional(),
+  report: z.optional(backendReport),
   /** Which attempts row is expanded, so the view comes back as the user left it. */
-  expandedBackend: z.string().optional(),
+  expandedBackend: z.optional(z.string()),
 });
 export type DashboardState = z.infer<typeof dashboardState>;

@@ -1,5 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { backendPreference, backendReport } from './backend';
+import './zodLocale';
 
 /**
  * Every request the host may send to the engine worker, with the shape of its parameters and of its
@@ -8,7 +9,7 @@ import { backendPreference, backendReport } from './backend';
 export const workerMethods = {
   ping: {
     params: z.object({ payload: z.string() }),
-    result: z.object({ payload: z.string(), pid: z.number().int() }),
+    result: z.object({ payload: z.string(), pid: z.int() }),
   },
   backendInfo: {
     params: z.object({}),
@@ -24,11 +25,14 @@ export type WorkerMethod = keyof typeof workerMethods;
 export type WorkerParams<M extends WorkerMethod> = z.infer<(typeof workerMethods)[M]['params']>;
 export type WorkerResult<M extends WorkerMethod> = z.infer<(typeof workerMethods)[M]['result']>;
 
+/** Request ids are the host's counter: non-negative integers. */
+const requestId = z.int().check(z.nonnegative());
+
 const methodName = z.enum(Object.keys(workerMethods) as [WorkerMethod, ...WorkerMethod[]]);
 
 export const workerRequest = z.object({
   kind: z.literal('request'),
-  id: z.number().int().nonnegative(),
+  id: requestId,
   method: methodName,
   params: z.unknown(),
 });
@@ -37,21 +41,21 @@ export type WorkerRequest = z.infer<typeof workerRequest>;
 /** An error as it crosses the process border: a message a user can read and the chain of causes. */
 export const wireError = z.object({
   message: z.string(),
-  name: z.string().optional(),
-  causes: z.array(z.string()).optional(),
-  stack: z.string().optional(),
+  name: z.optional(z.string()),
+  causes: z.optional(z.array(z.string())),
+  stack: z.optional(z.string()),
 });
 export type WireError = z.infer<typeof wireError>;
 
 const successResponse = z.object({
   kind: z.literal('response'),
-  id: z.number().int().nonnegative(),
+  id: requestId,
   ok: z.literal(true),
   result: z.unknown(),
 });
 const errorResponse = z.object({
   kind: z.literal('response'),
-  id: z.number().int().nonnegative(),
+  id: requestId,
   ok: z.literal(false),
   error: wireError,
 });
@@ -60,15 +64,15 @@ export const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
 export type LogLevel = z.infer<typeof logLevel>;
 
 export const workerEvent = z.discriminatedUnion('event', [
-  z.object({ kind: z.literal('event'), event: z.literal('ready'), pid: z.number().int() }),
+  z.object({ kind: z.literal('event'), event: z.literal('ready'), pid: z.int() }),
   z.object({ kind: z.literal('event'), event: z.literal('log'), level: logLevel, message: z.string() }),
   z.object({
     kind: z.literal('event'),
     event: z.literal('progress'),
-    requestId: z.number().int().nonnegative(),
+    requestId,
     message: z.string(),
     /** Fraction done in [0, 1] when known. */
-    fraction: z.number().min(0).max(1).optional(),
+    fraction: z.optional(z.number().check(z.gte(0), z.lte(1))),
   }),
 ]);
 export type WorkerEvent = z.infer<typeof workerEvent>;

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { describeForLog, validateMessage } from '../../src/protocol/validate';
 
 interface VsCodeApi<State> {
@@ -14,8 +14,8 @@ declare function acquireVsCodeApi<State>(): VsCodeApi<State>;
  * before the UI sees them, and persisted state is checked too, since it may come from an older version.
  */
 export function connectToHost<Incoming, Outgoing, State>(schemas: {
-  incoming: z.ZodType<Incoming>;
-  state: z.ZodType<State>;
+  incoming: z.ZodMiniType<Incoming>;
+  state: z.ZodMiniType<State>;
 }) {
   const api = acquireVsCodeApi<unknown>();
   return {
