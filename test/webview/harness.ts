@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { renderWebviewHtml } from '../../src/panels/webviewHtml';
+import { chromiumArgs, chromiumPath } from '../integration/run';
 import { type ThemeName, themes } from './themes';
 
 const root = path.join(__dirname, '..', '..');
@@ -10,18 +11,7 @@ const origin = 'https://webview.synthpair.test';
 export const screenshotDir = path.join(root, 'test-results', 'webview');
 
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
 }
 
 export interface OpenedWebview {
