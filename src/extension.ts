@@ -37,7 +37,3 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
   );
   return { engine, currentDashboard: () => DashboardPanel.current, output };
 }
-
-export function deactivate(): void {
-  // Disposables registered on the context stop the worker.
-}

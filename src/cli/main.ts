@@ -6,7 +6,7 @@ import { type BackendPreference, backendPreference } from '../protocol/backend';
 import { formatBackendReport } from '../workerHost/backendReportText';
 
 /** Exit codes the CLI promises to scripts and schedulers. */
-export const exitCodes = { success: 0, failure: 1, usage: 2 } as const;
+const exitCodes = { success: 0, failure: 1, usage: 2 } as const;
 
 const distDir = __dirname;
 

@@ -3,5 +3,3 @@ export const commandDefinitions = {
   showBackendInfo: { id: 'synthpair.showBackendInfo', title: 'Show Backend Info', category: 'SynthPair' },
   openDashboard: { id: 'synthpair.openDashboard', title: 'Open Dashboard', category: 'SynthPair' },
 } as const;
-
-export type CommandName = keyof typeof commandDefinitions;

@@ -28,5 +28,4 @@ export const settingDefinitions = {
   },
 } as const;
 
-export type SettingName = keyof typeof settingDefinitions;
 export const settingsSection = 'synthpair';

@@ -25,7 +25,5 @@ export type DashboardToHost = z.infer<typeof dashboardToHost>;
 /** What the dashboard persists with `vscode.setState`, restored after a window reload. */
 export const dashboardState = z.object({
   report: z.optional(backendReport),
-  /** Which attempts row is expanded, so the view comes back as the user left it. */
-  expandedBackend: z.optional(z.string()),
 });
 export type DashboardState = z.infer<typeof dashboardState>;

@@ -15,10 +15,6 @@ export const workerMethods = {
     params: z.object({}),
     result: backendReport,
   },
-  shutdown: {
-    params: z.object({}),
-    result: z.object({}),
-  },
 } as const;
 
 export type WorkerMethod = keyof typeof workerMethods;
@@ -75,7 +71,6 @@ export const workerEvent = z.discriminatedUnion('event', [
     fraction: z.optional(z.number().check(z.gte(0), z.lte(1))),
   }),
 ]);
-export type WorkerEvent = z.infer<typeof workerEvent>;
 
 export const workerToHost = z.union([successResponse, errorResponse, workerEvent]);
 export type WorkerToHost = z.infer<typeof workerToHost>;

@@ -10,16 +10,12 @@ export type WorkerHandlers = {
   [M in WorkerMethod]: (params: WorkerParams<M>, context: WorkerContext) => Promise<WorkerResult<M>>;
 };
 
-export function createHandlers(onShutdown: () => void): WorkerHandlers {
+export function createHandlers(): WorkerHandlers {
   return {
     ping: async ({ payload }) => ({ payload, pid: process.pid }),
     backendInfo: async (_params, context) => {
       context.progress('Selecting a TF.js backend');
       return (await context.backend()).report;
-    },
-    shutdown: async () => {
-      setImmediate(onShutdown);
-      return {};
     },
   };
 }

@@ -64,7 +64,7 @@ function main(): void {
     });
     return backendPromise;
   };
-  const handlers = createHandlers(() => process.exit(0));
+  const handlers = createHandlers();
 
   process.on('message', async (raw: unknown) => {
     const request = validateMessage(workerRequest, raw);

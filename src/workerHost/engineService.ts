@@ -33,10 +33,6 @@ export class EngineService extends EventEmitter<EngineServiceEvents> {
     return this.worker?.state ?? 'stopped';
   }
 
-  get lastReport(): BackendReport | undefined {
-    return this.cachedReport;
-  }
-
   get workerPid(): number | undefined {
     return this.worker?.pid;
   }
@@ -57,10 +53,6 @@ export class EngineService extends EventEmitter<EngineServiceEvents> {
 
   async ping(payload: string): Promise<{ payload: string; pid: number }> {
     return this.ensureWorker().request('ping', { payload });
-  }
-
-  lastWorkerLines(): readonly string[] {
-    return this.worker?.lastLines() ?? [];
   }
 
   async stop(): Promise<void> {

@@ -19,9 +19,10 @@ export interface WorkerProcessOptions {
   script: string;
   launch: WorkerLaunchOptions;
   log(level: LogLevel, message: string): void;
-  /** How many lines of the worker's output to keep for crash reports. */
-  keepLines?: number;
 }
+
+/** How many lines of the worker's output a crash report quotes. */
+const keptOutputLines = 40;
 
 export interface RequestOptions {
   onProgress?(message: string, fraction?: number): void;
@@ -218,13 +219,12 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
   }
 
   private remember(chunk: string): void {
-    const limit = this.options.keepLines ?? 40;
     for (const line of chunk.split('\n')) {
       if (line.trim() !== '') {
         this.recentLines.push(line);
       }
     }
-    this.recentLines.splice(0, Math.max(0, this.recentLines.length - limit));
+    this.recentLines.splice(0, Math.max(0, this.recentLines.length - keptOutputLines));
   }
 
   private setState(state: WorkerState, detail?: string): void {

@@ -34,11 +34,7 @@ interface View {
   refreshing: boolean;
 }
 
-const view: View = {
-  worker: 'stopped',
-  refreshing: true,
-  ...withoutUndefined({ report: host.restoreState()?.report }),
-};
+const view: View = { worker: 'stopped', refreshing: true, report: host.restoreState()?.report };
 const app = document.getElementById('app')!;
 
 host.onMessage((message) => {
@@ -145,10 +141,6 @@ function attemptRow(attempt: BackendAttempt): TemplateResult {
     <vscode-table-cell class="reason">${attempt.reason}</vscode-table-cell>
     <vscode-table-cell>${attempt.millis === undefined ? '' : `${attempt.millis} ms`}</vscode-table-cell>
   </vscode-table-row>`;
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }
 
 draw();
