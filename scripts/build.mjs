@@ -26,6 +26,9 @@ const nodeTargets = {
   platform: 'node',
   format: 'cjs',
   target: 'node20',
+  // TF.js's CommonJS entries are prebuilt bundles while its gradients exist only as ES modules: resolving
+  // the ES entries keeps a single copy of tfjs-core (one engine, one Tensor class) in each bundle.
+  mainFields: ['module', 'main'],
 };
 
 const builds = [

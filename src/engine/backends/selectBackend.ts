@@ -5,7 +5,7 @@ import path from 'node:path';
 // A named import: the package marks its Node entry side-effect free, so a bare import would be dropped by the
 // bundler together with the registration of the cpu backend.
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
-import * as tfCore from '@tensorflow/tfjs-core';
+import { tf as tfCore } from '../tf';
 import type { BackendAttempt, BackendName, BackendPreference, BackendReport } from '../../protocol/backend';
 import { backendNames } from '../../protocol/backend';
 import { initWasmBackend } from './wasm/loadWasm';

@@ -1,0 +1,172 @@
+import { tf } from '../tf';
+import type { Encoder, EncoderOutput } from './encoder';
+import { ConvBn, type Mode } from './layers';
+import type { ParameterStore, SeedSequence } from './parameters';
+
+export type ResNetDepth = 18 | 50;
+
+/**
+ * How the network first reduces the image. `imagenet` is torchvision's 7×7 stride-2 convolution and 3×3
+ * max-pool; `cifar` is the 3×3 stride-1 convolution without pooling that SSL work uses for small images,
+ * which keeps the last feature map large enough for Grad-CAM to localise anything.
+ */
+export type ResNetStem = 'imagenet' | 'cifar';
+
+export interface ResNetSpec {
+  depth: ResNetDepth;
+  /** Multiplies every stage's channel count (64, 128, 256, 512 at width 1). */
+  width: number;
+  stem: ResNetStem;
+}
+
+const stageBlocks: Record<ResNetDepth, number[]> = { 18: [2, 2, 2, 2], 50: [3, 4, 6, 3] };
+
+interface Block {
+  apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D;
+}
+
+/** The two-convolution block of ResNet-18/34. */
+class BasicBlock implements Block {
+  static readonly expansion = 1;
+  private readonly conv1: ConvBn;
+  private readonly conv2: ConvBn;
+  private readonly shortcut: ConvBn | undefined;
+
+  constructor(
+    store: ParameterStore,
+    seeds: SeedSequence,
+    inChannels: number,
+    channels: number,
+    stride: number,
+  ) {
+    this.conv1 = new ConvBn(store.scope('conv1'), seeds, {
+      inChannels,
+      outChannels: channels,
+      kernel: 3,
+      stride,
+    });
+    // A zero-initialised last scale makes each block start as the identity (Goyal et al. 2017).
+    this.conv2 = new ConvBn(store.scope('conv2'), seeds, {
+      inChannels: channels,
+      outChannels: channels,
+      kernel: 3,
+      stride: 1,
+      zeroInitScale: true,
+    });
+    this.shortcut =
+      stride !== 1 || inChannels !== channels
+        ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels: channels, kernel: 1, stride })
+        : undefined;
+  }
+
+  apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
+    const residual = this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode);
+    const identity = this.shortcut ? this.shortcut.apply(x, mode) : x;
+    return tf.relu(tf.add(residual, identity)) as tf.Tensor4D;
+  }
+}
+
+/** The 1×1 → 3×3 → 1×1 block of ResNet-50, widening its output fourfold. */
+class Bottleneck implements Block {
+  static readonly expansion = 4;
+  private readonly conv1: ConvBn;
+  private readonly conv2: ConvBn;
+  private readonly conv3: ConvBn;
+  private readonly shortcut: ConvBn | undefined;
+
+  constructor(
+    store: ParameterStore,
+    seeds: SeedSequence,
+    inChannels: number,
+    channels: number,
+    stride: number,
+  ) {
+    const outChannels = channels * Bottleneck.expansion;
+    this.conv1 = new ConvBn(store.scope('conv1'), seeds, {
+      inChannels,
+      outChannels: channels,
+      kernel: 1,
+      stride: 1,
+    });
+    // The stride sits on the 3×3 convolution, as in torchvision's "ResNet v1.5".
+    this.conv2 = new ConvBn(store.scope('conv2'), seeds, {
+      inChannels: channels,
+      outChannels: channels,
+      kernel: 3,
+      stride,
+    });
+    this.conv3 = new ConvBn(store.scope('conv3'), seeds, {
+      inChannels: channels,
+      outChannels,
+      kernel: 1,
+      stride: 1,
+      zeroInitScale: true,
+    });
+    this.shortcut =
+      stride !== 1 || inChannels !== outChannels
+        ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels, kernel: 1, stride })
+        : undefined;
+  }
+
+  apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
+    const hidden = tf.relu(this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode));
+    const residual = this.conv3.apply(hidden, mode);
+    const identity = this.shortcut ? this.shortcut.apply(x, mode) : x;
+    return tf.relu(tf.add(residual, identity)) as tf.Tensor4D;
+  }
+}
+
+export class ResNet implements Encoder {
+  readonly featureDim: number;
+  private readonly stem: ConvBn;
+  private readonly blocks: Block[] = [];
+
+  constructor(
+    store: ParameterStore,
+    seeds: SeedSequence,
+    private readonly spec: ResNetSpec,
+  ) {
+    const Kind = spec.depth === 18 ? BasicBlock : Bottleneck;
+    const stageChannels = [64, 128, 256, 512].map((channels) =>
+      Math.max(8, Math.round(channels * spec.width)),
+    );
+    const stemChannels = stageChannels[0]!;
+    this.stem =
+      spec.stem === 'imagenet'
+        ? new ConvBn(store.scope('stem'), seeds, {
+            inChannels: 3,
+            outChannels: stemChannels,
+            kernel: 7,
+            stride: 2,
+          })
+        : new ConvBn(store.scope('stem'), seeds, {
+            inChannels: 3,
+            outChannels: stemChannels,
+            kernel: 3,
+            stride: 1,
+          });
+    let inChannels = stemChannels;
+    stageBlocks[spec.depth].forEach((count, stage) => {
+      const channels = stageChannels[stage]!;
+      for (let index = 0; index < count; index++) {
+        const stride = index === 0 && stage > 0 ? 2 : 1;
+        this.blocks.push(
+          new Kind(store.scope(`layer${stage + 1}.${index}`), seeds, inChannels, channels, stride),
+        );
+        inChannels = channels * Kind.expansion;
+      }
+    });
+    this.featureDim = inChannels;
+  }
+
+  apply(images: tf.Tensor4D, mode: Mode): EncoderOutput {
+    let x = tf.relu(this.stem.apply(images, mode));
+    if (this.spec.stem === 'imagenet') {
+      x = tf.maxPool(x, 3, 2, 'same');
+    }
+    for (const block of this.blocks) {
+      x = block.apply(x, mode);
+    }
+    return { featureMap: x, features: tf.mean(x, [1, 2]) as tf.Tensor2D };
+  }
+}

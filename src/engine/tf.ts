@@ -1,0 +1,10 @@
+// The engine's one entry to TF.js: everything that builds or trains models imports `tf` from here, so the
+// gradients are registered before the first tape runs.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+
+// tfjs-backend-cpu greets Node users with advice to install tfjs-node; the backend report already says
+// which backends exist and why each was or was not used, so that banner would only mislead.
+tf.env().set('PROD', true);
+
+export { tf };
