@@ -2,6 +2,8 @@
 // gradients are registered before the first tape runs.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// The fallback every other backend falls back to, and the one tests compare against.
+import '@tensorflow/tfjs-backend-cpu';
 
 // tfjs-backend-cpu greets Node users with advice to install tfjs-node; the backend report already says
 // which backends exist and why each was or was not used, so that banner would only mislead.

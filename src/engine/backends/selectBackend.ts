@@ -2,8 +2,6 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-// A named import: the package marks its Node entry side-effect free, so a bare import would be dropped by the
-// bundler together with the registration of the cpu backend.
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { tf as tfCore } from '../tf';
 import type { BackendAttempt, BackendName, BackendPreference, BackendReport } from '../../protocol/backend';

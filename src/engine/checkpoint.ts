@@ -1,0 +1,176 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as z from 'zod/mini';
+import '../protocol/zodLocale';
+import { validateMessage } from '../protocol/validate';
+import { writeJsonAtomically } from '../runs/atomicFiles';
+import { tf } from './tf';
+
+const tensorEntry = z.object({
+  name: z.string(),
+  shape: z.array(z.int().check(z.nonnegative())),
+  dtype: z.enum(['float32', 'int32']),
+  /** Position and length in weights.bin, in elements of 4 bytes. */
+  offset: z.int().check(z.nonnegative()),
+  length: z.int().check(z.nonnegative()),
+});
+
+const manifestSchema = z.object({
+  format: z.literal(1),
+  epoch: z.int().check(z.nonnegative()),
+  step: z.int().check(z.nonnegative()),
+  /** Whatever else the trainer needs to continue exactly: RNG streams, queue position, ... */
+  state: z.record(z.string(), z.unknown()),
+  tensors: z.array(tensorEntry),
+});
+export type CheckpointManifest = z.infer<typeof manifestSchema>;
+
+const latestSchema = z.object({ checkpoint: z.string() });
+
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+export interface LoadedCheckpoint {
+  name: string;
+  manifest: CheckpointManifest;
+  /** Tensors by name; the caller owns and disposes them. */
+  tensors: Map<string, tf.Tensor>;
+}
+
+export function checkpointName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+/**
+ * Writes a checkpoint as `<dir>/<name>/{manifest.json, weights.bin}`. The folder is assembled under a
+ * temporary name and renamed into place, and only then does `latest.json` point at it: a run killed at any
+ * moment leaves the previous checkpoint as the latest complete one.
+ */
+export async function saveCheckpoint(
+  dir: string,
+  contents: { epoch: number; step: number; state: Record<string, unknown>; tensors: NamedTensor[] },
+  options: { keep: number },
+): Promise<string> {
+  const name = checkpointName(contents.epoch);
+  await mkdir(dir, { recursive: true });
+  const entries: z.infer<typeof tensorEntry>[] = [];
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const { name: tensorName, tensor } of contents.tensors) {
+    if (tensor.dtype !== 'float32' && tensor.dtype !== 'int32') {
+      throw new Error(`checkpoint cannot hold ${tensorName} of dtype ${tensor.dtype}`);
+    }
+    const values = await tensor.data();
+    const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+    entries.push({
+      name: tensorName,
+      shape: tensor.shape,
+      dtype: tensor.dtype,
+      offset,
+      length: values.length,
+    });
+    chunks.push(Buffer.from(bytes));
+    offset += values.length;
+  }
+  const manifest: CheckpointManifest = {
+    format: 1,
+    epoch: contents.epoch,
+    step: contents.step,
+    state: contents.state,
+    tensors: entries,
+  };
+  const staging = path.join(dir, `.staging-${name}-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging);
+  await writeFile(path.join(staging, 'weights.bin'), Buffer.concat(chunks));
+  await writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const target = path.join(dir, name);
+  await rm(target, { recursive: true, force: true });
+  await rename(staging, target);
+  await writeJsonAtomically(path.join(dir, 'latest.json'), { checkpoint: name });
+  await pruneCheckpoints(dir, name, options.keep);
+  return name;
+}
+
+/** Keeps the newest `keep` checkpoints, always including the one just written, and clears abandoned staging. */
+async function pruneCheckpoints(dir: string, latest: string, keep: number): Promise<void> {
+  const names = (await readdir(dir)).sort();
+  const complete = names.filter((entry) => /^epoch-\d{4,}$/.test(entry));
+  const doomed = complete
+    .filter((entry) => entry !== latest)
+    .slice(0, Math.max(0, complete.length - Math.max(1, keep)));
+  const abandoned = names.filter(
+    (entry) => entry.startsWith('.staging-') && !entry.endsWith(`-${process.pid}`),
+  );
+  await Promise.all(
+    [...doomed, ...abandoned].map((entry) => rm(path.join(dir, entry), { recursive: true, force: true })),
+  );
+}
+
+/** The checkpoint `latest.json` names, or undefined when the run has none yet. */
+export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | undefined> {
+  let latestText: string;
+  try {
+    latestText = await readFile(path.join(dir, 'latest.json'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return undefined;
+    }
+    throw error;
+  }
+  const latest = validateMessage(latestSchema, JSON.parse(latestText));
+  if (!latest.ok) {
+    throw new Error(`${path.join(dir, 'latest.json')} is not a checkpoint pointer: ${latest.reason}`);
+  }
+  return loadCheckpoint(dir, latest.value.checkpoint);
+}
+
+export async function loadCheckpoint(dir: string, name: string): Promise<LoadedCheckpoint> {
+  const folder = path.join(dir, name);
+  const manifest = validateMessage(
+    manifestSchema,
+    JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8')),
+  );
+  if (!manifest.ok) {
+    throw new Error(`${folder}/manifest.json is not a SynthPair checkpoint: ${manifest.reason}`);
+  }
+  const bytes = await readFile(path.join(folder, 'weights.bin'));
+  const total = manifest.value.tensors.reduce((sum, entry) => sum + entry.length, 0);
+  if (bytes.byteLength !== total * 4) {
+    throw new Error(
+      `${folder}/weights.bin holds ${bytes.byteLength} bytes, the manifest describes ${total * 4}`,
+    );
+  }
+  // Copy into an aligned buffer: a Buffer from readFile may start at any offset of a shared pool.
+  const aligned = new Uint8Array(bytes).buffer;
+  const tensors = new Map<string, tf.Tensor>();
+  for (const entry of manifest.value.tensors) {
+    const values =
+      entry.dtype === 'float32'
+        ? new Float32Array(aligned, entry.offset * 4, entry.length)
+        : new Int32Array(aligned, entry.offset * 4, entry.length);
+    tensors.set(entry.name, tf.tensor(values, entry.shape, entry.dtype));
+  }
+  return { name, manifest: manifest.value, tensors };
+}
+
+/** Copies checkpointed values into live variables, insisting that every variable is found with its shape. */
+export function restoreVariables(
+  variables: readonly [string, tf.Variable][],
+  tensors: Map<string, tf.Tensor>,
+): void {
+  for (const [name, variable] of variables) {
+    const saved = tensors.get(name);
+    if (!saved) {
+      throw new Error(`the checkpoint has no ${name}: it was written by another model configuration`);
+    }
+    if (saved.shape.join('×') !== variable.shape.join('×')) {
+      throw new Error(
+        `${name} has shape ${saved.shape.join('×')} in the checkpoint but ${variable.shape.join('×')} in the model`,
+      );
+    }
+    variable.assign(saved);
+  }
+}

@@ -1,0 +1,62 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import type * as z from 'zod/mini';
+import { validateMessage } from '../protocol/validate';
+import { writeFileAtomically } from './atomicFiles';
+
+export interface JsonLinesContent<T> {
+  records: T[];
+  /** Lines that did not parse or validate, e.g. the last one of a process killed mid-write. */
+  rejected: { line: number; reason: string }[];
+}
+
+/** Appends one record as one line; a single write keeps concurrent readers from seeing half a line, mostly. */
+export async function appendJsonLine(file: string, record: unknown): Promise<void> {
+  await appendFile(file, `${JSON.stringify(record)}\n`, 'utf8');
+}
+
+/**
+ * Reads a JSON Lines file leniently: a torn or foreign line is reported, not fatal, because a killed
+ * process can leave half a line and the rest of the file is still good.
+ */
+export async function readJsonLines<S extends z.ZodMiniType>(
+  file: string,
+  schema: S,
+): Promise<JsonLinesContent<z.output<S>>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { records: [], rejected: [] };
+    }
+    throw error;
+  }
+  const content: JsonLinesContent<z.output<S>> = { records: [], rejected: [] };
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') {
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      content.rejected.push({ line: index + 1, reason: 'not JSON (a torn write?)' });
+      return;
+    }
+    const checked = validateMessage(schema, parsed);
+    if (checked.ok) {
+      content.records.push(checked.value);
+    } else {
+      content.rejected.push({ line: index + 1, reason: checked.reason });
+    }
+  });
+  return content;
+}
+
+/**
+ * Rewrites the file with only the records to keep — used on resume to drop what was logged after the
+ * checkpoint, so the resumed run's history reads like an uninterrupted one.
+ */
+export async function rewriteJsonLines(file: string, records: readonly unknown[]): Promise<void> {
+  await writeFileAtomically(file, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+}
