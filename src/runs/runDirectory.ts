@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  type EvalRecord,
+  evalRecord,
+  type MetricsRecord,
+  metricsRecord,
+  type RunStatus,
+  runStatus,
+} from '../protocol/runFiles';
+import { validateMessage } from '../protocol/validate';
+import { writeJsonAtomically } from './atomicFiles';
+import { appendJsonLine, readJsonLines } from './jsonLines';
+
+/** Why a run directory cannot be used; the CLI turns it into exit code 2, the extension into a message. */
+export class RunDirectoryError extends Error {
+  override name = 'RunDirectoryError';
+}
+
+export const runFileNames = {
+  status: 'run.json',
+  config: 'config.json',
+  metrics: 'metrics.jsonl',
+  eval: 'eval.jsonl',
+  checkpoints: 'checkpoints',
+} as const;
+
+/** A stable fingerprint of a resolved config: key order does not matter, values do. */
+export function hashConfig(config: unknown): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(canonicalJson).join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** `name-YYYYMMDD-HHMMSS` in UTC, so runs sort by start time. */
+export function runFolderName(name: string, startedAt: Date): string {
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const safeName = name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'run';
+  return `${safeName}-${stamp}`;
+}
+
+/**
+ * One run's folder: the contract between engine, CLI and extension (docs/run-directory.md). Replaced files
+ * are written atomically; the JSON Lines logs are only appended to.
+ */
+export class RunDirectory {
+  private constructor(
+    readonly dir: string,
+    private status: RunStatus,
+  ) {}
+
+  /**
+   * Makes a new run folder. An existing folder is used only when it is empty: a folder holding another run,
+   * of this config or any other, is never written into (resume it instead).
+   */
+  static async create(
+    dir: string,
+    config: unknown,
+    status: Omit<RunStatus, 'format' | 'configHash' | 'updatedAt' | 'epoch' | 'state'>,
+  ): Promise<RunDirectory> {
+    const existing = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') {
+        return [];
+      }
+      throw error;
+    });
+    if (existing.length > 0) {
+      const other = await readStatus(dir).catch(() => undefined);
+      const configHash = hashConfig(config);
+      throw new RunDirectoryError(
+        other
+          ? `${dir} already holds the run "${other.name}" (${other.state}${other.configHash === configHash ? ', same config' : ', another config'}); resume it with --resume or choose another --out`
+          : `${dir} is not empty and holds no SynthPair run; choose another --out`,
+      );
+    }
+    await mkdir(path.join(dir, runFileNames.checkpoints), { recursive: true });
+    const now = new Date().toISOString();
+    const run = new RunDirectory(dir, {
+      ...status,
+      format: 1,
+      state: 'running',
+      configHash: hashConfig(config),
+      updatedAt: now,
+      epoch: 0,
+    });
+    await writeJsonAtomically(run.file('config'), config);
+    await run.writeStatus();
+    return run;
+  }
+
+  /** Opens an existing run, e.g. to resume or evaluate it. */
+  static async open(dir: string): Promise<RunDirectory> {
+    return new RunDirectory(dir, await readStatus(dir));
+  }
+
+  get current(): Readonly<RunStatus> {
+    return this.status;
+  }
+
+  file(kind: keyof typeof runFileNames): string {
+    return path.join(this.dir, runFileNames[kind]);
+  }
+
+  async readConfig(): Promise<unknown> {
+    return JSON.parse(await readFile(this.file('config'), 'utf8'));
+  }
+
+  async update(patch: Partial<Omit<RunStatus, 'format' | 'configHash' | 'updatedAt'>>): Promise<void> {
+    this.status = { ...this.status, ...patch, updatedAt: new Date().toISOString() };
+    await this.writeStatus();
+  }
+
+  async appendMetrics(record: MetricsRecord): Promise<void> {
+    await appendJsonLine(this.file('metrics'), record);
+  }
+
+  async appendEval(record: EvalRecord): Promise<void> {
+    await appendJsonLine(this.file('eval'), record);
+  }
+
+  readMetrics() {
+    return readJsonLines(this.file('metrics'), metricsRecord);
+  }
+
+  readEvals() {
+    return readJsonLines(this.file('eval'), evalRecord);
+  }
+
+  private async writeStatus(): Promise<void> {
+    await writeJsonAtomically(this.file('status'), this.status);
+  }
+}
+
+async function readStatus(dir: string): Promise<RunStatus> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, runFileNames.status), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new RunDirectoryError(`${dir} is not a SynthPair run: it has no ${runFileNames.status}`);
+    }
+    throw error;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new RunDirectoryError(`${path.join(dir, runFileNames.status)} is not JSON`);
+  }
+  const status = validateMessage(runStatus, parsed);
+  if (!status.ok) {
+    throw new RunDirectoryError(
+      `${path.join(dir, runFileNames.status)} is not a SynthPair run status: ${status.reason}`,
+    );
+  }
+  return status.value;
+}
