@@ -1,0 +1,303 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+export type DatasetLayout = 'imagefolder' | 'cub';
+
+export interface Sample {
+  path: string;
+  label: number;
+}
+
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export type DatasetWarningKind = 'class-missing-from-test' | 'single-image-test-classes';
+
+/** Problems the run can live with; the caller shows them to the user. */
+export interface DatasetWarning {
+  kind: DatasetWarningKind;
+  classes: string[];
+  message: string;
+}
+
+export interface DatasetListing {
+  classes: string[];
+  train: Sample[];
+  test: Sample[];
+  skipped: SkippedFile[];
+  warnings: DatasetWarning[];
+}
+
+export type DatasetErrorCode =
+  | 'missing-root'
+  | 'missing-split'
+  | 'missing-index-file'
+  | 'bad-index-file'
+  | 'empty-class'
+  | 'test-class-not-in-train'
+  | 'no-images';
+
+/** A dataset the run cannot start from; `path` is the file or folder the user has to fix. */
+export class DatasetError extends Error {
+  constructor(
+    readonly code: DatasetErrorCode,
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DatasetError';
+  }
+}
+
+const imageExtensions = new Set(['.jpg', '.jpeg', '.png']);
+
+/**
+ * Lists a dataset's samples in a deterministic order (classes and files sorted by code point, as Python's
+ * `sorted` in torchvision's ImageFolder) without reading any pixels.
+ *
+ * Policy on incomplete data: an empty class folder in `train/` and a test class with no training images
+ * are errors (the class could never be learned, and usually a copy or extraction went wrong); a class
+ * without test images and a test class with a single image are warnings (retrieval excludes queries
+ * that have no other image of their class).
+ */
+export async function listDataset(root: string, layout: DatasetLayout): Promise<DatasetListing> {
+  const absoluteRoot = path.resolve(root);
+  if (!(await isDirectory(absoluteRoot))) {
+    throw new DatasetError(
+      'missing-root',
+      absoluteRoot,
+      `dataset root ${absoluteRoot} does not exist or is not a folder`,
+    );
+  }
+  const listing = layout === 'cub' ? await listCub(absoluteRoot) : await listImageFolder(absoluteRoot);
+  return { ...listing, warnings: checkSplits(absoluteRoot, listing) };
+}
+
+type RawListing = Omit<DatasetListing, 'warnings'>;
+
+async function listImageFolder(root: string): Promise<RawListing> {
+  const skipped: SkippedFile[] = [];
+  const trainFolders = await classFolders(root, 'train');
+  const testFolders = await classFolders(root, 'test');
+  const classes = trainFolders.map((folder) => folder.name);
+  const labelOf = new Map(classes.map((name, label) => [name, label]));
+
+  const unknownInTest = testFolders.filter((folder) => !labelOf.has(folder.name));
+  if (unknownInTest.length > 0) {
+    const names = unknownInTest.map((folder) => folder.name);
+    throw new DatasetError(
+      'test-class-not-in-train',
+      unknownInTest[0]!.path,
+      `${plural(names.length, 'class', 'classes')} in ${path.join(root, 'test')} with no folder in ` +
+        `${path.join(root, 'train')}: ${quoteList(names)}`,
+    );
+  }
+
+  const train: Sample[] = [];
+  for (const folder of trainFolders) {
+    const files = await imageFiles(folder.path, skipped);
+    if (files.length === 0) {
+      throw new DatasetError(
+        'empty-class',
+        folder.path,
+        `class folder ${folder.path} has no JPEG or PNG images`,
+      );
+    }
+    for (const file of files) train.push({ path: file, label: labelOf.get(folder.name)! });
+  }
+  const test: Sample[] = [];
+  for (const folder of testFolders) {
+    for (const file of await imageFiles(folder.path, skipped))
+      test.push({ path: file, label: labelOf.get(folder.name)! });
+  }
+  return { classes, train, test, skipped };
+}
+
+async function classFolders(
+  root: string,
+  split: 'train' | 'test',
+): Promise<{ name: string; path: string }[]> {
+  const splitPath = path.join(root, split);
+  if (!(await isDirectory(splitPath))) {
+    throw new DatasetError(
+      'missing-split',
+      splitPath,
+      `${splitPath} is missing: an ImageFolder dataset needs ${split}/<class>/<image> under ${root}`,
+    );
+  }
+  const entries = await fs.readdir(splitPath, { withFileTypes: true });
+  const names: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    // Datasets are often linked in rather than copied, so a link to a folder counts as a class folder.
+    if (
+      entry.isDirectory() ||
+      (entry.isSymbolicLink() && (await isDirectory(path.join(splitPath, entry.name))))
+    ) {
+      names.push(entry.name);
+    }
+  }
+  return names.sort(byCodePoint).map((name) => ({ name, path: path.join(splitPath, name) }));
+}
+
+async function imageFiles(folder: string, skipped: SkippedFile[]): Promise<string[]> {
+  const entries = await fs.readdir(folder, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries
+    .filter((e) => !e.name.startsWith('.'))
+    .sort((a, b) => byCodePoint(a.name, b.name))) {
+    const file = path.join(folder, entry.name);
+    if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+    if (imageExtensions.has(path.extname(entry.name).toLowerCase())) {
+      files.push(file);
+    } else {
+      skipped.push({ path: file, reason: 'not a .jpg, .jpeg or .png file' });
+    }
+  }
+  return files;
+}
+
+/** CUB-200-2011 as distributed: index files of `<id> <value>` lines beside an `images/` folder. */
+async function listCub(root: string): Promise<RawListing> {
+  const imagePaths = await readIndex(root, 'images.txt');
+  const imageLabels = await readIndex(root, 'image_class_labels.txt');
+  const splits = await readIndex(root, 'train_test_split.txt');
+  const classNames = await readIndex(root, 'classes.txt');
+  const imagesFolder = path.join(root, 'images');
+  if (!(await isDirectory(imagesFolder))) {
+    throw new DatasetError(
+      'missing-split',
+      imagesFolder,
+      `${imagesFolder} is missing: CUB-200-2011 keeps its images there`,
+    );
+  }
+
+  // Class ids are sorted numerically so label k is the k-th class of classes.txt as CUB numbers them.
+  const classIds = [...classNames.keys()].sort((a, b) => Number(a) - Number(b));
+  const classes = classIds.map((id) => classNames.get(id)!);
+  const labelOf = new Map(classIds.map((id, label) => [id, label]));
+
+  const skipped: SkippedFile[] = [];
+  const train: Sample[] = [];
+  const test: Sample[] = [];
+  const imageIds = [...imagePaths.keys()].sort((a, b) => Number(a) - Number(b));
+  for (const id of imageIds) {
+    const file = path.join(imagesFolder, imagePaths.get(id)!);
+    const classId = imageLabels.get(id);
+    const split = splits.get(id);
+    const label = classId === undefined ? undefined : labelOf.get(classId);
+    if (label === undefined || (split !== '0' && split !== '1')) {
+      const missing =
+        label === undefined
+          ? 'a known class in image_class_labels.txt'
+          : 'a 0/1 split in train_test_split.txt';
+      skipped.push({ path: file, reason: `image id ${id} has no ${missing}` });
+    } else {
+      (split === '1' ? train : test).push({ path: file, label });
+    }
+  }
+
+  const trainLabels = new Set(train.map((sample) => sample.label));
+  const untrainedTestClasses = [...new Set(test.map((sample) => sample.label))].filter(
+    (label) => !trainLabels.has(label),
+  );
+  if (untrainedTestClasses.length > 0) {
+    const names = untrainedTestClasses.map((label) => classes[label]!);
+    throw new DatasetError(
+      'test-class-not-in-train',
+      path.join(root, 'train_test_split.txt'),
+      `${plural(names.length, 'class', 'classes')} with test images but no training image in ` +
+        `${path.join(root, 'train_test_split.txt')}: ${quoteList(names)}`,
+    );
+  }
+  const emptyClasses = classes.filter((_, label) => !trainLabels.has(label));
+  if (emptyClasses.length > 0) {
+    throw new DatasetError(
+      'empty-class',
+      path.join(root, 'classes.txt'),
+      `${plural(emptyClasses.length, 'class', 'classes')} in ${path.join(root, 'classes.txt')} ` +
+        `with no readable image: ${quoteList(emptyClasses)}`,
+    );
+  }
+  return { classes, train, test, skipped };
+}
+
+async function readIndex(root: string, name: string): Promise<Map<string, string>> {
+  const file = path.join(root, name);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new DatasetError(
+      'missing-index-file',
+      file,
+      `${file} is missing: the CUB layout needs images.txt, image_class_labels.txt, train_test_split.txt and classes.txt`,
+    );
+  }
+  const entries = new Map<string, string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    const match = /^(\d+)\s+(.+)$/.exec(line);
+    if (!match) {
+      throw new DatasetError(
+        'bad-index-file',
+        file,
+        `${file}:${i + 1}: expected "<id> <value>", got "${line}"`,
+      );
+    }
+    entries.set(match[1]!, match[2]!);
+  }
+  return entries;
+}
+
+function checkSplits(root: string, listing: RawListing): DatasetWarning[] {
+  if (listing.train.length === 0) {
+    throw new DatasetError('no-images', root, `no training images found under ${root}`);
+  }
+  const testCounts = new Array<number>(listing.classes.length).fill(0);
+  for (const sample of listing.test) testCounts[sample.label]!++;
+  const warnings: DatasetWarning[] = [];
+  const missingFromTest = listing.classes.filter((_, label) => testCounts[label] === 0);
+  if (missingFromTest.length > 0) {
+    warnings.push({
+      kind: 'class-missing-from-test',
+      classes: missingFromTest,
+      message:
+        `${plural(missingFromTest.length, 'class has', 'classes have')} training images but no test image ` +
+        `(evaluation cannot score them): ${quoteList(missingFromTest)}`,
+    });
+  }
+  const singles = listing.classes.filter((_, label) => testCounts[label] === 1);
+  if (singles.length > 0) {
+    warnings.push({
+      kind: 'single-image-test-classes',
+      classes: singles,
+      message:
+        `${plural(singles.length, 'test class has', 'test classes have')} a single image; retrieval skips ` +
+        `those queries because no other image of their class is there to find: ${quoteList(singles)}`,
+    });
+  }
+  return warnings;
+}
+
+async function isDirectory(target: string): Promise<boolean> {
+  return (await fs.stat(target).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** Long lists are cut so a message stays readable; the count in front still tells the whole story. */
+function quoteList(names: readonly string[], shown = 5): string {
+  const quoted = names.slice(0, shown).map((name) => `'${name}'`);
+  return names.length > shown ? `${quoted.join(', ')} and ${names.length - shown} more` : quoted.join(', ');
+}
