@@ -18,5 +18,8 @@ export function manifestContributions() {
         ]),
       ),
     },
+    // The schema lets comments and trailing commas through (VS Code's `allowComments`), so the files need
+    // no `jsonc` language association.
+    jsonValidation: [{ fileMatch: '*.synthpair.json', url: './media/schema/experiment.schema.json' }],
   };
 }

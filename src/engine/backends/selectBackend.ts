@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
-import { tf as tfCore } from '../tf';
 import type { BackendAttempt, BackendName, BackendPreference, BackendReport } from '../../protocol/backend';
 import { backendNames } from '../../protocol/backend';
+import { tf as tfCore } from '../tf';
 import { initWasmBackend } from './wasm/loadWasm';
 
 export type TensorFlow = typeof tfCore;

@@ -25,11 +25,10 @@ export function ntXentLoss(z1: tf.Tensor2D, z2: tf.Tensor2D, temperature: number
     const isSelf = tf.cast(tf.eye(viewCount), 'bool');
     const logits = tf.where(isSelf, tf.fill([viewCount, viewCount], Number.NEGATIVE_INFINITY), similarities);
     const half = z1.shape[0];
-    const positiveOf = Array.from({ length: viewCount }, (_, i) => (i + half) % viewCount);
-    const positiveLogits = tf.div(
-      tf.sum(tf.mul(views, tf.gather(views, positiveOf)), 1),
-      temperature,
-    ) as tf.Tensor1D;
+    // Row i's positive is row i + N (mod 2N): the two halves swapped. A slice is used rather than a gather,
+    // whose gradient (UnsortedSegmentSum) the wasm backend lacks.
+    const positives = tf.concat([tf.slice(views, [half, 0]), tf.slice(views, [0, 0], [half, -1])], 0);
+    const positiveLogits = tf.div(tf.sum(tf.mul(views, positives), 1), temperature) as tf.Tensor1D;
     return meanCrossEntropy(logits as tf.Tensor2D, positiveLogits);
   });
 }

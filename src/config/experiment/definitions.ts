@@ -1,0 +1,504 @@
+import { backendPreference } from '../../protocol/backend';
+import { settingDefinitions } from '../settings';
+
+/**
+ * The single typed source of the experiment file (`*.synthpair.json`): the parser, the JSON schema
+ * contributed to VS Code and docs/config.md are all derived from these definitions, so a key's type,
+ * default, range and documentation cannot drift apart. Descriptions are markdown.
+ */
+
+interface Documented {
+  description: string;
+}
+
+/** A string; without a default the key is required. */
+export interface StringKey extends Documented {
+  kind: 'string';
+  default?: string;
+}
+
+export interface EnumKey<Value extends string = string> extends Documented {
+  kind: 'enum';
+  values: readonly Value[];
+  default: Value;
+  valueDescriptions: readonly string[];
+}
+
+export interface BooleanKey extends Documented {
+  kind: 'boolean';
+  default: boolean;
+}
+
+export interface NumericKey extends Documented {
+  kind: 'integer' | 'number';
+  min: number;
+  max: number;
+  /** The minimum itself is not allowed (a learning rate of 0 trains nothing). */
+  minExclusive?: boolean;
+  default: number;
+}
+
+/** A `[min, max]` pair of numbers within `[lowest, highest]`. */
+export interface IntervalKey extends Documented {
+  kind: 'interval';
+  lowest: number;
+  highest: number;
+  default: readonly [number, number];
+}
+
+/** The keys of a group only take effect when another key has one of some values (a per-method block). */
+export interface Applicability {
+  key: string;
+  values: readonly string[];
+}
+
+export interface GroupKey<Keys extends Record<string, KeyDefinition> = Record<string, KeyDefinition>>
+  extends Documented {
+  kind: 'group';
+  keys: Keys;
+  appliesWhen?: Applicability;
+}
+
+export type LeafKey = StringKey | EnumKey | BooleanKey | NumericKey | IntervalKey;
+export type KeyDefinition = LeafKey | GroupKey;
+
+const oneOf = <const Value extends string>(
+  values: readonly Value[],
+  defaultValue: NoInfer<Value>,
+  valueDescriptions: readonly string[],
+  description: string,
+): EnumKey<Value> => ({ kind: 'enum', values, default: defaultValue, valueDescriptions, description });
+
+const integer = (min: number, max: number, defaultValue: number, description: string): NumericKey => ({
+  kind: 'integer',
+  min,
+  max,
+  default: defaultValue,
+  description,
+});
+
+const number = (
+  min: number,
+  max: number,
+  defaultValue: number,
+  description: string,
+  options: { minExclusive?: boolean } = {},
+): NumericKey => ({ kind: 'number', min, max, default: defaultValue, description, ...options });
+
+const probability = (defaultValue: number, description: string): NumericKey =>
+  number(0, 1, defaultValue, description);
+
+const requiredText = (description: string): StringKey => ({ kind: 'string', description });
+
+const flag = (defaultValue: boolean, description: string): BooleanKey => ({
+  kind: 'boolean',
+  default: defaultValue,
+  description,
+});
+
+const interval = (
+  lowest: number,
+  highest: number,
+  defaultValue: readonly [number, number],
+  description: string,
+): IntervalKey => ({ kind: 'interval', lowest, highest, default: defaultValue, description });
+
+const group = <const Keys extends Record<string, KeyDefinition>>(
+  description: string,
+  keys: Keys,
+  appliesWhen?: Applicability,
+): GroupKey<Keys> =>
+  appliesWhen ? { kind: 'group', description, keys, appliesWhen } : { kind: 'group', description, keys };
+
+const enabled = (augmentation: string) => flag(true, `Whether ${augmentation} is applied at all.`);
+
+// Short citations; the full titles are in the descriptions of `ssl.method`'s values.
+const MOCO_V2 = 'MoCo v2 [Chen et al., 2020]';
+const SIMCLR = 'SimCLR [Chen et al., ICML 2020]';
+const SIMSIAM = 'SimSiam [Chen & He, CVPR 2021]';
+const BYOL = 'BYOL [Grill et al., NeurIPS 2020]';
+const AUG_PLUS = `the "aug+" recipe of ${MOCO_V2}`;
+
+export const experimentDefinition = group(
+  'A SynthPair experiment: data, model, SSL method, training and evaluation.',
+  {
+    name: requiredText(
+      'Name of the experiment; run directories are named `<name>-<time>` under `.synthpair/runs/`. Required.',
+    ),
+    seed: integer(
+      0,
+      2 ** 31 - 1,
+      0,
+      'Seed of every random choice (initialisation, data order, augmentations). The same seed and config give the same run, also across a resume.',
+    ),
+    backend: oneOf(
+      backendPreference.options,
+      'auto',
+      settingDefinitions.backend.enumDescriptions,
+      'TF.js backend the run uses. `auto` takes the fastest that works and reports why each faster one was skipped; it overrides the `synthpair.backend` setting for this experiment.',
+    ),
+    data: group('The image data set.', {
+      root: requiredText(
+        'Folder of the data set, relative to the folder of this config file (or absolute). Required.',
+      ),
+      layout: oneOf(
+        ['imagefolder', 'cub'],
+        'imagefolder',
+        [
+          '`<root>/train/<class>/<image>` and `<root>/test/<class>/<image>`.',
+          'The native CUB-200-2011 layout: `images.txt`, `image_class_labels.txt`, `train_test_split.txt` and `images/`.',
+        ],
+        'How the images and their classes are laid out under `data.root`.',
+      ),
+      imageSize: integer(
+        32,
+        224,
+        64,
+        'Side in pixels of the square images the encoder sees; images are resized to it once and cached. The papers train at 224; 64 keeps CPU training practical.',
+      ),
+    }),
+    model: group('The encoder and the heads on top of it.', {
+      arch: oneOf(
+        ['resnet18', 'resnet50', 'smallcnn'],
+        'resnet18',
+        [
+          'ResNet-18 (basic blocks, 512 feature dimensions at width 1).',
+          'ResNet-50 (bottleneck blocks, 2048 feature dimensions at width 1).',
+          'A small four-stage conv net for quick runs and tests.',
+        ],
+        'Encoder architecture. Its last conv feature map is what Grad-CAM reads; the pooled feature `h` is what evaluation uses.',
+      ),
+      width: number(
+        0.125,
+        4,
+        1,
+        'Width multiplier of every conv stage (0.5 halves the channels, and the feature dimension).',
+      ),
+      projector: group('The MLP `g` mapping the pooled feature `h` to the embedding `z` the SSL loss sees.', {
+        hiddenDim: integer(
+          16,
+          8192,
+          512,
+          `Hidden width of the projector. Papers: ${SIMCLR} uses the encoder's feature width (2048 for ResNet-50), ${MOCO_V2} 2048, ${SIMSIAM} 2048, ${BYOL} 4096. The default 512 is ResNet-18's feature width.`,
+        ),
+        outDim: integer(
+          16,
+          8192,
+          128,
+          `Output dimension of the projector. Papers: ${SIMCLR} and ${MOCO_V2} 128, ${SIMSIAM} 2048, ${BYOL} 256.`,
+        ),
+      }),
+      predictor: group(
+        'The predictor MLP of the asymmetric methods (SimSiam, BYOL), applied on top of the online projector.',
+        {
+          hiddenDim: integer(
+            16,
+            8192,
+            512,
+            `Hidden width of the predictor. Papers: ${SIMSIAM} 512 (a bottleneck), ${BYOL} 4096.`,
+          ),
+        },
+        { key: 'ssl.method', values: ['simsiam', 'byol'] },
+      ),
+    }),
+    augment: group(
+      `Augmentations producing the two views of each image, with the defaults of ${AUG_PLUS}. Each block is applied with probability \`prob\` when \`enabled\`.`,
+      {
+        crop: group('Random resized crop to `data.imageSize`.', {
+          enabled: enabled('the random resized crop'),
+          prob: probability(1, 'Probability of cropping a view; otherwise the whole image is resized.'),
+          scale: interval(
+            0.01,
+            1,
+            [0.2, 1],
+            `Range of the crop's area as a fraction of the image. ${MOCO_V2}: [0.2, 1]; ${SIMCLR}: [0.08, 1].`,
+          ),
+          ratio: interval(
+            0.1,
+            10,
+            [3 / 4, 4 / 3],
+            "Range of the crop's aspect ratio (width / height), sampled log-uniformly; [3/4, 4/3] as in both papers.",
+          ),
+        }),
+        flip: group('Random horizontal flip.', {
+          enabled: enabled('the horizontal flip'),
+          prob: probability(0.5, 'Probability of flipping a view (0.5 in both papers).'),
+        }),
+        colorJitter: group('Random colour jitter, its four adjustments applied in random order.', {
+          enabled: enabled('colour jitter'),
+          prob: probability(0.8, `Probability of jittering a view (0.8 in ${AUG_PLUS}).`),
+          brightness: number(
+            0,
+            1,
+            0.4,
+            `Brightness factor drawn from [1 − b, 1 + b]. ${MOCO_V2}: 0.4; ${SIMCLR}: 0.8 (strength 1).`,
+          ),
+          contrast: number(
+            0,
+            1,
+            0.4,
+            `Contrast factor drawn from [1 − c, 1 + c]. ${MOCO_V2}: 0.4; ${SIMCLR}: 0.8.`,
+          ),
+          saturation: number(
+            0,
+            1,
+            0.4,
+            `Saturation factor drawn from [1 − s, 1 + s]. ${MOCO_V2}: 0.4; ${SIMCLR}: 0.8.`,
+          ),
+          hue: number(
+            0,
+            0.5,
+            0.1,
+            `Hue shift drawn from [−h, h] of a full turn. ${MOCO_V2}: 0.1; ${SIMCLR}: 0.2.`,
+          ),
+        }),
+        grayscale: group('Random conversion to greyscale (kept as three channels).', {
+          enabled: enabled('random greyscale'),
+          prob: probability(0.2, `Probability of greyscaling a view (0.2 in ${AUG_PLUS}).`),
+        }),
+        blur: group('Random Gaussian blur with a kernel of about 10% of the image side, as in SimCLR.', {
+          enabled: enabled('Gaussian blur'),
+          prob: probability(0.5, `Probability of blurring a view (0.5 in ${AUG_PLUS}).`),
+          sigma: interval(
+            0.01,
+            10,
+            [0.1, 2],
+            `Range of the blur's standard deviation in pixels at 224 × 224, scaled with \`data.imageSize\`; [0.1, 2.0] as in ${SIMCLR}.`,
+          ),
+        }),
+      },
+    ),
+    ssl: group('The self-supervised method and its parameters.', {
+      method: oneOf(
+        ['simclr', 'mocov2', 'simsiam', 'byol'],
+        'simclr',
+        [
+          'SimCLR, *A Simple Framework for Contrastive Learning of Visual Representations* (Chen et al., ICML 2020): NT-Xent loss over the other views of the batch.',
+          'MoCo v2, *Improved Baselines with Momentum Contrastive Learning* (Chen, Fan, Girshick & He, arXiv 2003.04297, 2020): InfoNCE against a queue of keys from a momentum encoder.',
+          'SimSiam, *Exploring Simple Siamese Representation Learning* (Chen & He, CVPR 2021): negative cosine similarity with a predictor and stop-gradient, no negatives.',
+          'BYOL, *Bootstrap Your Own Latent* (Grill et al., NeurIPS 2020): a predictor regresses the projection of a momentum (target) encoder.',
+        ],
+        'Self-supervised loss the encoder is trained with. The per-method blocks below only apply to their method.',
+      ),
+      simclr: group(
+        `Parameters of ${SIMCLR}.`,
+        {
+          temperature: number(
+            0.01,
+            10,
+            0.5,
+            `Temperature τ of the NT-Xent loss. ${SIMCLR}: 0.5 for CIFAR-10 and small batches; 0.1 for ImageNet with batch 4096.`,
+          ),
+        },
+        { key: 'ssl.method', values: ['simclr'] },
+      ),
+      mocov2: group(
+        `Parameters of ${MOCO_V2}.`,
+        {
+          temperature: number(0.01, 10, 0.2, `Temperature τ of the InfoNCE loss (0.2 in ${MOCO_V2}).`),
+          queueSize: integer(
+            2,
+            1_048_576,
+            65_536,
+            `Number of negative keys kept in the queue (65536 in ${MOCO_V2}). A whole batch is enqueued at once, so it must be a multiple of \`train.batchSize\`; keep it below the training-set size on small data sets, or the queue holds stale copies of each image.`,
+          ),
+          momentum: number(
+            0,
+            1,
+            0.999,
+            `Momentum of the key encoder's exponential moving average (0.999 in ${MOCO_V2}).`,
+          ),
+        },
+        { key: 'ssl.method', values: ['mocov2'] },
+      ),
+      simsiam: group(
+        `Parameters of ${SIMSIAM}.`,
+        {
+          fixPredictorLr: flag(
+            true,
+            `Keep the predictor's learning rate at the base value instead of following the schedule (${SIMSIAM} found this works better).`,
+          ),
+        },
+        { key: 'ssl.method', values: ['simsiam'] },
+      ),
+      byol: group(
+        `Parameters of ${BYOL}.`,
+        {
+          momentumBase: number(
+            0,
+            1,
+            0.996,
+            `Base momentum τ_base of the target network's moving average, increased to 1 over training by a cosine schedule (0.996 in ${BYOL}).`,
+          ),
+        },
+        { key: 'ssl.method', values: ['byol'] },
+      ),
+    }),
+    train: group('The training loop.', {
+      epochs: integer(
+        1,
+        10_000,
+        200,
+        `Number of passes over the training set (200 in ${MOCO_V2} and ${SIMSIAM}).`,
+      ),
+      batchSize: integer(
+        2,
+        4096,
+        256,
+        `Images per step; each gives two views. The learning rate scales with it (see \`optim.lr\`). 256 in ${MOCO_V2} and ${SIMSIAM}; ${SIMCLR} uses 4096 with LARS.`,
+      ),
+    }),
+    optim: group('The optimizer and the learning-rate schedule.', {
+      name: oneOf(
+        ['sgd', 'lars', 'adam'],
+        'sgd',
+        [
+          'SGD with momentum; no weight decay on batch-norm parameters and biases.',
+          'LARS (You et al., 2017), as SimCLR and BYOL use for large batches; batch-norm parameters and biases are excluded from adaptation and weight decay.',
+          'Adam (Kingma & Ba, 2015); `optim.momentum` is its β₁.',
+        ],
+        `Optimizer of the encoder and heads. ${MOCO_V2} and ${SIMSIAM} use SGD; ${SIMCLR} and ${BYOL} use LARS.`,
+      ),
+      lr: number(
+        0,
+        10,
+        0.05,
+        `Base learning rate for a batch of 256: the rate used is \`lr × train.batchSize / 256\` (the linear scaling rule of Goyal et al., 2017, used by all four papers). ${SIMSIAM}: 0.05; ${MOCO_V2}: 0.03; ${SIMCLR}: 0.3 with LARS; ${BYOL}: 0.2 with LARS.`,
+        { minExclusive: true },
+      ),
+      momentum: number(0, 0.999, 0.9, 'Momentum of SGD and LARS, β₁ of Adam (0.9 in all four papers).'),
+      weightDecay: number(
+        0,
+        0.1,
+        1e-4,
+        `Weight decay (L2), not applied to batch-norm parameters and biases. ${MOCO_V2} and ${SIMSIAM}: 1e-4; ${SIMCLR}: 1e-6; ${BYOL}: 1.5e-6.`,
+      ),
+      warmupEpochs: integer(
+        0,
+        1000,
+        10,
+        `Epochs of linear warm-up from 0 to the scaled learning rate before the schedule starts (10 in ${SIMCLR} and ${BYOL}; ${MOCO_V2} and ${SIMSIAM} use none).`,
+      ),
+      schedule: oneOf(
+        ['cosine', 'constant'],
+        'cosine',
+        [
+          'Cosine decay to 0 without restarts (Loshchilov & Hutter, 2017), as in all four papers.',
+          'The learning rate stays at its scaled value after warm-up.',
+        ],
+        'Learning-rate schedule after warm-up.',
+      ),
+      lars: group(
+        'Parameters of LARS.',
+        {
+          trustCoefficient: number(
+            0,
+            1,
+            0.001,
+            `Trust coefficient η scaling each layer's update to its weight norm (0.001 in ${SIMCLR} and ${BYOL}).`,
+            { minExclusive: true },
+          ),
+        },
+        { key: 'optim.name', values: ['lars'] },
+      ),
+    }),
+    eval: group(
+      'Evaluation on frozen pooled features `h` of the training and test splits, at the end of training and every `eval.everyEpochs`.',
+      {
+        everyEpochs: integer(
+          0,
+          10_000,
+          10,
+          'Evaluate every this many epochs, and always after the last one; 0 evaluates only at the end.',
+        ),
+        knn: group('Weighted k-nearest-neighbour classification with cosine similarity.', {
+          enabled: flag(true, 'Whether kNN top-1 accuracy is computed.'),
+          k: integer(
+            1,
+            1000,
+            200,
+            'Number of neighbours voting (200 in Wu et al., *Unsupervised Feature Learning via Non-Parametric Instance Discrimination*, CVPR 2018, the monitor MoCo uses).',
+          ),
+          temperature: number(
+            0.001,
+            10,
+            0.07,
+            'Neighbours vote with weight `exp(similarity / t)` (t = 0.07 as in Wu et al., CVPR 2018).',
+          ),
+        }),
+        linear: group(
+          'Linear probe: a linear classifier trained on the frozen training features (SGD, momentum 0.9, no weight decay), evaluated on the test features.',
+          {
+            enabled: flag(true, 'Whether the linear probe is trained and its top-1 accuracy reported.'),
+            epochs: integer(
+              1,
+              1000,
+              100,
+              'Epochs of linear-classifier training (100 in MoCo, He et al., CVPR 2020).',
+            ),
+            lr: number(
+              0,
+              100,
+              30,
+              'Learning rate of the linear classifier (30 in MoCo, He et al., CVPR 2020).',
+              {
+                minExclusive: true,
+              },
+            ),
+          },
+        ),
+        retrieval: group(
+          'Retrieval: each test image queries the rest of the test set by cosine similarity; reports rank-1, rank-5 and mAP.',
+          { enabled: flag(true, 'Whether rank-1, rank-5 and mAP are computed.') },
+        ),
+      },
+    ),
+    checkpoint: group(
+      'Checkpoints of weights, optimizer state, epoch and random state, from which a run resumes.',
+      {
+        everyEpochs: integer(
+          1,
+          10_000,
+          10,
+          'Write a checkpoint every this many epochs, and always after the last one.',
+        ),
+        keep: integer(
+          0,
+          1000,
+          3,
+          'Number of most recent checkpoints kept; older ones are deleted. 0 keeps them all.',
+        ),
+      },
+    ),
+  },
+);
+
+type Resolved<Definition> =
+  Definition extends GroupKey<infer Keys>
+    ? { [Name in keyof Keys]: Resolved<Keys[Name]> }
+    : Definition extends EnumKey<infer Value>
+      ? Value
+      : Definition extends StringKey
+        ? string
+        : Definition extends BooleanKey
+          ? boolean
+          : Definition extends IntervalKey
+            ? [number, number]
+            : number;
+
+/** An experiment with every key present: values from the file and `--set` overrides, defaults for the rest. */
+export type ResolvedConfig = Resolved<typeof experimentDefinition>;
+
+/** Every key, groups included, by its dotted path, in the order of the definitions. */
+export function keyPaths(): Map<string, KeyDefinition> {
+  const paths = new Map<string, KeyDefinition>();
+  const visit = (definition: GroupKey, prefix: string) => {
+    for (const [name, child] of Object.entries(definition.keys)) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      paths.set(path, child);
+      if (child.kind === 'group') visit(child, path);
+    }
+  };
+  visit(experimentDefinition, '');
+  return paths;
+}

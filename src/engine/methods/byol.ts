@@ -1,0 +1,52 @@
+import { byolLoss } from '../losses/byol';
+import { MlpHead } from '../models/mlp';
+import { SeedSequence } from '../models/parameters';
+import type { tf } from '../tf';
+import type { MethodOptions, SslMethod } from './method';
+import { buildBranch, copyWeights, momentumUpdate } from './networks';
+
+/**
+ * BYOL (Grill et al. 2020): the online network with a predictor regresses the projections of a target
+ * network that follows it by an exponential moving average whose momentum rises from τ_base to 1 along a
+ * cosine: τ = 1 − (1 − τ_base)·(cos(πk/K) + 1)/2.
+ */
+export function createByol(options: MethodOptions): SslMethod {
+  const online = buildBranch('online', options.encoder, options.projector, options.seed);
+  const target = buildBranch('target', options.encoder, options.projector, options.seed);
+  const predictor = new MlpHead(
+    online.parameters.scope('predictor'),
+    new SeedSequence(options.seed ^ 0x9e3779b9),
+    {
+      in: options.projector.outDim,
+      hidden: options.predictor.hiddenDim,
+      out: options.projector.outDim,
+    },
+  );
+  // The predictor is the online network's last weights; the target has no counterpart to follow it.
+  const followed = () => online.parameters.all().filter(([name]) => !name.startsWith('online.predictor.'));
+  copyWeights(target.parameters.all(), followed());
+  return {
+    name: 'byol',
+    encoder: online.encoder,
+    loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
+      const p1 = predictor.apply(online.apply(view1, 'train').projection, 'train');
+      const p2 = predictor.apply(online.apply(view2, 'train').projection, 'train');
+      const z1 = target.apply(view1, 'train').projection;
+      const z2 = target.apply(view2, 'train').projection;
+      const contrastive = byolLoss(p1, p2, z1, z2);
+      return { total: contrastive, terms: { contrastive } };
+    },
+    trainableVariables: () => online.parameters.trainable(),
+    state: () => [...online.parameters.all(), ...target.parameters.all()],
+    afterStep({ step, totalSteps }) {
+      const tau =
+        1 -
+        (1 - options.byol.momentumBase) * ((Math.cos((Math.PI * step) / Math.max(1, totalSteps)) + 1) / 2);
+      momentumUpdate(target.parameters.all(), followed(), tau);
+    },
+    dispose() {
+      online.parameters.dispose();
+      target.parameters.dispose();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import type { Mode } from '../models/layers';
+import { MlpHead } from '../models/mlp';
+import { SeedSequence } from '../models/parameters';
+import { type BuiltEncoder, buildEncoder, type EncoderSpec } from '../models/registry';
+import { tf } from '../tf';
+
+/** An encoder with its projector g: h = f(x), z = g(h). */
+export interface Branch extends BuiltEncoder {
+  projector: MlpHead;
+  apply(images: tf.Tensor4D, mode: Mode): { features: tf.Tensor2D; projection: tf.Tensor2D };
+}
+
+export function buildBranch(
+  name: string,
+  spec: EncoderSpec,
+  projector: { hiddenDim: number; outDim: number },
+  seed: number,
+): Branch {
+  const built = buildEncoder(spec, seed, name);
+  const head = new MlpHead(built.parameters.scope('projector'), new SeedSequence(seed ^ 0x5eed), {
+    in: built.encoder.featureDim,
+    hidden: projector.hiddenDim,
+    out: projector.outDim,
+  });
+  return {
+    ...built,
+    projector: head,
+    apply(images, mode) {
+      const { features } = built.encoder.apply(images, mode);
+      return { features, projection: head.apply(features, mode) };
+    },
+  };
+}
+
+/**
+ * Moves every weight of `target` towards the same-named one of `online`: θ_t ← m·θ_t + (1 − m)·θ_o. Running
+ * batch-norm statistics follow too, as in MoCo's and BYOL's reference code, which copy whole state dicts.
+ */
+export function momentumUpdate(
+  target: [string, tf.Variable][],
+  online: [string, tf.Variable][],
+  momentum: number,
+): void {
+  tf.tidy(() => {
+    target.forEach(([, variable], index) => {
+      const source = online[index]![1];
+      variable.assign(tf.add(tf.mul(variable, momentum), tf.mul(source, 1 - momentum)));
+    });
+  });
+}
+
+/** Starts a momentum copy equal to its online network, as both papers do. */
+export function copyWeights(target: [string, tf.Variable][], online: [string, tf.Variable][]): void {
+  target.forEach(([, variable], index) => {
+    variable.assign(online[index]![1]);
+  });
+}
