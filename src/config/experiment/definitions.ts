@@ -168,6 +168,15 @@ export const experimentDefinition = group(
         ],
         'Encoder architecture. Its last conv feature map is what Grad-CAM reads; the pooled feature `h` is what evaluation uses.',
       ),
+      stem: oneOf(
+        ['cifar', 'imagenet'],
+        'cifar',
+        [
+          'A 3×3 stride-1 convolution without pooling, as SSL work uses for small images: the last feature map stays large enough for Grad-CAM (8×8 at 64 px for ResNet).',
+          "torchvision's 7×7 stride-2 convolution and 3×3 max-pool: 16× less compute, but a 2×2 last feature map at 64 px.",
+        ],
+        'How a ResNet first reduces the image (the small conv net ignores it).',
+      ),
       width: number(
         0.125,
         4,

@@ -1,0 +1,139 @@
+import { ParameterStore } from '../models/parameters';
+import { tf } from '../tf';
+
+export type OptimizerName = 'sgd' | 'lars' | 'adam';
+
+export interface OptimizerSettings {
+  name: OptimizerName;
+  momentum: number;
+  weightDecay: number;
+  /** LARS's η: how far a layer may move relative to its weight norm. */
+  trustCoefficient: number;
+}
+
+export interface ParameterGroup {
+  variables: tf.Variable[];
+  /** SimSiam keeps its predictor's learning rate fixed while the rest follows the schedule. */
+  scheduled: boolean;
+}
+
+const adamBetas = [0.9, 0.999] as const;
+const adamEpsilon = 1e-8;
+
+/**
+ * SGD with momentum, LARS and Adam with PyTorch's update rules, whose state lives in named variables so a
+ * checkpoint holds it like any weight and a resumed run continues bit for bit. Weight decay and LARS's
+ * adaptation skip one-dimensional weights (biases and batch-norm scales and shifts), as SimCLR and BYOL do.
+ */
+export class SslOptimizer {
+  readonly state: ParameterStore;
+  private readonly slots = new Map<tf.Variable, tf.Variable[]>();
+  private readonly stepCount: tf.Variable;
+
+  constructor(
+    private readonly settings: OptimizerSettings,
+    private readonly groups: readonly ParameterGroup[],
+  ) {
+    this.state = ParameterStore.root('optimizer');
+    this.stepCount = this.state.add('step', tf.scalar(0), { trainable: false });
+    const slotNames = settings.name === 'adam' ? ['firstMoment', 'secondMoment'] : ['momentum'];
+    for (const group of groups) {
+      for (const variable of group.variables) {
+        this.slots.set(
+          variable,
+          slotNames.map((slot) =>
+            this.state.add(`${variable.name}.${slot}`, tf.zerosLike(variable), { trainable: false }),
+          ),
+        );
+      }
+    }
+  }
+
+  /** Computes the loss and its gradients and applies one update; returns the loss terms' values. */
+  step<T extends Record<string, tf.Scalar>>(
+    loss: () => { total: tf.Scalar; terms: T },
+    learningRates: { scheduled: number; fixed: number },
+  ): Record<keyof T, number> {
+    return tf.tidy(() => {
+      let terms: T | undefined;
+      const variables = this.groups.flatMap((group) => group.variables);
+      const { grads } = tf.variableGrads(() => {
+        const computed = loss();
+        terms = computed.terms;
+        return computed.total;
+      }, variables);
+      this.stepCount.assign(tf.add(this.stepCount, 1));
+      for (const group of this.groups) {
+        const rate = group.scheduled ? learningRates.scheduled : learningRates.fixed;
+        for (const variable of group.variables) {
+          this.update(variable, grads[variable.name]!, rate);
+        }
+      }
+      return Object.fromEntries(
+        Object.entries(terms!).map(([name, value]) => [name, value.dataSync()[0]!]),
+      ) as Record<keyof T, number>;
+    });
+  }
+
+  dispose(): void {
+    this.state.dispose();
+  }
+
+  private update(variable: tf.Variable, gradient: tf.Tensor, rate: number): void {
+    const { name, momentum, weightDecay, trustCoefficient } = this.settings;
+    const regularised = variable.rank > 1;
+    const decayed =
+      regularised && weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient;
+    const slots = this.slots.get(variable)!;
+    if (name === 'adam') {
+      const [first, second] = slots as [tf.Variable, tf.Variable];
+      first.assign(tf.add(tf.mul(first, adamBetas[0]), tf.mul(decayed, 1 - adamBetas[0])));
+      second.assign(tf.add(tf.mul(second, adamBetas[1]), tf.mul(tf.square(decayed), 1 - adamBetas[1])));
+      const correction1 = tf.sub(1, tf.pow(adamBetas[0], this.stepCount));
+      const correction2 = tf.sub(1, tf.pow(adamBetas[1], this.stepCount));
+      const denominator = tf.add(tf.sqrt(tf.div(second, correction2)), adamEpsilon);
+      variable.assign(tf.sub(variable, tf.mul(rate, tf.div(tf.div(first, correction1), denominator))));
+      return;
+    }
+    let scaled = decayed;
+    if (name === 'lars' && regularised) {
+      // Each layer's step is scaled to η·‖w‖/‖g‖ of its weights; a zero norm leaves the step as SGD's.
+      const weightNorm = tf.norm(variable);
+      const gradientNorm = tf.norm(decayed);
+      const ratio = tf.where(
+        tf.logicalAnd(tf.greater(weightNorm, 0), tf.greater(gradientNorm, 0)),
+        tf.div(tf.mul(weightNorm, trustCoefficient), gradientNorm),
+        tf.onesLike(weightNorm),
+      );
+      scaled = tf.mul(decayed, ratio);
+    }
+    const [buffer] = slots as [tf.Variable];
+    buffer.assign(tf.add(tf.mul(buffer, momentum), scaled));
+    variable.assign(tf.sub(variable, tf.mul(buffer, rate)));
+  }
+}
+
+/**
+ * The learning rate at a step: the base rate scaled by batchSize/256 (Goyal et al. 2017), a linear warm-up,
+ * then a half cosine to zero (SGDR without restarts) or constant.
+ */
+export function learningRateAt(
+  step: number,
+  schedule: {
+    baseLr: number;
+    batchSize: number;
+    warmupSteps: number;
+    totalSteps: number;
+    kind: 'cosine' | 'constant';
+  },
+): number {
+  const peak = (schedule.baseLr * schedule.batchSize) / 256;
+  if (step < schedule.warmupSteps) {
+    return (peak * (step + 1)) / schedule.warmupSteps;
+  }
+  if (schedule.kind === 'constant') {
+    return peak;
+  }
+  const progress = (step - schedule.warmupSteps) / Math.max(1, schedule.totalSteps - schedule.warmupSteps);
+  return 0.5 * peak * (1 + Math.cos(Math.PI * Math.min(1, progress)));
+}
