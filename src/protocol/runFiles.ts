@@ -46,7 +46,7 @@ export type MetricsRecord = z.infer<typeof metricsRecord>;
 export const evalRecord = z.object({
   epoch: z.int().check(z.nonnegative()),
   time: z.string(),
-  knnTop1: z.number(),
+  knnTop1: z.optional(z.number()),
   linearTop1: z.optional(z.number()),
   rank1: z.optional(z.number()),
   rank5: z.optional(z.number()),

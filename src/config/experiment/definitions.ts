@@ -447,9 +447,9 @@ export const experimentDefinition = group(
             ),
             lr: number(
               0,
-              100,
-              30,
-              'Learning rate of the linear classifier (30 in MoCo, He et al., CVPR 2020).',
+              1,
+              0.01,
+              'Adam step size of the linear classifier. The probe standardizes the frozen features first, so it does not need the learning rate of 30 that MoCo (He et al., CVPR 2020) uses with SGD on raw features.',
               {
                 minExclusive: true,
               },

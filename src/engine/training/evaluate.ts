@@ -1,0 +1,77 @@
+import type { ImageSet } from '../data/loader';
+import { evalBatches } from '../data/loader';
+import { type FeatureMatrix, featureMatrix } from '../eval/featureMatrix';
+import { knnTop1 } from '../eval/knn';
+import { linearProbe } from '../eval/linearProbe';
+import { retrievalMetrics } from '../eval/retrieval';
+import type { Encoder } from '../models/encoder';
+import { tf } from '../tf';
+
+export interface EvaluationSettings {
+  imageSize: number;
+  batchSize: number;
+  seed: number;
+  knn: { enabled: boolean; k: number; temperature: number };
+  linear: { enabled: boolean; epochs: number; lr: number };
+  retrieval: { enabled: boolean };
+}
+
+export interface EvaluationResult {
+  knnTop1?: number;
+  linearTop1?: number;
+  rank1?: number;
+  rank5?: number;
+  mAP?: number;
+}
+
+/** The frozen, pooled features h of a set's centre views, in the set's order. */
+export function extractFeatures(
+  encoder: Encoder,
+  set: ImageSet,
+  imageSize: number,
+  batchSize: number,
+): FeatureMatrix {
+  const values = new Float32Array(set.images.length * encoder.featureDim);
+  let row = 0;
+  for (const batch of evalBatches(set, batchSize, imageSize)) {
+    const features = tf.tidy(() => {
+      const images = tf.tensor4d(batch.images, [batch.labels.length, imageSize, imageSize, 3]);
+      return encoder.apply(images, 'eval').features.dataSync();
+    });
+    values.set(features, row * encoder.featureDim);
+    row += batch.labels.length;
+  }
+  return featureMatrix(values, set.images.length, encoder.featureDim);
+}
+
+/** Evaluation on frozen features, as LCR and the paper report it: kNN, linear probe, retrieval. */
+export function evaluate(
+  encoder: Encoder,
+  train: ImageSet,
+  test: ImageSet,
+  settings: EvaluationSettings,
+): EvaluationResult {
+  const trainFeatures = extractFeatures(encoder, train, settings.imageSize, settings.batchSize);
+  const testFeatures = extractFeatures(encoder, test, settings.imageSize, settings.batchSize);
+  const result: EvaluationResult = {};
+  if (settings.knn.enabled) {
+    result.knnTop1 = knnTop1(trainFeatures, train.labels, testFeatures, test.labels, {
+      k: Math.min(settings.knn.k, train.images.length),
+      temperature: settings.knn.temperature,
+    });
+  }
+  if (settings.linear.enabled) {
+    result.linearTop1 = linearProbe(trainFeatures, train.labels, testFeatures, test.labels, {
+      epochs: settings.linear.epochs,
+      batchSize: 256,
+      learningRate: settings.linear.lr,
+      weightDecay: 1e-4,
+      seed: settings.seed,
+    }).top1;
+  }
+  if (settings.retrieval.enabled) {
+    const { rank1, rank5, mAP } = retrievalMetrics(testFeatures, test.labels);
+    Object.assign(result, { rank1, rank5, mAP });
+  }
+  return result;
+}
