@@ -10,8 +10,9 @@ const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
 const watch = args.has('--watch');
 
-// The native TF.js packages are optional and detected at run time, so they must stay real `require`s.
-const optionalNative = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+// Native packages stay real `require`s: the TF.js ones are optional and detected at run time, and sharp
+// loads its platform's libvips binary from its own folder.
+const optionalNative = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp'];
 
 const common = {
   bundle: true,

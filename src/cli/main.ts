@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { type BackendPreference, backendPreference } from '../protocol/backend';
 import { formatBackendReport } from '../workerHost/backendReportText';
+import { runCommand, UsageError } from './runCommand';
 
 /** Exit codes the CLI promises to scripts and schedulers. */
 const exitCodes = { success: 0, failure: 1, usage: 2 } as const;
@@ -51,6 +52,31 @@ async function main(argv: readonly string[]): Promise<void> {
       );
     });
 
+  program
+    .command('run')
+    .description('train an experiment into a new run folder, or resume one')
+    .argument('[config]', 'the experiment file (*.synthpair.json)')
+    .option('--out <dir>', 'run folder (default: .synthpair/runs/<name>-<time> under the current folder)')
+    .option('--set <key=value...>', 'override config keys, e.g. --set train.epochs=10 ssl.method=mocov2', [])
+    .option('--resume <runDir>', 'continue a stopped or killed run from its last checkpoint')
+    .addOption(new Option('--backend <name>', 'force a backend').argParser(parseBackend))
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 completed, 1 failed, 2 bad config, arguments, data or run folder, 130 stopped by Ctrl-C (resume it).',
+    )
+    .action(
+      async (
+        config: string | undefined,
+        options: { out?: string; set: string[]; resume?: string; backend?: BackendPreference },
+      ) => {
+        process.exitCode = await runCommand(config, {
+          ...options,
+          wasmDir: path.join(distDir, 'wasm'),
+          version: version(),
+        });
+      },
+    );
+
   try {
     await program.parseAsync(argv, { from: 'node' });
   } catch (error) {
@@ -64,7 +90,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     process.stderr.write(`synthpair: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = exitCodes.failure;
+    process.exitCode = error instanceof UsageError ? exitCodes.usage : exitCodes.failure;
   }
 }
 
