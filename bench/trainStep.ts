@@ -106,7 +106,12 @@ function timePytorch(threads: number): Row | undefined {
     stepMillis: result.stepMillis,
     imagesPerSecond: result.imagesPerSecond,
     parameters: result.parameters,
-    detail: { ...result, warmup: pytorchSteps.warmup, timedSteps: pytorchSteps.timed },
+    detail: {
+      torch: result.torch,
+      threads: result.threads,
+      warmup: pytorchSteps.warmup,
+      timedSteps: pytorchSteps.timed,
+    },
   };
 }
 
@@ -121,10 +126,11 @@ async function main(): Promise<void> {
   const synthPair = await timeSynthPair();
   const rows = [synthPair];
   // TF.js wasm runs one thread in Node; PyTorch at one thread too separates thread count from kernel speed.
-  const pytorchRuns = existsSync(python) ? [timePytorch(2), timePytorch(1)] : [];
-  if (!existsSync(python)) {
+  const hasPython = existsSync(python);
+  if (!hasPython) {
     console.log(`PyTorch skipped: ${python} not found`);
   }
+  const pytorchRuns = hasPython ? [timePytorch(2), timePytorch(1)] : [];
   const [pytorch, pytorchOneThread] = pytorchRuns;
   for (const row of pytorchRuns) {
     if (!row) {
