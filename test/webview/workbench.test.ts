@@ -180,7 +180,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/[\w.-]+|dist\/(extension|worker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js)$/.test(
             file,
           ),
       );
@@ -190,6 +190,7 @@ describe('dashboard in a real VS Code workbench', function () {
         'dist/worker.js',
         'dist/webview/dashboard.js',
         'dist/wasm/tfjs-backend-wasm-simd.wasm',
+        'media/schema/experiment.schema.json',
       ]) {
         assert.ok(listing.includes(required), `${required} is missing from the VSIX`);
       }
