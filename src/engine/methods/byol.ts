@@ -1,9 +1,7 @@
 import { byolLoss } from '../losses/byol';
-import { MlpHead } from '../models/mlp';
-import { SeedSequence } from '../models/parameters';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, copyWeights, momentumUpdate } from './networks';
+import { buildBranch, buildPredictor, copyWeights, momentumUpdate } from './networks';
 
 /**
  * BYOL (Grill et al. 2020): the online network with a predictor regresses the projections of a target
@@ -13,15 +11,7 @@ import { buildBranch, copyWeights, momentumUpdate } from './networks';
 export function createByol(options: MethodOptions): SslMethod {
   const online = buildBranch('online', options.encoder, options.projector, options.seed);
   const target = buildBranch('target', options.encoder, options.projector, options.seed);
-  const predictor = new MlpHead(
-    online.parameters.scope('predictor'),
-    new SeedSequence(options.seed ^ 0x9e3779b9),
-    {
-      in: options.projector.outDim,
-      hidden: options.predictor.hiddenDim,
-      out: options.projector.outDim,
-    },
-  );
+  const predictor = buildPredictor(online, options);
   // The predictor is the online network's last weights; the target has no counterpart to follow it.
   const followed = () => online.parameters.all().filter(([name]) => !name.startsWith('online.predictor.'));
   copyWeights(target.parameters.all(), followed());

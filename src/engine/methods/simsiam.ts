@@ -1,22 +1,12 @@
 import { simSiamLoss } from '../losses/negativeCosine';
-import { MlpHead } from '../models/mlp';
-import { SeedSequence } from '../models/parameters';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch } from './networks';
+import { buildBranch, buildPredictor } from './networks';
 
 /** SimSiam (Chen & He 2021): a predictor on one branch, a stop-gradient on the other, no negatives. */
 export function createSimSiam(options: MethodOptions): SslMethod {
   const branch = buildBranch('online', options.encoder, options.projector, options.seed);
-  const predictor = new MlpHead(
-    branch.parameters.scope('predictor'),
-    new SeedSequence(options.seed ^ 0x9e3779b9),
-    {
-      in: options.projector.outDim,
-      hidden: options.predictor.hiddenDim,
-      out: options.projector.outDim,
-    },
-  );
+  const predictor = buildPredictor(branch, options);
   return {
     name: 'simsiam',
     encoder: branch.encoder,
