@@ -3,7 +3,7 @@
 // `npm start -- --smoke` starts code-server headless, checks that the workbench loads and that SynthPair
 // activates, prints OK and exits: CI's proof that the main command works.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -15,13 +15,6 @@ const EXTENSION_ID = 'synthpair.synthpair';
 const SMOKE_TIMEOUT_MS = 120_000;
 const quickstart = path.join(repoRoot, 'examples', 'quickstart');
 const resultsDir = path.join(repoRoot, 'test-results');
-
-function ensureQuickstart(): void {
-  if (!existsSync(quickstart)) {
-    mkdirSync(quickstart, { recursive: true });
-    writeFileSync(path.join(quickstart, 'quickstart.synthpair.json'), '{ "name": "quickstart" }\n');
-  }
-}
 
 function desktopCodeOnPath(): boolean {
   return spawnSync('sh', ['-c', 'command -v code'], { stdio: 'ignore' }).status === 0;
@@ -125,7 +118,6 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { port: { type: 'string' }, smoke: { type: 'boolean', default: false } },
   });
-  ensureQuickstart();
 
   if (!values.smoke && desktopCodeOnPath()) {
     const code = spawnSync('code', [`--extensionDevelopmentPath=${repoRoot}`, quickstart], {

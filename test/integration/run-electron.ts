@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runTests, TestRunFailedError } from '@vscode/test-electron';
 import { repoRoot } from './provision';
-import { ensureFixtureWorkspace, fixtureWorkspace, suitePath } from './run';
+import { fixtureWorkspace, suitePath } from './run';
 
 const NETWORK_ERRORS = new Set([
   'ENOTFOUND',
@@ -24,7 +24,6 @@ function isDownloadFailure(error: unknown): boolean {
 }
 
 async function main(): Promise<number> {
-  ensureFixtureWorkspace();
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'synthpair-workspace-'));
   cpSync(fixtureWorkspace, workspace, { recursive: true });
   try {

@@ -58,13 +58,6 @@ function seconds(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
-export function ensureFixtureWorkspace(): void {
-  if (!existsSync(fixtureWorkspace)) {
-    mkdirSync(fixtureWorkspace, { recursive: true });
-    writeFileSync(path.join(fixtureWorkspace, 'example.synthpair.json'), '{ "name": "example" }\n');
-  }
-}
-
 function checkInputs(): void {
   const missing = [
     [suitePath, 'the bundled suite'],
@@ -104,7 +97,6 @@ interface Outcome {
 }
 
 async function runSuite(started: number, workbenchLog: string, serverLog: string): Promise<Outcome> {
-  ensureFixtureWorkspace();
   checkInputs();
   const { codeServerBin, env } = await provisionVSCode();
   log(`code-server ready after ${seconds(started)}`);

@@ -6,13 +6,7 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type CodeServer, type LinkedExtension, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
-import {
-  chromiumArgs,
-  chromiumPath,
-  ensureFixtureWorkspace,
-  fixtureWorkspace,
-  quietSettings,
-} from '../integration/run';
+import { chromiumArgs, chromiumPath, fixtureWorkspace, quietSettings } from '../integration/run';
 import { screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
@@ -49,7 +43,6 @@ describe('dashboard in a real VS Code workbench', function () {
   let browser: Browser;
 
   before(async () => {
-    ensureFixtureWorkspace();
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
   });
 
