@@ -97,30 +97,30 @@ function progressReporter(interactive: boolean) {
   };
 }
 
+/** Opens a run to continue it, refusing one that is still training or already done. */
+async function openForResume(dir: string): Promise<RunDirectory> {
+  const run = await RunDirectory.open(dir).catch((error: unknown) => {
+    throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
+  });
+  if (run.current.state === 'running' && isAlive(run.current.pid)) {
+    throw new UsageError(`${dir} is being trained by process ${run.current.pid}`);
+  }
+  if (run.current.state === 'completed') {
+    throw new UsageError(`${dir} has completed; nothing to resume`);
+  }
+  return run;
+}
+
 /** `synthpair run`: trains a config into a new run folder, or resumes one; returns the exit code. */
 export async function runCommand(
   configFile: string | undefined,
   options: RunCommandOptions,
 ): Promise<number> {
-  let run: RunDirectory;
-  let config: ResolvedConfig;
-  if (options.resume) {
-    run = await RunDirectory.open(options.resume).catch((error: unknown) => {
-      throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
-    });
-    if (run.current.state === 'running' && isAlive(run.current.pid)) {
-      throw new UsageError(`${options.resume} is being trained by process ${run.current.pid}`);
-    }
-    if (run.current.state === 'completed') {
-      throw new UsageError(`${options.resume} has completed; nothing to resume`);
-    }
-    config = await loadSavedConfig(run);
-  } else {
-    if (!configFile) {
-      throw new UsageError('a config file is needed unless --resume is given');
-    }
-    config = await loadConfig(configFile, options.set);
+  const resumed = options.resume === undefined ? undefined : await openForResume(options.resume);
+  if (!resumed && !configFile) {
+    throw new UsageError('a config file is needed unless --resume is given');
   }
+  const config = resumed ? await loadSavedConfig(resumed) : await loadConfig(configFile!, options.set);
 
   const { report } = await selectBackend({
     preference: options.backend ?? config.backend,
@@ -135,7 +135,11 @@ export async function runCommand(
     `backend: ${report.selected} (${report.attempts.find((attempt) => attempt.outcome === 'selected')?.reason})`,
   );
 
-  if (!options.resume) {
+  let run: RunDirectory;
+  if (resumed) {
+    run = resumed;
+    await run.update({ state: 'running', pid: process.pid, backend: report.selected });
+  } else {
     const startedAt = new Date();
     const dir =
       options.out ?? path.join(process.cwd(), '.synthpair', 'runs', runFolderName(config.name, startedAt));
@@ -149,10 +153,8 @@ export async function runCommand(
     }).catch((error: unknown) => {
       throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
     });
-  } else {
-    await run!.update({ state: 'running', pid: process.pid, backend: report.selected });
   }
-  reporter.log('info', `run folder: ${run!.dir}`);
+  reporter.log('info', `run folder: ${run.dir}`);
 
   let stopRequested = false;
   const onSignal = () => {
@@ -168,15 +170,14 @@ export async function runCommand(
     const outcome = await train(
       config,
       {
-        configDir: path.dirname(configFile ?? run!.dir),
-        run: run!,
+        run: run,
         cacheFolder: path.join(process.cwd(), '.synthpair', 'cache'),
         resume: Boolean(options.resume),
       },
       { log: reporter.log, progress: reporter.update, shouldStop: () => stopRequested },
     );
     reporter.stop();
-    await run!.update({ state: outcome.state, endedAt: new Date().toISOString() });
+    await run.update({ state: outcome.state, endedAt: new Date().toISOString() });
     if (outcome.evaluation) {
       reporter.log('info', `final: ${describeEvaluation(outcome.evaluation)}`);
     }
@@ -184,7 +185,7 @@ export async function runCommand(
   } catch (error) {
     reporter.stop();
     const message = error instanceof Error ? error.message : String(error);
-    await run!.update({ state: 'failed', error: message, endedAt: new Date().toISOString() });
+    await run.update({ state: 'failed', error: message, endedAt: new Date().toISOString() });
     throw error instanceof DatasetError ? new UsageError(message) : error;
   } finally {
     process.off('SIGINT', onSignal);

@@ -56,7 +56,7 @@ describe('trainer', function () {
   });
 
   async function newRun(name: string, epochs: number) {
-    const config = tinyConfig('data', epochs);
+    const config = tinyConfig(path.join(folder, 'data'), epochs);
     const run = await RunDirectory.create(path.join(folder, name), config, identity);
     return { config, run };
   }
@@ -66,7 +66,7 @@ describe('trainer', function () {
     const tensorsBefore = tf.memory().numTensors;
     const outcome = await train(
       config,
-      { configDir: folder, run, cacheFolder: path.join(folder, 'cache'), resume: false },
+      { run, cacheFolder: path.join(folder, 'cache'), resume: false },
       quiet,
     );
     assert.equal(tf.memory().numTensors, tensorsBefore);
@@ -92,7 +92,7 @@ describe('trainer', function () {
     const uninterrupted = await newRun('uninterrupted', 3);
     await train(
       uninterrupted.config,
-      { configDir: folder, run: uninterrupted.run, cacheFolder: path.join(folder, 'cache'), resume: false },
+      { run: uninterrupted.run, cacheFolder: path.join(folder, 'cache'), resume: false },
       quiet,
     );
 
@@ -102,14 +102,14 @@ describe('trainer', function () {
     const stopping = { ...quiet, shouldStop: () => ++steps === 6 };
     const first = await train(
       interrupted.config,
-      { configDir: folder, run: interrupted.run, cacheFolder: path.join(folder, 'cache'), resume: false },
+      { run: interrupted.run, cacheFolder: path.join(folder, 'cache'), resume: false },
       stopping,
     );
     assert.equal(first.state, 'stopped');
     const reopened = await RunDirectory.open(interrupted.run.dir);
     const second = await train(
       interrupted.config,
-      { configDir: folder, run: reopened, cacheFolder: path.join(folder, 'cache'), resume: true },
+      { run: reopened, cacheFolder: path.join(folder, 'cache'), resume: true },
       quiet,
     );
     assert.equal(second.state, 'completed');

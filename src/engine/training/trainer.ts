@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
 import { rewriteJsonLines } from '../../runs/jsonLines';
@@ -89,11 +88,11 @@ async function loadSplit(
  */
 export async function train(
   config: ResolvedConfig,
-  context: { configDir: string; run: RunDirectory; cacheFolder: string; resume: boolean },
+  /** `config.data.root` is absolute: whoever read the config file resolved it against the file's folder. */
+  context: { run: RunDirectory; cacheFolder: string; resume: boolean },
   hooks: TrainerHooks,
 ): Promise<TrainingOutcome> {
-  const root = path.resolve(context.configDir, config.data.root);
-  const listing = await listDataset(root, config.data.layout);
+  const listing = await listDataset(config.data.root, config.data.layout);
   for (const warning of listing.warnings) {
     hooks.log('warn', warning.message);
   }
