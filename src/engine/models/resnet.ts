@@ -25,6 +25,32 @@ interface Block {
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D;
 }
 
+/**
+ * The block's input, projected by a 1×1 convolution when the block changes resolution or width (the
+ * "option B" shortcut of He et al. 2016), else passed through as it is.
+ */
+function projectionShortcut(
+  store: ParameterStore,
+  seeds: SeedSequence,
+  inChannels: number,
+  outChannels: number,
+  stride: number,
+): ConvBn | undefined {
+  return stride !== 1 || inChannels !== outChannels
+    ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels, kernel: 1, stride })
+    : undefined;
+}
+
+function addShortcut(
+  residual: tf.Tensor4D,
+  x: tf.Tensor4D,
+  shortcut: ConvBn | undefined,
+  mode: Mode,
+): tf.Tensor4D {
+  const identity = shortcut ? shortcut.apply(x, mode) : x;
+  return tf.relu(tf.add(residual, identity)) as tf.Tensor4D;
+}
+
 /** The two-convolution block of ResNet-18/34. */
 class BasicBlock implements Block {
   static readonly expansion = 1;
@@ -53,16 +79,12 @@ class BasicBlock implements Block {
       stride: 1,
       zeroInitScale: true,
     });
-    this.shortcut =
-      stride !== 1 || inChannels !== channels
-        ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels: channels, kernel: 1, stride })
-        : undefined;
+    this.shortcut = projectionShortcut(store, seeds, inChannels, channels, stride);
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
     const residual = this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode);
-    const identity = this.shortcut ? this.shortcut.apply(x, mode) : x;
-    return tf.relu(tf.add(residual, identity)) as tf.Tensor4D;
+    return addShortcut(residual, x, this.shortcut, mode);
   }
 }
 
@@ -102,17 +124,13 @@ class Bottleneck implements Block {
       stride: 1,
       zeroInitScale: true,
     });
-    this.shortcut =
-      stride !== 1 || inChannels !== outChannels
-        ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels, kernel: 1, stride })
-        : undefined;
+    this.shortcut = projectionShortcut(store, seeds, inChannels, outChannels, stride);
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
     const hidden = tf.relu(this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode));
     const residual = this.conv3.apply(hidden, mode);
-    const identity = this.shortcut ? this.shortcut.apply(x, mode) : x;
-    return tf.relu(tf.add(residual, identity)) as tf.Tensor4D;
+    return addShortcut(residual, x, this.shortcut, mode);
   }
 }
 
