@@ -63,7 +63,6 @@ export async function saveCheckpoint(
       throw new Error(`checkpoint cannot hold ${tensorName} of dtype ${tensor.dtype}`);
     }
     const values = await tensor.data();
-    const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
     entries.push({
       name: tensorName,
       shape: tensor.shape,
@@ -71,7 +70,8 @@ export async function saveCheckpoint(
       offset,
       length: values.length,
     });
-    chunks.push(Buffer.from(bytes));
+    // tensor.data() hands back a copy of its own, so a view of it is enough.
+    chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
     offset += values.length;
   }
   const manifest: CheckpointManifest = {

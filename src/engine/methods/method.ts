@@ -3,7 +3,7 @@ import type { EncoderSpec } from '../models/registry';
 import type { tf } from '../tf';
 
 /** Where training stands, for schedules that depend on it (BYOL's target momentum). */
-export interface TrainingProgress {
+export interface StepPosition {
   step: number;
   totalSteps: number;
 }
@@ -28,7 +28,7 @@ export interface SslMethod {
   trainableVariables(): tf.Variable[];
   /** Every weight and buffer a checkpoint must hold to continue exactly. */
   state(): [string, tf.Variable][];
-  afterStep(progress: TrainingProgress): void;
+  afterStep(position: StepPosition): void;
   dispose(): void;
 }
 

@@ -58,20 +58,9 @@ export function createMocoV2(options: MethodOptions): SslMethod {
       const keys = pendingKeys;
       pendingKeys = undefined;
       tf.tidy(() => {
-        // The queue is a ring: the newest keys overwrite the oldest, wrapping around its end.
         const start = queuePointer.dataSync()[0]!;
-        const count = Math.min(keys.shape[0], queueSize);
-        const rows = Array.from({ length: queueSize }, (_, row) => (row - start + queueSize) % queueSize);
-        const isNew = tf.tensor2d(
-          rows.map((offset) => (offset < count ? 1 : 0)),
-          [queueSize, 1],
-        );
-        const newRows = tf.gather(
-          keys,
-          rows.map((offset) => (offset < count ? offset : 0)),
-        );
-        queue.assign(tf.add(tf.mul(queue, tf.sub(1, isNew)), tf.mul(newRows, isNew)));
-        queuePointer.assign(tf.scalar((start + count) % queueSize, 'int32'));
+        queue.assign(enqueue(queue as tf.Tensor2D, keys, start));
+        queuePointer.assign(tf.scalar((start + Math.min(keys.shape[0], queueSize)) % queueSize, 'int32'));
       });
       keys.dispose();
     },
@@ -82,4 +71,23 @@ export function createMocoV2(options: MethodOptions): SslMethod {
       buffers.dispose();
     },
   };
+}
+
+/**
+ * The queue with `keys` written into it as a ring from row `start`, wrapping around its end. Built from
+ * slices of the old queue and the keys, so a step costs one copy of the queue and nothing queue-sized more.
+ */
+export function enqueue(queue: tf.Tensor2D, keys: tf.Tensor2D, start: number): tf.Tensor2D {
+  const size = queue.shape[0];
+  const count = Math.min(keys.shape[0], size);
+  const beforeEnd = Math.min(count, size - start);
+  const wrapped = count - beforeEnd;
+  const rows = (source: tf.Tensor2D, from: number, length: number) =>
+    length > 0 ? [tf.slice(source, [from, 0], [length, -1])] : [];
+  return tf.concat([
+    ...rows(keys, beforeEnd, wrapped),
+    ...rows(queue, wrapped, start - wrapped),
+    ...rows(keys, 0, beforeEnd),
+    ...rows(queue, start + beforeEnd, size - start - beforeEnd),
+  ]);
 }
