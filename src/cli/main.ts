@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { type BackendPreference, backendPreference } from '../protocol/backend';
 import { formatBackendReport } from '../workerHost/backendReportText';
+import { evalCommand } from './evalCommand';
 import { runCommand, UsageError } from './runCommand';
 
 /** Exit codes the CLI promises to scripts and schedulers. */
@@ -70,6 +71,35 @@ async function main(argv: readonly string[]): Promise<void> {
         options: { out?: string; set: string[]; resume?: string; backend?: BackendPreference },
       ) => {
         process.exitCode = await runCommand(config, {
+          ...options,
+          wasmDir: path.join(distDir, 'wasm'),
+          version: version(),
+        });
+      },
+    );
+
+  program
+    .command('eval')
+    .description("measure a run's latest checkpoint: kNN, linear probe, retrieval rank-1/5 and mAP")
+    .argument('<runDir>', 'a run folder written by `synthpair run` or the extension')
+    .option('--checkpoint <name>', 'a kept checkpoint instead of the latest, e.g. epoch-0003')
+    .option(
+      '--set <key=value...>',
+      'change how it is measured, or where the data now is: eval.* keys, data.root, data.layout',
+      [],
+    )
+    .addOption(new Option('--backend <name>', 'force a backend').argParser(parseBackend))
+    .option('--json', 'print the result as a JSON line even on a terminal')
+    .addHelpText(
+      'after',
+      '\nThe run folder is only read. Exit codes: 0 evaluated, 1 failed, 2 bad run folder, arguments or data.',
+    )
+    .action(
+      async (
+        runDir: string,
+        options: { checkpoint?: string; set: string[]; backend?: BackendPreference; json?: boolean },
+      ) => {
+        process.exitCode = await evalCommand(runDir, {
           ...options,
           wasmDir: path.join(distDir, 'wasm'),
           version: version(),

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import type { ResolvedConfig } from '../config/experiment/definitions';
 import { parseExperimentConfig } from '../config/experiment/parse';
 import { selectBackend } from '../engine/backends/selectBackend';
-import { DatasetError } from '../engine/data/datasets';
-import { describeEvaluation, type TrainingProgress, train } from '../engine/training/trainer';
+import { DatasetError, listDataset } from '../engine/data/datasets';
+import { describeEvaluation } from '../engine/training/evaluate';
+import { type TrainingProgress, train } from '../engine/training/trainer';
 import type { BackendPreference } from '../protocol/backend';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../runs/runDirectory';
 import { formatDiagnostic } from './diagnostics';
@@ -30,14 +31,15 @@ async function loadConfig(file: string, overrides: string[]): Promise<ResolvedCo
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${code})`);
   }
   const { config, diagnostics } = parseExperimentConfig(text, { overrides });
   for (const diagnostic of diagnostics) {
     process.stderr.write(`${formatDiagnostic(file, text, diagnostic)}\n`);
   }
   if (!config) {
-    throw new UsageError(`${file} has errors; nothing was run`);
+    throw new UsageError(`${file}: has errors; nothing was run`);
   }
   // The saved config must not depend on where a later resume is started from.
   return { ...config, data: { ...config.data, root: path.resolve(path.dirname(file), config.data.root) } };
@@ -103,12 +105,39 @@ async function openForResume(dir: string): Promise<RunDirectory> {
     throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
   });
   if (run.current.state === 'running' && isAlive(run.current.pid)) {
-    throw new UsageError(`${dir} is being trained by process ${run.current.pid}`);
+    throw new UsageError(`${dir}: being trained by process ${run.current.pid}`);
   }
   if (run.current.state === 'completed') {
-    throw new UsageError(`${dir} has completed; nothing to resume`);
+    throw new UsageError(`${dir}: has completed; nothing to resume`);
   }
   return run;
+}
+
+/**
+ * Without its checkpoints a run would start over and drop the history it logged, so resuming one whose
+ * checkpoints are gone is refused rather than done.
+ */
+async function checkResumable(run: RunDirectory, config: ResolvedConfig): Promise<void> {
+  const folder = run.file('checkpoints');
+  if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
+    throw new UsageError(`${folder}: no such folder, so the run cannot be resumed`);
+  }
+  const hasCheckpoint = await stat(path.join(folder, 'latest.json')).then(
+    () => true,
+    () => false,
+  );
+  if (!hasCheckpoint && run.current.epoch >= config.checkpoint.everyEpochs) {
+    throw new UsageError(
+      `${folder}: holds no checkpoint although the run reached epoch ${run.current.epoch}, so it cannot be resumed`,
+    );
+  }
+}
+
+/** Lists the data before the run folder is touched, so data that cannot train leaves no failed run behind. */
+async function checkDataset(config: ResolvedConfig): Promise<void> {
+  await listDataset(config.data.root, config.data.layout).catch((error: unknown) => {
+    throw error instanceof DatasetError ? new UsageError(error.message) : error;
+  });
 }
 
 /** `synthpair run`: trains a config into a new run folder, or resumes one; returns the exit code. */
@@ -116,11 +145,25 @@ export async function runCommand(
   configFile: string | undefined,
   options: RunCommandOptions,
 ): Promise<number> {
+  if (options.resume !== undefined) {
+    const extra = [configFile, options.set.length > 0 && '--set', options.out !== undefined && '--out'].filter(
+      Boolean,
+    );
+    if (extra.length > 0) {
+      throw new UsageError(
+        `--resume: continues with the config saved in the run folder; drop ${extra.join(' and ')}`,
+      );
+    }
+  }
   const resumed = options.resume === undefined ? undefined : await openForResume(options.resume);
   if (!resumed && !configFile) {
     throw new UsageError('a config file is needed unless --resume is given');
   }
   const config = resumed ? await loadSavedConfig(resumed) : await loadConfig(configFile!, options.set);
+  if (resumed) {
+    await checkResumable(resumed, config);
+  }
+  await checkDataset(config);
 
   const { report } = await selectBackend({
     preference: options.backend ?? config.backend,
@@ -138,6 +181,10 @@ export async function runCommand(
   let run: RunDirectory;
   if (resumed) {
     run = resumed;
+    const removed = await run.removeAbandonedWrites();
+    if (removed.length > 0) {
+      reporter.log('info', `removed what an interrupted write left: ${removed.join(', ')}`);
+    }
     await run.update({ state: 'running', pid: process.pid, backend: report.selected });
   } else {
     const startedAt = new Date();

@@ -10,3 +10,12 @@ import '@tensorflow/tfjs-backend-cpu';
 tf.env().set('PROD', true);
 
 export { tf };
+
+/**
+ * The seed to hand TF.js's random ops. They test the seed for truthiness and draw from Math.random when it
+ * is 0, so seed 0 — the default — would be the one seed that never repeats. 2^32 lies outside the 32-bit
+ * seeds the engine derives, so the mapping stays one-to-one.
+ */
+export function tfSeed(seed: number): number {
+  return seed === 0 ? 2 ** 32 : seed;
+}

@@ -172,6 +172,17 @@ describe('evaluation metrics', () => {
       assert.deepEqual(second.predictions, first.predictions);
     });
 
+    it('repeats exactly for seed 0, which TF.js alone would draw from Math.random', () => {
+      const next = gaussianSource(3);
+      // Random labels: the prediction of nearly every test image depends on the initial weights.
+      const train = syntheticSet(200, 16, 4, undefined, next);
+      const test = syntheticSet(200, 16, 4, undefined, next);
+      const options = { ...probeOptions, epochs: 2, seed: 0 };
+      const first = linearProbe(train.features, train.labels, test.features, test.labels, options);
+      const second = linearProbe(train.features, train.labels, test.features, test.labels, options);
+      assert.deepEqual(second.predictions, first.predictions);
+    });
+
     it('stays near chance on random labels', () => {
       const next = gaussianSource(2);
       const train = syntheticSet(400, 16, 4, undefined, next);

@@ -165,3 +165,27 @@ describe('SSL methods train a tiny encoder', function () {
     });
   }
 });
+
+describe('SSL methods are a function of their seed', () => {
+  before(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  // TF.js's random ops treat seed 0 as "no seed"; 0 is the config's default, so it is the case to check.
+  for (const seed of [0, 5]) {
+    it(`builds identical weights and MoCo queues for seed ${seed}, and others for another seed`, () => {
+      // TF.js names variables globally, so one method lives at a time.
+      const snapshot = (value: number) => {
+        const method = createMethod('mocov2', options(value));
+        try {
+          return new Map(method.state().map(([name, variable]) => [name, Array.from(variable.dataSync())]));
+        } finally {
+          method.dispose();
+        }
+      };
+      const first = snapshot(seed);
+      assert.deepEqual(snapshot(seed), first);
+      assert.notDeepEqual(snapshot(seed + 1).get('moco.queue'), first.get('moco.queue'));
+    });
+  }
+});

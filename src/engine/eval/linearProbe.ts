@@ -1,4 +1,4 @@
-import { tf } from '../tf';
+import { tf, tfSeed } from '../tf';
 import { checkLabels, classCountOf, type FeatureMatrix } from './featureMatrix';
 
 export interface LinearProbeOptions {
@@ -50,7 +50,7 @@ export function linearProbe(
   const trainY = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(trainLabels), 'int32'), classCount));
   // tidy disposes the initial values but not the variables made from them.
   const weights = tf.tidy(() =>
-    tf.variable(tf.randomNormal([train.columns, classCount], 0, 0.01, 'float32', seed)),
+    tf.variable(tf.randomNormal([train.columns, classCount], 0, 0.01, 'float32', tfSeed(seed))),
   );
   const bias = tf.tidy(() => tf.variable(tf.zeros([classCount])));
   const optimizer = tf.train.adam(learningRate);

@@ -1,7 +1,7 @@
 import { infoNceLoss } from '../losses/infoNce';
 import { l2NormalizeRows } from '../losses/tensorOps';
 import { ParameterStore } from '../models/parameters';
-import { tf } from '../tf';
+import { tf, tfSeed } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
 import { buildBranch, copyWeights, momentumUpdate } from './networks';
 
@@ -21,7 +21,13 @@ export function createMocoV2(options: MethodOptions): SslMethod {
     'queue',
     tf.tidy(() =>
       l2NormalizeRows(
-        tf.randomNormal([queueSize, options.projector.outDim], 0, 1, 'float32', options.seed) as tf.Tensor2D,
+        tf.randomNormal(
+          [queueSize, options.projector.outDim],
+          0,
+          1,
+          'float32',
+          tfSeed(options.seed),
+        ) as tf.Tensor2D,
       ),
     ),
     { trainable: false },

@@ -1,4 +1,4 @@
-import { tf } from '../tf';
+import { tf, tfSeed } from '../tf';
 
 interface Registry {
   variables: Map<string, tf.Variable>;
@@ -61,13 +61,13 @@ export class ParameterStore {
 
 /** He (Kaiming) normal initialisation for ReLU networks, fan-out mode as torchvision's ResNet uses. */
 export function heNormal(shape: number[], fanOut: number, seed: number): tf.Tensor {
-  return tf.randomNormal(shape, 0, Math.sqrt(2 / fanOut), 'float32', seed);
+  return tf.randomNormal(shape, 0, Math.sqrt(2 / fanOut), 'float32', tfSeed(seed));
 }
 
 /** PyTorch's default Linear initialisation: uniform in ±1/sqrt(fanIn). */
 export function linearUniform(shape: number[], fanIn: number, seed: number): tf.Tensor {
   const bound = 1 / Math.sqrt(fanIn);
-  return tf.randomUniform(shape, -bound, bound, 'float32', seed);
+  return tf.randomUniform(shape, -bound, bound, 'float32', tfSeed(seed));
 }
 
 /** A deterministic stream of seeds, so that a model's weights depend only on the run's seed. */

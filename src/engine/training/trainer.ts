@@ -3,14 +3,12 @@ import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
 import { rewriteJsonLines } from '../../runs/jsonLines';
 import type { RunDirectory } from '../../runs/runDirectory';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
-import { listDataset } from '../data/datasets';
-import { cacheSizeFor } from '../data/decode';
-import { describeSkipped, ImageCache } from '../data/imageCache';
-import { type ImageSet, trainBatchCount, trainBatches } from '../data/loader';
+import { trainBatchCount, trainBatches } from '../data/loader';
+import { loadSplits } from '../data/splits';
 import type { MethodOptions, SslMethod } from '../methods/method';
 import { createMethod } from '../methods/registry';
 import { tf } from '../tf';
-import { evaluate } from './evaluate';
+import { describeEvaluation, evaluate } from './evaluate';
 import { learningRateAt, type ParameterGroup, SslOptimizer } from './optimizer';
 
 export interface TrainingProgress {
@@ -64,23 +62,6 @@ function parameterGroups(config: ResolvedConfig, method: SslMethod): ParameterGr
   ];
 }
 
-async function loadSplit(
-  cache: ImageCache,
-  samples: Parameters<ImageCache['loadAll']>[0],
-  split: string,
-  hooks: TrainerHooks,
-): Promise<ImageSet> {
-  const loaded = await cache.loadAll(samples);
-  if (loaded.skipped.length > 0) {
-    hooks.log('warn', `${split}: ${describeSkipped(loaded.skipped)}`);
-  }
-  return {
-    images: loaded.images,
-    labels: Int32Array.from(loaded.samples, (sample) => sample.label),
-    indices: loaded.indices,
-  };
-}
-
 /**
  * Trains a run from its resolved config, or continues it from its latest checkpoint. Everything that
  * decides the numbers — data order, augmentation, initial weights — derives from the seed and the epoch, so
@@ -92,18 +73,7 @@ export async function train(
   context: { run: RunDirectory; cacheFolder: string; resume: boolean },
   hooks: TrainerHooks,
 ): Promise<TrainingOutcome> {
-  const listing = await listDataset(config.data.root, config.data.layout);
-  for (const warning of listing.warnings) {
-    hooks.log('warn', warning.message);
-  }
-  const cache = new ImageCache({ folder: context.cacheFolder, size: cacheSizeFor(config.data.imageSize) });
-  const trainSet = await loadSplit(cache, listing.train, 'train', hooks);
-  const testSet = await loadSplit(cache, listing.test, 'test', hooks);
-  hooks.log(
-    'info',
-    `data: ${listing.classes.length} classes, ${trainSet.images.length} train and ${testSet.images.length} test images ` +
-      `(${cache.stats.decoded} decoded, ${cache.stats.diskHits} from the cache)`,
-  );
+  const { train: trainSet, test: testSet } = await loadSplits(config.data, context.cacheFolder, hooks.log);
 
   const { batchSize, epochs } = config.train;
   const stepsPerEpoch = trainBatchCount(trainSet, batchSize);
@@ -231,7 +201,6 @@ export async function train(
         lastEvaluation = {
           epoch: epoch + 1,
           time: new Date().toISOString(),
-          knnTop1: result.knnTop1 ?? Number.NaN,
           ...result,
         };
         await context.run.appendEval(lastEvaluation);
@@ -277,19 +246,4 @@ async function truncateLogs(run: RunDirectory, epoch: number): Promise<void> {
     run.file('eval'),
     evals.records.filter((record) => record.epoch <= epoch),
   );
-}
-
-export function describeEvaluation(record: EvalRecord): string {
-  const percent = (value: number | undefined) =>
-    value === undefined ? undefined : `${(value * 100).toFixed(1)}%`;
-  return [
-    ['kNN', percent(record.knnTop1)],
-    ['linear', percent(record.linearTop1)],
-    ['rank-1', percent(record.rank1)],
-    ['rank-5', percent(record.rank5)],
-    ['mAP', percent(record.mAP)],
-  ]
-    .filter(([, value]) => value !== undefined)
-    .map(([name, value]) => `${name} ${value}`)
-    .join(', ');
 }
