@@ -32,7 +32,11 @@ async function loadConfig(file: string, overrides: string[]): Promise<ResolvedCo
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${code})`);
+    throw new UsageError(
+      code === 'ENOENT'
+        ? `${file}: no such file`
+        : `${file}: cannot read (${code ?? (error as Error).message})`,
+    );
   }
   const { config, diagnostics } = parseExperimentConfig(text, { overrides });
   for (const diagnostic of diagnostics) {
@@ -146,9 +150,11 @@ export async function runCommand(
   options: RunCommandOptions,
 ): Promise<number> {
   if (options.resume !== undefined) {
-    const extra = [configFile, options.set.length > 0 && '--set', options.out !== undefined && '--out'].filter(
-      Boolean,
-    );
+    const extra = [
+      configFile,
+      options.set.length > 0 && '--set',
+      options.out !== undefined && '--out',
+    ].filter(Boolean);
     if (extra.length > 0) {
       throw new UsageError(
         `--resume: continues with the config saved in the run folder; drop ${extra.join(' and ')}`,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type EvalRecord,
@@ -78,11 +78,16 @@ export class RunDirectory {
     });
     if (existing.length > 0) {
       const other = await readStatus(dir).catch(() => undefined);
-      const configHash = hashConfig(config);
+      if (!other) {
+        throw new RunDirectoryError(`${dir}: not empty and holds no SynthPair run; choose another --out`);
+      }
+      const sameConfig = other.configHash === hashConfig(config);
+      const advice =
+        sameConfig && other.state !== 'completed'
+          ? `resume it with --resume ${dir} or choose another --out`
+          : 'choose another --out';
       throw new RunDirectoryError(
-        other
-          ? `${dir} already holds the run "${other.name}" (${other.state}${other.configHash === configHash ? ', same config' : ', another config'}); resume it with --resume or choose another --out`
-          : `${dir} is not empty and holds no SynthPair run; choose another --out`,
+        `${dir}: already holds the run "${other.name}" (${other.state}, ${sameConfig ? 'same' : 'another'} config); ${advice}`,
       );
     }
     await mkdir(path.join(dir, runFileNames.checkpoints), { recursive: true });
@@ -138,12 +143,33 @@ export class RunDirectory {
     return readJsonLines(this.file('eval'), evalRecord);
   }
 
+  /**
+   * Deletes what a process killed while writing leaves behind: write-file-atomic's `<file>.<number>`
+   * temporaries beside the replaced files and checkpoint folders still being assembled. Only safe once no
+   * process writes the run; returns the paths removed.
+   */
+  async removeAbandonedWrites(): Promise<string[]> {
+    const abandoned = async (folder: string, pattern: RegExp) =>
+      (await readdir(folder).catch(() => [] as string[]))
+        .filter((name) => pattern.test(name))
+        .map((name) => path.join(folder, name));
+    const paths = [
+      ...(await abandoned(this.dir, /^(run\.json|config\.json|metrics\.jsonl|eval\.jsonl)\.\d+$/)),
+      ...(await abandoned(this.file('checkpoints'), /^(latest\.json\.\d+|\.staging-.+)$/)),
+    ];
+    await Promise.all(paths.map((entry) => rm(entry, { recursive: true, force: true })));
+    return paths;
+  }
+
   private async writeStatus(): Promise<void> {
     await writeJsonAtomically(this.file('status'), this.status);
   }
 }
 
 async function readStatus(dir: string): Promise<RunStatus> {
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) {
+    throw new RunDirectoryError(`${dir}: no such folder`);
+  }
   let text: string;
   try {
     text = await readFile(path.join(dir, runFileNames.status), 'utf8');

@@ -177,6 +177,12 @@ describe('experiment config', () => {
       );
     });
 
+    it('says only what is wrong with a file cut short, not which keys the cut removed', () => {
+      const messages = parseExperimentConfig('{ "name": "b", "da').diagnostics.map((each) => each.message);
+      assert.ok(messages.some((message) => message.startsWith('syntax error')), messages.join('; '));
+      assert.ok(!messages.some((message) => /required/.test(message)), messages.join('; '));
+    });
+
     it('reports a wrong type with the key path, at the value', () => {
       const text = '{ "name": "b", "data": { "root": "d" }, "train": { "batchSize": "64" } }';
       const diagnostic = onlyDiagnostic(text);

@@ -94,6 +94,14 @@ describe('datasets', () => {
     await assertDatasetError(listDataset(root, 'imagefolder'), 'missing-split', [path.join(root, 'test')]);
   });
 
+  it('refuses a test split without images, which would leave nothing to evaluate', async () => {
+    await makeImageFolder(root, { a: { train: 2, test: 0 }, b: { train: 2, test: 0 } });
+    await fs.mkdir(path.join(root, 'test'), { recursive: true });
+    await assertDatasetError(listDataset(root, 'imagefolder'), 'no-images', [
+      `${path.join(root, 'test')}: no test images`,
+    ]);
+  });
+
   it('refuses an empty class folder in train/, naming it', async () => {
     await makeImageFolder(root, { a: { train: 2, test: 2 }, b: { train: 0, test: 0 } });
     await assertDatasetError(listDataset(root, 'imagefolder'), 'empty-class', [

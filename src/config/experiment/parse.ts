@@ -56,7 +56,8 @@ export function parseExperimentConfig(text: string, options: ParseOptions = {}):
   state.spans.set('', spanOf(root));
   new Reader(state, spanOf, '').readGroup(root, experimentDefinition, '');
   for (const assignment of options.overrides ?? []) applyOverride(state, assignment);
-  reportMissingRequiredKeys(state);
+  // A file cut short by a syntax error lacks keys because of that error, not because they were forgotten.
+  if (syntaxErrors.length === 0) reportMissingRequiredKeys(state);
 
   const hasErrors = () => state.diagnostics.some((diagnostic) => diagnostic.severity === 'error');
   // Cross-key checks on top of values already wrong would only repeat those errors in other words.

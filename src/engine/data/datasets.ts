@@ -65,14 +65,12 @@ const imageExtensions = new Set(['.jpg', '.jpeg', '.png']);
 export async function listDataset(root: string, layout: DatasetLayout): Promise<DatasetListing> {
   const absoluteRoot = path.resolve(root);
   if (!(await isDirectory(absoluteRoot))) {
-    throw new DatasetError(
-      'missing-root',
-      absoluteRoot,
-      `dataset root ${absoluteRoot} does not exist or is not a folder`,
-    );
+    throw new DatasetError('missing-root', absoluteRoot, `${absoluteRoot}: no such folder (data.root)`);
   }
   const listing = layout === 'cub' ? await listCub(absoluteRoot) : await listImageFolder(absoluteRoot);
-  return { ...listing, warnings: checkSplits(absoluteRoot, listing) };
+  const testLocation =
+    layout === 'cub' ? path.join(absoluteRoot, 'train_test_split.txt') : path.join(absoluteRoot, 'test');
+  return { ...listing, warnings: checkSplits(absoluteRoot, testLocation, listing) };
 }
 
 type RawListing = Omit<DatasetListing, 'warnings'>;
@@ -90,7 +88,7 @@ async function listImageFolder(root: string): Promise<RawListing> {
     throw new DatasetError(
       'test-class-not-in-train',
       unknownInTest[0]!.path,
-      `${plural(names.length, 'class', 'classes')} in ${path.join(root, 'test')} with no folder in ` +
+      `${path.join(root, 'test')}: ${plural(names.length, 'class has', 'classes have')} no folder in ` +
         `${path.join(root, 'train')}: ${quoteList(names)}`,
     );
   }
@@ -102,7 +100,7 @@ async function listImageFolder(root: string): Promise<RawListing> {
       throw new DatasetError(
         'empty-class',
         folder.path,
-        `class folder ${folder.path} has no JPEG or PNG images`,
+        `${folder.path}: empty class folder (no JPEG or PNG image)`,
       );
     }
     for (const file of files) train.push({ path: file, label: labelOf.get(folder.name)! });
@@ -124,7 +122,7 @@ async function classFolders(
     throw new DatasetError(
       'missing-split',
       splitPath,
-      `${splitPath} is missing: an ImageFolder dataset needs ${split}/<class>/<image> under ${root}`,
+      `${splitPath}: no such folder; an ImageFolder dataset needs ${split}/<class>/<image> under ${root}`,
     );
   }
   const entries = await fs.readdir(splitPath, { withFileTypes: true });
@@ -170,7 +168,7 @@ async function listCub(root: string): Promise<RawListing> {
     throw new DatasetError(
       'missing-split',
       imagesFolder,
-      `${imagesFolder} is missing: CUB-200-2011 keeps its images there`,
+      `${imagesFolder}: no such folder; CUB-200-2011 keeps its images there`,
     );
   }
 
@@ -208,8 +206,8 @@ async function listCub(root: string): Promise<RawListing> {
     throw new DatasetError(
       'test-class-not-in-train',
       path.join(root, 'train_test_split.txt'),
-      `${plural(names.length, 'class', 'classes')} with test images but no training image in ` +
-        `${path.join(root, 'train_test_split.txt')}: ${quoteList(names)}`,
+      `${path.join(root, 'train_test_split.txt')}: ${plural(names.length, 'class has', 'classes have')} ` +
+        `test images but no training image: ${quoteList(names)}`,
     );
   }
   const emptyClasses = classes.filter((_, label) => !trainLabels.has(label));
@@ -217,8 +215,8 @@ async function listCub(root: string): Promise<RawListing> {
     throw new DatasetError(
       'empty-class',
       path.join(root, 'classes.txt'),
-      `${plural(emptyClasses.length, 'class', 'classes')} in ${path.join(root, 'classes.txt')} ` +
-        `with no readable image: ${quoteList(emptyClasses)}`,
+      `${path.join(root, 'classes.txt')}: ${plural(emptyClasses.length, 'class has', 'classes have')} ` +
+        `no training image: ${quoteList(emptyClasses)}`,
     );
   }
   return { classes, train, test, skipped };
@@ -233,7 +231,7 @@ async function readIndex(root: string, name: string): Promise<Map<string, string
     throw new DatasetError(
       'missing-index-file',
       file,
-      `${file} is missing: the CUB layout needs images.txt, image_class_labels.txt, train_test_split.txt and classes.txt`,
+      `${file}: no such file; the CUB layout needs images.txt, image_class_labels.txt, train_test_split.txt and classes.txt`,
     );
   }
   const entries = new Map<string, string>();
@@ -254,9 +252,13 @@ async function readIndex(root: string, name: string): Promise<Map<string, string
   return entries;
 }
 
-function checkSplits(root: string, listing: RawListing): DatasetWarning[] {
+function checkSplits(root: string, testLocation: string, listing: RawListing): DatasetWarning[] {
   if (listing.train.length === 0) {
-    throw new DatasetError('no-images', root, `no training images found under ${root}`);
+    throw new DatasetError('no-images', root, `${root}: no training images`);
+  }
+  if (listing.test.length === 0) {
+    // Training would run to the end and then have nothing to evaluate on.
+    throw new DatasetError('no-images', testLocation, `${testLocation}: no test images`);
   }
   const testCounts = new Array<number>(listing.classes.length).fill(0);
   for (const sample of listing.test) testCounts[sample.label]!++;
@@ -267,18 +269,22 @@ function checkSplits(root: string, listing: RawListing): DatasetWarning[] {
       kind: 'class-missing-from-test',
       classes: missingFromTest,
       message:
-        `${plural(missingFromTest.length, 'class has', 'classes have')} training images but no test image ` +
-        `(evaluation cannot score them): ${quoteList(missingFromTest)}`,
+        `${testLocation}: ${plural(missingFromTest.length, 'class has', 'classes have')} training images but ` +
+        `no test image (evaluation cannot score them): ${quoteList(missingFromTest)}`,
     });
   }
   const singles = listing.classes.filter((_, label) => testCounts[label] === 1);
   if (singles.length > 0) {
+    // With no class of two test images no query has anything to find: retrieval has no figures at all.
+    const noRetrieval = testCounts.every((count) => count < 2);
     warnings.push({
       kind: 'single-image-test-classes',
       classes: singles,
-      message:
-        `${plural(singles.length, 'test class has', 'test classes have')} a single image; retrieval skips ` +
-        `those queries because no other image of their class is there to find: ${quoteList(singles)}`,
+      message: noRetrieval
+        ? `${testLocation}: every test class has at most one image, so retrieval (rank-1, rank-5, mAP) ` +
+          'cannot be measured; kNN and the linear probe still are'
+        : `${testLocation}: ${plural(singles.length, 'test class has', 'test classes have')} a single image; ` +
+          `retrieval skips those queries because no other image of their class is there to find: ${quoteList(singles)}`,
     });
   }
   return warnings;

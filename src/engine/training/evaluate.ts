@@ -70,8 +70,9 @@ export function evaluate(
     }).top1;
   }
   if (settings.retrieval.enabled) {
-    const { rank1, rank5, mAP } = retrievalMetrics(testFeatures, test.labels);
-    Object.assign(result, { rank1, rank5, mAP });
+    const { rank1, rank5, mAP, evaluatedQueries } = retrievalMetrics(testFeatures, test.labels);
+    // With no query that has another image of its class there is nothing to measure (and NaN is no JSON).
+    if (evaluatedQueries > 0) Object.assign(result, { rank1, rank5, mAP });
   }
   return result;
 }
