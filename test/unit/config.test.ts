@@ -179,7 +179,10 @@ describe('experiment config', () => {
 
     it('says only what is wrong with a file cut short, not which keys the cut removed', () => {
       const messages = parseExperimentConfig('{ "name": "b", "da').diagnostics.map((each) => each.message);
-      assert.ok(messages.some((message) => message.startsWith('syntax error')), messages.join('; '));
+      assert.ok(
+        messages.some((message) => message.startsWith('syntax error')),
+        messages.join('; '),
+      );
       assert.ok(!messages.some((message) => /required/.test(message)), messages.join('; '));
     });
 
