@@ -1,5 +1,6 @@
-// Bundles every entry point of SynthPair with esbuild: the extension host, the engine worker,
-// the CLI, one browser bundle per webview, and the integration suite that runs inside VS Code.
+// Bundles every entry point of SynthPair with esbuild: the extension host, the engine worker and its
+// batch worker threads, the CLI, one browser bundle per webview, and the integration suite that runs
+// inside VS Code.
 import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,8 @@ const nodeTargets = {
 const builds = [
   { ...nodeTargets, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist', external: ['vscode'] },
   { ...nodeTargets, entryPoints: { worker: 'src/worker/main.ts' }, outdir: 'dist', external: optionalNative },
+  // The engine's batch worker threads only augment pixels: no TF.js, no native packages.
+  { ...nodeTargets, entryPoints: { batchWorker: 'src/engine/data/batchWorker.ts' }, outdir: 'dist' },
   {
     ...nodeTargets,
     entryPoints: { cli: 'src/cli/main.ts' },

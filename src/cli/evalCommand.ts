@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/experiment/definitions';
-import { parseExperimentConfig } from '../config/experiment/parse';
+import { overrideKey, parseExperimentConfig } from '../config/experiment/parse';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError } from '../engine/data/datasets';
 import { describeEvaluation } from '../engine/training/evaluate';
@@ -25,7 +25,7 @@ function isEvaluationOverride(key: string): boolean {
 
 async function savedConfigWithOverrides(run: RunDirectory, overrides: string[]): Promise<ResolvedConfig> {
   for (const assignment of overrides) {
-    const key = assignment.split('=', 1)[0]!.trim();
+    const key = overrideKey(assignment) ?? assignment;
     if (!isEvaluationOverride(key)) {
       throw new UsageError(
         `${key}: cannot be changed when evaluating a run; only eval.*, data.root and data.layout can`,

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import type { ResolvedConfig } from '../config/experiment/definitions';
-import { parseExperimentConfig } from '../config/experiment/parse';
+import { overrideKey, parseExperimentConfig } from '../config/experiment/parse';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError, listDataset } from '../engine/data/datasets';
 import { describeEvaluation } from '../engine/training/evaluate';
@@ -45,8 +45,11 @@ async function loadConfig(file: string, overrides: string[]): Promise<ResolvedCo
   if (!config) {
     throw new UsageError(`${file}: has errors; nothing was run`);
   }
-  // The saved config must not depend on where a later resume is started from.
-  return { ...config, data: { ...config.data, root: path.resolve(path.dirname(file), config.data.root) } };
+  // The saved config must not depend on where a later resume is started from. A root written in the file
+  // is relative to the file; one given with --set, like any path on a command line, to the current folder.
+  const rootFromCommandLine = overrides.some((assignment) => overrideKey(assignment) === 'data.root');
+  const base = rootFromCommandLine ? process.cwd() : path.dirname(file);
+  return { ...config, data: { ...config.data, root: path.resolve(base, config.data.root) } };
 }
 
 async function loadSavedConfig(run: RunDirectory): Promise<ResolvedConfig> {

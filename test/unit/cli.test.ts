@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeImageFolder, makeTempDir } from '../fixtures/makeImages';
 
@@ -71,6 +71,39 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
     assert.equal(status.backend, 'wasm');
     const saved = JSON.parse(await readFile(path.join(run, 'config.json'), 'utf8'));
     assert.equal(saved.data.root, path.join(folder, 'data'));
+  });
+
+  it('reads data.root from the file relative to the file, and from --set relative to the current folder', async () => {
+    const elsewhere = path.join(folder, 'elsewhere');
+    await mkdir(elsewhere);
+    await cp(path.join(folder, 'data'), path.join(elsewhere, 'pictures'), { recursive: true });
+    const fromFile = synthpair(
+      elsewhere,
+      'run',
+      '../tiny.synthpair.json',
+      '--out',
+      'a',
+      '--set',
+      'train.epochs=1',
+    );
+    const fromFlag = synthpair(
+      elsewhere,
+      'run',
+      '../tiny.synthpair.json',
+      '--out',
+      'b',
+      '--set',
+      'train.epochs=1',
+      'data.root=pictures',
+    );
+    for (const [result, run, root] of [
+      [fromFile, 'a', path.join(folder, 'data')],
+      [fromFlag, 'b', path.join(elsewhere, 'pictures')],
+    ] as const) {
+      assert.equal(result.code, 0, result.stderr);
+      const saved = JSON.parse(await readFile(path.join(elsewhere, run, 'config.json'), 'utf8'));
+      assert.equal(saved.data.root, root);
+    }
   });
 
   it('refuses to resume a completed run, changing nothing', async () => {

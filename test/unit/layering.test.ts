@@ -26,6 +26,13 @@ describe('layering', () => {
     assert.deepEqual(tensorInputs, []);
   });
 
+  it('keeps TF.js and the decoder out of the batch worker threads, which only augment pixels', async () => {
+    const inputs = await bundledInputs('src/engine/data/batchWorker.ts', 'node');
+    const forbidden = inputs.filter((input) => input.includes('@tensorflow') || input.includes('sharp'));
+    assert.deepEqual(forbidden, []);
+    assert.ok(inputs.includes('src/engine/data/augment.ts'), `bundled inputs: ${inputs.join(', ')}`);
+  });
+
   it('keeps host and tensor code out of the webviews', async () => {
     const inputs = await bundledInputs('webview/dashboard/main.ts', 'browser');
     const forbidden = inputs.filter(

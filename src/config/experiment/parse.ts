@@ -236,10 +236,16 @@ function nearestName(name: string, candidates: readonly string[]): string | unde
   return candidates.find((candidate) => candidate.toLowerCase() === nearest);
 }
 
+/** The key path a `--set key=value` assignment writes, or undefined when it has no `key=` part. */
+export function overrideKey(assignment: string): string | undefined {
+  const separator = assignment.indexOf('=');
+  return separator > 0 ? assignment.slice(0, separator).trim() || undefined : undefined;
+}
+
 function applyOverride(state: ReadState, assignment: string): void {
   const context = ` (from --set ${assignment})`;
   const separator = assignment.indexOf('=');
-  const path = separator > 0 ? assignment.slice(0, separator).trim() : '';
+  const path = overrideKey(assignment);
   if (!path) {
     state.report('', `--set ${assignment}: expected key.path=value`, 'error', noLocation);
     return;

@@ -11,11 +11,14 @@ export interface ImageSet {
 }
 
 export interface TrainBatch {
-  /** Two augmented views of the same images, each `[batch, size, size, 3]` floats in [0, 1]. */
-  views: [Float32Array, Float32Array];
-  labels: Int32Array;
+  /**
+   * Two augmented views of the same images, each `[batch, size, size, 3]` floats in [0, 1]. Every array
+   * owns a plain buffer of its own, so a worker can transfer them without a copy.
+   */
+  views: [Float32Array<ArrayBuffer>, Float32Array<ArrayBuffer>];
+  labels: Int32Array<ArrayBuffer>;
   /** Dataset positions of the batch's images. */
-  indices: Int32Array;
+  indices: Int32Array<ArrayBuffer>;
 }
 
 export interface EvalBatch {
@@ -56,7 +59,7 @@ export function buildTrainBatch(
 ): TrainBatch {
   const { batchSize, imageSize, seed, epoch, augment } = options;
   const viewLength = imageSize * imageSize * 3;
-  const views: [Float32Array, Float32Array] = [
+  const views: TrainBatch['views'] = [
     new Float32Array(batchSize * viewLength),
     new Float32Array(batchSize * viewLength),
   ];
@@ -76,12 +79,25 @@ export function buildTrainBatch(
   return { views, labels, indices };
 }
 
-/** One training epoch, one batch prepared ahead while the caller works on the current one. */
+/**
+ * Where a training run's batches come from. One source serves every epoch of a run, so whatever it sets
+ * up (worker threads, shared pixels) is paid once; `dispose` releases it.
+ */
+export interface TrainBatchSource {
+  epoch(options: TrainLoaderOptions): AsyncGenerator<TrainBatch>;
+  dispose(): Promise<void>;
+}
+
+/** One training epoch built on this thread, one batch ahead while the caller works on the current one. */
 export function trainBatches(set: ImageSet, options: TrainLoaderOptions): AsyncGenerator<TrainBatch> {
   const order = epochOrder(set.images.length, options.seed, options.epoch);
-  return prefetch(trainBatchCount(set, options.batchSize), (batchIndex) =>
-    buildTrainBatch(set, options, order, batchIndex),
+  return prefetchInOrder(trainBatchCount(set, options.batchSize), 1, (batchIndex) =>
+    buildLater(() => buildTrainBatch(set, options, order, batchIndex)),
   );
+}
+
+export function inThreadBatchSource(set: ImageSet): TrainBatchSource {
+  return { epoch: (options) => trainBatches(set, options), dispose: async () => undefined };
 }
 
 /** Centre views in dataset order, the last batch possibly short, so every image is evaluated once. */
@@ -108,24 +124,37 @@ export function* evalBatches(set: ImageSet, batchSize: number, imageSize: number
 }
 
 /**
- * Yields `build(0..count-1)`, starting each build on a later turn of the event loop right after handing
- * out the previous item: it then runs whenever the consumer awaits (a backend's data download, a log
- * write), and at worst costs what building in line would.
+ * Yields the results of `start(0..count-1)` in order, keeping up to `ahead` of them started beyond the one
+ * handed out, so they are built while the consumer works.
  */
-async function* prefetch<T>(count: number, build: (index: number) => T): AsyncGenerator<T> {
-  let pending = count > 0 ? buildLater(() => build(0)) : undefined;
-  try {
-    for (let index = 0; index < count; index++) {
-      const current = await pending!;
-      pending = index + 1 < count ? buildLater(() => build(index + 1)) : undefined;
-      yield current;
+export async function* prefetchInOrder<T>(
+  count: number,
+  ahead: number,
+  start: (index: number) => Promise<T>,
+): AsyncGenerator<T> {
+  const started: Promise<T>[] = [];
+  let next = 0;
+  const topUp = () => {
+    for (; next < count && started.length < ahead; next++) {
+      const result = start(next);
+      // A batch may fail before its turn, or after the consumer stopped: it is reported when awaited, if
+      // ever, and must not count as an unhandled rejection meanwhile.
+      result.catch(() => undefined);
+      started.push(result);
     }
-  } finally {
-    // The consumer stopped early: a failure of the unused batch is nobody's to handle.
-    pending?.catch(() => undefined);
+  };
+  topUp();
+  while (started.length > 0) {
+    const current = await started.shift()!;
+    topUp();
+    yield current;
   }
 }
 
+/**
+ * Starts a build on a later turn of the event loop: it then runs whenever the consumer awaits (a backend's
+ * data download, a log write), and at worst costs what building in line would.
+ */
 function buildLater<T>(build: () => T): Promise<T> {
   return new Promise((resolve, reject) =>
     setImmediate(() => {

@@ -3,7 +3,8 @@ import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
 import { rewriteJsonLines } from '../../runs/jsonLines';
 import type { RunDirectory } from '../../runs/runDirectory';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
-import { trainBatchCount, trainBatches } from '../data/loader';
+import { openTrainBatchSource } from '../data/batchWorkerPool';
+import { trainBatchCount } from '../data/loader';
 import { loadSplits } from '../data/splits';
 import type { MethodOptions, SslMethod } from '../methods/method';
 import { createMethod } from '../methods/registry';
@@ -102,6 +103,7 @@ export async function train(
   );
   const checkpointed = () => [...method.state(), ...optimizer.state.all()];
   const checkpointsDir = context.run.file('checkpoints');
+  const batchSource = await openTrainBatchSource(trainSet, (message) => hooks.log('warn', message));
 
   try {
     let startEpoch = 0;
@@ -128,7 +130,7 @@ export async function train(
       let stopped = false;
       let windowStart = performance.now();
       let windowImages = 0;
-      for await (const batch of trainBatches(trainSet, {
+      for await (const batch of batchSource.epoch({
         batchSize,
         imageSize: config.data.imageSize,
         seed: config.seed,
@@ -231,6 +233,7 @@ export async function train(
   } finally {
     method.dispose();
     optimizer.dispose();
+    await batchSource.dispose();
   }
 }
 
