@@ -27,6 +27,15 @@ function parseBackend(value: string): BackendPreference {
   return parsed.data;
 }
 
+function backendOption(): Option {
+  return new Option('--backend <name>', 'force a backend').argParser(parseBackend);
+}
+
+/** Where the engine's files are and which version writes the run folders. */
+function engine(): { wasmDir: string; version: string } {
+  return { wasmDir: path.join(distDir, 'wasm'), version: version() };
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name('synthpair')
@@ -38,15 +47,15 @@ async function main(argv: readonly string[]): Promise<void> {
   program
     .command('backend')
     .description('select a TF.js backend as the engine would and report why each faster one was skipped')
-    .addOption(new Option('--backend <name>', 'force a backend').argParser(parseBackend).default('auto'))
+    .addOption(backendOption().default('auto'))
     .option('--native-module-path <dir...>', 'extra folders searched for @tensorflow/tfjs-node(-gpu)', [])
     .option('--json', 'print the report as JSON')
     .action(async (options: { backend: BackendPreference; nativeModulePath: string[]; json?: boolean }) => {
       const { report } = await selectBackend({
         preference: options.backend,
-        wasmDir: path.join(distDir, 'wasm'),
+        wasmDir: engine().wasmDir,
         nativeModulePaths: options.nativeModulePath,
-        synthpairVersion: version(),
+        synthpairVersion: engine().version,
       });
       process.stdout.write(
         options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBackendReport(report)}\n`,
@@ -60,7 +69,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--out <dir>', 'run folder (default: .synthpair/runs/<name>-<time> under the current folder)')
     .option('--set <key=value...>', 'override config keys, e.g. --set train.epochs=10 ssl.method=mocov2', [])
     .option('--resume <runDir>', 'continue a stopped or killed run from its last checkpoint')
-    .addOption(new Option('--backend <name>', 'force a backend').argParser(parseBackend))
+    .addOption(backendOption())
     .addHelpText(
       'after',
       '\nExit codes: 0 completed, 1 failed, 2 bad config, arguments, data or run folder, 130 stopped by Ctrl-C (resume it).',
@@ -70,11 +79,7 @@ async function main(argv: readonly string[]): Promise<void> {
         config: string | undefined,
         options: { out?: string; set: string[]; resume?: string; backend?: BackendPreference },
       ) => {
-        process.exitCode = await runCommand(config, {
-          ...options,
-          wasmDir: path.join(distDir, 'wasm'),
-          version: version(),
-        });
+        process.exitCode = await runCommand(config, { ...options, ...engine() });
       },
     );
 
@@ -88,7 +93,7 @@ async function main(argv: readonly string[]): Promise<void> {
       'change how it is measured, or where the data now is: eval.* keys, data.root, data.layout',
       [],
     )
-    .addOption(new Option('--backend <name>', 'force a backend').argParser(parseBackend))
+    .addOption(backendOption())
     .option('--json', 'print the result as a JSON line even on a terminal')
     .addHelpText(
       'after',
@@ -99,11 +104,7 @@ async function main(argv: readonly string[]): Promise<void> {
         runDir: string,
         options: { checkpoint?: string; set: string[]; backend?: BackendPreference; json?: boolean },
       ) => {
-        process.exitCode = await evalCommand(runDir, {
-          ...options,
-          wasmDir: path.join(distDir, 'wasm'),
-          version: version(),
-        });
+        process.exitCode = await evalCommand(runDir, { ...options, ...engine() });
       },
     );
 
