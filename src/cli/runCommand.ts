@@ -81,15 +81,17 @@ function progressReporter(interactive: boolean) {
         },
         Presets.shades_classic,
       );
-      if (!bar.isActive) {
-        bar.start(progress.totalSteps, progress.step);
-      }
-      bar.update(progress.step, {
+      const payload = {
         epoch: progress.epoch,
         epochs: progress.epochs,
         loss: loss.toFixed(4),
         rate: progress.imagesPerSecond.toFixed(1),
-      });
+      };
+      // start() draws at once, so it needs the payload too or the first frame shows the placeholders.
+      if (!bar.isActive) {
+        bar.start(progress.totalSteps, progress.step, payload);
+      }
+      bar.update(progress.step, payload);
     },
     log(level: 'info' | 'warn', message: string) {
       bar?.stop();
