@@ -1,40 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeImageFolder, makeTempDir } from '../fixtures/makeImages';
-
-const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
-
-function synthpair(cwd: string, ...args: string[]) {
-  const result = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { makeTempDir } from '../fixtures/makeImages';
+import { assertCliBuilt, jsonEvents, runCli, tinyConfig, writeTinyDataset } from '../support/cli';
 
 describe('synthpair CLI (bundled dist/cli.js)', function () {
   this.timeout(300_000);
   let folder: string;
 
   before(async () => {
-    if (!existsSync(cli)) {
-      throw new Error('dist/cli.js is missing: run `npm run build` first');
-    }
+    assertCliBuilt();
     folder = await makeTempDir('cli');
-    const classes = Object.fromEntries(['a', 'b', 'c'].map((name) => [name, { train: 6, test: 3 }]));
-    await makeImageFolder(path.join(folder, 'data'), classes, 36);
-    await writeFile(
-      path.join(folder, 'tiny.synthpair.json'),
-      `{
-        // comments are allowed
-        "name": "tiny",
-        "data": { "root": "data", "imageSize": 32 },
-        "model": { "arch": "smallcnn", "width": 0.25, "projector": { "hiddenDim": 32, "outDim": 16 } },
-        "train": { "epochs": 1, "batchSize": 6 },
-        "optim": { "name": "adam", "warmupEpochs": 0 },
-        "eval": { "knn": { "k": 3 }, "linear": { "epochs": 5 } },
-      }`,
-    );
+    await writeTinyDataset(path.join(folder, 'data'));
+    // Config files are JSONC: the run must accept a comment and a trailing comma.
+    const config = JSON.stringify(tinyConfig(), null, 2).replace(/\n}$/, ',\n}');
+    await writeFile(path.join(folder, 'tiny.synthpair.json'), `// comments are allowed\n${config}`);
   });
 
   after(async () => {
@@ -42,7 +22,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
   });
 
   it('trains a config into a run folder and prints JSON lines when not on a terminal', async () => {
-    const { code, stdout, stderr } = synthpair(
+    const { code, stdout, stderr } = runCli(
       folder,
       'run',
       'tiny.synthpair.json',
@@ -52,10 +32,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
       'wasm',
     );
     assert.equal(code, 0, stderr);
-    const events = stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { event: string; message?: string });
+    const events = jsonEvents(stdout);
     assert.ok(events.some((event) => event.event === 'progress'));
     assert.ok(events.some((event) => /^final: kNN/.test(event.message ?? '')));
     const run = path.join(folder, 'runs', 'one');
@@ -77,7 +54,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
     const elsewhere = path.join(folder, 'elsewhere');
     await mkdir(elsewhere);
     await cp(path.join(folder, 'data'), path.join(elsewhere, 'pictures'), { recursive: true });
-    const fromFile = synthpair(
+    const fromFile = runCli(
       elsewhere,
       'run',
       '../tiny.synthpair.json',
@@ -86,7 +63,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
       '--set',
       'train.epochs=1',
     );
-    const fromFlag = synthpair(
+    const fromFlag = runCli(
       elsewhere,
       'run',
       '../tiny.synthpair.json',
@@ -108,7 +85,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
 
   it('refuses to resume a completed run, changing nothing', async () => {
     const before = await readFile(path.join(folder, 'runs', 'one', 'run.json'), 'utf8');
-    const resume = synthpair(folder, 'run', '--resume', 'runs/one');
+    const resume = runCli(folder, 'run', '--resume', 'runs/one');
     assert.equal(resume.code, 2);
     assert.equal(resume.stderr, 'synthpair: runs/one: has completed; nothing to resume\n');
     assert.equal(await readFile(path.join(folder, 'runs', 'one', 'run.json'), 'utf8'), before);

@@ -1,59 +1,23 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { makeTempDir, solidImage, writeImage, writeText, writeTruncatedJpeg } from '../fixtures/makeImages';
 import {
-  makeImageFolder,
-  makeTempDir,
-  solidImage,
-  writeImage,
-  writeText,
-  writeTruncatedJpeg,
-} from '../fixtures/makeImages';
-
-const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
-
-function synthpair(cwd: string, ...args: string[]) {
-  const result = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Every file under a folder with its bytes, to show that a refused command changed nothing. */
-async function snapshot(folder: string): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) {
-      const file = path.join(entry.parentPath, entry.name);
-      files.set(path.relative(folder, file), await readFile(file));
-    }
-  }
-  return files;
-}
-
-function logEvents(stdout: string): { level: string; message: string }[] {
-  return stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as { event: string; level: string; message: string })
-    .filter((event) => event.event === 'log');
-}
-
-const config = {
-  name: 'tiny',
-  data: { root: 'data', imageSize: 32 },
-  model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
-  train: { epochs: 1, batchSize: 6 },
-  optim: { name: 'adam', warmupEpochs: 0 },
-  eval: { knn: { k: 3 }, linear: { epochs: 5 } },
-  checkpoint: { everyEpochs: 1 },
-};
+  assertCliBuilt,
+  logEvents,
+  runCli,
+  snapshotFiles,
+  tinyClasses,
+  writeTinyDataset,
+  writeTinyExperiment,
+} from '../support/cli';
 
 describe('synthpair run on bad input (bundled dist/cli.js)', function () {
   this.timeout(120_000);
   let folder: string;
+  let config: Record<string, unknown>;
   let done: string;
-  const threeClasses = { a: { train: 6, test: 3 }, b: { train: 6, test: 3 }, c: { train: 6, test: 3 } };
 
   /** Copies the completed run as a stopped one, the kind `--resume` accepts. */
   async function stoppedCopy(name: string): Promise<string> {
@@ -65,14 +29,11 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
   }
 
   before(async () => {
-    if (!existsSync(cli)) {
-      throw new Error('dist/cli.js is missing: run `npm run build` first');
-    }
+    assertCliBuilt();
     folder = await makeTempDir('cli-bad');
-    await makeImageFolder(path.join(folder, 'data'), threeClasses, 36);
-    await writeFile(path.join(folder, 'tiny.synthpair.json'), JSON.stringify(config, null, 2));
+    config = await writeTinyExperiment(folder, { checkpoint: { everyEpochs: 1 } });
     done = path.join(folder, 'runs', 'done');
-    const run = synthpair(folder, 'run', 'tiny.synthpair.json', '--out', done);
+    const run = runCli(folder, 'run', 'tiny.synthpair.json', '--out', done);
     assert.equal(run.code, 0, run.stderr);
   });
 
@@ -82,7 +43,7 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
 
   describe('data that cannot train: exit 2 naming the folder, and no run folder left behind', () => {
     it('a missing dataset root', () => {
-      const result = synthpair(
+      const result = runCli(
         folder,
         'run',
         'tiny.synthpair.json',
@@ -100,9 +61,9 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     });
 
     it('an empty class folder in train/', async () => {
-      await makeImageFolder(path.join(folder, 'empty'), { ...threeClasses, b: { train: 0, test: 3 } }, 36);
+      await writeTinyDataset(path.join(folder, 'empty'), { ...tinyClasses, b: { train: 0, test: 3 } });
       await writeText(path.join(folder, 'empty', 'train', 'b', 'notes.txt'), 'no pictures yet');
-      const result = synthpair(
+      const result = runCli(
         folder,
         'run',
         'tiny.synthpair.json',
@@ -120,12 +81,12 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     });
 
     it('a class in test/ that train/ does not have', async () => {
-      await makeImageFolder(path.join(folder, 'stray'), threeClasses, 36);
+      await writeTinyDataset(path.join(folder, 'stray'), tinyClasses);
       await writeImage(
         path.join(folder, 'stray', 'test', 'zebra', 'z.png'),
         solidImage(36, 36, [9, 9, 9]).png(),
       );
-      const result = synthpair(
+      const result = runCli(
         folder,
         'run',
         'tiny.synthpair.json',
@@ -142,9 +103,9 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
 
   describe('data a run can live with: exit 0 and a warning log event that names the cause', () => {
     it('a class in train/ that test/ does not have', async () => {
-      await makeImageFolder(path.join(folder, 'untested'), { ...threeClasses, c: { train: 6, test: 0 } }, 36);
+      await writeTinyDataset(path.join(folder, 'untested'), { ...tinyClasses, c: { train: 6, test: 0 } });
       await rm(path.join(folder, 'untested', 'test', 'c'), { recursive: true });
-      const result = synthpair(
+      const result = runCli(
         folder,
         'run',
         'tiny.synthpair.json',
@@ -166,21 +127,13 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     });
 
     it('a test split with one image per class: retrieval is left out, every figure written is a number', async () => {
-      await makeImageFolder(
-        path.join(folder, 'singles'),
-        { a: { train: 6, test: 1 }, b: { train: 6, test: 1 }, c: { train: 6, test: 1 } },
-        36,
-      );
+      await writeTinyDataset(path.join(folder, 'singles'), {
+        a: { train: 6, test: 1 },
+        b: { train: 6, test: 1 },
+        c: { train: 6, test: 1 },
+      });
       const run = path.join(folder, 'runs', 'singles');
-      const result = synthpair(
-        folder,
-        'run',
-        'tiny.synthpair.json',
-        '--set',
-        'data.root=singles',
-        '--out',
-        run,
-      );
+      const result = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'data.root=singles', '--out', run);
       assert.equal(result.code, 0, result.stderr);
       const warnings = logEvents(result.stdout).filter((event) => event.level === 'warn');
       assert.deepEqual(
@@ -205,19 +158,11 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     });
 
     it('a truncated JPEG and a text file named .jpg among the training images', async () => {
-      await makeImageFolder(path.join(folder, 'corrupt'), threeClasses, 36);
+      await writeTinyDataset(path.join(folder, 'corrupt'), tinyClasses);
       const cut = await writeTruncatedJpeg(path.join(folder, 'corrupt', 'train', 'a', 'cut.jpg'));
       const text = await writeText(path.join(folder, 'corrupt', 'train', 'b', 'note.jpg'), 'not an image');
       const run = path.join(folder, 'runs', 'corrupt');
-      const result = synthpair(
-        folder,
-        'run',
-        'tiny.synthpair.json',
-        '--set',
-        'data.root=corrupt',
-        '--out',
-        run,
-      );
+      const result = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'data.root=corrupt', '--out', run);
       assert.equal(result.code, 0, result.stderr);
       const events = logEvents(result.stdout);
       const skipped = events.filter((event) => event.level === 'warn');
@@ -243,14 +188,14 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         'typo.json',
         JSON.stringify({ ...config, train: { epoch: 3, batchSize: 6 } }, null, 2),
       );
-      const inFile = synthpair(folder, 'run', 'typo.json', '--out', 'runs/x');
+      const inFile = runCli(folder, 'run', 'typo.json', '--out', 'runs/x');
       assert.equal(inFile.code, 2);
       assert.match(
         inFile.stderr,
         /^typo\.json:\d+:\d+: error: train\.epoch: unknown key; did you mean train\.epochs\?$/m,
       );
       assert.match(inFile.stderr, /^synthpair: typo\.json: has errors; nothing was run$/m);
-      const viaSet = synthpair(
+      const viaSet = runCli(
         folder,
         'run',
         'tiny.synthpair.json',
@@ -272,13 +217,13 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         'range.json',
         JSON.stringify({ ...config, train: { epochs: 1, batchSize: 1 } }, null, 2),
       );
-      const inFile = synthpair(folder, 'run', 'range.json');
+      const inFile = runCli(folder, 'run', 'range.json');
       assert.equal(inFile.code, 2);
       assert.match(
         inFile.stderr,
         /^range\.json:\d+:\d+: error: train\.batchSize: must be an integer between 2 and 4096, got 1$/m,
       );
-      const viaSet = synthpair(folder, 'run', 'tiny.synthpair.json', '--set', 'optim.lr=0');
+      const viaSet = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'optim.lr=0');
       assert.equal(viaSet.code, 2);
       assert.match(
         viaSet.stderr,
@@ -287,14 +232,14 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     });
 
     it('no config file, one that does not exist, and one that is not JSON', async () => {
-      const none = synthpair(folder, 'run');
+      const none = runCli(folder, 'run');
       assert.equal(none.code, 2);
       assert.equal(none.stderr, 'synthpair: a config file is needed unless --resume is given\n');
-      const missing = synthpair(folder, 'run', 'absent.synthpair.json');
+      const missing = runCli(folder, 'run', 'absent.synthpair.json');
       assert.equal(missing.code, 2);
       assert.equal(missing.stderr, 'synthpair: absent.synthpair.json: no such file\n');
       await writeConfig('broken.json', '{ "name": "tiny", "data": { "root": "data" ');
-      const broken = synthpair(folder, 'run', 'broken.json');
+      const broken = runCli(folder, 'run', 'broken.json');
       assert.equal(broken.code, 2);
       assert.match(broken.stderr, /^broken\.json:1:\d+: error: syntax error: /m);
       assert.match(broken.stderr, /^synthpair: broken\.json: has errors; nothing was run$/m);
@@ -303,38 +248,38 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
 
   describe('run folders: exit 2 naming the folder, and its files byte for byte as they were', () => {
     it('--out at an existing run of another config and of the same config', async () => {
-      const before = await snapshot(done);
-      const other = synthpair(folder, 'run', 'tiny.synthpair.json', '--out', done, '--set', 'seed=3');
+      const before = await snapshotFiles(done);
+      const other = runCli(folder, 'run', 'tiny.synthpair.json', '--out', done, '--set', 'seed=3');
       assert.equal(other.code, 2);
       assert.equal(
         other.stderr,
         `synthpair: ${done}: already holds the run "tiny" (completed, another config); choose another --out\n`,
       );
-      const same = synthpair(folder, 'run', 'tiny.synthpair.json', '--out', done);
+      const same = runCli(folder, 'run', 'tiny.synthpair.json', '--out', done);
       assert.equal(same.code, 2);
       assert.equal(
         same.stderr,
         `synthpair: ${done}: already holds the run "tiny" (completed, same config); choose another --out\n`,
       );
       const stopped = await stoppedCopy('stopped');
-      const again = synthpair(folder, 'run', 'tiny.synthpair.json', '--out', stopped);
+      const again = runCli(folder, 'run', 'tiny.synthpair.json', '--out', stopped);
       assert.equal(again.code, 2);
       assert.match(
         again.stderr,
         /\(stopped, same config\); resume it with --resume .*stopped or choose another --out/,
       );
-      assert.deepEqual(await snapshot(done), before);
+      assert.deepEqual(await snapshotFiles(done), before);
     });
 
     it('--resume of a folder that is not a run, or is no folder at all', async () => {
       const notes = path.join(folder, 'notes');
       await mkdir(notes);
       await writeFile(path.join(notes, 'thesis.tex'), 'precious');
-      const notARun = synthpair(folder, 'run', '--resume', notes);
+      const notARun = runCli(folder, 'run', '--resume', notes);
       assert.equal(notARun.code, 2);
       assert.equal(notARun.stderr, `synthpair: ${notes} is not a SynthPair run: it has no run.json\n`);
-      assert.deepEqual(await snapshot(notes), new Map([['thesis.tex', Buffer.from('precious')]]));
-      const nowhere = synthpair(folder, 'run', '--resume', 'nowhere');
+      assert.deepEqual(await snapshotFiles(notes), new Map([['thesis.tex', Buffer.from('precious')]]));
+      const nowhere = runCli(folder, 'run', '--resume', 'nowhere');
       assert.equal(nowhere.code, 2);
       assert.equal(nowhere.stderr, 'synthpair: nowhere: no such folder\n');
     });
@@ -342,26 +287,26 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     it('--resume of a run whose checkpoints are gone', async () => {
       const noFolder = await stoppedCopy('no-checkpoint-folder');
       await rm(path.join(noFolder, 'checkpoints'), { recursive: true });
-      const before = await snapshot(noFolder);
-      const missing = synthpair(folder, 'run', '--resume', noFolder);
+      const before = await snapshotFiles(noFolder);
+      const missing = runCli(folder, 'run', '--resume', noFolder);
       assert.equal(missing.code, 2);
       assert.equal(
         missing.stderr,
         `synthpair: ${path.join(noFolder, 'checkpoints')}: no such folder, so the run cannot be resumed\n`,
       );
-      assert.deepEqual(await snapshot(noFolder), before);
+      assert.deepEqual(await snapshotFiles(noFolder), before);
 
       const emptied = await stoppedCopy('emptied-checkpoints');
       await rm(path.join(emptied, 'checkpoints'), { recursive: true });
       await mkdir(path.join(emptied, 'checkpoints'));
-      const beforeEmptied = await snapshot(emptied);
-      const empty = synthpair(folder, 'run', '--resume', emptied);
+      const beforeEmptied = await snapshotFiles(emptied);
+      const empty = runCli(folder, 'run', '--resume', emptied);
       assert.equal(empty.code, 2);
       assert.match(
         empty.stderr,
         /checkpoints: holds no checkpoint although the run reached epoch 1, so it cannot be resumed/,
       );
-      assert.deepEqual(await snapshot(emptied), beforeEmptied);
+      assert.deepEqual(await snapshotFiles(emptied), beforeEmptied);
     });
 
     it('--resume of a run whose data has gone', async () => {
@@ -371,23 +316,23 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         path.join(moved, 'config.json'),
         JSON.stringify({ ...saved, data: { ...saved.data, root: path.join(folder, 'gone') } }),
       );
-      const before = await snapshot(moved);
-      const result = synthpair(folder, 'run', '--resume', moved);
+      const before = await snapshotFiles(moved);
+      const result = runCli(folder, 'run', '--resume', moved);
       assert.equal(result.code, 2);
       assert.equal(result.stderr, `synthpair: ${path.join(folder, 'gone')}: no such folder (data.root)\n`);
-      assert.deepEqual(await snapshot(moved), before);
+      assert.deepEqual(await snapshotFiles(moved), before);
     });
 
     it('--resume with a config file, --set or --out', async () => {
       const stopped = await stoppedCopy('resume-arguments');
-      const before = await snapshot(stopped);
-      const result = synthpair(folder, 'run', 'tiny.synthpair.json', '--resume', stopped, '--set', 'seed=3');
+      const before = await snapshotFiles(stopped);
+      const result = runCli(folder, 'run', 'tiny.synthpair.json', '--resume', stopped, '--set', 'seed=3');
       assert.equal(result.code, 2);
       assert.equal(
         result.stderr,
         'synthpair: --resume: continues with the config saved in the run folder; drop tiny.synthpair.json and --set\n',
       );
-      assert.deepEqual(await snapshot(stopped), before);
+      assert.deepEqual(await snapshotFiles(stopped), before);
     });
   });
 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeImageFolder, makeTempDir } from '../fixtures/makeImages';
+import { makeTempDir } from '../fixtures/makeImages';
+import { assertCliBuilt, cliPath, logEvents, snapshotFiles, writeTinyExperiment } from '../support/cli';
 
-const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 const epochs = 8;
 
 interface Exit {
@@ -24,7 +24,7 @@ function synthpair(
   args: string[],
   trigger?: { ready: () => boolean; interrupt: (child: ChildProcess) => void },
 ): Promise<Exit & { triggered: boolean }> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd });
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -80,49 +80,19 @@ function numbers(records: Record<string, unknown>[]): Record<string, unknown>[] 
   return records.map(({ time: _time, imagesPerSecond: _speed, ...rest }) => rest);
 }
 
-async function listFiles(folder: string, prefix = ''): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir(folder, { withFileTypes: true })) {
-    const relative = path.join(prefix, entry.name);
-    if (entry.isDirectory()) files.push(...(await listFiles(path.join(folder, entry.name), relative)));
-    else files.push(relative);
-  }
-  return files.sort();
-}
-
-function logMessages(stdout: string): string[] {
-  return stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as { event: string; message?: string })
-    .filter((event) => event.event === 'log')
-    .map((event) => event.message ?? '');
-}
-
 describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)', function () {
   this.timeout(120_000);
   let folder: string;
 
   before(async () => {
-    if (!existsSync(cli)) {
-      throw new Error('dist/cli.js is missing: run `npm run build` first');
-    }
+    assertCliBuilt();
     folder = await makeTempDir('cli-resume');
-    const classes = Object.fromEntries(['a', 'b', 'c'].map((name) => [name, { train: 6, test: 3 }]));
-    await makeImageFolder(path.join(folder, 'data'), classes, 36);
-    await writeFile(
-      path.join(folder, 'tiny.synthpair.json'),
-      JSON.stringify({
-        name: 'tiny',
-        seed: 5,
-        data: { root: 'data', imageSize: 32 },
-        model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
-        train: { epochs, batchSize: 6 },
-        optim: { name: 'adam', warmupEpochs: 0 },
-        eval: { everyEpochs: 1, knn: { k: 3 }, linear: { epochs: 5 } },
-        checkpoint: { everyEpochs: 1, keep: 2 },
-      }),
-    );
+    await writeTinyExperiment(folder, {
+      seed: 5,
+      train: { epochs },
+      eval: { everyEpochs: 1 },
+      checkpoint: { everyEpochs: 1, keep: 2 },
+    });
   });
 
   after(async () => {
@@ -166,7 +136,7 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
     });
     assert.equal(interrupted.code, 130, interrupted.stderr);
     assert.ok(interrupted.triggered);
-    const interruptedLog = logMessages(interrupted.stdout);
+    const interruptedLog = logEvents(interrupted.stdout).map((event) => event.message);
     assert.ok(
       interruptedLog.includes(
         `resuming after epoch ${killedAt} (step ${killedAt * 3}) from epoch-${String(killedAt).padStart(4, '0')}`,
@@ -195,7 +165,7 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
     assert.deepEqual(numbers(evals), numbers(await jsonLines(path.join(whole, 'eval.jsonl'))));
 
     // keep: 2 leaves the last two checkpoints.
-    assert.deepEqual(await listFiles(broken), [
+    assert.deepEqual([...(await snapshotFiles(broken)).keys()].sort(), [
       'checkpoints/epoch-0007/manifest.json',
       'checkpoints/epoch-0007/weights.bin',
       'checkpoints/epoch-0008/manifest.json',
