@@ -1,14 +1,16 @@
-"""Times one SimCLR training step in PyTorch on the CPU, as the reference bench/trainStep.ts compares against.
+"""Times one SimCLR or MoCo v2 training step in PyTorch on the CPU: the reference of SynthPair's benches.
 
 The network mirrors SynthPair's buildBranch('online', {arch: 'resnet18', width, stem: 'imagenet'},
 {hiddenDim: 512, outDim: 128}) layer for layer, so that both sides do the same arithmetic and hold the same
-trainable parameters. Inputs are random tensors made once: the step alone is timed, not data loading or
-augmentation.
+trainable parameters. MoCo v2 follows src/engine/methods/mocov2.ts: a momentum copy of the branch, a queue of
+earlier keys and the InfoNCE loss symmetrised over the two views. Inputs are random tensors made once: the
+step alone is timed, not data loading or augmentation.
 
-Prints one JSON line: imagesPerSecond, stepMillis, parameters, torch, threads.
+Prints one JSON line: imagesPerSecond, stepMillis, parameters, torch, threads, method.
 """
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -91,6 +93,48 @@ def nt_xent(z1, z2, temperature):
     return F.cross_entropy(logits, positives)
 
 
+def info_nce(queries, keys, queue, temperature):
+    """MoCo's InfoNCE with the positive key first, the same formulation as src/engine/losses/infoNce.ts."""
+    q = F.normalize(queries, dim=1)
+    positive = (q * keys).sum(dim=1, keepdim=True)
+    logits = torch.cat([positive, q @ queue.t()], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+
+
+class MocoV2:
+    """The momentum branch and key queue of SynthPair's createMocoV2 around an online Branch."""
+
+    def __init__(self, online, queue_size, out_dim, momentum):
+        self.online = online
+        self.target = copy.deepcopy(online).requires_grad_(False)
+        self.queue = F.normalize(torch.randn(queue_size, out_dim), dim=1)
+        self.pointer = 0
+        self.momentum = momentum
+
+    @torch.no_grad()
+    def keys(self, view):
+        # Train mode, as SynthPair's momentum branch: batch norm normalises with this batch's statistics.
+        return F.normalize(self.target(view), dim=1)
+
+    def loss(self, view1, view2, temperature):
+        k1, k2 = self.keys(view1), self.keys(view2)
+        self.pending = torch.cat([k1, k2])
+        q1, q2 = self.online(view1), self.online(view2)
+        return 0.5 * (info_nce(q1, k2, self.queue, temperature) + info_nce(q2, k1, self.queue, temperature))
+
+    @torch.no_grad()
+    def after_step(self):
+        # Running batch-norm statistics follow the online ones too, as in SynthPair's momentumUpdate.
+        online = self.online.state_dict()
+        for name, value in self.target.state_dict().items():
+            if value.is_floating_point():
+                value.mul_(self.momentum).add_(online[name], alpha=1 - self.momentum)
+        count = min(self.pending.shape[0], self.queue.shape[0])
+        rows = (torch.arange(count) + self.pointer) % self.queue.shape[0]
+        self.queue[rows] = self.pending[:count]
+        self.pointer = (self.pointer + count) % self.queue.shape[0]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -99,24 +143,37 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads")
-    parser.add_argument("--temperature", type=float, default=0.5)
+    parser.add_argument("--method", choices=["simclr", "mocov2"], default="simclr")
+    parser.add_argument("--temperature", type=float, help="default 0.5 for SimCLR, 0.2 for MoCo v2")
+    parser.add_argument("--queue-size", type=int, default=65536, help="MoCo v2 negatives")
+    parser.add_argument("--momentum", type=float, default=0.999, help="MoCo v2 key encoder momentum")
     args = parser.parse_args()
+    if args.temperature is None:
+        args.temperature = 0.5 if args.method == "simclr" else 0.2
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = Branch(args.width, hidden_dim=512, out_dim=128)
+    out_dim = 128
+    model = Branch(args.width, hidden_dim=512, out_dim=out_dim)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     view1 = torch.randn(args.batch, 3, args.size, args.size)
     view2 = torch.randn(args.batch, 3, args.size, args.size)
 
+    moco = MocoV2(model, args.queue_size, out_dim, args.momentum) if args.method == "mocov2" else None
+
     def step():
         optimizer.zero_grad(set_to_none=True)
         # Two forward passes, not one over the concatenated views, so that batch norm sees each view's own
-        # statistics as in SynthPair's createSimClr.
-        loss = nt_xent(model(view1), model(view2), args.temperature)
+        # statistics as in SynthPair's createSimClr and createMocoV2.
+        if moco:
+            loss = moco.loss(view1, view2, args.temperature)
+        else:
+            loss = nt_xent(model(view1), model(view2), args.temperature)
         loss.backward()
         optimizer.step()
+        if moco:
+            moco.after_step()
         return loss.item()
 
     for _ in range(args.warmup):
@@ -135,6 +192,7 @@ def main():
                 "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
+                "method": args.method,
             }
         )
     )
