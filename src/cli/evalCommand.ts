@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { ResolvedConfig } from '../config/experiment/definitions';
-import { overrideKey, parseExperimentConfig } from '../config/experiment/parse';
+import { overrideKey } from '../config/experiment/parse';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError } from '../engine/data/datasets';
 import { describeEvaluation } from '../engine/training/evaluate';
 import { evaluateCheckpoint } from '../engine/training/evaluateCheckpoint';
+import { ExperimentInputError, loadSavedConfig } from '../engine/training/experiment';
 import type { BackendPreference } from '../protocol/backend';
 import { RunDirectory, RunDirectoryError } from '../runs/runDirectory';
 import { UsageError } from './runCommand';
@@ -32,12 +33,9 @@ async function savedConfigWithOverrides(run: RunDirectory, overrides: string[]):
       );
     }
   }
-  const { config, diagnostics } = parseExperimentConfig(JSON.stringify(await run.readConfig()), {
-    overrides,
+  const config = await loadSavedConfig(run, overrides).catch((error: unknown) => {
+    throw error instanceof ExperimentInputError ? new UsageError(error.message) : error;
   });
-  if (!config) {
-    throw new UsageError(diagnostics.map((diagnostic) => diagnostic.message).join('; '));
-  }
   // A root given on the command line is relative to where the command runs; the saved one is absolute.
   return { ...config, data: { ...config.data, root: path.resolve(config.data.root) } };
 }

@@ -1,6 +1,34 @@
 import * as z from 'zod/mini';
 import { backendPreference, backendReport } from './backend';
+import { evalRecord } from './runFiles';
 import './zodLocale';
+
+/** A new run from an experiment file's text (saved or not, as in the editor), or the continuation of a run. */
+export const experimentStart = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('new'),
+    configFile: z.string(),
+    text: z.string(),
+    overrides: z.array(z.string()),
+    /** Where a relative `data.root` override is resolved. */
+    overridesBase: z.string(),
+    out: z.optional(z.string()),
+    runsFolder: z.string(),
+  }),
+  z.object({ kind: z.literal('resume'), runDir: z.string() }),
+]);
+
+/** Where a training run stands after each step, for a status bar or a progress bar. */
+export const trainingProgress = z.object({
+  epoch: z.int().check(z.nonnegative()),
+  epochs: z.int().check(z.positive()),
+  step: z.int().check(z.nonnegative()),
+  totalSteps: z.int().check(z.nonnegative()),
+  losses: z.record(z.string(), z.number()),
+  lr: z.number(),
+  imagesPerSecond: z.number(),
+});
+export type TrainingProgressMessage = z.infer<typeof trainingProgress>;
 
 /**
  * Every request the host may send to the engine worker, with the shape of its parameters and of its
@@ -14,6 +42,23 @@ export const workerMethods = {
   backendInfo: {
     params: z.object({}),
     result: backendReport,
+  },
+  /** Trains into a run folder, reporting progress with `training` filled in; one run per worker at a time. */
+  train: {
+    params: z.object({ start: experimentStart, cacheFolder: z.string() }),
+    result: z.object({
+      runDir: z.string(),
+      state: z.enum(['completed', 'stopped']),
+      /** Epochs finished: a stopped run resumes after this many. */
+      epoch: z.int().check(z.nonnegative()),
+      step: z.int().check(z.nonnegative()),
+      evaluation: z.optional(evalRecord),
+    }),
+  },
+  /** Ends the current run after its current step, as `stopped` with its last checkpoint to resume from. */
+  stopTraining: {
+    params: z.object({}),
+    result: z.object({ stopping: z.boolean() }),
   },
 } as const;
 
@@ -69,6 +114,7 @@ export const workerEvent = z.discriminatedUnion('event', [
     message: z.string(),
     /** Fraction done in [0, 1] when known. */
     fraction: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    training: z.optional(trainingProgress),
   }),
 ]);
 

@@ -64,7 +64,7 @@ function main(): void {
     });
     return backendPromise;
   };
-  const handlers = createHandlers();
+  const handlers = createHandlers({ version: packageVersion() });
 
   process.on('message', async (raw: unknown) => {
     const request = validateMessage(workerRequest, raw);
@@ -90,13 +90,15 @@ function main(): void {
     try {
       const context: WorkerContext = {
         backend,
-        progress: (message: string, fraction?: number) =>
+        log,
+        progress: (message, fraction, training) =>
           send({
             kind: 'event',
             event: 'progress',
             requestId: id,
             message,
             ...(fraction === undefined ? {} : { fraction }),
+            ...(training === undefined ? {} : { training }),
           }),
       };
       const handler = handlers[method] as (params: unknown, context: WorkerContext) => Promise<unknown>;

@@ -5,6 +5,7 @@ import { describeForLog, validateMessage } from '../protocol/validate';
 import type { WorkerState } from '../protocol/webview';
 import {
   type LogLevel,
+  type TrainingProgressMessage,
   type WorkerLaunchOptions,
   type WorkerMethod,
   type WorkerParams,
@@ -25,7 +26,7 @@ export interface WorkerProcessOptions {
 const keptOutputLines = 40;
 
 export interface RequestOptions {
-  onProgress?(message: string, fraction?: number): void;
+  onProgress?(message: string, fraction?: number, training?: TrainingProgressMessage): void;
 }
 
 interface PendingRequest {
@@ -173,7 +174,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         this.remember(`[${value.level}] ${value.message}\n`);
         this.options.log(value.level, value.message);
       } else if (value.event === 'progress') {
-        this.pending.get(value.requestId)?.onProgress?.(value.message, value.fraction);
+        this.pending.get(value.requestId)?.onProgress?.(value.message, value.fraction, value.training);
       }
       return;
     }

@@ -10,6 +10,7 @@ import { backendPreference } from '../../src/protocol/backend';
 const root = path.join(__dirname, '..', '..');
 const exampleConfigs = [
   'examples/quickstart/quickstart.synthpair.json',
+  'examples/birds/birds.synthpair.json',
   'test/fixtures/workspace/example.synthpair.json',
 ];
 const minimal = '{ "name": "birds", "data": { "root": "data" } }';

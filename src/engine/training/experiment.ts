@@ -1,0 +1,208 @@
+import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { ResolvedConfig } from '../../config/experiment/definitions';
+import { type ConfigDiagnostic, overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
+import type { BackendName } from '../../protocol/backend';
+import { RunDirectory, RunDirectoryError, runFolderName } from '../../runs/runDirectory';
+import { DatasetError, listDataset } from '../data/datasets';
+import { describeEvaluation } from './evaluate';
+import { type TrainerHooks, type TrainingOutcome, train } from './trainer';
+
+/**
+ * What the user gave cannot run: a config with errors, a run folder that cannot be used, data that cannot be
+ * listed. Found before anything is written; the CLI exits with 2, the extension shows the message.
+ */
+export class ExperimentInputError extends Error {
+  override name = 'ExperimentInputError';
+  constructor(
+    message: string,
+    /** The config's diagnostics, when the config is what is wrong. */
+    readonly diagnostics: readonly ConfigDiagnostic[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** A new run from an experiment file's text (saved or not), or the continuation of an existing run. */
+export type ExperimentStart =
+  | {
+      kind: 'new';
+      configFile: string;
+      text: string;
+      overrides: readonly string[];
+      /** Where a relative `data.root` given as an override is resolved: the CLI's current folder. */
+      overridesBase: string;
+      /** The run folder; by default a new `<name>-<time>` folder under `runsFolder`. */
+      out?: string;
+      runsFolder: string;
+    }
+  | { kind: 'resume'; runDir: string };
+
+export interface ResolvedExperiment {
+  config: ResolvedConfig;
+  /** Warnings about the config; errors are thrown as ExperimentInputError. */
+  diagnostics: readonly ConfigDiagnostic[];
+  target: { kind: 'new'; out?: string; runsFolder: string } | { kind: 'resume'; run: RunDirectory };
+}
+
+/**
+ * Checks everything a run needs before any file is written, so that a refused start leaves no failed run
+ * folder behind and never touches an existing one.
+ */
+export async function resolveExperiment(start: ExperimentStart): Promise<ResolvedExperiment> {
+  const resolved = start.kind === 'new' ? resolveNew(start) : await resolveResume(start.runDir);
+  await listDataset(resolved.config.data.root, resolved.config.data.layout).catch((error: unknown) => {
+    throw error instanceof DatasetError ? new ExperimentInputError(error.message) : error;
+  });
+  return resolved;
+}
+
+function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedExperiment {
+  const { config, diagnostics } = parseExperimentConfig(start.text, { overrides: start.overrides });
+  if (!config) {
+    throw new ExperimentInputError(`${start.configFile}: has errors; nothing was run`, diagnostics);
+  }
+  // The saved config must not depend on where a later resume is started from. A root written in the file
+  // is relative to the file; one given as an override, like any path on a command line, to overridesBase.
+  const rootOverridden = start.overrides.some((assignment) => overrideKey(assignment) === 'data.root');
+  const base = rootOverridden ? start.overridesBase : path.dirname(start.configFile);
+  return {
+    config: { ...config, data: { ...config.data, root: path.resolve(base, config.data.root) } },
+    diagnostics,
+    target: {
+      kind: 'new',
+      runsFolder: start.runsFolder,
+      ...(start.out === undefined ? {} : { out: start.out }),
+    },
+  };
+}
+
+async function resolveResume(runDir: string): Promise<ResolvedExperiment> {
+  const run = await RunDirectory.open(runDir).catch((error: unknown) => {
+    throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+  });
+  if (run.current.state === 'running' && isAlive(run.current.pid)) {
+    throw new ExperimentInputError(`${runDir}: being trained by process ${run.current.pid}`);
+  }
+  if (run.current.state === 'completed') {
+    throw new ExperimentInputError(`${runDir}: has completed; nothing to resume`);
+  }
+  const config = await loadSavedConfig(run);
+  await checkResumable(run, config);
+  return { config, diagnostics: [], target: { kind: 'resume', run } };
+}
+
+/** The config a run folder was trained with, as this version of SynthPair reads it. */
+export async function loadSavedConfig(
+  run: RunDirectory,
+  overrides: readonly string[] = [],
+): Promise<ResolvedConfig> {
+  const { config, diagnostics } = parseExperimentConfig(JSON.stringify(await run.readConfig()), {
+    overrides,
+  });
+  if (!config) {
+    throw new ExperimentInputError(
+      `${run.file('config')}: not a valid config for this SynthPair version: ${diagnostics.map((diagnostic) => diagnostic.message).join('; ')}`,
+      diagnostics,
+    );
+  }
+  return config;
+}
+
+/**
+ * Without its checkpoints a run would start over and drop the history it logged, so resuming one whose
+ * checkpoints are gone is refused rather than done.
+ */
+async function checkResumable(run: RunDirectory, config: ResolvedConfig): Promise<void> {
+  const folder = run.file('checkpoints');
+  if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
+    throw new ExperimentInputError(`${folder}: no such folder, so the run cannot be resumed`);
+  }
+  const hasCheckpoint = await stat(path.join(folder, 'latest.json')).then(
+    () => true,
+    () => false,
+  );
+  if (!hasCheckpoint && run.current.epoch >= config.checkpoint.everyEpochs) {
+    throw new ExperimentInputError(
+      `${folder}: holds no checkpoint although the run reached epoch ${run.current.epoch}, so it cannot be resumed`,
+    );
+  }
+}
+
+export interface ExperimentEnvironment {
+  backend: BackendName;
+  versions: { synthpair: string; tfjs: string };
+  /** Decoded images shared by every run of a workspace, e.g. `.synthpair/cache`. */
+  cacheFolder: string;
+}
+
+export interface ExperimentHooks extends TrainerHooks {
+  /** The run folder, once it exists and says `running`. */
+  started(run: RunDirectory): void;
+}
+
+/**
+ * Trains a resolved experiment into its run folder — a new one, or the resumed one — and records how it
+ * ended in run.json: `completed`, `stopped` (resume it) or `failed` with the error.
+ */
+export async function runExperiment(
+  experiment: ResolvedExperiment,
+  environment: ExperimentEnvironment,
+  hooks: ExperimentHooks,
+): Promise<{ run: RunDirectory; outcome: TrainingOutcome }> {
+  const { config, target } = experiment;
+  let run: RunDirectory;
+  if (target.kind === 'resume') {
+    run = target.run;
+    const removed = await run.removeAbandonedWrites();
+    if (removed.length > 0) {
+      hooks.log('info', `removed what an interrupted write left: ${removed.join(', ')}`);
+    }
+    await run.update({ state: 'running', pid: process.pid, backend: environment.backend });
+  } else {
+    const startedAt = new Date();
+    const dir = target.out ?? path.join(target.runsFolder, runFolderName(config.name, startedAt));
+    run = await RunDirectory.create(dir, config, {
+      name: config.name,
+      pid: process.pid,
+      seed: config.seed,
+      startedAt: startedAt.toISOString(),
+      backend: environment.backend,
+      versions: { ...environment.versions, node: process.versions.node },
+    }).catch((error: unknown) => {
+      throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+    });
+  }
+  hooks.started(run);
+  try {
+    const outcome = await train(
+      config,
+      { run, cacheFolder: environment.cacheFolder, resume: target.kind === 'resume' },
+      hooks,
+    );
+    await run.update({ state: outcome.state, endedAt: new Date().toISOString() });
+    if (outcome.evaluation) {
+      hooks.log('info', `final: ${describeEvaluation(outcome.evaluation)}`);
+    }
+    return { run, outcome };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await run.update({ state: 'failed', error: message, endedAt: new Date().toISOString() });
+    throw error instanceof DatasetError ? new ExperimentInputError(message) : error;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A killed process lingers as a zombie until its parent reaps it; it trains nothing any more.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
