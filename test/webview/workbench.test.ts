@@ -173,7 +173,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js)$/.test(
             file,
           ),
       );
@@ -181,6 +181,7 @@ describe('dashboard in a real VS Code workbench', function () {
       for (const required of [
         'dist/extension.js',
         'dist/worker.js',
+        'dist/batchWorker.js',
         'dist/webview/dashboard.js',
         'dist/wasm/tfjs-backend-wasm-simd.wasm',
         'media/schema/experiment.schema.json',
