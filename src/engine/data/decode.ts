@@ -1,23 +1,4 @@
-import type SharpModule from 'sharp';
-
-let sharpModule: typeof SharpModule | undefined;
-
-/**
- * sharp carries a native libvips per platform: it is loaded when the first image is decoded, so that a
- * worker without it still starts and answers everything that reads no images, and says what is missing.
- */
-function sharp(): typeof SharpModule {
-  if (!sharpModule) {
-    try {
-      sharpModule = require('sharp') as typeof SharpModule;
-    } catch (error) {
-      throw new Error(
-        `decoding images needs the sharp package, which could not be loaded: ${(error as Error).message}`,
-      );
-    }
-  }
-  return sharpModule;
-}
+import { loadSharp } from '../sharp';
 
 /**
  * Bumped whenever decoding changes what it produces (kernel, alpha handling, crop), so caches written by
@@ -50,7 +31,7 @@ export function cacheSizeFor(imageSize: number): number {
  * libjpeg's "premature end of data" into an error instead of a half-grey image.
  */
 export async function decodeImage(input: string | Buffer, size: number): Promise<DecodedImage> {
-  const { data, info } = await sharp()(input, { failOn: 'warning' })
+  const { data, info } = await loadSharp()(input, { failOn: 'warning' })
     .autoOrient()
     .removeAlpha()
     .toColourspace('srgb')
