@@ -1,7 +1,8 @@
 import { byolLoss } from '../losses/byol';
+import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, buildPredictor, copyWeights, momentumUpdate } from './networks';
+import { buildBranch, buildPredictor, copyWeights, featureMapsOfViews, momentumUpdate } from './networks';
 
 /**
  * BYOL (Grill et al. 2020): the online network with a predictor regresses the projections of a target
@@ -15,17 +16,26 @@ export function createByol(options: MethodOptions): SslMethod {
   // The predictor is the online network's last weights; the target has no counterpart to follow it.
   const followed = () => online.parameters.all().filter(([name]) => !name.startsWith('online.predictor.'));
   copyWeights(target.parameters.all(), followed());
+  const lossFromFeatureMaps = (
+    [map1, map2]: [tf.Tensor4D, tf.Tensor4D],
+    [view1, view2]: [tf.Tensor4D, tf.Tensor4D],
+    mode: Mode,
+  ) => {
+    const p1 = predictor.apply(online.projectFeatureMap(map1, mode), mode);
+    const p2 = predictor.apply(online.projectFeatureMap(map2, mode), mode);
+    const z1 = target.apply(view1, mode).projection;
+    const z2 = target.apply(view2, mode).projection;
+    return byolLoss(p1, p2, z1, z2);
+  };
   return {
     name: 'byol',
     encoder: online.encoder,
     loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const p1 = predictor.apply(online.apply(view1, 'train').projection, 'train');
-      const p2 = predictor.apply(online.apply(view2, 'train').projection, 'train');
-      const z1 = target.apply(view1, 'train').projection;
-      const z2 = target.apply(view2, 'train').projection;
-      const contrastive = byolLoss(p1, p2, z1, z2);
+      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
+      const contrastive = lossFromFeatureMaps(featureMapsOfViews(online, views, 'train'), views, 'train');
       return { total: contrastive, terms: { contrastive } };
     },
+    lossFromFeatureMaps,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...target.parameters.all()],
     afterStep({ step, totalSteps }) {

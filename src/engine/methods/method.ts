@@ -1,4 +1,5 @@
 import type { Encoder } from '../models/encoder';
+import type { Mode } from '../models/layers';
 import type { EncoderSpec } from '../models/registry';
 import type { tf } from '../tf';
 
@@ -25,6 +26,22 @@ export interface SslMethod {
   readonly encoder: Encoder;
   /** Called inside the gradient tape. */
   loss(view1: tf.Tensor4D, view2: tf.Tensor4D): LossTerms;
+  /**
+   * The SSL loss L_C from the online encoder's feature maps A of the two views, so that Grad-CAM can take
+   * ∂L_C/∂A. `loss` runs through the same code with the maps of `encoder.apply(view, 'train')`, so the two
+   * agree exactly. `views` feed only the networks A does not come from: MoCo's key encoder, BYOL's target.
+   *
+   * `mode` is the batch-norm mode of the heads and of those networks. Training uses 'train', where a
+   * projection depends on the whole batch through its moments; 'train' gives the gradient training follows,
+   * 'eval' one that does not depend on the batch. In 'train' every batch norm on the way moves its running
+   * statistics, as in a training step: a caller that only observes must restore them. Nothing else changes:
+   * unlike `loss`, no MoCo keys are queued for `afterStep`.
+   */
+  lossFromFeatureMaps(
+    featureMaps: [tf.Tensor4D, tf.Tensor4D],
+    views: [tf.Tensor4D, tf.Tensor4D],
+    mode: Mode,
+  ): tf.Scalar;
   trainableVariables(): tf.Variable[];
   /** Every weight and buffer a checkpoint must hold to continue exactly. */
   state(): [string, tf.Variable][];

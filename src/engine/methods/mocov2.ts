@@ -1,9 +1,10 @@
 import { infoNceLoss } from '../losses/infoNce';
 import { l2NormalizeRows } from '../losses/tensorOps';
+import type { Mode } from '../models/layers';
 import { ParameterStore } from '../models/parameters';
 import { tf, tfSeed } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, copyWeights, momentumUpdate } from './networks';
+import { buildBranch, copyWeights, featureMapsOfViews, momentumUpdate } from './networks';
 
 /**
  * MoCo v2 (He et al. 2020; Chen et al. 2020b): queries from the online network, keys from a momentum copy,
@@ -35,25 +36,37 @@ export function createMocoV2(options: MethodOptions): SslMethod {
   const queuePointer = buffers.add('queuePointer', tf.scalar(0, 'int32'), { trainable: false });
   let pendingKeys: tf.Tensor2D | undefined;
 
+  /** The loss and the keys it used; only a training step queues the keys. */
+  const lossAndKeys = (
+    [map1, map2]: [tf.Tensor4D, tf.Tensor4D],
+    [view1, view2]: [tf.Tensor4D, tf.Tensor4D],
+    mode: Mode,
+  ) => {
+    const q1 = online.projectFeatureMap(map1, mode);
+    const q2 = online.projectFeatureMap(map2, mode);
+    const k1 = l2NormalizeRows(momentumBranch.apply(view1, mode).projection);
+    const k2 = l2NormalizeRows(momentumBranch.apply(view2, mode).projection);
+    const contrastive = tf.mul(
+      0.5,
+      tf.add(
+        infoNceLoss(q1, k2, queue as tf.Tensor2D, temperature),
+        infoNceLoss(q2, k1, queue as tf.Tensor2D, temperature),
+      ),
+    ) as tf.Scalar;
+    return { contrastive, keys: [k1, k2] };
+  };
+
   return {
     name: 'mocov2',
     encoder: online.encoder,
     loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const q1 = online.apply(view1, 'train').projection;
-      const q2 = online.apply(view2, 'train').projection;
-      const k1 = l2NormalizeRows(momentumBranch.apply(view1, 'train').projection);
-      const k2 = l2NormalizeRows(momentumBranch.apply(view2, 'train').projection);
-      const contrastive = tf.mul(
-        0.5,
-        tf.add(
-          infoNceLoss(q1, k2, queue as tf.Tensor2D, temperature),
-          infoNceLoss(q2, k1, queue as tf.Tensor2D, temperature),
-        ),
-      ) as tf.Scalar;
+      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
+      const { contrastive, keys } = lossAndKeys(featureMapsOfViews(online, views, 'train'), views, 'train');
       pendingKeys?.dispose();
-      pendingKeys = tf.keep(tf.concat([k1, k2]));
+      pendingKeys = tf.keep(tf.concat(keys));
       return { total: contrastive, terms: { contrastive } };
     },
+    lossFromFeatureMaps: (featureMaps, views, mode) => lossAndKeys(featureMaps, views, mode).contrastive,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...momentumBranch.parameters.all(), ...buffers.all()],
     afterStep() {

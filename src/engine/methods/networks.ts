@@ -9,6 +9,16 @@ import type { MethodOptions } from './method';
 export interface Branch extends BuiltEncoder {
   projector: MlpHead;
   apply(images: tf.Tensor4D, mode: Mode): { features: tf.Tensor2D; projection: tf.Tensor2D };
+  /** z = g(pool(A)): the projection of an encoder feature map, so a loss can be differentiated w.r.t. A. */
+  projectFeatureMap(featureMap: tf.Tensor4D, mode: Mode): tf.Tensor2D;
+}
+
+/**
+ * h from A. Every encoder pools its last map with this same spatial mean, so pooling again here gives bit for
+ * bit the features the encoder returns, and a loss computed from A is the loss training computes.
+ */
+export function globalAveragePool(featureMap: tf.Tensor4D): tf.Tensor2D {
+  return tf.mean(featureMap, [1, 2]) as tf.Tensor2D;
 }
 
 export function buildBranch(
@@ -30,6 +40,7 @@ export function buildBranch(
       const { features } = built.encoder.apply(images, mode);
       return { features, projection: head.apply(features, mode) };
     },
+    projectFeatureMap: (featureMap, mode) => head.apply(globalAveragePool(featureMap), mode),
   };
 }
 
@@ -67,4 +78,13 @@ export function copyWeights(target: [string, tf.Variable][], online: [string, tf
   target.forEach(([, variable], index) => {
     variable.assign(online[index]![1]);
   });
+}
+
+/** The online encoder's feature maps of both views, view 1 first as every method's loss has always run them. */
+export function featureMapsOfViews(
+  branch: Branch,
+  [view1, view2]: [tf.Tensor4D, tf.Tensor4D],
+  mode: Mode,
+): [tf.Tensor4D, tf.Tensor4D] {
+  return [branch.encoder.apply(view1, mode).featureMap, branch.encoder.apply(view2, mode).featureMap];
 }

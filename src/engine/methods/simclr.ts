@@ -1,22 +1,31 @@
 import { ntXentLoss } from '../losses/ntXent';
+import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch } from './networks';
+import { buildBranch, featureMapsOfViews } from './networks';
 
 /** SimCLR (Chen et al. 2020): both views through one network, NT-Xent between their projections. */
 export function createSimClr(options: MethodOptions): SslMethod {
   const branch = buildBranch('online', options.encoder, options.projector, options.seed);
+  const lossFromFeatureMaps = (
+    [map1, map2]: [tf.Tensor4D, tf.Tensor4D],
+    _views: [tf.Tensor4D, tf.Tensor4D],
+    mode: Mode,
+  ) =>
+    ntXentLoss(
+      branch.projectFeatureMap(map1, mode),
+      branch.projectFeatureMap(map2, mode),
+      options.simclr.temperature,
+    );
   return {
     name: 'simclr',
     encoder: branch.encoder,
     loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const contrastive = ntXentLoss(
-        branch.apply(view1, 'train').projection,
-        branch.apply(view2, 'train').projection,
-        options.simclr.temperature,
-      );
+      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
+      const contrastive = lossFromFeatureMaps(featureMapsOfViews(branch, views, 'train'), views, 'train');
       return { total: contrastive, terms: { contrastive } };
     },
+    lossFromFeatureMaps,
     trainableVariables: () => branch.parameters.trainable(),
     state: () => branch.parameters.all(),
     afterStep: () => undefined,

@@ -1,21 +1,31 @@
 import { simSiamLoss } from '../losses/negativeCosine';
+import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, buildPredictor } from './networks';
+import { buildBranch, buildPredictor, featureMapsOfViews } from './networks';
 
 /** SimSiam (Chen & He 2021): a predictor on one branch, a stop-gradient on the other, no negatives. */
 export function createSimSiam(options: MethodOptions): SslMethod {
   const branch = buildBranch('online', options.encoder, options.projector, options.seed);
   const predictor = buildPredictor(branch, options);
+  const lossFromFeatureMaps = (
+    [map1, map2]: [tf.Tensor4D, tf.Tensor4D],
+    _views: [tf.Tensor4D, tf.Tensor4D],
+    mode: Mode,
+  ) => {
+    const z1 = branch.projectFeatureMap(map1, mode);
+    const z2 = branch.projectFeatureMap(map2, mode);
+    return simSiamLoss(predictor.apply(z1, mode), predictor.apply(z2, mode), z1, z2);
+  };
   return {
     name: 'simsiam',
     encoder: branch.encoder,
     loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const z1 = branch.apply(view1, 'train').projection;
-      const z2 = branch.apply(view2, 'train').projection;
-      const contrastive = simSiamLoss(predictor.apply(z1, 'train'), predictor.apply(z2, 'train'), z1, z2);
+      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
+      const contrastive = lossFromFeatureMaps(featureMapsOfViews(branch, views, 'train'), views, 'train');
       return { total: contrastive, terms: { contrastive } };
     },
+    lossFromFeatureMaps,
     trainableVariables: () => branch.parameters.trainable(),
     state: () => branch.parameters.all(),
     afterStep: () => undefined,
