@@ -2,7 +2,7 @@ import { byolLoss } from '../losses/byol';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, buildPredictor, copyWeights, featureMapsOfViews, momentumUpdate } from './networks';
+import { buildBranch, buildPredictor, copyWeights, momentumUpdate, singleTermLoss } from './networks';
 
 /**
  * BYOL (Grill et al. 2020): the online network with a predictor regresses the projections of a target
@@ -30,11 +30,7 @@ export function createByol(options: MethodOptions): SslMethod {
   return {
     name: 'byol',
     encoder: online.encoder,
-    loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
-      const contrastive = lossFromFeatureMaps(featureMapsOfViews(online, views, 'train'), views, 'train');
-      return { total: contrastive, terms: { contrastive } };
-    },
+    loss: singleTermLoss(online, lossFromFeatureMaps),
     lossFromFeatureMaps,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...target.parameters.all()],

@@ -3,7 +3,7 @@ import { MlpHead } from '../models/mlp';
 import { SeedSequence } from '../models/parameters';
 import { type BuiltEncoder, buildEncoder, type EncoderSpec } from '../models/registry';
 import { tf } from '../tf';
-import type { MethodOptions } from './method';
+import type { MethodOptions, SslMethod } from './method';
 
 /** An encoder with its projector g: h = f(x), z = g(h). */
 export interface Branch extends BuiltEncoder {
@@ -87,4 +87,19 @@ export function featureMapsOfViews(
   mode: Mode,
 ): [tf.Tensor4D, tf.Tensor4D] {
   return [branch.encoder.apply(view1, mode).featureMap, branch.encoder.apply(view2, mode).featureMap];
+}
+
+/**
+ * The training loss of a method whose loss is a single term: the online maps of both views in 'train' mode,
+ * through the very function Grad-CAM differentiates, so training and analysis cannot drift apart.
+ */
+export function singleTermLoss(
+  branch: Branch,
+  lossFromFeatureMaps: SslMethod['lossFromFeatureMaps'],
+): SslMethod['loss'] {
+  return (view1, view2) => {
+    const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
+    const contrastive = lossFromFeatureMaps(featureMapsOfViews(branch, views, 'train'), views, 'train');
+    return { total: contrastive, terms: { contrastive } };
+  };
 }

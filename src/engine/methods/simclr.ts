@@ -2,7 +2,7 @@ import { ntXentLoss } from '../losses/ntXent';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, featureMapsOfViews } from './networks';
+import { buildBranch, singleTermLoss } from './networks';
 
 /** SimCLR (Chen et al. 2020): both views through one network, NT-Xent between their projections. */
 export function createSimClr(options: MethodOptions): SslMethod {
@@ -20,11 +20,7 @@ export function createSimClr(options: MethodOptions): SslMethod {
   return {
     name: 'simclr',
     encoder: branch.encoder,
-    loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
-      const contrastive = lossFromFeatureMaps(featureMapsOfViews(branch, views, 'train'), views, 'train');
-      return { total: contrastive, terms: { contrastive } };
-    },
+    loss: singleTermLoss(branch, lossFromFeatureMaps),
     lossFromFeatureMaps,
     trainableVariables: () => branch.parameters.trainable(),
     state: () => branch.parameters.all(),

@@ -2,7 +2,7 @@ import { simSiamLoss } from '../losses/negativeCosine';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { MethodOptions, SslMethod } from './method';
-import { buildBranch, buildPredictor, featureMapsOfViews } from './networks';
+import { buildBranch, buildPredictor, singleTermLoss } from './networks';
 
 /** SimSiam (Chen & He 2021): a predictor on one branch, a stop-gradient on the other, no negatives. */
 export function createSimSiam(options: MethodOptions): SslMethod {
@@ -20,11 +20,7 @@ export function createSimSiam(options: MethodOptions): SslMethod {
   return {
     name: 'simsiam',
     encoder: branch.encoder,
-    loss(view1: tf.Tensor4D, view2: tf.Tensor4D) {
-      const views: [tf.Tensor4D, tf.Tensor4D] = [view1, view2];
-      const contrastive = lossFromFeatureMaps(featureMapsOfViews(branch, views, 'train'), views, 'train');
-      return { total: contrastive, terms: { contrastive } };
-    },
+    loss: singleTermLoss(branch, lossFromFeatureMaps),
     lossFromFeatureMaps,
     trainableVariables: () => branch.parameters.trainable(),
     state: () => branch.parameters.all(),
