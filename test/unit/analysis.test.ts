@@ -12,9 +12,10 @@ import {
 import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../src/engine/analysis/mask';
 import { FeatureVarianceAccumulator } from '../../src/engine/analysis/variance';
 import { ntXentLoss } from '../../src/engine/losses/ntXent';
-import type { MethodOptions, SslMethod } from '../../src/engine/methods/method';
+import type { SslMethod } from '../../src/engine/methods/method';
 import { createMethod, type MethodName } from '../../src/engine/methods/registry';
 import { tf } from '../../src/engine/tf';
+import { tinyMethodOptions } from '../support/methodOptions';
 
 interface CamReference {
   raw: number[];
@@ -266,16 +267,12 @@ describe('non-discriminative mask', () => {
   });
 });
 
-function methodOptions(seed: number): MethodOptions {
-  return {
-    seed,
-    encoder: { arch: 'smallcnn', width: 0.25, stem: 'cifar' },
+function methodOptions(seed: number) {
+  return tinyMethodOptions(seed, {
     projector: { hiddenDim: 32, outDim: 16 },
     predictor: { hiddenDim: 8 },
-    simclr: { temperature: 0.5 },
     mocov2: { temperature: 0.2, queueSize: 12, momentum: 0.99 },
-    byol: { momentumBase: 0.99 },
-  };
+  });
 }
 
 function randomViews(seed: number): [tf.Tensor4D, tf.Tensor4D] {

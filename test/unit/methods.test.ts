@@ -12,9 +12,10 @@ import {
 } from '../../src/engine/data/loader';
 import { featureMatrix } from '../../src/engine/eval/featureMatrix';
 import { knnTop1 } from '../../src/engine/eval/knn';
-import type { MethodOptions, SslMethod } from '../../src/engine/methods/method';
+import type { SslMethod } from '../../src/engine/methods/method';
 import { createMethod, type MethodName } from '../../src/engine/methods/registry';
 import { tf } from '../../src/engine/tf';
+import { tinyMethodOptions } from '../support/methodOptions';
 
 const imageSize = 16;
 const classes = 4;
@@ -54,18 +55,6 @@ function syntheticSet(perClass: number, offset: number): ImageSet {
   return { images, labels, indices: labels.map((_, index) => index) };
 }
 
-function options(seed: number): MethodOptions {
-  return {
-    seed,
-    encoder: { arch: 'smallcnn', width: 0.25, stem: 'cifar' },
-    projector: { hiddenDim: 64, outDim: 32 },
-    predictor: { hiddenDim: 16 },
-    simclr: { temperature: 0.5 },
-    mocov2: { temperature: 0.2, queueSize: 64, momentum: 0.99 },
-    byol: { momentumBase: 0.99 },
-  };
-}
-
 function features(method: SslMethod, set: ImageSet) {
   const rows: Float32Array[] = [];
   const labels: number[] = [];
@@ -103,7 +92,7 @@ describe('SSL methods train a tiny encoder', function () {
 
   for (const name of ['simclr', 'mocov2', 'simsiam', 'byol'] as MethodName[]) {
     it(`${name}: the loss falls, kNN beats chance, and no tensor leaks`, async () => {
-      const method = createMethod(name, options(3));
+      const method = createMethod(name, tinyMethodOptions(3));
       const optimizer = tf.train.adam(3e-3);
       try {
         const batchSize = 16;
@@ -176,7 +165,7 @@ describe('SSL methods are a function of their seed', () => {
     it(`builds identical weights and MoCo queues for seed ${seed}, and others for another seed`, () => {
       // TF.js names variables globally, so one method lives at a time.
       const snapshot = (value: number) => {
-        const method = createMethod('mocov2', options(value));
+        const method = createMethod('mocov2', tinyMethodOptions(value));
         try {
           return new Map(method.state().map(([name, variable]) => [name, Array.from(variable.dataSync())]));
         } finally {
