@@ -53,3 +53,64 @@ export const evalRecord = z.object({
   mAP: z.optional(z.number()),
 });
 export type EvalRecord = z.infer<typeof evalRecord>;
+
+/** A binary array of an analysis step: little-endian, row-major, its shape here. */
+export const analysisArray = z.object({
+  file: z.string(),
+  dtype: z.enum(['float32', 'uint8']),
+  shape: z.array(z.int().check(z.nonnegative())),
+});
+export type AnalysisArray = z.infer<typeof analysisArray>;
+
+const quantileCriterion = z.object({
+  quantile: z.number(),
+  /** Dimensions the criterion alone selects: ⌊q·C⌋. */
+  count: z.int().check(z.nonnegative()),
+  /** The largest value among the selected dimensions, where a histogram draws the cut; null when none is. */
+  threshold: z.nullable(z.number()),
+});
+
+/**
+ * `analysis/epoch-NNNN/analysis.json`: what an analysis step measured, the mask it made, and where its
+ * arrays and grids are. Epoch 0 is an analysis before the first epoch.
+ */
+export const analysisManifest = z.object({
+  format: z.literal(1),
+  epoch: z.int().check(z.nonnegative()),
+  step: z.int().check(z.nonnegative()),
+  time: z.string(),
+  dimensions: z.int().check(z.positive()),
+  imageSize: z.int().check(z.positive()),
+  featureMapSize: z.tuple([z.int(), z.int()]),
+  variance: z.extend(quantileCriterion, { images: z.int().check(z.positive()) }),
+  gradcam: z.extend(quantileCriterion, {
+    variant: z.enum(['absolute', 'signed', 'positive']),
+    images: z.int().check(z.positive()),
+    /** Mean SSL loss L_C of the batches the importances were averaged over. */
+    loss: z.number(),
+  }),
+  combine: z.enum(['union', 'intersection', 'variance', 'gradcam']),
+  /** Dimensions in the mask. */
+  masked: z.int().check(z.nonnegative()),
+  probes: z.object({
+    /** Positions in the test split, in the order of the arrays' first axis. */
+    testPositions: z.array(z.int().check(z.nonnegative())),
+    labels: z.array(z.int().check(z.nonnegative())),
+    classNames: z.array(z.string()),
+    /** L_C of the probes' two views, whose gradient the heat maps show. */
+    loss: z.number(),
+  }),
+  /** The perturbation the probes' d(h′) were drawn with; absent on a run without a decoder. */
+  perturb: z.optional(
+    z.object({
+      mode: z.enum(['gaussian', 'shuffle', 'interpolate']),
+      strength: z.number(),
+      fraction: z.number(),
+      samples: z.int().check(z.positive()),
+    }),
+  ),
+  arrays: z.record(z.string(), analysisArray),
+  /** PNG grids a person can open, by name. */
+  grids: z.record(z.string(), z.string()),
+});
+export type AnalysisManifest = z.infer<typeof analysisManifest>;

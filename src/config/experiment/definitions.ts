@@ -462,6 +462,143 @@ export const experimentDefinition = group(
         ),
       },
     ),
+    analysis: group(
+      'Which feature dimensions the method treats as non-discriminative, and the heat maps and grids drawn for people. An analysis step measures the per-dimension variance of h and the Grad-CAM importance from the SSL loss, combines them into the mask the perturbation uses, and saves both with the probe images’ heat maps and reconstructions under `analysis/` in the run directory.',
+      {
+        everyEpochs: integer(
+          0,
+          10_000,
+          1,
+          'Analyse after every this many epochs, and always after the last one. The mask is also computed before the first epoch that needs it (`synthesis.startEpoch`). 0 analyses only after the last epoch, or when the mask is needed.',
+        ),
+        variance: group(
+          'The variance criterion: a dimension along which the data barely varies cannot separate it.',
+          {
+            quantile: probability(
+              0.25,
+              'Dimensions among the lowest `⌊q·C⌋` by variance of h over the training set (centre views, evaluation mode) are candidates.',
+            ),
+          },
+        ),
+        gradcam: group(
+          'The Grad-CAM criterion: α_k, the spatial mean of ∂L_C/∂A_k averaged over training images, is the importance of dimension k to the SSL loss, since h_k is the pooled A_k.',
+          {
+            quantile: probability(0.25, 'Dimensions among the lowest `⌊q·C⌋` by importance are candidates.'),
+            variant: oneOf(
+              ['absolute', 'signed', 'positive'],
+              'absolute',
+              [
+                'Mean of |∂L_C/∂A_k|: a dimension matters however the loss moves with it.',
+                'Mean of ∂L_C/∂A_k, as Grad-CAM weights a class score.',
+                'Mean of max(∂L_C/∂A_k, 0).',
+              ],
+              'How the gradients are reduced to one importance per dimension.',
+            ),
+            images: integer(
+              1,
+              1_000_000,
+              256,
+              'Training images (in whole batches of `train.batchSize`, two augmented views each, the training loss in training mode) whose gradients are averaged per analysis step.',
+            ),
+          },
+        ),
+        combine: oneOf(
+          ['union', 'intersection', 'variance', 'gradcam'],
+          'union',
+          [
+            'Non-discriminative by either criterion.',
+            'Non-discriminative by both criteria.',
+            'The variance criterion alone (an ablation of the paper).',
+            'The Grad-CAM criterion alone (an ablation of the paper).',
+          ],
+          'How the two criteria make the mask m ∈ {0,1}^C.',
+        ),
+        probes: group(
+          'The test images heat maps and pair grids are drawn for: spread over the classes, the same for every run and seed on a data set.',
+          {
+            count: integer(1, 256, 16, 'Number of probe images; at most the size of the test split.'),
+          },
+        ),
+      },
+    ),
+    decoder: group(
+      'The decoder d: h → image (dense → low-resolution map → ×2 upsampling stages → RGB), trained with the reconstruction loss L_R against the un-augmented image.',
+      {
+        width: number(
+          0.03125,
+          4,
+          0.5,
+          'Multiplies every stage’s channel count (256 at the low-resolution map, halving per stage, at width 1).',
+        ),
+        upsample: oneOf(
+          ['resize', 'transposed'],
+          'resize',
+          [
+            'Nearest-neighbour ×2 then a 3×3 convolution: no checkerboard artefacts (Odena et al., Distill 2016).',
+            'A 4×4 stride-2 transposed convolution, as the DCGAN generator; faster here.',
+          ],
+          'How each decoder stage doubles the resolution.',
+        ),
+      },
+    ),
+    perturb: group('How h′ = h + m ⊙ ε moves the non-discriminative dimensions.', {
+      mode: oneOf(
+        ['gaussian', 'shuffle', 'interpolate'],
+        'gaussian',
+        [
+          'ε ~ N(0, (s·σ_k)²), σ_k the dimension’s standard deviation over the training set.',
+          'The dimension’s value from another image of the batch.',
+          'Towards another image of the batch by the factor s.',
+        ],
+        'The kind of perturbation.',
+      ),
+      strength: number(
+        0,
+        100,
+        1,
+        'The strength s: the noise scale in units of σ_k, or the step towards the partner image.',
+      ),
+      fraction: number(
+        0,
+        1,
+        1,
+        'Share of the masked dimensions perturbed in each copy, chosen afresh per image and step (at least one when the mask is not empty).',
+        { minExclusive: true },
+      ),
+      samples: integer(
+        1,
+        16,
+        2,
+        'Perturbed copies h′ per image: the pairs per image in L_Cp, and the columns of the pair grids.',
+      ),
+    }),
+    synthesis: group('The synthesized pairs (d(h), d(h′)) and the contrastive loss L_Cp between them.', {
+      startEpoch: integer(
+        1,
+        10_000,
+        2,
+        'First epoch (counted from 1) that adds ν·L_Cp, so the decoder has learnt to reconstruct before its images are trusted.',
+      ),
+      detachDecoder: flag(
+        true,
+        'Stop the gradient of L_Cp at the decoder’s output, so L_Cp trains only the encoder and projector that look at the synthesized images.',
+      ),
+      temperature: number(
+        0.01,
+        10,
+        0.2,
+        'Temperature of the NT-Xent loss between the projections g(f(d(h))) and g(f(d(h′))), the other pairs of the batch being the negatives.',
+      ),
+    }),
+    loss: group('The weights of the total loss L = L_C + α·L_R + ν·L_Cp.', {
+      alpha: number(
+        0,
+        1000,
+        1,
+        'α, the weight of the reconstruction loss L_R. With α = 0 and ν = 0 no decoder is built and the run is the plain SSL baseline (analysis only observes).',
+      ),
+      nu: number(0, 1000, 1, 'ν, the weight of the synthesized-pair loss L_Cp.'),
+    }),
     checkpoint: group(
       'Checkpoints of weights, optimizer state, epoch and random state, from which a run resumes.',
       {

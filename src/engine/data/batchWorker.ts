@@ -37,6 +37,7 @@ port.on('message', ({ id, options, positions }: BatchRequest) => {
     batch.views[1].buffer,
     batch.labels.buffer,
     batch.indices.buffer,
+    ...(batch.centre ? [batch.centre.buffer] : []),
   ]);
 });
 port.postMessage({ kind: 'ready' } satisfies BatchWorkerReply);

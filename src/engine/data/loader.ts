@@ -16,6 +16,8 @@ export interface TrainBatch {
    * owns a plain buffer of its own, so a worker can transfer them without a copy.
    */
   views: [Float32Array<ArrayBuffer>, Float32Array<ArrayBuffer>];
+  /** The un-augmented centre views the decoder reconstructs, when {@link TrainLoaderOptions.centreViews} asks. */
+  centre?: Float32Array<ArrayBuffer>;
   labels: Int32Array<ArrayBuffer>;
   /** Dataset positions of the batch's images. */
   indices: Int32Array<ArrayBuffer>;
@@ -33,6 +35,8 @@ export interface TrainLoaderOptions {
   seed: number;
   epoch: number;
   augment: AugmentOptions;
+  /** Also build each image's centre view, the reconstruction target of the decoder. */
+  centreViews?: boolean;
 }
 
 /** Full batches only: a short last batch would change the contrastive loss's number of negatives. */
@@ -65,6 +69,7 @@ export function buildTrainBatch(
   ];
   const labels = new Int32Array(batchSize);
   const indices = new Int32Array(batchSize);
+  const centre = options.centreViews ? new Float32Array(batchSize * viewLength) : undefined;
   for (let b = 0; b < batchSize; b++) {
     const position = order[batchIndex * batchSize + b]!;
     const datasetIndex = set.indices[position]!;
@@ -75,8 +80,10 @@ export function buildTrainBatch(
       const out = views[view]!.subarray(b * viewLength, (b + 1) * viewLength);
       augmentView(set.images[position]!, augment, imageSize, random, out);
     }
+    if (centre)
+      centreView(set.images[position]!, imageSize, centre.subarray(b * viewLength, (b + 1) * viewLength));
   }
-  return { views, labels, indices };
+  return centre ? { views, centre, labels, indices } : { views, labels, indices };
 }
 
 /**

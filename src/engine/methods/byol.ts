@@ -32,6 +32,7 @@ export function createByol(options: MethodOptions): SslMethod {
     encoder: online.encoder,
     loss: singleTermLoss(online, lossFromFeatureMaps),
     lossFromFeatureMaps,
+    project: (images, mode) => online.apply(images, mode).projection,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...target.parameters.all()],
     afterStep({ step, totalSteps }) {

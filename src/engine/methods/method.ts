@@ -42,6 +42,11 @@ export interface SslMethod {
     views: [tf.Tensor4D, tf.Tensor4D],
     mode: Mode,
   ): tf.Scalar;
+  /**
+   * z = g(f(x)) of the online encoder and projector: what the synthesized-pair loss L_Cp compares, so the
+   * images the decoder makes are seen through the same networks as the real views.
+   */
+  project(images: tf.Tensor4D, mode: Mode): tf.Tensor2D;
   trainableVariables(): tf.Variable[];
   /** Every weight and buffer a checkpoint must hold to continue exactly. */
   state(): [string, tf.Variable][];

@@ -67,6 +67,7 @@ export function createMocoV2(options: MethodOptions): SslMethod {
       return { total: contrastive, terms: { contrastive } };
     },
     lossFromFeatureMaps: (featureMaps, views, mode) => lossAndKeys(featureMaps, views, mode).contrastive,
+    project: (images, mode) => online.apply(images, mode).projection,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...momentumBranch.parameters.all(), ...buffers.all()],
     afterStep() {

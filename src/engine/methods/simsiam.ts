@@ -22,6 +22,7 @@ export function createSimSiam(options: MethodOptions): SslMethod {
     encoder: branch.encoder,
     loss: singleTermLoss(branch, lossFromFeatureMaps),
     lossFromFeatureMaps,
+    project: (images, mode) => branch.apply(images, mode).projection,
     trainableVariables: () => branch.parameters.trainable(),
     state: () => branch.parameters.all(),
     afterStep: () => undefined,

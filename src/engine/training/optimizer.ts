@@ -55,23 +55,27 @@ export class SslOptimizer {
     learningRates: { scheduled: number; fixed: number },
   ): Record<keyof T, number> {
     return tf.tidy(() => {
-      let terms: T | undefined;
+      let values: Record<keyof T, number> | undefined;
       const variables = this.groups.flatMap((group) => group.variables);
       const { grads } = tf.variableGrads(() => {
         const computed = loss();
-        terms = computed.terms;
+        // Read here: the tape disposes every tensor of the forward pass but the total when it returns.
+        values = Object.fromEntries(
+          Object.entries(computed.terms).map(([name, value]) => [name, value.dataSync()[0]!]),
+        ) as Record<keyof T, number>;
         return computed.total;
       }, variables);
       this.stepCount.assign(tf.add(this.stepCount, 1));
       for (const group of this.groups) {
         const rate = group.scheduled ? learningRates.scheduled : learningRates.fixed;
         for (const variable of group.variables) {
-          this.update(variable, grads[variable.name]!, rate);
+          // A variable this step's loss does not reach (the decoder before any term trains it) keeps its
+          // value and its optimizer slots, as PyTorch's optimizers skip a parameter whose grad is None.
+          const gradient = grads[variable.name];
+          if (gradient) this.update(variable, gradient, rate);
         }
       }
-      return Object.fromEntries(
-        Object.entries(terms!).map(([name, value]) => [name, value.dataSync()[0]!]),
-      ) as Record<keyof T, number>;
+      return values!;
     });
   }
 

@@ -2,12 +2,22 @@ import type { ResolvedConfig } from '../../config/experiment/definitions';
 import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
 import { rewriteJsonLines } from '../../runs/jsonLines';
 import type { RunDirectory } from '../../runs/runDirectory';
+import { type AnalysisResult, analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
+import { latestAnalysis, readAnalysisArray, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
+import { importanceVariants, type ImportanceVariant } from '../analysis/gradcam';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
 import { openTrainBatchSource } from '../data/batchWorkerPool';
 import { trainBatchCount } from '../data/loader';
 import { loadSplits } from '../data/splits';
 import type { MethodOptions, SslMethod } from '../methods/method';
 import { createMethod } from '../methods/registry';
+import {
+  type BuiltDecoder,
+  buildDecoder,
+  type Perturbation,
+  synthesisLoss,
+  usesDecoder,
+} from '../synthesis/pairLoss';
 import { tf } from '../tf';
 import { describeEvaluation, evaluate } from './evaluate';
 import { learningRateAt, type ParameterGroup, SslOptimizer } from './optimizer';
@@ -51,8 +61,12 @@ export function methodOptions(config: ResolvedConfig): MethodOptions {
   };
 }
 
-function parameterGroups(config: ResolvedConfig, method: SslMethod): ParameterGroup[] {
-  const variables = method.trainableVariables();
+function parameterGroups(
+  config: ResolvedConfig,
+  method: SslMethod,
+  decoder: BuiltDecoder | undefined,
+): ParameterGroup[] {
+  const variables = [...method.trainableVariables(), ...(decoder?.parameters.trainable() ?? [])];
   if (config.ssl.method !== 'simsiam' || !config.ssl.simsiam.fixPredictorLr) {
     return [{ variables, scheduled: true }];
   }
@@ -74,7 +88,11 @@ export async function train(
   context: { run: RunDirectory; cacheFolder: string; resume: boolean },
   hooks: TrainerHooks,
 ): Promise<TrainingOutcome> {
-  const { train: trainSet, test: testSet } = await loadSplits(config.data, context.cacheFolder, hooks.log);
+  const {
+    train: trainSet,
+    test: testSet,
+    classes,
+  } = await loadSplits(config.data, context.cacheFolder, hooks.log);
 
   const { batchSize, epochs } = config.train;
   const stepsPerEpoch = trainBatchCount(trainSet, batchSize);
@@ -92,6 +110,9 @@ export async function train(
     kind: config.optim.schedule,
   };
   const method = createMethod(config.ssl.method, methodOptions(config));
+  const decoder = usesDecoder(config) ? buildDecoder(config, method.encoder.featureDim) : undefined;
+  const pairsWanted = decoder !== undefined && config.loss.nu > 0;
+  const probes = probeSet(testSet, config);
   const optimizer = new SslOptimizer(
     {
       name: config.optim.name,
@@ -99,15 +120,20 @@ export async function train(
       weightDecay: config.optim.weightDecay,
       trustCoefficient: config.optim.lars.trustCoefficient,
     },
-    parameterGroups(config, method),
+    parameterGroups(config, method, decoder),
   );
-  const checkpointed = () => [...method.state(), ...optimizer.state.all()];
+  const checkpointed = () => [
+    ...method.state(),
+    ...(decoder?.parameters.all() ?? []),
+    ...optimizer.state.all(),
+  ];
   const checkpointsDir = context.run.file('checkpoints');
   const batchSource = await openTrainBatchSource(trainSet, (message) => hooks.log('warn', message));
 
   try {
     let startEpoch = 0;
     let step = 0;
+    let perturbation: Perturbation | undefined;
     if (context.resume) {
       const latest = await loadLatestCheckpoint(checkpointsDir);
       if (latest) {
@@ -116,15 +142,37 @@ export async function train(
         startEpoch = latest.manifest.epoch;
         step = latest.manifest.step;
         await truncateLogs(context.run, startEpoch);
+        perturbation = await savedPerturbation(context.run.dir, config, startEpoch);
         hooks.log('info', `resuming after epoch ${startEpoch} (step ${step}) from ${latest.name}`);
       } else {
         await truncateLogs(context.run, 0);
+        await removeAnalysesAfter(context.run.dir, -1);
         hooks.log('info', 'no checkpoint yet: starting from the beginning');
       }
     }
 
+    const runAnalysis = async (epochsDone: number) => {
+      const result: AnalysisResult = analyse(
+        method,
+        decoder?.decoder,
+        config,
+        { train: trainSet, test: testSet, probes },
+        { epoch: epochsDone, step },
+      );
+      await writeAnalysis(context.run.dir, result, config, classes);
+      hooks.log(
+        'info',
+        `analysis after epoch ${epochsDone}: ${result.mask.count} of ${result.variance.length} dimensions non-discriminative (${config.analysis.combine} of ${result.mask.variance.count} by variance, ${result.mask.gradcam.count} by Grad-CAM)`,
+      );
+      perturbation = perturbationOf(result);
+    };
+    if (pairsWanted && perturbation === undefined && startEpoch + 1 >= config.synthesis.startEpoch) {
+      await runAnalysis(startEpoch);
+    }
+
     let lastEvaluation: EvalRecord | undefined;
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
+      const pairsDue = pairsWanted && epoch + 1 >= config.synthesis.startEpoch;
       const epochLosses: Record<string, number> = {};
       let epochSteps = 0;
       let stopped = false;
@@ -136,13 +184,24 @@ export async function train(
         seed: config.seed,
         epoch,
         augment: config.augment,
+        centreViews: decoder !== undefined,
       })) {
         const lr = learningRateAt(step, schedule);
         const size = config.data.imageSize;
         const losses = optimizer.step(
           () => {
             const [view1, view2] = batch.views.map((view) => tf.tensor4d(view, [batchSize, size, size, 3]));
-            return method.loss(view1!, view2!);
+            const contrastive = method.loss(view1!, view2!);
+            if (!decoder) {
+              return contrastive;
+            }
+            const synthesis = synthesisLoss(method, decoder.decoder, config, {
+              centre: tf.tensor4d(batch.centre!, [batchSize, size, size, 3]),
+              ...(pairsDue && perturbation ? { perturbation } : {}),
+              step,
+            });
+            const total = tf.add(contrastive.total, synthesis.total) as tf.Scalar;
+            return { total, terms: { ...contrastive.terms, ...synthesis.terms, total } };
           },
           { scheduled: lr, fixed: (config.optim.lr * batchSize) / 256 },
         );
@@ -191,6 +250,13 @@ export async function train(
         lr: learningRateAt(step - 1, schedule),
       });
       const finished = epoch + 1 === epochs;
+      const analysisDue =
+        finished ||
+        (config.analysis.everyEpochs > 0 && (epoch + 1) % config.analysis.everyEpochs === 0) ||
+        (pairsWanted && perturbation === undefined && epoch + 2 >= config.synthesis.startEpoch);
+      if (analysisDue) {
+        await runAnalysis(epoch + 1);
+      }
       const evalDue =
         finished || (config.eval.everyEpochs > 0 && (epoch + 1) % config.eval.everyEpochs === 0);
       if (evalDue) {
@@ -232,6 +298,7 @@ export async function train(
     };
   } finally {
     method.dispose();
+    decoder?.parameters.dispose();
     optimizer.dispose();
     await batchSource.dispose();
   }
@@ -249,4 +316,30 @@ async function truncateLogs(run: RunDirectory, epoch: number): Promise<void> {
     run.file('eval'),
     evals.records.filter((record) => record.epoch <= epoch),
   );
+}
+
+/**
+ * The mask and σ a resumed run continues with: those of the newest analysis at or before its checkpoint,
+ * rebuilt from the saved variances and importances exactly as the run derived them.
+ */
+async function savedPerturbation(
+  runDir: string,
+  config: ResolvedConfig,
+  epoch: number,
+): Promise<Perturbation | undefined> {
+  await removeAnalysesAfter(runDir, epoch);
+  const saved = await latestAnalysis(runDir, epoch);
+  if (!saved) {
+    return undefined;
+  }
+  const variance = (await readAnalysisArray(saved, 'variance')) as Float32Array;
+  const importance = Object.fromEntries(
+    await Promise.all(
+      importanceVariants.map(async (variant) => [
+        variant,
+        await readAnalysisArray(saved, `importance.${variant}`),
+      ]),
+    ),
+  ) as Record<ImportanceVariant, Float32Array>;
+  return perturbationOf({ variance, mask: maskOf(config, variance, importance) });
 }

@@ -1,0 +1,234 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ResolvedConfig } from '../../config/experiment/definitions';
+import { type AnalysisArray, type AnalysisManifest, analysisManifest } from '../../protocol/runFiles';
+import { overlayHeatmap, tileGridPng } from '../synthesis/grid';
+import { pairGridPng } from '../synthesis/pairs';
+import type { AnalysisResult } from './analysisStep';
+import { camVariants } from './gradcam';
+
+export const analysisFolderName = 'analysis';
+
+/** `analysis/epoch-0003`: zero-padded so a plain sort is chronological. */
+export function analysisStepName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+const stepPattern = /^epoch-(\d{4,})$/;
+
+/** Heat maps laid over the probes at this opacity in the PNG grid; the webview lets a person choose. */
+const gridOverlay = { opacity: 0.5, colormap: 'inferno' } as const;
+
+type ArrayData = Float32Array | Uint8Array;
+
+function toBytes(values: Float32Array | Float64Array): Uint8Array {
+  return Uint8Array.from(values, (value) => Math.round(Math.min(1, Math.max(0, value)) * 255));
+}
+
+/**
+ * Writes an analysis step into `analysis/epoch-NNNN/` of a run: the arrays (float32 where a reader computes
+ * with them, uint8 images and normalised maps where it only shows them), `analysis.json` describing them, and
+ * PNG grids. The folder is assembled under a staging name and renamed, so a reader never sees half of it.
+ */
+export async function writeAnalysis(
+  runDir: string,
+  result: AnalysisResult,
+  config: ResolvedConfig,
+  classNames: readonly string[],
+): Promise<string> {
+  const root = path.join(runDir, analysisFolderName);
+  const name = analysisStepName(result.epoch);
+  const staging = path.join(root, `.staging-${name}-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+
+  const size = config.data.imageSize;
+  const probes = result.probes.positions.length;
+  const dimensions = result.variance.length;
+  const [mapHeight, mapWidth] = result.probeCam.featureMapSize;
+  const arrays: Record<string, AnalysisArray> = {};
+  const write = async (arrayName: string, data: ArrayData, shape: number[]) => {
+    const file = `${arrayName}.bin`;
+    arrays[arrayName] = { file, dtype: data instanceof Uint8Array ? 'uint8' : 'float32', shape };
+    await writeFile(path.join(staging, file), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  };
+  await write('variance', result.variance, [dimensions]);
+  await write('mean', result.mean, [dimensions]);
+  for (const [variant, values] of Object.entries(result.importance)) {
+    await write(`importance.${variant}`, values, [dimensions]);
+  }
+  await write('mask', result.mask.mask, [dimensions]);
+  await write('probes.centre', toBytes(result.probes.centre), [probes, size, size, 3]);
+  await write('probes.augmented', toBytes(result.probes.augmented), [probes, size, size, 3]);
+  for (const variant of camVariants) {
+    const [view1, view2] = result.probeCam.views.map((view) => view[variant.name]);
+    const raw = new Float32Array(view1!.raw.length * 2);
+    raw.set(view1!.raw);
+    raw.set(view2!.raw, view1!.raw.length);
+    await write(`cam.${variant.name}`, raw, [2, probes, mapHeight, mapWidth]);
+    const normalised = new Float32Array(view1!.normalised.length * 2);
+    normalised.set(view1!.normalised);
+    normalised.set(view2!.normalised, view1!.normalised.length);
+    await write(`heatmap.${variant.name}`, toBytes(normalised), [2, probes, size, size]);
+  }
+  const grids: Record<string, string> = { heatmaps: 'heatmaps.png' };
+  await writeFile(path.join(staging, grids.heatmaps!), await heatmapGridPng(result, size));
+  if (result.pairs) {
+    await write('reconstructions', toBytes(result.pairs.reconstructions), [probes, size, size, 3]);
+    await write('perturbed', toBytes(result.pairs.perturbed), [result.pairs.samples, probes, size, size, 3]);
+    grids.pairs = 'pairs.png';
+    await writeFile(path.join(staging, grids.pairs), await pairGridPng(result.probes.centre, result.pairs));
+  }
+
+  const manifest: AnalysisManifest = {
+    format: 1,
+    epoch: result.epoch,
+    step: result.step,
+    time: new Date().toISOString(),
+    dimensions,
+    imageSize: size,
+    featureMapSize: [mapHeight, mapWidth],
+    variance: {
+      quantile: config.analysis.variance.quantile,
+      count: result.mask.variance.count,
+      threshold: result.mask.variance.threshold,
+      images: result.varianceImages,
+    },
+    gradcam: {
+      quantile: config.analysis.gradcam.quantile,
+      count: result.mask.gradcam.count,
+      threshold: result.mask.gradcam.threshold,
+      variant: config.analysis.gradcam.variant,
+      images: result.gradcamImages,
+      loss: result.gradcamLoss,
+    },
+    combine: config.analysis.combine,
+    masked: result.mask.count,
+    probes: {
+      testPositions: result.probes.positions,
+      labels: result.probes.labels,
+      classNames: result.probes.labels.map((label) => classNames[label] ?? String(label)),
+      loss: result.probeCam.loss,
+    },
+    ...(result.pairs
+      ? {
+          perturb: {
+            mode: config.perturb.mode,
+            strength: config.perturb.strength,
+            fraction: config.perturb.fraction,
+            samples: config.perturb.samples,
+          },
+        }
+      : {}),
+    arrays,
+    grids,
+  };
+  await writeFile(path.join(staging, 'analysis.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const target = path.join(root, name);
+  await rm(target, { recursive: true, force: true });
+  await rename(staging, target);
+  return target;
+}
+
+/**
+ * Each probe's row: view 1 (the centre view), its Grad-CAM and gradient × activation overlays, then the same
+ * for the augmented view 2.
+ */
+async function heatmapGridPng(result: AnalysisResult, size: number): Promise<Buffer> {
+  const pixels = size * size;
+  const tile = pixels * 3;
+  const rows = result.probes.positions.map((_, probe) =>
+    [result.probes.centre, result.probes.augmented].flatMap((images, view) => {
+      const image = images.subarray(probe * tile, (probe + 1) * tile);
+      return [
+        image,
+        ...camVariants.map((variant) =>
+          overlayHeatmap(
+            image,
+            result.probeCam.views[view]![variant.name].normalised.subarray(
+              probe * pixels,
+              (probe + 1) * pixels,
+            ),
+            gridOverlay,
+          ),
+        ),
+      ];
+    }),
+  );
+  return tileGridPng(rows, size);
+}
+
+export interface SavedAnalysis {
+  folder: string;
+  manifest: AnalysisManifest;
+}
+
+/** The analysis steps of a run, oldest first; a run that has none yet gives an empty list. */
+export async function listAnalyses(runDir: string): Promise<{ epoch: number; folder: string }[]> {
+  const root = path.join(runDir, analysisFolderName);
+  const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[];
+    throw error;
+  });
+  return entries
+    .map((entry) => ({ entry, match: stepPattern.exec(entry) }))
+    .filter(({ match }) => match !== null)
+    .map(({ entry, match }) => ({ epoch: Number(match![1]), folder: path.join(root, entry) }))
+    .sort((a, b) => a.epoch - b.epoch);
+}
+
+export async function readAnalysis(folder: string): Promise<SavedAnalysis> {
+  const text = await readFile(path.join(folder, 'analysis.json'), 'utf8');
+  const parsed = analysisManifest.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new Error(
+      `${path.join(folder, 'analysis.json')}: not an analysis manifest: ${parsed.error.message}`,
+    );
+  }
+  return { folder, manifest: parsed.data };
+}
+
+/** The newest analysis step at or before `epoch` (all of them when omitted). */
+export async function latestAnalysis(
+  runDir: string,
+  epoch = Number.MAX_SAFE_INTEGER,
+): Promise<SavedAnalysis | undefined> {
+  const steps = (await listAnalyses(runDir)).filter((step) => step.epoch <= epoch);
+  const newest = steps.at(-1);
+  return newest ? readAnalysis(newest.folder) : undefined;
+}
+
+export async function readAnalysisArray(
+  saved: SavedAnalysis,
+  name: string,
+): Promise<Float32Array | Uint8Array> {
+  const description = saved.manifest.arrays[name];
+  if (!description) {
+    throw new Error(`${saved.folder}: has no array ${name}`);
+  }
+  const bytes = await readFile(path.join(saved.folder, description.file));
+  const expected = description.shape.reduce((product, extent) => product * extent, 1);
+  const copy = new Uint8Array(bytes);
+  const array = description.dtype === 'uint8' ? copy : new Float32Array(copy.buffer);
+  if (array.length !== expected) {
+    throw new Error(
+      `${saved.folder}/${description.file}: holds ${array.length} values, its shape ${expected}`,
+    );
+  }
+  return array;
+}
+
+/**
+ * Drops analysis steps after `epoch` and abandoned staging folders: a resumed run recomputes them from the
+ * checkpoint, as it rewrites the logs.
+ */
+export async function removeAnalysesAfter(runDir: string, epoch: number): Promise<void> {
+  const root = path.join(runDir, analysisFolderName);
+  for (const step of await listAnalyses(runDir)) {
+    if (step.epoch > epoch) await rm(step.folder, { recursive: true, force: true });
+  }
+  const entries = await readdir(root).catch(() => [] as string[]);
+  for (const entry of entries.filter((entry) => entry.startsWith('.staging-'))) {
+    await rm(path.join(root, entry), { recursive: true, force: true });
+  }
+}
