@@ -517,6 +517,12 @@ export const experimentDefinition = group(
           'The test images heat maps and pair grids are drawn for: spread over the classes, the same for every run and seed on a data set.',
           {
             count: integer(1, 256, 16, 'Number of probe images; at most the size of the test split.'),
+            samples: integer(
+              1,
+              16,
+              4,
+              'Perturbed copies d(h′) drawn per probe for the pair grids, independent of the copies training uses (`perturb.samples`).',
+            ),
           },
         ),
       },
@@ -568,8 +574,8 @@ export const experimentDefinition = group(
       samples: integer(
         1,
         16,
-        2,
-        'Perturbed copies h′ per image: the pairs per image in L_Cp, and the columns of the pair grids.',
+        1,
+        'Perturbed copies h′ per image in training: each adds a pair per image to L_Cp, and a decoder and encoder pass over the batch. The pair grids draw `analysis.probes.samples` copies.',
       ),
     }),
     synthesis: group('The synthesized pairs (d(h), d(h′)) and the contrastive loss L_Cp between them.', {

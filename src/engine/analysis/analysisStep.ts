@@ -189,6 +189,7 @@ export function analyse(
       try {
         result.pairs = synthesizePairs(decoder, pairs, perturbationOf(result), {
           ...config.perturb,
+          samples: config.analysis.probes.samples,
           seed: config.seed,
         });
       } finally {

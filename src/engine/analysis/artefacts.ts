@@ -116,7 +116,7 @@ export async function writeAnalysis(
             mode: config.perturb.mode,
             strength: config.perturb.strength,
             fraction: config.perturb.fraction,
-            samples: config.perturb.samples,
+            samples: config.analysis.probes.samples,
           },
         }
       : {}),
