@@ -83,6 +83,8 @@ export function tinyConfig(patch: Config = {}): Config {
       train: { epochs: 1, batchSize: 6 },
       optim: { name: 'adam', warmupEpochs: 0 },
       eval: { knn: { k: 3 }, linear: { epochs: 5 } },
+      // The tiny test split has 9 images; the default 16 probes would not fit.
+      analysis: { probes: { count: 4 } },
     },
     patch,
   );

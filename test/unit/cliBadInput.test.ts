@@ -133,7 +133,16 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         c: { train: 6, test: 1 },
       });
       const run = path.join(folder, 'runs', 'singles');
-      const result = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'data.root=singles', '--out', run);
+      const result = runCli(
+        folder,
+        'run',
+        'tiny.synthpair.json',
+        '--set',
+        'data.root=singles',
+        'analysis.probes.count=3',
+        '--out',
+        run,
+      );
       assert.equal(result.code, 0, result.stderr);
       const warnings = logEvents(result.stdout).filter((event) => event.level === 'warn');
       assert.deepEqual(
@@ -229,6 +238,36 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         viaSet.stderr,
         /^tiny\.synthpair\.json: error: optim\.lr: must be a number greater than 0 and at most 10, got 0 \(from --set optim\.lr=0\)$/m,
       );
+    });
+
+    it('a quantile outside [0, 1], and more probes than the test split has', () => {
+      const quantile = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'analysis.variance.quantile=1.5');
+      assert.equal(quantile.code, 2);
+      assert.match(
+        quantile.stderr,
+        /^tiny\.synthpair\.json: error: analysis\.variance\.quantile: must be a number between 0 and 1, got 1\.5 \(from --set analysis\.variance\.quantile=1\.5\)$/m,
+      );
+      const negative = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'analysis.gradcam.quantile=-0.1');
+      assert.equal(negative.code, 2);
+      assert.match(negative.stderr, /analysis\.gradcam\.quantile: must be a number between 0 and 1, got -0\.1/);
+      const probes = runCli(
+        folder,
+        'run',
+        'tiny.synthpair.json',
+        '--set',
+        'analysis.probes.count=10',
+        '--out',
+        'runs/probes',
+      );
+      assert.equal(probes.code, 2);
+      assert.match(
+        probes.stderr,
+        new RegExp(
+          `^synthpair: analysis\\.probes\\.count: 10 probes asked for, but the test split of ${path.join(folder, 'data')} has 9 images$`,
+          'm',
+        ),
+      );
+      assert.equal(existsSync(path.join(folder, 'runs', 'probes')), false);
     });
 
     it('no config file, one that does not exist, and one that is not JSON', async () => {

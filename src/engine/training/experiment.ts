@@ -52,9 +52,12 @@ export interface ResolvedExperiment {
  */
 export async function resolveExperiment(start: ExperimentStart): Promise<ResolvedExperiment> {
   const resolved = start.kind === 'new' ? resolveNew(start) : await resolveResume(start.runDir);
-  await listDataset(resolved.config.data.root, resolved.config.data.layout).catch((error: unknown) => {
-    throw error instanceof DatasetError ? new ExperimentInputError(error.message) : error;
-  });
+  const listing = await listDataset(resolved.config.data.root, resolved.config.data.layout).catch(
+    (error: unknown) => {
+      throw error instanceof DatasetError ? new ExperimentInputError(error.message) : error;
+    },
+  );
+  checkAgainstData(resolved.config, listing.test.length);
   return resolved;
 }
 
@@ -190,6 +193,21 @@ export async function runExperiment(
     const message = error instanceof Error ? error.message : String(error);
     await run.update({ state: 'failed', error: message, endedAt: new Date().toISOString() });
     throw error instanceof DatasetError ? new ExperimentInputError(message) : error;
+  }
+}
+
+/** What the config asks of the data that only the listing can tell. */
+function checkAgainstData(config: ResolvedConfig, testImages: number): void {
+  const { count } = config.analysis.probes;
+  if (count > testImages) {
+    throw new ExperimentInputError(
+      `analysis.probes.count: ${count} probes asked for, but the test split of ${config.data.root} has ${testImages} images`,
+    );
+  }
+  if (config.perturb.mode !== 'gaussian' && count < 2 && (config.loss.alpha > 0 || config.loss.nu > 0)) {
+    throw new ExperimentInputError(
+      `analysis.probes.count: perturb.mode '${config.perturb.mode}' borrows dimensions from another probe, which needs at least 2 probes, got ${count}`,
+    );
   }
 }
 
