@@ -28,7 +28,9 @@ const repoRoot = path.resolve(__dirname, '..');
 const cli = path.resolve(flags.cli ?? path.join(repoRoot, 'dist', 'cli.js'));
 const configFile = path.join(repoRoot, 'experiments', 'birds', 'method.synthpair.json');
 const dataRoot = path.resolve(
-  flags.data ?? process.env.SYNTHPAIR_BIRDS_DATA ?? path.join(repoRoot, '..', 'shared', 'datasets', 'cub200-subset100-96'),
+  flags.data ??
+    process.env.SYNTHPAIR_BIRDS_DATA ??
+    path.join(repoRoot, '..', 'shared', 'datasets', 'cub200-subset100-96'),
 );
 const outRoot = path.resolve(flags.out);
 const seeds = flags.seeds.split(',').map(Number);
@@ -44,7 +46,11 @@ const baseline = ['loss.alpha=0', 'loss.nu=0'];
 const conditions: Condition[] = [
   { id: 'simclr', label: 'SimCLR baseline', overrides: ['ssl.method=simclr', ...baseline] },
   { id: 'mocov2', label: 'MoCo v2 baseline', overrides: ['ssl.method=mocov2', ...baseline] },
-  { id: 'method-variance', label: 'MoCo v2 + pairs, variance only', overrides: ['analysis.combine=variance'] },
+  {
+    id: 'method-variance',
+    label: 'MoCo v2 + pairs, variance only',
+    overrides: ['analysis.combine=variance'],
+  },
   { id: 'method-gradcam', label: 'MoCo v2 + pairs, Grad-CAM only', overrides: ['analysis.combine=gradcam'] },
   { id: 'method-both', label: 'MoCo v2 + pairs, both (union)', overrides: ['analysis.combine=union'] },
 ];

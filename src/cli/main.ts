@@ -6,6 +6,7 @@ import { type BackendPreference, backendPreference } from '../protocol/backend';
 import { formatBackendReport } from '../workerHost/backendReportText';
 import { evalCommand } from './evalCommand';
 import { runCommand, UsageError } from './runCommand';
+import { synthesizeCommand } from './synthesizeCommand';
 
 /** Exit codes the CLI promises to scripts and schedulers. */
 const exitCodes = { success: 0, failure: 1, usage: 2 } as const;
@@ -105,6 +106,33 @@ async function main(argv: readonly string[]): Promise<void> {
         options: { checkpoint?: string; set: string[]; backend?: BackendPreference; json?: boolean },
       ) => {
         process.exitCode = await evalCommand(runDir, { ...options, ...engine() });
+      },
+    );
+
+  program
+    .command('synthesize')
+    .description(
+      "redraw a run's probe pairs from its latest checkpoint and analysis with other perturbation or mask settings",
+    )
+    .argument('<runDir>', 'a run folder trained with a decoder (loss.alpha or loss.nu above 0)')
+    .option(
+      '--set <key=value...>',
+      'perturb.mode|strength|fraction, analysis.variance.quantile, analysis.gradcam.quantile|variant, analysis.combine, analysis.probes.samples',
+      [],
+    )
+    .option('--out <file>', 'the pair grid PNG, outside the run folder', 'synthesized.png')
+    .addOption(backendOption())
+    .option('--json', 'print the result as a JSON line even on a terminal')
+    .addHelpText(
+      'after',
+      '\nEach grid row: probe, d(h), the perturbed d(h′) copies, |d(h) − d(h′₁)| ×4. The run folder is only read.\nExit codes: 0 written, 1 failed, 2 bad run folder or arguments.',
+    )
+    .action(
+      async (
+        runDir: string,
+        options: { set: string[]; out: string; backend?: BackendPreference; json?: boolean },
+      ) => {
+        process.exitCode = await synthesizeCommand(runDir, { ...options, ...engine() });
       },
     );
 

@@ -30,6 +30,45 @@ export const trainingProgress = z.object({
 });
 export type TrainingProgressMessage = z.infer<typeof trainingProgress>;
 
+/** A cut-off lowest-quantile criterion of a mask: how many dimensions it chose and the largest value among them. */
+const maskCriterion = z.object({
+  quantile: z.number(),
+  count: z.int().check(z.nonnegative()),
+  threshold: z.nullable(z.number()),
+});
+
+/**
+ * The pairs of a run's probes redrawn with changed settings. Images are RGB bytes, row-major, channels last,
+ * base64-encoded: [P, S, S, 3] originals and reconstructions, [samples, P, S, S, 3] perturbed copies.
+ */
+export const synthesisResult = z.object({
+  cancelled: z.literal(false),
+  runDir: z.string(),
+  checkpoint: z.string(),
+  epoch: z.int().check(z.nonnegative()),
+  /** The analysis the mask's variances and importances come from. */
+  analysisEpoch: z.int().check(z.nonnegative()),
+  probes: z.int().check(z.positive()),
+  imageSize: z.int().check(z.positive()),
+  samples: z.int().check(z.positive()),
+  dimensions: z.int().check(z.positive()),
+  masked: z.int().check(z.nonnegative()),
+  variance: maskCriterion,
+  gradcam: z.extend(maskCriterion, { variant: z.enum(['absolute', 'signed', 'positive']) }),
+  combine: z.enum(['union', 'intersection', 'variance', 'gradcam']),
+  perturb: z.object({
+    mode: z.enum(['gaussian', 'shuffle', 'interpolate']),
+    strength: z.number(),
+    fraction: z.number(),
+  }),
+  originals: z.base64(),
+  reconstructions: z.base64(),
+  perturbed: z.base64(),
+  /** From the request's arrival to the pixels, loading the run included when it was not loaded yet. */
+  elapsedMs: z.number().check(z.nonnegative()),
+});
+export type SynthesisResultMessage = z.infer<typeof synthesisResult>;
+
 /**
  * Every request the host may send to the engine worker, with the shape of its parameters and of its
  * result. Both sides validate against these schemas, so adding a method here is the whole contract.
@@ -59,6 +98,20 @@ export const workerMethods = {
   stopTraining: {
     params: z.object({}),
     result: z.object({ stopping: z.boolean() }),
+  },
+  /**
+   * Redraws a trained run's probe pairs from its latest checkpoint and analysis with `overrides` (config key
+   * → value, only perturb.mode|strength|fraction, analysis.variance.quantile, analysis.gradcam.quantile|variant,
+   * analysis.combine and analysis.probes.samples). The run stays loaded for the next request. A request
+   * still running when a newer synthesize (or a train) request arrives answers `{cancelled: true}`, never
+   * pixels older than what was asked for since.
+   */
+  synthesize: {
+    params: z.object({
+      runDir: z.string(),
+      overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+    }),
+    result: z.union([z.object({ cancelled: z.literal(true) }), synthesisResult]),
   },
 } as const;
 

@@ -1,7 +1,10 @@
 import type { SelectedBackend } from '../engine/backends/selectBackend';
+import { imageBytes } from '../engine/synthesis/grid';
+import { type RunSynthesizer, type Synthesis, SynthesizerCache } from '../engine/synthesis/synthesizer';
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
 import type {
   LogLevel,
+  SynthesisResultMessage,
   TrainingProgressMessage,
   WorkerMethod,
   WorkerParams,
@@ -21,6 +24,10 @@ export type WorkerHandlers = {
 export function createHandlers(options: { version: string }): WorkerHandlers {
   // One run per worker: the host starts a worker per run, so a second one here is the host's mistake.
   let training: { stopRequested: boolean } | undefined;
+  const synthesizers = new SynthesizerCache();
+  // Counts synthesize and train requests: a synthesis that is no longer the newest request answers
+  // `cancelled`, since the host has asked for something else since.
+  let newestRequest = 0;
   return {
     ping: async ({ payload }) => ({ payload, pid: process.pid }),
     backendInfo: async (_params, context) => {
@@ -33,7 +40,10 @@ export function createHandlers(options: { version: string }): WorkerHandlers {
       }
       const current = { stopRequested: false };
       training = current;
+      newestRequest++;
       try {
+        // The trainer builds variables of the names a loaded synthesizer holds.
+        await synthesizers.close();
         const experiment = await resolveExperiment(start);
         for (const diagnostic of experiment.diagnostics) {
           context.log('warn', diagnostic.message);
@@ -82,5 +92,56 @@ export function createHandlers(options: { version: string }): WorkerHandlers {
       training.stopRequested = true;
       return { stopping: true };
     },
+    synthesize: async ({ runDir, overrides }, context) => {
+      const started = performance.now();
+      if (training) {
+        throw new Error('this worker is training a run; synthesize in another worker');
+      }
+      const request = ++newestRequest;
+      // Tensor work blocks the event loop, so a newer request is only seen when this one lets messages in.
+      const superseded = async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return request !== newestRequest;
+      };
+      if (await superseded()) return { cancelled: true };
+      await context.backend();
+      const synthesizer = await synthesizers.get(runDir);
+      if (await superseded()) return { cancelled: true };
+      const synthesis = synthesizer.synthesize(
+        Object.entries(overrides).map(([key, value]) => `${key}=${String(value)}`),
+      );
+      const result = synthesisMessage(synthesizer, synthesis, performance.now() - started);
+      return (await superseded()) ? { cancelled: true } : result;
+    },
+  };
+}
+
+function synthesisMessage(
+  synthesizer: RunSynthesizer,
+  synthesis: Synthesis,
+  elapsedMs: number,
+): SynthesisResultMessage {
+  const { pairs, mask, settings } = synthesis;
+  const base64 = (bytes: Uint8Array) =>
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  return {
+    cancelled: false,
+    runDir: synthesizer.sources.runDir,
+    checkpoint: synthesizer.sources.checkpoint,
+    epoch: synthesizer.checkpointEpoch,
+    analysisEpoch: synthesizer.analysisEpoch,
+    probes: pairs.images,
+    imageSize: pairs.imageSize,
+    samples: pairs.samples,
+    dimensions: synthesizer.dimensions,
+    masked: mask.count,
+    variance: { ...settings.variance, count: mask.variance.count, threshold: mask.variance.threshold },
+    gradcam: { ...settings.gradcam, count: mask.gradcam.count, threshold: mask.gradcam.threshold },
+    combine: settings.combine,
+    perturb: settings.perturb,
+    originals: base64(synthesizer.probeBytes),
+    reconstructions: base64(imageBytes(pairs.reconstructions)),
+    perturbed: base64(imageBytes(pairs.perturbed)),
+    elapsedMs,
   };
 }

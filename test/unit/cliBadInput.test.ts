@@ -241,15 +241,30 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
     });
 
     it('a quantile outside [0, 1], and more probes than the test split has', () => {
-      const quantile = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'analysis.variance.quantile=1.5');
+      const quantile = runCli(
+        folder,
+        'run',
+        'tiny.synthpair.json',
+        '--set',
+        'analysis.variance.quantile=1.5',
+      );
       assert.equal(quantile.code, 2);
       assert.match(
         quantile.stderr,
         /^tiny\.synthpair\.json: error: analysis\.variance\.quantile: must be a number between 0 and 1, got 1\.5 \(from --set analysis\.variance\.quantile=1\.5\)$/m,
       );
-      const negative = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'analysis.gradcam.quantile=-0.1');
+      const negative = runCli(
+        folder,
+        'run',
+        'tiny.synthpair.json',
+        '--set',
+        'analysis.gradcam.quantile=-0.1',
+      );
       assert.equal(negative.code, 2);
-      assert.match(negative.stderr, /analysis\.gradcam\.quantile: must be a number between 0 and 1, got -0\.1/);
+      assert.match(
+        negative.stderr,
+        /analysis\.gradcam\.quantile: must be a number between 0 and 1, got -0\.1/,
+      );
       const probes = runCli(
         folder,
         'run',

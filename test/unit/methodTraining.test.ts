@@ -40,7 +40,7 @@ function methodConfig(root: string, patch: Record<string, unknown>) {
     synthesis: { startEpoch: 1 },
     checkpoint: { everyEpochs: 1, keep: 0 },
   };
-  const merged = structuredClone(base) as Record<string, Record<string, unknown>>;
+  const merged = structuredClone(base) as unknown as Record<string, Record<string, unknown>>;
   for (const [key, value] of Object.entries(patch)) {
     merged[key] = typeof value === 'object' ? { ...merged[key], ...(value as object) } : (value as never);
   }

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import { type AnalysisArray, type AnalysisManifest, analysisManifest } from '../../protocol/runFiles';
-import { overlayHeatmap, tileGridPng } from '../synthesis/grid';
+import { imageBytes, overlayHeatmap, tileGridPng } from '../synthesis/grid';
 import { pairGridPng } from '../synthesis/pairs';
 import type { AnalysisResult } from './analysisStep';
 import { camVariants } from './gradcam';
@@ -20,10 +20,6 @@ const stepPattern = /^epoch-(\d{4,})$/;
 const gridOverlay = { opacity: 0.5, colormap: 'inferno' } as const;
 
 type ArrayData = Float32Array | Uint8Array;
-
-function toBytes(values: Float32Array | Float64Array): Uint8Array {
-  return Uint8Array.from(values, (value) => Math.round(Math.min(1, Math.max(0, value)) * 255));
-}
 
 /**
  * Writes an analysis step into `analysis/epoch-NNNN/` of a run: the arrays (float32 where a reader computes
@@ -58,8 +54,8 @@ export async function writeAnalysis(
     await write(`importance.${variant}`, values, [dimensions]);
   }
   await write('mask', result.mask.mask, [dimensions]);
-  await write('probes.centre', toBytes(result.probes.centre), [probes, size, size, 3]);
-  await write('probes.augmented', toBytes(result.probes.augmented), [probes, size, size, 3]);
+  await write('probes.centre', imageBytes(result.probes.centre), [probes, size, size, 3]);
+  await write('probes.augmented', imageBytes(result.probes.augmented), [probes, size, size, 3]);
   for (const variant of camVariants) {
     const [view1, view2] = result.probeCam.views.map((view) => view[variant.name]);
     const raw = new Float32Array(view1!.raw.length * 2);
@@ -69,13 +65,19 @@ export async function writeAnalysis(
     const normalised = new Float32Array(view1!.normalised.length * 2);
     normalised.set(view1!.normalised);
     normalised.set(view2!.normalised, view1!.normalised.length);
-    await write(`heatmap.${variant.name}`, toBytes(normalised), [2, probes, size, size]);
+    await write(`heatmap.${variant.name}`, imageBytes(normalised), [2, probes, size, size]);
   }
   const grids: Record<string, string> = { heatmaps: 'heatmaps.png' };
   await writeFile(path.join(staging, grids.heatmaps!), await heatmapGridPng(result, size));
   if (result.pairs) {
-    await write('reconstructions', toBytes(result.pairs.reconstructions), [probes, size, size, 3]);
-    await write('perturbed', toBytes(result.pairs.perturbed), [result.pairs.samples, probes, size, size, 3]);
+    await write('reconstructions', imageBytes(result.pairs.reconstructions), [probes, size, size, 3]);
+    await write('perturbed', imageBytes(result.pairs.perturbed), [
+      result.pairs.samples,
+      probes,
+      size,
+      size,
+      3,
+    ]);
     grids.pairs = 'pairs.png';
     await writeFile(path.join(staging, grids.pairs), await pairGridPng(result.probes.centre, result.pairs));
   }

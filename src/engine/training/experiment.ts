@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import { type ConfigDiagnostic, overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
 import type { BackendName } from '../../protocol/backend';
+import { isAlive } from '../../runs/liveness';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../../runs/runDirectory';
 import { DatasetError, listDataset } from '../data/datasets';
 import { describeEvaluation } from './evaluate';
@@ -208,19 +208,5 @@ function checkAgainstData(config: ResolvedConfig, testImages: number): void {
     throw new ExperimentInputError(
       `analysis.probes.count: perturb.mode '${config.perturb.mode}' borrows dimensions from another probe, which needs at least 2 probes, got ${count}`,
     );
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A killed process lingers as a zombie until its parent reaps it; it trains nothing any more.
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
   }
 }

@@ -4,7 +4,7 @@ import { rewriteJsonLines } from '../../runs/jsonLines';
 import type { RunDirectory } from '../../runs/runDirectory';
 import { type AnalysisResult, analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
 import { latestAnalysis, readAnalysisArray, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
-import { importanceVariants, type ImportanceVariant } from '../analysis/gradcam';
+import { type ImportanceVariant, importanceVariants } from '../analysis/gradcam';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
 import { openTrainBatchSource } from '../data/batchWorkerPool';
 import { trainBatchCount } from '../data/loader';

@@ -1,0 +1,126 @@
+// Times "synthesize without training" as the editor uses it: a run at 64×64 with 16 probes is trained on
+// generated images, then the engine worker (dist/worker.js, so run `npm run build` first) is asked for the
+// probes' pairs again and again with a changing perturb.strength. Each time is request → decoded pixels on the
+// host: the IPC round trip, validation on both sides and the base64 bytes included. The first request, which
+// loads the run, is reported apart. The target is a grid that follows a slider: well under 300 ms.
+// Run: npx tsx bench/synthesize.ts [--quick]. Prints a table and writes it as JSON to
+// bench/results/synthesize.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkerParams, WorkerResult } from '../src/protocol/worker';
+import { WorkerProcess } from '../src/workerHost/workerProcess';
+import { makeImageFolder } from '../test/fixtures/makeImages';
+
+const quick = process.argv.includes('--quick');
+const requests = quick ? 10 : 40;
+const root = path.join(__dirname, '..');
+const imageSize = 64;
+const probes = 16;
+
+const config = {
+  name: 'synthesize-bench',
+  data: { root: 'data', imageSize },
+  model: { arch: 'smallcnn', width: 0.5, projector: { hiddenDim: 64, outDim: 32 } },
+  train: { epochs: 1, batchSize: 16 },
+  optim: { name: 'adam', warmupEpochs: 0 },
+  eval: { knn: { k: 3 }, linear: { enabled: false }, retrieval: { enabled: false } },
+  analysis: { probes: { count: probes } },
+};
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function row(name: string, values: number[]): string {
+  return `| ${name.padEnd(34)} | ${quantile(values, 0.5).toFixed(1).padStart(8)} | ${quantile(values, 0.9).toFixed(1).padStart(8)} |`;
+}
+
+async function main(): Promise<void> {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'synthpair-bench-synthesize-'));
+  const worker = new WorkerProcess({
+    script: path.join(root, 'dist', 'worker.js'),
+    launch: { backend: 'wasm', wasmDir: path.join(root, 'dist', 'wasm'), nativeModulePaths: [] },
+    log: () => undefined,
+  });
+  try {
+    const classes = Object.fromEntries(['a', 'b', 'c', 'd'].map((name) => [name, { train: 16, test: 5 }]));
+    await makeImageFolder(path.join(folder, 'data'), classes, 72);
+    const trainStarted = performance.now();
+    const trained = await worker.request('train', {
+      start: {
+        kind: 'new',
+        configFile: path.join(folder, 'bench.synthpair.json'),
+        text: JSON.stringify(config),
+        overrides: [],
+        overridesBase: folder,
+        out: path.join(folder, 'run'),
+        runsFolder: folder,
+      },
+      cacheFolder: path.join(folder, 'cache'),
+    });
+    console.log(`trained ${trained.runDir} in ${((performance.now() - trainStarted) / 1000).toFixed(1)} s`);
+
+    const synthesize = async (strength: number) => {
+      const params: WorkerParams<'synthesize'> = {
+        runDir: trained.runDir,
+        overrides: { 'perturb.strength': strength },
+      };
+      const started = performance.now();
+      const result: WorkerResult<'synthesize'> = await worker.request('synthesize', params);
+      if (result.cancelled) throw new Error('a lone request was cancelled');
+      const perturbed = Buffer.from(result.perturbed, 'base64');
+      const millis = performance.now() - started;
+      return { millis, result, perturbedBytes: perturbed.length };
+    };
+    const first = await synthesize(1);
+    const { result } = first;
+    const roundTrips: number[] = [];
+    const inWorker: number[] = [];
+    for (let index = 0; index < requests; index++) {
+      const { millis, result: answer } = await synthesize(0.25 + (index % 16) * 0.25);
+      if (answer.cancelled) throw new Error('a lone request was cancelled');
+      roundTrips.push(millis);
+      inWorker.push(answer.elapsedMs);
+    }
+    console.log(
+      `${result.probes} probes × ${result.samples} copies at ${result.imageSize}×${result.imageSize}, ` +
+        `${result.dimensions} dimensions, ${result.masked} masked; ${(first.perturbedBytes / 1024).toFixed(0)} KiB of perturbed pixels per answer`,
+    );
+    console.log(`| ${'wasm, worker protocol'.padEnd(34)} | median ms |   p90 ms |`);
+    console.log(`| ${'-'.repeat(34)} | --------: | -------: |`);
+    console.log(row('first request (loads the run)', [first.millis]));
+    console.log(row(`request → pixels (${requests} requests)`, roundTrips));
+    console.log(row('  of which in the worker', inWorker));
+    const resultsDir = path.join(__dirname, 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(
+      path.join(resultsDir, 'synthesize.json'),
+      `${JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          cpus: os.cpus().length,
+          loadAverage: os.loadavg(),
+          probes: result.probes,
+          samples: result.samples,
+          imageSize: result.imageSize,
+          firstRequestMs: first.millis,
+          roundTripMs: { median: quantile(roundTrips, 0.5), p90: quantile(roundTrips, 0.9), all: roundTrips },
+          inWorkerMs: { median: quantile(inWorker, 0.5), p90: quantile(inWorker, 0.9) },
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } finally {
+    await worker.stop();
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,361 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { keyPaths, type ResolvedConfig } from '../../config/experiment/definitions';
+import { overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
+import { isAlive } from '../../runs/liveness';
+import { RunDirectory, RunDirectoryError } from '../../runs/runDirectory';
+import { maskOf } from '../analysis/analysisStep';
+import { latestAnalysis, readAnalysisArray, type SavedAnalysis } from '../analysis/artefacts';
+import { type ImportanceVariant, importanceVariants } from '../analysis/gradcam';
+import type { NonDiscriminativeMask } from '../analysis/mask';
+import { loadCheckpoint, restoreVariables } from '../checkpoint';
+import { createMethod } from '../methods/registry';
+import type { Decoder } from '../models/decoder';
+import { tf } from '../tf';
+import { ExperimentInputError, loadSavedConfig } from '../training/experiment';
+import { methodOptions } from '../training/trainer';
+import { type BuiltDecoder, buildDecoder, usesDecoder } from './pairLoss';
+import { type SynthesizedPairs, synthesizePairs } from './pairs';
+
+/**
+ * The keys a synthesis may change: how h′ is drawn, which dimensions the mask holds and how many copies the
+ * grid shows. Everything else was fixed when the run trained.
+ */
+export const synthesisOverrideKeys = [
+  'perturb.mode',
+  'perturb.strength',
+  'perturb.fraction',
+  'analysis.variance.quantile',
+  'analysis.gradcam.quantile',
+  'analysis.gradcam.variant',
+  'analysis.combine',
+  'analysis.probes.samples',
+] as const;
+
+/** Keys a person plausibly reaches for that mean something else here. */
+const refusalHints: Record<string, string> = {
+  'perturb.samples': 'it sets the copies training draws; the grid draws analysis.probes.samples copies',
+};
+
+/** The settings one synthesis drew its pairs with, after overrides. */
+export interface SynthesisSettings {
+  perturb: Pick<ResolvedConfig['perturb'], 'mode' | 'strength' | 'fraction'>;
+  /** Perturbed copies per probe: `analysis.probes.samples`. */
+  samples: number;
+  variance: { quantile: number };
+  gradcam: { quantile: number; variant: ImportanceVariant };
+  combine: ResolvedConfig['analysis']['combine'];
+}
+
+export interface Synthesis {
+  pairs: SynthesizedPairs;
+  mask: NonDiscriminativeMask;
+  settings: SynthesisSettings;
+  timings: { maskMs: number; pairsMs: number };
+}
+
+/**
+ * What a synthesizer is opened from. The key changes whenever the run is trained further (a new checkpoint
+ * or analysis, or one rewritten by a resume), which is when a loaded synthesizer is stale.
+ */
+export interface RunSources {
+  runDir: string;
+  config: ResolvedConfig;
+  checkpoint: string;
+  analysis: SavedAnalysis;
+  key: string;
+}
+
+/**
+ * Finds the checkpoint and analysis a synthesis of the run uses, refusing a run that cannot be synthesized:
+ * one still being trained, one without a decoder, one without a checkpoint or an analysis yet. Reads a few
+ * small files only, so it is cheap enough to repeat before every request.
+ */
+export async function locateSources(runDir: string): Promise<RunSources> {
+  const run = await RunDirectory.open(runDir).catch((error: unknown) => {
+    throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+  });
+  if (run.current.state === 'running' && isAlive(run.current.pid)) {
+    throw new ExperimentInputError(
+      `${runDir}: being trained by process ${run.current.pid}; synthesize it once it has stopped`,
+    );
+  }
+  const config = await loadSavedConfig(run);
+  if (!usesDecoder(config)) {
+    throw new ExperimentInputError(
+      `${runDir}: was trained without a decoder (loss.alpha = loss.nu = 0), so it has nothing to synthesize with`,
+    );
+  }
+  const checkpoints = run.file('checkpoints');
+  const checkpoint = await latestCheckpointName(checkpoints);
+  if (checkpoint === undefined) {
+    throw new ExperimentInputError(
+      `${runDir}: has no checkpoint yet (one is saved every checkpoint.everyEpochs epochs and at the end)`,
+    );
+  }
+  const checkpointManifest = path.join(checkpoints, checkpoint, 'manifest.json');
+  const checkpointEpoch = await readCheckpointEpoch(checkpointManifest);
+  // The mask the run itself would perturb with from this checkpoint on, as a resume picks it.
+  const analysis = await latestAnalysis(runDir, checkpointEpoch);
+  if (!analysis) {
+    throw new ExperimentInputError(
+      `${runDir}: has no analysis at or before its checkpoint ${checkpoint} yet (one is written every analysis.everyEpochs epochs and at the end)`,
+    );
+  }
+  const modified = async (file: string) => (await stat(file)).mtimeMs;
+  const key = [
+    checkpoint,
+    await modified(checkpointManifest),
+    analysis.folder,
+    await modified(path.join(analysis.folder, 'analysis.json')),
+  ].join('|');
+  return { runDir, config, checkpoint, analysis, key };
+}
+
+async function latestCheckpointName(checkpoints: string): Promise<string | undefined> {
+  const text = await readFile(path.join(checkpoints, 'latest.json'), 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    },
+  );
+  if (text === undefined) return undefined;
+  const name = (JSON.parse(text) as { checkpoint?: unknown }).checkpoint;
+  if (typeof name !== 'string') {
+    throw new Error(`${path.join(checkpoints, 'latest.json')} is not a checkpoint pointer`);
+  }
+  return name;
+}
+
+async function readCheckpointEpoch(manifest: string): Promise<number> {
+  const epoch = (JSON.parse(await readFile(manifest, 'utf8')) as { epoch?: unknown }).epoch;
+  if (typeof epoch !== 'number') {
+    throw new Error(`${manifest} is not a SynthPair checkpoint manifest`);
+  }
+  return epoch;
+}
+
+/**
+ * A trained run held ready to redraw its probes' pairs: the decoder with the checkpoint's weights, h of the
+ * probes computed once, and the analysis's variances and importances the mask is rebuilt from. Each
+ * {@link synthesize} then costs one decoder pass, so a grid follows a slider.
+ *
+ * The probes are the analysis's own `probes.centre` images rather than the test split read again: the
+ * grids show exactly those pixels, and a run stays synthesizable after its data has moved. They are stored
+ * as bytes, so h differs from the analysis's by that rounding; the reconstructions still agree with the
+ * saved ones to 1/255.
+ */
+export class RunSynthesizer {
+  private disposed = false;
+
+  private constructor(
+    readonly sources: RunSources,
+    readonly checkpointEpoch: number,
+    /** The probe images as saved, [P, S, S, 3] bytes, and as the encoder saw them, in [0, 1]. */
+    readonly probeBytes: Uint8Array,
+    readonly probeImages: Float32Array,
+    private readonly decoder: Decoder,
+    private readonly decoderParameters: BuiltDecoder['parameters'],
+    private readonly features: tf.Tensor2D,
+    private readonly variance: Float32Array,
+    private readonly sigma: Float32Array,
+    private readonly importance: Record<ImportanceVariant, Float32Array>,
+  ) {}
+
+  /**
+   * Loads what {@link locateSources} found. Builds tf.Variables named as training names them, so no other
+   * model of the same names (another synthesizer, a trainer) may live in the process at the same time.
+   */
+  static async fromSources(sources: RunSources): Promise<RunSynthesizer> {
+    const { config, runDir, analysis } = sources;
+    const variance = (await readAnalysisArray(analysis, 'variance')) as Float32Array;
+    const importance = Object.fromEntries(
+      await Promise.all(
+        importanceVariants.map(async (variant) => [
+          variant,
+          (await readAnalysisArray(analysis, `importance.${variant}`)) as Float32Array,
+        ]),
+      ),
+    ) as Record<ImportanceVariant, Float32Array>;
+    const probeBytes = (await readAnalysisArray(analysis, 'probes.centre')) as Uint8Array;
+    const probeImages = Float32Array.from(probeBytes, (value) => value / 255);
+    const probes = analysis.manifest.probes.testPositions.length;
+    const size = analysis.manifest.imageSize;
+
+    const loaded = await loadCheckpoint(path.join(runDir, 'checkpoints'), sources.checkpoint);
+    let decoder: BuiltDecoder | undefined;
+    try {
+      if (![...loaded.tensors.keys()].some((name) => name.startsWith('decoder.'))) {
+        throw new ExperimentInputError(
+          `${runDir}: checkpoint ${sources.checkpoint} holds no decoder weights, so it has nothing to synthesize with`,
+        );
+      }
+      const method = createMethod(config.ssl.method, methodOptions(config));
+      try {
+        restoreVariables(method.state(), loaded.tensors);
+        decoder = buildDecoder(config, method.encoder.featureDim);
+        restoreVariables(decoder.parameters.all(), loaded.tensors);
+        // h of the probes never changes for a checkpoint: compute it once, and the encoder is no longer needed.
+        const features = tf.tidy(
+          () => method.encoder.apply(tf.tensor4d(probeImages, [probes, size, size, 3]), 'eval').features,
+        );
+        return new RunSynthesizer(
+          sources,
+          loaded.manifest.epoch,
+          probeBytes,
+          probeImages,
+          decoder.decoder,
+          decoder.parameters,
+          features,
+          variance,
+          Float32Array.from(variance, Math.sqrt),
+          importance,
+        );
+      } finally {
+        method.dispose();
+      }
+    } catch (error) {
+      decoder?.parameters.dispose();
+      throw error;
+    } finally {
+      tf.dispose([...loaded.tensors.values()]);
+    }
+  }
+
+  get analysisEpoch(): number {
+    return this.sources.analysis.manifest.epoch;
+  }
+
+  get probes(): number {
+    return this.features.shape[0];
+  }
+
+  get dimensions(): number {
+    return this.features.shape[1];
+  }
+
+  get imageSize(): number {
+    return this.sources.config.data.imageSize;
+  }
+
+  /**
+   * The probes' pairs with the run's settings changed by `overrides` (`key=value`, as `--set` takes them;
+   * only {@link synthesisOverrideKeys}), drawn as the analysis draws them: the run's seed, step 0, evaluation
+   * mode. With no overrides the reconstructions are the saved analysis's.
+   */
+  synthesize(overrides: readonly string[] = []): Synthesis {
+    if (this.disposed) {
+      throw new Error(`the synthesizer of ${this.sources.runDir} has been disposed`);
+    }
+    const config = synthesisConfig(this.sources.config, overrides);
+    const maskStarted = performance.now();
+    const mask = maskOf(config, this.variance, this.importance);
+    const pairsStarted = performance.now();
+    let pairs: SynthesizedPairs;
+    try {
+      pairs = synthesizePairs(
+        this.decoder,
+        this.features,
+        { mask: mask.mask, sigma: this.sigma },
+        { ...config.perturb, samples: config.analysis.probes.samples, seed: config.seed },
+      );
+    } catch (error) {
+      // The config allows every mode, but shuffle and interpolate need a partner among the probes.
+      throw error instanceof RangeError
+        ? new ExperimentInputError(`${this.sources.runDir}: ${error.message}`)
+        : error;
+    }
+    const finished = performance.now();
+    return {
+      pairs,
+      mask,
+      settings: {
+        perturb: {
+          mode: config.perturb.mode,
+          strength: config.perturb.strength,
+          fraction: config.perturb.fraction,
+        },
+        samples: config.analysis.probes.samples,
+        variance: { quantile: config.analysis.variance.quantile },
+        gradcam: { quantile: config.analysis.gradcam.quantile, variant: config.analysis.gradcam.variant },
+        combine: config.analysis.combine,
+      },
+      timings: { maskMs: pairsStarted - maskStarted, pairsMs: finished - pairsStarted },
+    };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.features.dispose();
+    this.decoderParameters.dispose();
+  }
+}
+
+/**
+ * The run's config with a synthesis's overrides applied, validated as `--set` values are. Keys that would
+ * change the trained model are refused by name; unknown keys and bad values get the config's own messages.
+ */
+export function synthesisConfig(saved: ResolvedConfig, overrides: readonly string[]): ResolvedConfig {
+  const allowed: readonly string[] = synthesisOverrideKeys;
+  const known = keyPaths();
+  const refused = overrides
+    .map((assignment) => overrideKey(assignment))
+    .filter((key): key is string => key !== undefined && known.has(key) && !allowed.includes(key))
+    .map(
+      (key) =>
+        `${key}: cannot be changed when synthesizing a run${refusalHints[key] ? ` (${refusalHints[key]})` : ''}; only ${allowed.join(', ')} can`,
+    );
+  if (refused.length > 0) {
+    throw new ExperimentInputError(refused.join('; '));
+  }
+  const { config, diagnostics } = parseExperimentConfig(JSON.stringify(saved), { overrides });
+  if (!config) {
+    throw new ExperimentInputError(
+      diagnostics
+        .filter((diagnostic) => diagnostic.severity === 'error')
+        .map((diagnostic) => diagnostic.message)
+        .join('; '),
+      diagnostics,
+    );
+  }
+  return config;
+}
+
+/**
+ * One run's synthesizer kept loaded between requests, and reopened when the run was trained further or
+ * another run is asked for. Opening and closing are serialised: two models of the same variable names may
+ * not live at once.
+ */
+export class SynthesizerCache {
+  private loaded: RunSynthesizer | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** The synthesizer of `runDir`, refusing the run as {@link locateSources} does. */
+  get(runDir: string): Promise<RunSynthesizer> {
+    return this.serially(async () => {
+      const sources = await locateSources(runDir);
+      if (this.loaded?.sources.key === sources.key) {
+        return this.loaded;
+      }
+      this.loaded?.dispose();
+      this.loaded = undefined;
+      this.loaded = await RunSynthesizer.fromSources(sources);
+      return this.loaded;
+    });
+  }
+
+  /** Frees the loaded synthesizer, e.g. before the process trains a model of the same names. */
+  close(): Promise<void> {
+    return this.serially(async () => {
+      this.loaded?.dispose();
+      this.loaded = undefined;
+    });
+  }
+
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(task);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
