@@ -3,6 +3,7 @@ import path from 'node:path';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { pairGridPng } from '../engine/synthesis/pairs';
 import {
+  describeSynthesis,
   locateSources,
   RunSynthesizer,
   type Synthesis,
@@ -80,23 +81,15 @@ export async function synthesizeCommand(runDir: string, options: SynthesizeComma
       return asUsageError(error);
     }
     await writeFile(out, await pairGridPng(synthesizer.probeImages, synthesis.pairs));
-    const { mask, settings, timings } = synthesis;
+    const { settings, timings } = synthesis;
     if (options.json === true || process.stdout.isTTY !== true) {
       const result = {
         event: 'result',
         out,
         backend: report.selected,
-        checkpoint: synthesizer.sources.checkpoint,
-        epoch: synthesizer.checkpointEpoch,
-        analysisEpoch: synthesizer.analysisEpoch,
+        ...describeSynthesis(synthesizer, synthesis),
         probes: synthesizer.probes,
         imageSize: synthesizer.imageSize,
-        dimensions: synthesizer.dimensions,
-        masked: mask.count,
-        variance: { ...settings.variance, count: mask.variance.count, threshold: mask.variance.threshold },
-        gradcam: { ...settings.gradcam, count: mask.gradcam.count, threshold: mask.gradcam.threshold },
-        combine: settings.combine,
-        perturb: settings.perturb,
         samples: settings.samples,
         timings: { loadMs, ...timings },
       };

@@ -62,7 +62,8 @@ export const analysisArray = z.object({
 });
 export type AnalysisArray = z.infer<typeof analysisArray>;
 
-const quantileCriterion = z.object({
+/** A lowest-quantile criterion of the mask as it was cut. */
+export const quantileCriterion = z.object({
   quantile: z.number(),
   /** Dimensions the criterion alone selects: ⌊q·C⌋. */
   count: z.int().check(z.nonnegative()),

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { backendPreference, backendReport } from './backend';
-import { evalRecord } from './runFiles';
+import { evalRecord, quantileCriterion } from './runFiles';
 import './zodLocale';
 
 /** A new run from an experiment file's text (saved or not, as in the editor), or the continuation of a run. */
@@ -30,13 +30,6 @@ export const trainingProgress = z.object({
 });
 export type TrainingProgressMessage = z.infer<typeof trainingProgress>;
 
-/** A cut-off lowest-quantile criterion of a mask: how many dimensions it chose and the largest value among them. */
-const maskCriterion = z.object({
-  quantile: z.number(),
-  count: z.int().check(z.nonnegative()),
-  threshold: z.nullable(z.number()),
-});
-
 /**
  * The pairs of a run's probes redrawn with changed settings. Images are RGB bytes, row-major, channels last,
  * base64-encoded: [P, S, S, 3] originals and reconstructions, [samples, P, S, S, 3] perturbed copies.
@@ -53,8 +46,8 @@ export const synthesisResult = z.object({
   samples: z.int().check(z.positive()),
   dimensions: z.int().check(z.positive()),
   masked: z.int().check(z.nonnegative()),
-  variance: maskCriterion,
-  gradcam: z.extend(maskCriterion, { variant: z.enum(['absolute', 'signed', 'positive']) }),
+  variance: quantileCriterion,
+  gradcam: z.extend(quantileCriterion, { variant: z.enum(['absolute', 'signed', 'positive']) }),
   combine: z.enum(['union', 'intersection', 'variance', 'gradcam']),
   perturb: z.object({
     mode: z.enum(['gaussian', 'shuffle', 'interpolate']),

@@ -1,6 +1,11 @@
 import type { SelectedBackend } from '../engine/backends/selectBackend';
 import { imageBytes } from '../engine/synthesis/grid';
-import { type RunSynthesizer, type Synthesis, SynthesizerCache } from '../engine/synthesis/synthesizer';
+import {
+  describeSynthesis,
+  type RunSynthesizer,
+  type Synthesis,
+  SynthesizerCache,
+} from '../engine/synthesis/synthesizer';
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
 import type {
   LogLevel,
@@ -121,24 +126,16 @@ function synthesisMessage(
   synthesis: Synthesis,
   elapsedMs: number,
 ): SynthesisResultMessage {
-  const { pairs, mask, settings } = synthesis;
+  const { pairs } = synthesis;
   const base64 = (bytes: Uint8Array) =>
     Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   return {
     cancelled: false,
     runDir: synthesizer.sources.runDir,
-    checkpoint: synthesizer.sources.checkpoint,
-    epoch: synthesizer.checkpointEpoch,
-    analysisEpoch: synthesizer.analysisEpoch,
+    ...describeSynthesis(synthesizer, synthesis),
     probes: pairs.images,
     imageSize: pairs.imageSize,
     samples: pairs.samples,
-    dimensions: synthesizer.dimensions,
-    masked: mask.count,
-    variance: { ...settings.variance, count: mask.variance.count, threshold: mask.variance.threshold },
-    gradcam: { ...settings.gradcam, count: mask.gradcam.count, threshold: mask.gradcam.threshold },
-    combine: settings.combine,
-    perturb: settings.perturb,
     originals: base64(synthesizer.probeBytes),
     reconstructions: base64(imageBytes(pairs.reconstructions)),
     perturbed: base64(imageBytes(pairs.perturbed)),

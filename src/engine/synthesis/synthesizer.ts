@@ -55,6 +55,24 @@ export interface Synthesis {
 }
 
 /**
+ * What a synthesis was drawn from and with, as the CLI prints it and the worker answers it: the sources, and
+ * the mask with each criterion's cut.
+ */
+export function describeSynthesis(synthesizer: RunSynthesizer, { mask, settings }: Synthesis) {
+  return {
+    checkpoint: synthesizer.sources.checkpoint,
+    epoch: synthesizer.checkpointEpoch,
+    analysisEpoch: synthesizer.analysisEpoch,
+    dimensions: synthesizer.dimensions,
+    masked: mask.count,
+    variance: { ...settings.variance, count: mask.variance.count, threshold: mask.variance.threshold },
+    gradcam: { ...settings.gradcam, count: mask.gradcam.count, threshold: mask.gradcam.threshold },
+    combine: settings.combine,
+    perturb: settings.perturb,
+  };
+}
+
+/**
  * What a synthesizer is opened from. The key changes whenever the run is trained further (a new checkpoint
  * or analysis, or one rewritten by a resume), which is when a loaded synthesizer is stale.
  */
