@@ -37,6 +37,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
     assert.ok(events.some((event) => /^final: kNN/.test(event.message ?? '')));
     const run = path.join(folder, 'runs', 'one');
     assert.deepEqual((await readdir(run)).sort(), [
+      'analysis',
       'checkpoints',
       'config.json',
       'eval.jsonl',

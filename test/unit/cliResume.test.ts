@@ -126,6 +126,13 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
     await writeFile(leftovers[1]!, '{"kind":"epoch"');
     await writeFile(leftovers[2]!, '');
     await mkdir(leftovers[3]!);
+    const analysisLeftover = path.join(
+      broken,
+      'analysis',
+      `.staging-epoch-${String(killedAt + 1).padStart(4, '0')}-999999`,
+    );
+    await mkdir(analysisLeftover, { recursive: true });
+    leftovers.push(analysisLeftover);
     await writeFile(path.join(leftovers[3]!, 'weights.bin'), Buffer.alloc(12));
     await writeFile(path.join(broken, 'metrics.jsonl'), '{"kind":"step","epoch":', { flag: 'a' });
 
@@ -164,8 +171,21 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
     assert.equal(evals.length, epochs);
     assert.deepEqual(numbers(evals), numbers(await jsonLines(path.join(whole, 'eval.jsonl'))));
 
+    // Every analysis step is redrawn from the same weights: the same bytes, but for the time it was taken.
+    const files = await snapshotFiles(broken);
+    const referenceFiles = await snapshotFiles(whole);
+    const analysisFiles = [...files.keys()].filter((file) => file.startsWith('analysis/')).sort();
+    assert.deepEqual(
+      analysisFiles,
+      [...referenceFiles.keys()].filter((file) => file.startsWith('analysis/')).sort(),
+    );
+    assert.ok(analysisFiles.includes('analysis/epoch-0008/pairs.png'));
+    for (const file of analysisFiles.filter((name) => !name.endsWith('analysis.json'))) {
+      assert.deepEqual(files.get(file), referenceFiles.get(file), file);
+    }
+
     // keep: 2 leaves the last two checkpoints.
-    assert.deepEqual([...(await snapshotFiles(broken)).keys()].sort(), [
+    assert.deepEqual([...files.keys()].filter((file) => !file.startsWith('analysis/')).sort(), [
       'checkpoints/epoch-0007/manifest.json',
       'checkpoints/epoch-0007/weights.bin',
       'checkpoints/epoch-0008/manifest.json',
