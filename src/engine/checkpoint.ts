@@ -1,9 +1,10 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import '../protocol/zodLocale';
 import { validateMessage } from '../protocol/validate';
-import { writeJsonAtomically } from '../runs/atomicFiles';
+import { replaceFolderAtomically, writeJsonAtomically } from '../runs/atomicFiles';
+import { epochFolderName } from '../runs/runDirectory';
 import { tf } from './tf';
 
 const tensorEntry = z.object({
@@ -39,10 +40,6 @@ export interface LoadedCheckpoint {
   tensors: Map<string, tf.Tensor>;
 }
 
-export function checkpointName(epoch: number): string {
-  return `epoch-${String(epoch).padStart(4, '0')}`;
-}
-
 /**
  * Writes a checkpoint as `<dir>/<name>/{manifest.json, weights.bin}`. The folder is assembled under a
  * temporary name and renamed into place, and only then does `latest.json` point at it: a run killed at any
@@ -53,7 +50,7 @@ export async function saveCheckpoint(
   contents: { epoch: number; step: number; state: Record<string, unknown>; tensors: NamedTensor[] },
   options: { keep: number },
 ): Promise<string> {
-  const name = checkpointName(contents.epoch);
+  const name = epochFolderName(contents.epoch);
   await mkdir(dir, { recursive: true });
   const entries: z.infer<typeof tensorEntry>[] = [];
   const chunks: Buffer[] = [];
@@ -81,14 +78,10 @@ export async function saveCheckpoint(
     state: contents.state,
     tensors: entries,
   };
-  const staging = path.join(dir, `.staging-${name}-${process.pid}`);
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging);
-  await writeFile(path.join(staging, 'weights.bin'), Buffer.concat(chunks));
-  await writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  const target = path.join(dir, name);
-  await rm(target, { recursive: true, force: true });
-  await rename(staging, target);
+  await replaceFolderAtomically(dir, name, async (staging) => {
+    await writeFile(path.join(staging, 'weights.bin'), Buffer.concat(chunks));
+    await writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  });
   await writeJsonAtomically(path.join(dir, 'latest.json'), { checkpoint: name });
   await pruneCheckpoints(dir, name, options.keep);
   return name;
@@ -109,8 +102,8 @@ async function pruneCheckpoints(dir: string, latest: string, keep: number): Prom
   );
 }
 
-/** The checkpoint `latest.json` names, or undefined when the run has none yet. */
-export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | undefined> {
+/** The name `latest.json` points at, or undefined when the run has no checkpoint yet. */
+export async function latestCheckpointName(dir: string): Promise<string | undefined> {
   let latestText: string;
   try {
     latestText = await readFile(path.join(dir, 'latest.json'), 'utf8');
@@ -124,20 +117,30 @@ export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoin
   if (!latest.ok) {
     throw new Error(`${path.join(dir, 'latest.json')} is not a checkpoint pointer: ${latest.reason}`);
   }
-  return loadCheckpoint(dir, latest.value.checkpoint);
+  return latest.value.checkpoint;
+}
+
+/** The checkpoint `latest.json` names, or undefined when the run has none yet. */
+export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | undefined> {
+  const name = await latestCheckpointName(dir);
+  return name === undefined ? undefined : loadCheckpoint(dir, name);
+}
+
+/** A checkpoint's manifest alone: its epoch and tensor table, without reading the weights. */
+export async function readCheckpointManifest(dir: string, name: string): Promise<CheckpointManifest> {
+  const file = path.join(dir, name, 'manifest.json');
+  const manifest = validateMessage(manifestSchema, JSON.parse(await readFile(file, 'utf8')));
+  if (!manifest.ok) {
+    throw new Error(`${file} is not a SynthPair checkpoint: ${manifest.reason}`);
+  }
+  return manifest.value;
 }
 
 export async function loadCheckpoint(dir: string, name: string): Promise<LoadedCheckpoint> {
   const folder = path.join(dir, name);
-  const manifest = validateMessage(
-    manifestSchema,
-    JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8')),
-  );
-  if (!manifest.ok) {
-    throw new Error(`${folder}/manifest.json is not a SynthPair checkpoint: ${manifest.reason}`);
-  }
+  const manifest = await readCheckpointManifest(dir, name);
   const bytes = await readFile(path.join(folder, 'weights.bin'));
-  const total = manifest.value.tensors.reduce((sum, entry) => sum + entry.length, 0);
+  const total = manifest.tensors.reduce((sum, entry) => sum + entry.length, 0);
   if (bytes.byteLength !== total * 4) {
     throw new Error(
       `${folder}/weights.bin holds ${bytes.byteLength} bytes, the manifest describes ${total * 4}`,
@@ -146,14 +149,14 @@ export async function loadCheckpoint(dir: string, name: string): Promise<LoadedC
   // Copy into an aligned buffer: a Buffer from readFile may start at any offset of a shared pool.
   const aligned = new Uint8Array(bytes).buffer;
   const tensors = new Map<string, tf.Tensor>();
-  for (const entry of manifest.value.tensors) {
+  for (const entry of manifest.tensors) {
     const values =
       entry.dtype === 'float32'
         ? new Float32Array(aligned, entry.offset * 4, entry.length)
         : new Int32Array(aligned, entry.offset * 4, entry.length);
     tensors.set(entry.name, tf.tensor(values, entry.shape, entry.dtype));
   }
-  return { name, manifest: manifest.value, tensors };
+  return { name, manifest, tensors };
 }
 
 /** Copies checkpointed values into live variables, insisting that every variable is found with its shape. */

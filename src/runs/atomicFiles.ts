@@ -1,3 +1,5 @@
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 
 /**
@@ -11,4 +13,24 @@ export async function writeFileAtomically(file: string, data: string | Buffer): 
 
 export async function writeJsonAtomically(file: string, value: unknown): Promise<void> {
   await writeFileAtomically(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Writes the folder `parent/name` whole or not at all: `fill` writes its files into
+ * `parent/.staging-<name>-<pid>/`, which is then renamed over any older `name`. A process killed midway
+ * leaves only the staging folder, which `RunDirectory.removeAbandonedWrites` clears.
+ */
+export async function replaceFolderAtomically(
+  parent: string,
+  name: string,
+  fill: (staging: string) => Promise<void>,
+): Promise<string> {
+  const staging = path.join(parent, `.staging-${name}-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await fill(staging);
+  const target = path.join(parent, name);
+  await rm(target, { recursive: true, force: true });
+  await rename(staging, target);
+  return target;
 }

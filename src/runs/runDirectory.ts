@@ -12,6 +12,7 @@ import {
 import { validateMessage } from '../protocol/validate';
 import { writeJsonAtomically } from './atomicFiles';
 import { appendJsonLine, readJsonLines } from './jsonLines';
+import { isAlive } from './liveness';
 
 /** Why a run directory cannot be used; the CLI turns it into exit code 2, the extension into a message. */
 export class RunDirectoryError extends Error {
@@ -24,7 +25,16 @@ export const runFileNames = {
   metrics: 'metrics.jsonl',
   eval: 'eval.jsonl',
   checkpoints: 'checkpoints',
+  analysis: 'analysis',
 } as const;
+
+/**
+ * `epoch-0003`: the folder of what was saved after an epoch, a checkpoint or an analysis step; zero-padded so
+ * a plain sort is chronological.
+ */
+export function epochFolderName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
 
 /** A stable fingerprint of a resolved config: key order does not matter, values do. */
 export function hashConfig(config: unknown): string {
@@ -114,6 +124,11 @@ export class RunDirectory {
     return this.status;
   }
 
+  /** The process still training this run, if any: a run it may still write to is only ever read. */
+  get livePid(): number | undefined {
+    return this.status.state === 'running' && isAlive(this.status.pid) ? this.status.pid : undefined;
+  }
+
   file(kind: keyof typeof runFileNames): string {
     return path.join(this.dir, runFileNames[kind]);
   }
@@ -145,7 +160,7 @@ export class RunDirectory {
 
   /**
    * Deletes what a process killed while writing leaves behind: write-file-atomic's `<file>.<number>`
-   * temporaries beside the replaced files and checkpoint folders still being assembled. Only safe once no
+   * temporaries beside the replaced files, and checkpoint and analysis folders still being assembled. Only safe once no
    * process writes the run; returns the paths removed.
    */
   async removeAbandonedWrites(): Promise<string[]> {
@@ -156,6 +171,7 @@ export class RunDirectory {
     const paths = [
       ...(await abandoned(this.dir, /^(run\.json|config\.json|metrics\.jsonl|eval\.jsonl)\.\d+$/)),
       ...(await abandoned(this.file('checkpoints'), /^(latest\.json\.\d+|\.staging-.+)$/)),
+      ...(await abandoned(this.file('analysis'), /^\.staging-.+$/)),
     ];
     await Promise.all(paths.map((entry) => rm(entry, { recursive: true, force: true })));
     return paths;

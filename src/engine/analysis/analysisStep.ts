@@ -72,9 +72,14 @@ export function probeSet(testSet: ImageSet, config: ResolvedConfig): ProbeSet {
   return { positions, labels: positions.map((position) => testSet.labels[position]!), centre, augmented };
 }
 
-/** σ_k from the analysis's variances, as perturbation takes them. */
+/** σ_k, the per-dimension standard deviation the gaussian perturbation scales its noise by. */
+export function sigmaOf(variance: Float32Array): Float32Array {
+  return Float32Array.from(variance, Math.sqrt);
+}
+
+/** The mask and σ an analysis gives the perturbation. */
 export function perturbationOf(result: Pick<AnalysisResult, 'variance' | 'mask'>): Perturbation {
-  return { mask: result.mask.mask, sigma: Float32Array.from(result.variance, Math.sqrt) };
+  return { mask: result.mask.mask, sigma: sigmaOf(result.variance) };
 }
 
 export function maskOf(
@@ -172,7 +177,9 @@ export function analyse(
   try {
     // Evaluation mode: a probe's map depends on the others only through the loss's negatives, not batch norm.
     const probeCam = gradCamOfMethod(method, probeViews, 'eval');
-    const pairs = decoder ? tf.tidy(() => method.encoder.apply(probeViews[0], 'eval').features) : undefined;
+    const probeFeatures = decoder
+      ? tf.tidy(() => method.encoder.apply(probeViews[0], 'eval').features)
+      : undefined;
     const result: AnalysisResult = {
       ...position,
       mean,
@@ -185,15 +192,15 @@ export function analyse(
       probes: sets.probes,
       probeCam,
     };
-    if (decoder && pairs) {
+    if (decoder && probeFeatures) {
       try {
-        result.pairs = synthesizePairs(decoder, pairs, perturbationOf(result), {
+        result.pairs = synthesizePairs(decoder, probeFeatures, perturbationOf(result), {
           ...config.perturb,
           samples: config.analysis.probes.samples,
           seed: config.seed,
         });
       } finally {
-        pairs.dispose();
+        probeFeatures.dispose();
       }
     }
     return result;

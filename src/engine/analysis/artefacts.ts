@@ -1,18 +1,13 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import { type AnalysisArray, type AnalysisManifest, analysisManifest } from '../../protocol/runFiles';
+import { replaceFolderAtomically } from '../../runs/atomicFiles';
+import { epochFolderName, runFileNames } from '../../runs/runDirectory';
 import { imageBytes, overlayHeatmap, tileGridPng } from '../synthesis/grid';
 import { pairGridPng } from '../synthesis/pairs';
 import type { AnalysisResult } from './analysisStep';
-import { camVariants } from './gradcam';
-
-export const analysisFolderName = 'analysis';
-
-/** `analysis/epoch-0003`: zero-padded so a plain sort is chronological. */
-export function analysisStepName(epoch: number): string {
-  return `epoch-${String(epoch).padStart(4, '0')}`;
-}
+import { camVariants, type ImportanceVariant, importanceVariants } from './gradcam';
 
 const stepPattern = /^epoch-(\d{4,})$/;
 
@@ -20,6 +15,14 @@ const stepPattern = /^epoch-(\d{4,})$/;
 const gridOverlay = { opacity: 0.5, colormap: 'inferno' } as const;
 
 type ArrayData = Float32Array | Uint8Array;
+
+/** Both views' maps as one array, view 1 first: the leading axis of the `cam.*` and `heatmap.*` arrays. */
+function bothViews(view1: Float32Array, view2: Float32Array): Float32Array {
+  const joined = new Float32Array(view1.length + view2.length);
+  joined.set(view1);
+  joined.set(view2, view1.length);
+  return joined;
+}
 
 /**
  * Writes an analysis step into `analysis/epoch-NNNN/` of a run: the arrays (float32 where a reader computes
@@ -32,12 +35,18 @@ export async function writeAnalysis(
   config: ResolvedConfig,
   classNames: readonly string[],
 ): Promise<string> {
-  const root = path.join(runDir, analysisFolderName);
-  const name = analysisStepName(result.epoch);
-  const staging = path.join(root, `.staging-${name}-${process.pid}`);
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
+  const root = path.join(runDir, runFileNames.analysis);
+  return replaceFolderAtomically(root, epochFolderName(result.epoch), (staging) =>
+    fillAnalysisFolder(staging, result, config, classNames),
+  );
+}
 
+async function fillAnalysisFolder(
+  staging: string,
+  result: AnalysisResult,
+  config: ResolvedConfig,
+  classNames: readonly string[],
+): Promise<void> {
   const size = config.data.imageSize;
   const probes = result.probes.positions.length;
   const dimensions = result.variance.length;
@@ -58,14 +67,13 @@ export async function writeAnalysis(
   await write('probes.augmented', imageBytes(result.probes.augmented), [probes, size, size, 3]);
   for (const variant of camVariants) {
     const [view1, view2] = result.probeCam.views.map((view) => view[variant.name]);
-    const raw = new Float32Array(view1!.raw.length * 2);
-    raw.set(view1!.raw);
-    raw.set(view2!.raw, view1!.raw.length);
-    await write(`cam.${variant.name}`, raw, [2, probes, mapHeight, mapWidth]);
-    const normalised = new Float32Array(view1!.normalised.length * 2);
-    normalised.set(view1!.normalised);
-    normalised.set(view2!.normalised, view1!.normalised.length);
-    await write(`heatmap.${variant.name}`, imageBytes(normalised), [2, probes, size, size]);
+    await write(`cam.${variant.name}`, bothViews(view1!.raw, view2!.raw), [2, probes, mapHeight, mapWidth]);
+    await write(`heatmap.${variant.name}`, imageBytes(bothViews(view1!.normalised, view2!.normalised)), [
+      2,
+      probes,
+      size,
+      size,
+    ]);
   }
   const grids: Record<string, string> = { heatmaps: 'heatmaps.png' };
   await writeFile(path.join(staging, grids.heatmaps!), await heatmapGridPng(result, size));
@@ -126,10 +134,6 @@ export async function writeAnalysis(
     grids,
   };
   await writeFile(path.join(staging, 'analysis.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  const target = path.join(root, name);
-  await rm(target, { recursive: true, force: true });
-  await rename(staging, target);
-  return target;
 }
 
 /**
@@ -167,7 +171,7 @@ export interface SavedAnalysis {
 
 /** The analysis steps of a run, oldest first; a run that has none yet gives an empty list. */
 export async function listAnalyses(runDir: string): Promise<{ epoch: number; folder: string }[]> {
-  const root = path.join(runDir, analysisFolderName);
+  const root = path.join(runDir, runFileNames.analysis);
   const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [] as string[];
     throw error;
@@ -220,17 +224,25 @@ export async function readAnalysisArray(
   return array;
 }
 
-/**
- * Drops analysis steps after `epoch` and abandoned staging folders: a resumed run recomputes them from the
- * checkpoint, as it rewrites the logs.
- */
+/** Drops the analysis steps after `epoch`: a resumed run recomputes them from the checkpoint. */
 export async function removeAnalysesAfter(runDir: string, epoch: number): Promise<void> {
-  const root = path.join(runDir, analysisFolderName);
   for (const step of await listAnalyses(runDir)) {
     if (step.epoch > epoch) await rm(step.folder, { recursive: true, force: true });
   }
-  const entries = await readdir(root).catch(() => [] as string[]);
-  for (const entry of entries.filter((entry) => entry.startsWith('.staging-'))) {
-    await rm(path.join(root, entry), { recursive: true, force: true });
-  }
+}
+
+/** The per-dimension measurements a mask is cut from, as an analysis step saved them. */
+export async function readMaskCriteria(
+  saved: SavedAnalysis,
+): Promise<{ variance: Float32Array; importance: Record<ImportanceVariant, Float32Array> }> {
+  const variance = (await readAnalysisArray(saved, 'variance')) as Float32Array;
+  const importance = Object.fromEntries(
+    await Promise.all(
+      importanceVariants.map(async (variant) => [
+        variant,
+        (await readAnalysisArray(saved, `importance.${variant}`)) as Float32Array,
+      ]),
+    ),
+  ) as Record<ImportanceVariant, Float32Array>;
+  return { variance, importance };
 }

@@ -1,14 +1,23 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { keyPaths, type ResolvedConfig } from '../../config/experiment/definitions';
 import { overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
-import { isAlive } from '../../runs/liveness';
 import { RunDirectory, RunDirectoryError } from '../../runs/runDirectory';
-import { maskOf } from '../analysis/analysisStep';
-import { latestAnalysis, readAnalysisArray, type SavedAnalysis } from '../analysis/artefacts';
-import { type ImportanceVariant, importanceVariants } from '../analysis/gradcam';
+import { maskOf, sigmaOf } from '../analysis/analysisStep';
+import {
+  latestAnalysis,
+  readAnalysisArray,
+  readMaskCriteria,
+  type SavedAnalysis,
+} from '../analysis/artefacts';
+import type { ImportanceVariant } from '../analysis/gradcam';
 import type { NonDiscriminativeMask } from '../analysis/mask';
-import { loadCheckpoint, restoreVariables } from '../checkpoint';
+import {
+  latestCheckpointName,
+  loadCheckpoint,
+  readCheckpointManifest,
+  restoreVariables,
+} from '../checkpoint';
 import { createMethod } from '../methods/registry';
 import type { Decoder } from '../models/decoder';
 import { tf } from '../tf';
@@ -93,9 +102,9 @@ export async function locateSources(runDir: string): Promise<RunSources> {
   const run = await RunDirectory.open(runDir).catch((error: unknown) => {
     throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
   });
-  if (run.current.state === 'running' && isAlive(run.current.pid)) {
+  if (run.livePid !== undefined) {
     throw new ExperimentInputError(
-      `${runDir}: being trained by process ${run.current.pid}; synthesize it once it has stopped`,
+      `${runDir}: being trained by process ${run.livePid}; synthesize it once it has stopped`,
     );
   }
   const config = await loadSavedConfig(run);
@@ -112,7 +121,7 @@ export async function locateSources(runDir: string): Promise<RunSources> {
     );
   }
   const checkpointManifest = path.join(checkpoints, checkpoint, 'manifest.json');
-  const checkpointEpoch = await readCheckpointEpoch(checkpointManifest);
+  const { epoch: checkpointEpoch } = await readCheckpointManifest(checkpoints, checkpoint);
   // The mask the run itself would perturb with from this checkpoint on, as a resume picks it.
   const analysis = await latestAnalysis(runDir, checkpointEpoch);
   if (!analysis) {
@@ -128,29 +137,6 @@ export async function locateSources(runDir: string): Promise<RunSources> {
     await modified(path.join(analysis.folder, 'analysis.json')),
   ].join('|');
   return { runDir, config, checkpoint, analysis, key };
-}
-
-async function latestCheckpointName(checkpoints: string): Promise<string | undefined> {
-  const text = await readFile(path.join(checkpoints, 'latest.json'), 'utf8').catch(
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return undefined;
-      throw error;
-    },
-  );
-  if (text === undefined) return undefined;
-  const name = (JSON.parse(text) as { checkpoint?: unknown }).checkpoint;
-  if (typeof name !== 'string') {
-    throw new Error(`${path.join(checkpoints, 'latest.json')} is not a checkpoint pointer`);
-  }
-  return name;
-}
-
-async function readCheckpointEpoch(manifest: string): Promise<number> {
-  const epoch = (JSON.parse(await readFile(manifest, 'utf8')) as { epoch?: unknown }).epoch;
-  if (typeof epoch !== 'number') {
-    throw new Error(`${manifest} is not a SynthPair checkpoint manifest`);
-  }
-  return epoch;
 }
 
 /**
@@ -186,15 +172,7 @@ export class RunSynthesizer {
    */
   static async fromSources(sources: RunSources): Promise<RunSynthesizer> {
     const { config, runDir, analysis } = sources;
-    const variance = (await readAnalysisArray(analysis, 'variance')) as Float32Array;
-    const importance = Object.fromEntries(
-      await Promise.all(
-        importanceVariants.map(async (variant) => [
-          variant,
-          (await readAnalysisArray(analysis, `importance.${variant}`)) as Float32Array,
-        ]),
-      ),
-    ) as Record<ImportanceVariant, Float32Array>;
+    const { variance, importance } = await readMaskCriteria(analysis);
     const probeBytes = (await readAnalysisArray(analysis, 'probes.centre')) as Uint8Array;
     const probeImages = Float32Array.from(probeBytes, (value) => value / 255);
     const probes = analysis.manifest.probes.testPositions.length;
@@ -226,7 +204,7 @@ export class RunSynthesizer {
           decoder.parameters,
           features,
           variance,
-          Float32Array.from(variance, Math.sqrt),
+          sigmaOf(variance),
           importance,
         );
       } finally {

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import { type ConfigDiagnostic, overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
 import type { BackendName } from '../../protocol/backend';
-import { isAlive } from '../../runs/liveness';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../../runs/runDirectory';
 import { DatasetError, listDataset } from '../data/datasets';
 import { describeEvaluation } from './evaluate';
@@ -85,8 +84,8 @@ async function resolveResume(runDir: string): Promise<ResolvedExperiment> {
   const run = await RunDirectory.open(runDir).catch((error: unknown) => {
     throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
   });
-  if (run.current.state === 'running' && isAlive(run.current.pid)) {
-    throw new ExperimentInputError(`${runDir}: being trained by process ${run.current.pid}`);
+  if (run.livePid !== undefined) {
+    throw new ExperimentInputError(`${runDir}: being trained by process ${run.livePid}`);
   }
   if (run.current.state === 'completed') {
     throw new ExperimentInputError(`${runDir}: has completed; nothing to resume`);

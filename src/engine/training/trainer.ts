@@ -2,9 +2,8 @@ import type { ResolvedConfig } from '../../config/experiment/definitions';
 import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
 import { rewriteJsonLines } from '../../runs/jsonLines';
 import type { RunDirectory } from '../../runs/runDirectory';
-import { type AnalysisResult, analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
-import { latestAnalysis, readAnalysisArray, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
-import { type ImportanceVariant, importanceVariants } from '../analysis/gradcam';
+import { analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
+import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
 import { openTrainBatchSource } from '../data/batchWorkerPool';
 import { trainBatchCount } from '../data/loader';
@@ -141,18 +140,17 @@ export async function train(
         tf.dispose([...latest.tensors.values()]);
         startEpoch = latest.manifest.epoch;
         step = latest.manifest.step;
-        await truncateLogs(context.run, startEpoch);
+        await forgetAfter(context.run, startEpoch);
         perturbation = await savedPerturbation(context.run.dir, config, startEpoch);
         hooks.log('info', `resuming after epoch ${startEpoch} (step ${step}) from ${latest.name}`);
       } else {
-        await truncateLogs(context.run, 0);
-        await removeAnalysesAfter(context.run.dir, -1);
+        await forgetAfter(context.run, 0);
         hooks.log('info', 'no checkpoint yet: starting from the beginning');
       }
     }
 
     const runAnalysis = async (epochsDone: number) => {
-      const result: AnalysisResult = analyse(
+      const result = analyse(
         method,
         decoder?.decoder,
         config,
@@ -304,8 +302,13 @@ export async function train(
   }
 }
 
-/** Drops what was logged after the checkpoint a run resumes from, so its history reads as one run. */
-async function truncateLogs(run: RunDirectory, epoch: number): Promise<void> {
+/**
+ * Drops what was logged and analysed after the checkpoint a run resumes from, so its history reads as one
+ * run. The analysis at `epoch` itself stays: it is the one taken after the checkpoint's epoch, or before
+ * training when no checkpoint exists.
+ */
+async function forgetAfter(run: RunDirectory, epoch: number): Promise<void> {
+  await removeAnalysesAfter(run.dir, epoch);
   const metrics = await run.readMetrics();
   await rewriteJsonLines(
     run.file('metrics'),
@@ -327,19 +330,10 @@ async function savedPerturbation(
   config: ResolvedConfig,
   epoch: number,
 ): Promise<Perturbation | undefined> {
-  await removeAnalysesAfter(runDir, epoch);
   const saved = await latestAnalysis(runDir, epoch);
   if (!saved) {
     return undefined;
   }
-  const variance = (await readAnalysisArray(saved, 'variance')) as Float32Array;
-  const importance = Object.fromEntries(
-    await Promise.all(
-      importanceVariants.map(async (variant) => [
-        variant,
-        await readAnalysisArray(saved, `importance.${variant}`),
-      ]),
-    ),
-  ) as Record<ImportanceVariant, Float32Array>;
+  const { variance, importance } = await readMaskCriteria(saved);
   return perturbationOf({ variance, mask: maskOf(config, variance, importance) });
 }
