@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeImageFolder } from '../fixtures/makeImages';
+import { type Config, mergeConfig } from './config';
 
 /** The bundled CLI, so the tests exercise what users run rather than the TypeScript sources. */
 export const cliPath = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -46,6 +48,13 @@ export function jsonEvents(stdout: string): CliEvent[] {
     .map((line) => JSON.parse(line) as CliEvent);
 }
 
+/** The one `result` event a command prints. */
+export function resultEvent(stdout: string): CliEvent {
+  const results = jsonEvents(stdout).filter((event) => event.event === 'result');
+  assert.equal(results.length, 1, stdout);
+  return results[0]!;
+}
+
 export function logEvents(stdout: string): LogEvent[] {
   return jsonEvents(stdout).filter((event): event is LogEvent => event.event === 'log');
 }
@@ -58,24 +67,9 @@ export async function writeTinyDataset(root: string, classes = tinyClasses): Pro
   await makeImageFolder(root, classes, 36);
 }
 
-type Config = { [key: string]: unknown };
-
-function isSection(value: unknown): value is Config {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function merged(base: Config, patch: Config): Config {
-  const result = { ...base };
-  for (const [key, value] of Object.entries(patch)) {
-    const inBase = base[key];
-    result[key] = isSection(inBase) && isSection(value) ? merged(inBase, value) : value;
-  }
-  return result;
-}
-
 /** A config that trains on the tiny dataset in seconds; `patch` overrides keys at any depth. */
 export function tinyConfig(patch: Config = {}): Config {
-  return merged(
+  return mergeConfig(
     {
       name: 'tiny',
       data: { root: 'data', imageSize: 32 },

@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from '../fixtures/makeImages';
-import { assertCliBuilt, jsonEvents, runCli, snapshotFiles, writeTinyExperiment } from '../support/cli';
-
-function resultOf(stdout: string): Record<string, unknown> {
-  const results = jsonEvents(stdout).filter((event) => event.event === 'result');
-  assert.equal(results.length, 1, stdout);
-  return results[0]!;
-}
+import { assertCliBuilt, resultEvent, runCli, snapshotFiles, writeTinyExperiment } from '../support/cli';
 
 describe('synthpair eval (bundled dist/cli.js)', function () {
   this.timeout(300_000);
@@ -44,7 +38,7 @@ describe('synthpair eval (bundled dist/cli.js)', function () {
     ] as const) {
       const evaluated = runCli(folder, 'eval', run, '--backend', 'wasm', ...args);
       assert.equal(evaluated.code, 0, evaluated.stderr);
-      const { event, checkpoint, ...figures } = resultOf(evaluated.stdout);
+      const { event, checkpoint, ...figures } = resultEvent(evaluated.stdout);
       assert.equal(event, 'result');
       assert.equal(checkpoint, `epoch-000${expected.epoch}`);
       const { time: _loggedAt, ...expectedFigures } = expected;
@@ -64,7 +58,7 @@ describe('synthpair eval (bundled dist/cli.js)', function () {
       'eval.retrieval.enabled=false',
     );
     assert.equal(onlyKnn.code, 0, onlyKnn.stderr);
-    assert.deepEqual(Object.keys(resultOf(onlyKnn.stdout)).sort(), [
+    assert.deepEqual(Object.keys(resultEvent(onlyKnn.stdout)).sort(), [
       'checkpoint',
       'epoch',
       'event',

@@ -4,7 +4,7 @@ import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { makeTempDir } from '../fixtures/makeImages';
-import { assertCliBuilt, jsonEvents, runCli, snapshotFiles, writeTinyExperiment } from '../support/cli';
+import { assertCliBuilt, resultEvent, runCli, snapshotFiles, writeTinyExperiment } from '../support/cli';
 
 const imageSize = 32;
 const gap = 2;
@@ -34,12 +34,6 @@ async function readGrid(file: string): Promise<Grid> {
       return tile;
     },
   };
-}
-
-function resultOf(stdout: string): Record<string, unknown> {
-  const results = jsonEvents(stdout).filter((event) => event.event === 'result');
-  assert.equal(results.length, 1, stdout);
-  return results[0]!;
 }
 
 describe('synthpair synthesize (bundled dist/cli.js)', function () {
@@ -80,7 +74,7 @@ describe('synthpair synthesize (bundled dist/cli.js)', function () {
   it('writes the pair grid into the current folder: a row per probe, original, d(h), each copy, difference', async () => {
     const result = runCli(folder, 'synthesize', run);
     assert.equal(result.code, 0, result.stderr);
-    const summary = resultOf(result.stdout);
+    const summary = resultEvent(result.stdout);
     assert.equal(summary.out, path.join(folder, 'synthesized.png'));
     assert.equal(summary.checkpoint, 'epoch-0002');
     assert.equal(summary.analysisEpoch, 2);

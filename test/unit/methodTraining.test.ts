@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { parseExperimentConfig } from '../../src/config/experiment/parse';
 import {
   latestAnalysis,
   listAnalyses,
@@ -15,6 +14,7 @@ import { tf } from '../../src/engine/tf';
 import { type TrainerHooks, train } from '../../src/engine/training/trainer';
 import { RunDirectory } from '../../src/runs/runDirectory';
 import { makeImageFolder, makeTempDir } from '../fixtures/makeImages';
+import { type Config, mergeConfig, resolvedConfig } from '../support/config';
 
 const identity = {
   name: 'method',
@@ -24,7 +24,7 @@ const identity = {
   versions: { synthpair: 'test', tfjs: tf.version_core, node: process.versions.node },
 };
 
-function methodConfig(root: string, patch: Record<string, unknown>) {
+function methodConfig(root: string, patch: Config) {
   const base = {
     name: 'method',
     seed: 3,
@@ -40,16 +40,7 @@ function methodConfig(root: string, patch: Record<string, unknown>) {
     synthesis: { startEpoch: 1 },
     checkpoint: { everyEpochs: 1, keep: 0 },
   };
-  const merged = structuredClone(base) as unknown as Record<string, Record<string, unknown>>;
-  for (const [key, value] of Object.entries(patch)) {
-    merged[key] = typeof value === 'object' ? { ...merged[key], ...(value as object) } : (value as never);
-  }
-  const { config, diagnostics } = parseExperimentConfig(JSON.stringify(merged));
-  assert.deepEqual(
-    diagnostics.filter((diagnostic) => diagnostic.severity === 'error'),
-    [],
-  );
-  return config!;
+  return resolvedConfig(mergeConfig(base, patch));
 }
 
 describe('the synthesized-pair method in training', function () {
@@ -69,7 +60,7 @@ describe('the synthesized-pair method in training', function () {
     await rm(folder, { recursive: true, force: true });
   });
 
-  async function trainRun(name: string, patch: Record<string, unknown>) {
+  async function trainRun(name: string, patch: Config) {
     const config = methodConfig(path.join(folder, 'data'), patch);
     const run = await RunDirectory.create(path.join(folder, name), config, identity);
     const outcome = await train(

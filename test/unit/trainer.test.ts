@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseExperimentConfig } from '../../src/config/experiment/parse';
 import { initWasmBackend } from '../../src/engine/backends/wasm/loadWasm';
 import { tf } from '../../src/engine/tf';
 import { type TrainerHooks, train } from '../../src/engine/training/trainer';
 import { RunDirectory } from '../../src/runs/runDirectory';
 import { makeImageFolder, makeTempDir } from '../fixtures/makeImages';
+import { resolvedConfig } from '../support/config';
 
 const identity = {
   name: 'tiny',
@@ -17,25 +17,18 @@ const identity = {
 };
 
 function tinyConfig(root: string, epochs: number) {
-  const { config, diagnostics } = parseExperimentConfig(
-    JSON.stringify({
-      name: 'tiny',
-      seed: 5,
-      data: { root, imageSize: 32 },
-      model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
-      augment: { colorJitter: { enabled: false }, grayscale: { enabled: false }, blur: { enabled: false } },
-      ssl: { method: 'simclr' },
-      train: { epochs, batchSize: 8 },
-      optim: { name: 'adam', lr: 0.1, warmupEpochs: 0 },
-      eval: { everyEpochs: 1, knn: { k: 5 }, linear: { epochs: 30, lr: 0.05 } },
-      checkpoint: { everyEpochs: 1, keep: 0 },
-    }),
-  );
-  assert.deepEqual(
-    diagnostics.filter((diagnostic) => diagnostic.severity === 'error'),
-    [],
-  );
-  return config!;
+  return resolvedConfig({
+    name: 'tiny',
+    seed: 5,
+    data: { root, imageSize: 32 },
+    model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
+    augment: { colorJitter: { enabled: false }, grayscale: { enabled: false }, blur: { enabled: false } },
+    ssl: { method: 'simclr' },
+    train: { epochs, batchSize: 8 },
+    optim: { name: 'adam', lr: 0.1, warmupEpochs: 0 },
+    eval: { everyEpochs: 1, knn: { k: 5 }, linear: { epochs: 30, lr: 0.05 } },
+    checkpoint: { everyEpochs: 1, keep: 0 },
+  });
 }
 
 describe('trainer', function () {
