@@ -10,6 +10,7 @@ import {
   type DecoderOptions,
   type DecoderUpsample,
   decoderLayout,
+  nearestConvAsTransposed,
   upsampleNearest2x,
 } from '../../src/engine/models/decoder';
 import { ParameterStore, SeedSequence } from '../../src/engine/models/parameters';
@@ -129,6 +130,47 @@ describe('decoder', function () {
             assert.ok(spread > 0, `${mode}: a constant image`);
           }
         });
+        assert.equal(tf.memory().numTensors, before);
+        parameters.dispose();
+      });
+    }
+  }
+
+  it('computes nearest ×2 then a 3×3 convolution as one 4×4 stride-2 transposed convolution', () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 5, 7, 6], 0, 1, 'float32', 11) as tf.Tensor4D;
+      const filter = tf.randomNormal([3, 3, 6, 4], 0, 1, 'float32', 12) as tf.Tensor4D;
+      const expected = tf.conv2d(upsampleNearest2x(x), filter, 1, 'same');
+      const transposed = tf.conv2dTranspose(x, nearestConvAsTransposed(filter), [2, 10, 14, 4], 2, 'same');
+      const error = tf.max(tf.abs(tf.sub(transposed, expected))).dataSync()[0]!;
+      assert.ok(error < 1e-4, `largest difference ${error}`);
+    });
+  });
+
+  for (const upsample of upsampleModes) {
+    for (const imageSize of [32, 100]) {
+      it(`${upsample}: frozen, decodes as the decoder in evaluation mode at ${imageSize}, and frees its tensors`, () => {
+        const { decoder, parameters } = buildDecoder({ featureDim: 24, imageSize, width: 0.25, upsample }, 5);
+        // Batch norms far from identity, as after training: random affine weights and moved running statistics.
+        for (const [index, [name, variable]] of parameters.all().entries()) {
+          if (/bn\.(weight|bias)$/.test(name)) {
+            variable.assign(tf.randomUniform(variable.shape, 0.5, 1.5, 'float32', 100 + index));
+          }
+        }
+        tf.tidy(() => {
+          for (let step = 0; step < 3; step++) decoder.apply(features(6, 24, 20 + step), 'train');
+        });
+        const before = tf.memory().numTensors;
+        const frozen = decoder.freeze();
+        tf.tidy(() => {
+          const h = features(4, 24, 9);
+          const expected = decoder.apply(h, 'eval');
+          const decoded = frozen.decode(h);
+          assert.deepEqual(decoded.shape, expected.shape);
+          const error = tf.max(tf.abs(tf.sub(decoded, expected))).dataSync()[0]!;
+          assert.ok(error < 1e-5, `largest difference ${error}`);
+        });
+        frozen.dispose();
         assert.equal(tf.memory().numTensors, before);
         parameters.dispose();
       });

@@ -194,11 +194,16 @@ export function analyse(
     };
     if (decoder && probeFeatures) {
       try {
-        result.pairs = synthesizePairs(decoder, probeFeatures, perturbationOf(result), {
-          ...config.perturb,
-          samples: config.analysis.probes.samples,
-          seed: config.seed,
-        });
+        result.pairs = synthesizePairs(
+          (h) => decoder.apply(h, 'eval'),
+          probeFeatures,
+          perturbationOf(result),
+          {
+            ...config.perturb,
+            samples: config.analysis.probes.samples,
+            seed: config.seed,
+          },
+        );
       } finally {
         probeFeatures.dispose();
       }

@@ -57,8 +57,49 @@ function stageChannels(width: number, stages: number): number[] {
   );
 }
 
+/**
+ * A stage in evaluation mode as a 4×4 stride-2 transposed convolution (filter [4, 4, out, in]) with a bias,
+ * followed by ReLU.
+ */
+interface FrozenStage {
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+
 interface UpsampleStage {
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D;
+  freeze(): FrozenStage;
+}
+
+/**
+ * Which taps of a 3×3 kernel act on the input rows of a 4×4 stride-2 transposed kernel's taps, after
+ * nearest-neighbour ×2 upsampling. Output row 2m reads upsampled rows 2m−1, 2m, 2m+1, which are input rows
+ * m−1, m, m: TF.js's transposed tap 3 meets row m−1 and tap 1 row m. Output row 2m+1 reads input rows m, m, m+1
+ * through taps 2 and 0. Hence tap 0 ← w2, tap 1 ← w1 + w2, tap 2 ← w0 + w1, tap 3 ← w0.
+ */
+const NEAREST_TAPS = [
+  [0, 0, 1],
+  [0, 1, 1],
+  [1, 1, 0],
+  [1, 0, 0],
+];
+
+/**
+ * Nearest ×2 then a 3×3 convolution [3, 3, in, out] as the 4×4 stride-2 transposed filter [4, 4, out, in]
+ * that computes the same: each output pixel then costs 2×2 taps instead of 3×3.
+ */
+export function nearestConvAsTransposed(filter: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, , inChannels, outChannels] = filter.shape;
+    const taps = tf.tensor2d(NEAREST_TAPS);
+    const rest = inChannels * outChannels;
+    // [ky, kx, out, in], then mix rows: [4, 3·rest]; swap to put columns first and mix them: [4, 4·rest].
+    const swapped = tf.reshape(tf.transpose(filter, [0, 1, 3, 2]), [3, 3 * rest]);
+    const rowsMixed = tf.reshape(tf.matMul(taps, swapped), [4, 3, rest]);
+    const columnsFirst = tf.reshape(tf.transpose(rowsMixed, [1, 0, 2]), [3, 4 * rest]);
+    const mixed = tf.reshape(tf.matMul(taps, columnsFirst), [4, 4, rest]);
+    return tf.reshape(tf.transpose(mixed, [1, 0, 2]), [4, 4, outChannels, inChannels]);
+  });
 }
 
 /**
@@ -84,6 +125,15 @@ class ResizeStage implements UpsampleStage {
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
     return tf.relu(this.conv.apply(upsampleNearest2x(x), mode));
+  }
+
+  freeze(): FrozenStage {
+    const { filter, bias } = this.conv.folded();
+    try {
+      return { filter: nearestConvAsTransposed(filter), bias };
+    } finally {
+      filter.dispose();
+    }
   }
 }
 
@@ -123,6 +173,17 @@ class TransposedStage implements UpsampleStage {
       'same',
     );
     return tf.relu(this.norm.apply(upsampled, mode)) as tf.Tensor4D;
+  }
+
+  freeze(): FrozenStage {
+    return tf.tidy(() => {
+      const { scale, shift } = this.norm.affine();
+      // The output channels are the filter's third axis.
+      return {
+        filter: tf.mul(this.weight, tf.reshape(scale, [1, 1, this.outChannels, 1])) as tf.Tensor4D,
+        bias: shift,
+      };
+    });
   }
 }
 
@@ -183,7 +244,7 @@ export class Decoder {
 
   /** h [N, featureDim] → images [N, S, S, 3] in [0, 1]. */
   apply(features: tf.Tensor2D, mode: Mode): tf.Tensor4D {
-    const { startSize, decodedSize } = this.layout;
+    const { startSize } = this.layout;
     const { imageSize } = this.options;
     const batch = features.shape[0];
     const projected = tf.reshape(this.fc.apply(features), [batch, startSize, startSize, this.startChannels]);
@@ -195,11 +256,80 @@ export class Decoder {
       tf.conv2d(x, this.headWeight as tf.Tensor4D, 1, 'same'),
       this.headBias,
     ) as tf.Tensor4D;
-    const images = tf.sigmoid(logits);
-    if (decodedSize === imageSize) {
-      return images;
+    return cropToImage(tf.sigmoid(logits), this.layout, imageSize);
+  }
+
+  /**
+   * A copy of the decoder in evaluation mode with every batch norm folded into the layer before it and each
+   * upsampling stage a transposed convolution, for drawing images fast (a grid that follows a slider). It
+   * holds its own tensors: later training of this decoder does not reach it.
+   */
+  freeze(): FrozenDecoder {
+    const { startSize } = this.layout;
+    const fc = tf.tidy(() => {
+      const { scale, shift } = this.fcNorm.affine();
+      // The dense output is read as [S, S, C]: channel = column mod C.
+      const columnScale = tf.tile(scale, [startSize * startSize]);
+      return {
+        weight: tf.mul(this.fc.weightValue(), columnScale) as tf.Tensor2D,
+        bias: tf.tile(shift, [startSize * startSize]) as tf.Tensor1D,
+      };
+    });
+    const stages = this.stages.map((stage) => stage.freeze());
+    const head = {
+      filter: tf.clone(this.headWeight) as tf.Tensor4D,
+      bias: tf.clone(this.headBias) as tf.Tensor1D,
+    };
+    return new FrozenDecoder(this.layout, this.options.imageSize, this.startChannels, fc, stages, head);
+  }
+}
+
+function cropToImage(images: tf.Tensor4D, layout: DecoderLayout, imageSize: number): tf.Tensor4D {
+  if (layout.decodedSize === imageSize) {
+    return images;
+  }
+  const offset = Math.floor((layout.decodedSize - imageSize) / 2);
+  return tf.slice(images, [0, offset, offset, 0], [images.shape[0], imageSize, imageSize, 3]);
+}
+
+/** The decoder as {@link Decoder.freeze} makes it: evaluation mode only, 2×2 taps per upsampled pixel. */
+export class FrozenDecoder {
+  constructor(
+    private readonly layout: DecoderLayout,
+    private readonly imageSize: number,
+    private readonly startChannels: number,
+    private readonly fc: { weight: tf.Tensor2D; bias: tf.Tensor1D },
+    private readonly stages: FrozenStage[],
+    private readonly head: { filter: tf.Tensor4D; bias: tf.Tensor1D },
+  ) {}
+
+  /** h [N, featureDim] → images [N, S, S, 3] in [0, 1], as `Decoder.apply(h, 'eval')`. */
+  decode(features: tf.Tensor2D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const batch = features.shape[0];
+      const { startSize } = this.layout;
+      const projected = tf.relu(tf.add(tf.matMul(features, this.fc.weight), this.fc.bias));
+      let x: tf.Tensor4D = tf.reshape(projected, [batch, startSize, startSize, this.startChannels]);
+      for (const { filter, bias } of this.stages) {
+        const [, height, width] = x.shape;
+        const upsampled = tf.conv2dTranspose(
+          x,
+          filter,
+          [batch, height * 2, width * 2, filter.shape[2]],
+          2,
+          'same',
+        );
+        x = tf.relu(tf.add(upsampled, bias) as tf.Tensor4D);
+      }
+      const logits = tf.add(tf.conv2d(x, this.head.filter, 1, 'same'), this.head.bias) as tf.Tensor4D;
+      return cropToImage(tf.sigmoid(logits), this.layout, this.imageSize);
+    });
+  }
+
+  dispose(): void {
+    tf.dispose([this.fc.weight, this.fc.bias, this.head.filter, this.head.bias]);
+    for (const stage of this.stages) {
+      tf.dispose([stage.filter, stage.bias]);
     }
-    const offset = Math.floor((decodedSize - imageSize) / 2);
-    return tf.slice(images, [0, offset, offset, 0], [batch, imageSize, imageSize, 3]);
   }
 }

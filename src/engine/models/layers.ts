@@ -44,6 +44,19 @@ export class BatchNorm {
     );
     return tf.batchNorm(x, mean, variance, this.beta, this.gamma, epsilon);
   }
+
+  /**
+   * Evaluation mode as the per-channel affine map x·scale + shift, so an inference copy of the network can
+   * fold it into the layer before it.
+   */
+  affine(): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const epsilon = this.options.epsilon ?? 1e-5;
+      const scale = tf.div(this.gamma, tf.sqrt(tf.add(this.runningVariance, epsilon))) as tf.Tensor1D;
+      const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale)) as tf.Tensor1D;
+      return { scale, shift };
+    });
+  }
 }
 
 /** A bias-free convolution followed by batch norm, the unit every ResNet is built from. */
@@ -75,6 +88,14 @@ export class ConvBn {
     const convolved = tf.conv2d(x, this.weight as tf.Tensor4D, this.spec.stride, 'same');
     return this.norm.apply(convolved, mode) as tf.Tensor4D;
   }
+
+  /** Evaluation mode as one convolution with a bias: the filter [k, k, in, out] scaled by the norm. */
+  folded(): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const { scale, shift } = this.norm.affine();
+      return { filter: tf.mul(this.weight, scale) as tf.Tensor4D, bias: shift };
+    });
+  }
 }
 
 /** A fully connected layer with PyTorch's default initialisation. */
@@ -95,6 +116,11 @@ export class Dense {
     this.bias = withBias
       ? store.add('bias', linearUniform([outFeatures], inFeatures, seeds.take()), { trainable: true })
       : undefined;
+  }
+
+  /** The weight [in, out] as it is now. */
+  weightValue(): tf.Tensor2D {
+    return this.weight as tf.Tensor2D;
   }
 
   apply(x: tf.Tensor2D): tf.Tensor2D {

@@ -1,4 +1,3 @@
-import type { Decoder } from '../models/decoder';
 import { tf } from '../tf';
 import { differenceImage, type RgbImage, tileGridPng } from './grid';
 import type { Perturbation } from './pairLoss';
@@ -15,39 +14,43 @@ export interface SynthesizedPairs {
   imageSize: number;
 }
 
+/** A decoder in evaluation mode: h [N, C] → images [N, S, S, 3] in [0, 1]. */
+export type Decode = (features: tf.Tensor2D) => tf.Tensor4D;
+
 /**
  * d(h) and d(h′) in evaluation mode, so an image's reconstruction depends on its own features only and the
  * same request gives the same pixels. The draws are addressed by `options.seed` and `options.step`: a grid
  * redrawn after a config edit moves only where the edit moves it.
  *
  * @param features h of the images, [P, C]
+ * @param reconstructions d(h) when the caller already has it (it does not depend on the perturbation), so
+ *   only the perturbed copies are decoded
  */
 export function synthesizePairs(
-  decoder: Decoder,
+  decode: Decode,
   features: tf.Tensor2D,
   perturbation: Perturbation,
   options: PerturbOptions,
+  reconstructions?: Float32Array,
 ): SynthesizedPairs {
   const [images] = features.shape;
-  const [reconstructions, perturbed] = tf.tidy(() => {
+  const decoded = tf.tidy(() => {
     const variants = perturbFeatures(features, perturbation.mask, perturbation.sigma, options);
     // One decoder pass; in evaluation mode rows do not interact, so this equals decoding them apart.
-    const decoded = decoder.apply(tf.concat([features, variants], 0), 'eval');
-    return [
-      tf.slice(decoded, [0, 0, 0, 0], [images, -1, -1, -1]),
-      tf.slice(decoded, [images, 0, 0, 0], [-1, -1, -1, -1]),
-    ];
+    return decode(reconstructions ? variants : tf.concat([features, variants], 0));
   });
   try {
+    const pixels = decoded.dataSync() as Float32Array;
+    const tile = pixels.length / decoded.shape[0];
     return {
-      reconstructions: reconstructions.dataSync() as Float32Array,
-      perturbed: perturbed.dataSync() as Float32Array,
+      reconstructions: reconstructions ?? pixels.slice(0, images * tile),
+      perturbed: reconstructions ? pixels : pixels.slice(images * tile),
       images,
       samples: options.samples,
-      imageSize: reconstructions.shape[1]!,
+      imageSize: decoded.shape[1]!,
     };
   } finally {
-    tf.dispose([reconstructions, perturbed]);
+    decoded.dispose();
   }
 }
 

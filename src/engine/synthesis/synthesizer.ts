@@ -19,7 +19,7 @@ import {
   restoreVariables,
 } from '../checkpoint';
 import { createMethod } from '../methods/registry';
-import type { Decoder } from '../models/decoder';
+import type { FrozenDecoder } from '../models/decoder';
 import { tf } from '../tf';
 import { ExperimentInputError, loadSavedConfig } from '../training/experiment';
 import { methodOptions } from '../training/trainer';
@@ -141,8 +141,9 @@ export async function locateSources(runDir: string): Promise<RunSources> {
 
 /**
  * A trained run held ready to redraw its probes' pairs: the decoder with the checkpoint's weights, h of the
- * probes computed once, and the analysis's variances and importances the mask is rebuilt from. Each
- * {@link synthesize} then costs one decoder pass, so a grid follows a slider.
+ * probes and their reconstructions d(h) computed once, and the analysis's variances and importances the mask
+ * is rebuilt from. Each {@link synthesize} then decodes only the perturbed copies, with the decoder frozen
+ * (batch norms folded, upsampling as transposed convolutions), so a grid follows a slider.
  *
  * The probes are the analysis's own `probes.centre` images rather than the test split read again: the
  * grids show exactly those pixels, and a run stays synthesizable after its data has moved. They are stored
@@ -158,9 +159,9 @@ export class RunSynthesizer {
     /** The probe images as saved, [P, S, S, 3] bytes, and as the encoder saw them, in [0, 1]. */
     readonly probeBytes: Uint8Array,
     readonly probeImages: Float32Array,
-    private readonly decoder: Decoder,
-    private readonly decoderParameters: BuiltDecoder['parameters'],
+    private readonly decoder: FrozenDecoder,
     private readonly features: tf.Tensor2D,
+    private readonly reconstructions: Float32Array,
     private readonly variance: Float32Array,
     private readonly sigma: Float32Array,
     private readonly importance: Record<ImportanceVariant, Float32Array>,
@@ -191,18 +192,23 @@ export class RunSynthesizer {
         restoreVariables(method.state(), loaded.tensors);
         decoder = buildDecoder(config, method.encoder.featureDim);
         restoreVariables(decoder.parameters.all(), loaded.tensors);
-        // h of the probes never changes for a checkpoint: compute it once, and the encoder is no longer needed.
+        const frozen = decoder.decoder.freeze();
+        // h and d(h) of the probes never change for a checkpoint: compute them once, and neither the encoder
+        // nor the trainable decoder is needed any more.
         const features = tf.tidy(
           () => method.encoder.apply(tf.tensor4d(probeImages, [probes, size, size, 3]), 'eval').features,
         );
+        const decoded = frozen.decode(features);
+        const reconstructions = decoded.dataSync() as Float32Array;
+        decoded.dispose();
         return new RunSynthesizer(
           sources,
           loaded.manifest.epoch,
           probeBytes,
           probeImages,
-          decoder.decoder,
-          decoder.parameters,
+          frozen,
           features,
+          reconstructions,
           variance,
           sigmaOf(variance),
           importance,
@@ -210,10 +216,8 @@ export class RunSynthesizer {
       } finally {
         method.dispose();
       }
-    } catch (error) {
-      decoder?.parameters.dispose();
-      throw error;
     } finally {
+      decoder?.parameters.dispose();
       tf.dispose([...loaded.tensors.values()]);
     }
   }
@@ -250,10 +254,11 @@ export class RunSynthesizer {
     let pairs: SynthesizedPairs;
     try {
       pairs = synthesizePairs(
-        this.decoder,
+        (h) => this.decoder.decode(h),
         this.features,
         { mask: mask.mask, sigma: this.sigma },
         { ...config.perturb, samples: config.analysis.probes.samples, seed: config.seed },
+        this.reconstructions,
       );
     } catch (error) {
       // The config allows every mode, but shuffle and interpolate need a partner among the probes.
@@ -284,7 +289,7 @@ export class RunSynthesizer {
     if (this.disposed) return;
     this.disposed = true;
     this.features.dispose();
-    this.decoderParameters.dispose();
+    this.decoder.dispose();
   }
 }
 
