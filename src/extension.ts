@@ -1,21 +1,37 @@
 import * as vscode from 'vscode';
+import { contextKeys } from './commands/commandIds';
 import { registerCommands, showErrorWithOutput } from './commands/registerCommands';
-import { readWorkerLaunchOptions } from './config/readSettings';
+import { registerRunCommands } from './commands/runCommands';
+import { readRunSettings, readWorkerLaunchOptions } from './config/readSettings';
+import { ExperimentCodeLensProvider } from './editor/experimentCodeLens';
+import { runsViewId } from './manifest/contributions';
 import { type DashboardDependencies, DashboardPanel } from './panels/dashboardPanel';
+import { RunCatalog } from './runManager/runCatalog';
+import { RunController } from './runManager/runController';
+import { RunsTreeProvider } from './runManager/runsTree';
+import { TrainingStatusBar } from './runManager/trainingStatus';
 import { EngineService } from './workerHost/engineService';
 
 /** What `activate` returns: the services other extensions and the integration tests talk to. */
 export interface SynthPairApi {
   engine: EngineService;
+  controller: RunController;
+  catalog: RunCatalog;
+  runsTree: RunsTreeProvider;
+  statusBar: TrainingStatusBar;
   currentDashboard(): DashboardPanel | undefined;
   output: vscode.LogOutputChannel;
 }
 
+let stopRuns: (() => Promise<void>) | undefined;
+
 export function activate(context: vscode.ExtensionContext): SynthPairApi {
   const output = vscode.window.createOutputChannel('SynthPair', { log: true });
+  const workerScript = vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath;
+  const launchOptions = () => readWorkerLaunchOptions(context.extensionUri, output);
   const engine = new EngineService({
-    workerScript: vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath,
-    launchOptions: () => readWorkerLaunchOptions(context.extensionUri, output),
+    workerScript,
+    launchOptions,
     log: (level, message) => output[level === 'debug' ? 'debug' : level](`worker: ${message}`),
   });
   engine.on('crashed', (error) => {
@@ -24,16 +40,65 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     void showErrorWithOutput(`${error.message}.${tail ? ` Last output: ${tail}` : ''}`, output);
   });
 
+  const controller = new RunController({
+    workerScript,
+    launchOptions,
+    runtime: () => {
+      const settings = readRunSettings();
+      return {
+        concurrency: settings.concurrency,
+        heapMb: settings.workerMemoryMb,
+        ...(settings.nodeExecutable ? { execPath: settings.nodeExecutable } : {}),
+      };
+    },
+    log: (level, message) => output[level === 'debug' ? 'debug' : level](message),
+  });
+  stopRuns = () => controller.dispose();
+  const catalog = new RunCatalog();
+  const runsTree = new RunsTreeProvider(catalog, controller);
+  const treeView = vscode.window.createTreeView(runsViewId, {
+    treeDataProvider: runsTree,
+    canSelectMany: true,
+    showCollapseAll: true,
+  });
+  const statusBar = new TrainingStatusBar(controller);
+  const codeLens = new ExperimentCodeLensProvider(catalog, controller);
+  controller.on('changed', () => {
+    void vscode.commands.executeCommand('setContext', contextKeys.busyConfigs, controller.busyConfigs());
+    const training = controller.running.length;
+    treeView.badge = training > 0 ? { value: training, tooltip: `${training} training` } : undefined;
+  });
+
   const dependencies: DashboardDependencies = { extensionUri: context.extensionUri, engine, output };
   context.subscriptions.push(
     output,
     { dispose: () => engine.dispose() },
+    catalog,
+    runsTree,
+    treeView,
+    statusBar,
+    codeLens,
+    vscode.languages.registerCodeLensProvider({ pattern: '**/*.synthpair.json' }, codeLens),
     ...registerCommands(dependencies),
+    ...registerRunCommands({ catalog, controller, output }),
     vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
       deserializeWebviewPanel: async (panel) => {
         DashboardPanel.revive(panel, dependencies);
       },
     }),
   );
-  return { engine, currentDashboard: () => DashboardPanel.current, output };
+  return {
+    engine,
+    controller,
+    catalog,
+    runsTree,
+    statusBar,
+    currentDashboard: () => DashboardPanel.current,
+    output,
+  };
+}
+
+/** Runs stop after their step and record `stopped`, so closing the window never leaves a run to repair. */
+export async function deactivate(): Promise<void> {
+  await stopRuns?.();
 }

@@ -3,10 +3,10 @@ import type { ResolvedConfig } from '../config/experiment/definitions';
 import { overrideKey } from '../config/experiment/parse';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError } from '../engine/data/datasets';
-import { describeEvaluation } from '../engine/training/evaluate';
 import { evaluateCheckpoint } from '../engine/training/evaluateCheckpoint';
 import { ExperimentInputError, loadSavedConfig } from '../engine/training/experiment';
 import type { BackendPreference } from '../protocol/backend';
+import { describeEvaluation } from '../runs/describe';
 import { RunDirectory, RunDirectoryError } from '../runs/runDirectory';
 import { UsageError } from './runCommand';
 

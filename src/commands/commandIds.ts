@@ -1,5 +1,66 @@
-/** Every command SynthPair contributes; package.json's `contributes.commands` is generated from this. */
+/**
+ * Every command SynthPair contributes; package.json's `contributes.commands` is generated from this. `icon`
+ * is what editor-title and view buttons show. Commands
+ * that need a trusted workspace stay enabled and explain themselves in Restricted Mode, and their buttons hide.
+ */
 export const commandDefinitions = {
+  runExperiment: {
+    id: 'synthpair.runExperiment',
+    title: 'Run Experiment',
+    category: 'SynthPair',
+    icon: '$(play)',
+  },
+  runWithOverrides: {
+    id: 'synthpair.runWithOverrides',
+    title: 'Run Experiment with Overrides…',
+    category: 'SynthPair',
+    icon: '$(run-all)',
+  },
+  stopRun: { id: 'synthpair.stopRun', title: 'Stop Run', category: 'SynthPair', icon: '$(debug-stop)' },
+  resumeRun: {
+    id: 'synthpair.resumeRun',
+    title: 'Resume Run',
+    category: 'SynthPair',
+    icon: '$(debug-continue)',
+  },
+  newExperiment: {
+    id: 'synthpair.newExperiment',
+    title: 'New Experiment…',
+    category: 'SynthPair',
+    icon: '$(add)',
+  },
+  openDashboard: {
+    id: 'synthpair.openDashboard',
+    title: 'Open Dashboard',
+    category: 'SynthPair',
+    icon: '$(graph)',
+  },
+  revealRunFolder: {
+    id: 'synthpair.revealRunFolder',
+    title: 'Reveal Run Folder',
+    category: 'SynthPair',
+    icon: '$(folder-opened)',
+  },
+  deleteRun: { id: 'synthpair.deleteRun', title: 'Delete Run…', category: 'SynthPair', icon: '$(trash)' },
+  compareRuns: {
+    id: 'synthpair.compareRuns',
+    title: 'Compare Runs…',
+    category: 'SynthPair',
+    icon: '$(diff)',
+  },
+  refreshRuns: {
+    id: 'synthpair.refreshRuns',
+    title: 'Refresh Runs',
+    category: 'SynthPair',
+    icon: '$(refresh)',
+  },
   showBackendInfo: { id: 'synthpair.showBackendInfo', title: 'Show Backend Info', category: 'SynthPair' },
-  openDashboard: { id: 'synthpair.openDashboard', title: 'Open Dashboard', category: 'SynthPair' },
+} as const;
+
+export type CommandName = keyof typeof commandDefinitions;
+
+/** Context keys the manifest's `when` clauses read; the host sets them. */
+export const contextKeys = {
+  /** Absolute paths of the experiment files with a run training or queued. */
+  busyConfigs: 'synthpair.busyConfigs',
 } as const;

@@ -23,9 +23,42 @@ export const settingDefinitions = {
     type: 'array',
     items: { type: 'string' },
     default: [] as string[],
+    scope: 'machine',
     markdownDescription:
       'Extra folders searched for the optional `@tensorflow/tfjs-node` and `@tensorflow/tfjs-node-gpu` packages (a folder whose `node_modules` holds them).',
+  },
+  runsFolder: {
+    type: 'string',
+    default: '.synthpair/runs',
+    markdownDescription:
+      'Where runs started from VS Code are written, relative to the workspace folder of the experiment file (or absolute). The **SynthPair** view also lists runs the `synthpair` CLI writes there.',
+  },
+  concurrency: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 16,
+    default: 1,
+    markdownDescription:
+      'How many runs train at once; further runs wait in the queue. Each run is a worker process that uses every core TF.js gives it, so more than 1 rarely helps on one machine.',
+  },
+  workerMemoryMb: {
+    type: 'integer',
+    minimum: 256,
+    maximum: 262144,
+    default: 4096,
+    markdownDescription:
+      "JavaScript heap limit of each training worker in MiB (Node's `--max-old-space-size`). Tensors of the wasm backend live outside it, in WebAssembly memory.",
+  },
+  nodeExecutable: {
+    type: 'string',
+    default: '',
+    scope: 'machine',
+    markdownDescription:
+      "The Node.js executable that runs the training workers; empty uses the extension host's own runtime. Set it to use a Node with native TF.js packages built for it.",
   },
 } as const;
 
 export const settingsSection = 'synthpair';
+
+/** Settings a folder or workspace may not set while untrusted: they choose what code runs. */
+export const restrictedSettings = ['nodeExecutable', 'nativeModulePaths'] as const;

@@ -13,6 +13,8 @@ export const runStatus = z.object({
   /** Version of this layout, raised when a reader of the old one would misread the new. */
   format: z.literal(1),
   name: z.string(),
+  /** The experiment file the run was started from, absolute; absent on runs started before it was recorded. */
+  configFile: z.optional(z.string()),
   state: runState,
   pid: z.int(),
   backend: z.optional(backendName),

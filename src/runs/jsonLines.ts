@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, type FileHandle, open, readFile } from 'node:fs/promises';
 import type * as z from 'zod/mini';
 import { validateMessage } from '../protocol/validate';
 import { writeFileAtomically } from './atomicFiles';
@@ -59,4 +59,44 @@ export async function readJsonLines<S extends z.ZodMiniType>(
  */
 export async function rewriteJsonLines(file: string, records: readonly unknown[]): Promise<void> {
   await writeFileAtomically(file, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+}
+
+/** How much of a log's end {@link readLastJsonLine} reads: far more than one record. */
+const tailBytes = 64 * 1024;
+
+/**
+ * The last valid record of a JSON Lines file, reading only its end: the Runs view asks for it on every change
+ * of a log that grows by a line per step.
+ */
+export async function readLastJsonLine<S extends z.ZodMiniType>(
+  file: string,
+  schema: S,
+): Promise<z.output<S> | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, tailBytes);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    // A cut first line (mid-file start) or a torn last line just fails to parse and is passed over.
+    const lines = buffer.toString('utf8').split('\n').reverse();
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        const checked = validateMessage(schema, JSON.parse(line));
+        if (checked.ok) return checked.value;
+      } catch {
+        // not JSON: keep looking further back
+      }
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }

@@ -64,7 +64,10 @@ function main(): void {
     });
     return backendPromise;
   };
-  const handlers = createHandlers({ version: packageVersion() });
+  const handlers = createHandlers({
+    version: packageVersion(),
+    nativeModulePaths: options.nativeModulePaths,
+  });
 
   process.on('message', async (raw: unknown) => {
     const request = validateMessage(workerRequest, raw);
@@ -91,15 +94,8 @@ function main(): void {
       const context: WorkerContext = {
         backend,
         log,
-        progress: (message, fraction, training) =>
-          send({
-            kind: 'event',
-            event: 'progress',
-            requestId: id,
-            message,
-            ...(fraction === undefined ? {} : { fraction }),
-            ...(training === undefined ? {} : { training }),
-          }),
+        progress: (message, details = {}) =>
+          send({ kind: 'event', event: 'progress', requestId: id, message, ...details }),
       };
       const handler = handlers[method] as (params: unknown, context: WorkerContext) => Promise<unknown>;
       const result = await handler(params.value, context);

@@ -5,7 +5,7 @@ import { describeForLog, validateMessage } from '../protocol/validate';
 import type { WorkerState } from '../protocol/webview';
 import {
   type LogLevel,
-  type TrainingProgressMessage,
+  type ProgressDetails,
   type WorkerLaunchOptions,
   type WorkerMethod,
   type WorkerParams,
@@ -20,13 +20,15 @@ export interface WorkerProcessOptions {
   script: string;
   launch: WorkerLaunchOptions;
   log(level: LogLevel, message: string): void;
+  /** The Node.js executable (default: this process's) and its JavaScript heap limit in MiB (default: Node's). */
+  runtime?: { execPath?: string; heapMb?: number };
 }
 
 /** How many lines of the worker's output a crash report quotes. */
 const keptOutputLines = 40;
 
 export interface RequestOptions {
-  onProgress?(message: string, fraction?: number, training?: TrainingProgressMessage): void;
+  onProgress?(message: string, details: ProgressDetails): void;
 }
 
 interface PendingRequest {
@@ -105,12 +107,14 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     }
     this.stopping = false;
     this.setState('starting');
+    const { runtime } = this.options;
     const child = fork(this.options.script, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // A process group of its own lets stop() end the worker with anything it spawned.
       detached: process.platform !== 'win32',
       env: { ...process.env, [workerLaunchEnvVar]: JSON.stringify(this.options.launch) },
-      execArgv: [],
+      execArgv: runtime?.heapMb === undefined ? [] : [`--max-old-space-size=${runtime.heapMb}`],
+      ...(runtime?.execPath ? { execPath: runtime.execPath } : {}),
     });
     this.child = child;
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.remember(chunk));
@@ -174,7 +178,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         this.remember(`[${value.level}] ${value.message}\n`);
         this.options.log(value.level, value.message);
       } else if (value.event === 'progress') {
-        this.pending.get(value.requestId)?.onProgress?.(value.message, value.fraction, value.training);
+        const { kind: _kind, event: _event, requestId, message, ...details } = value;
+        this.pending.get(requestId)?.onProgress?.(message, details);
       }
       return;
     }

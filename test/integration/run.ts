@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { format } from 'node:util';
 import { type Browser, chromium } from 'playwright-core';
+import { writeTinyExperiment } from '../support/cli';
 import { type CodeServer, startCodeServer } from './codeServer';
 import { provisionVSCode, repoRoot } from './provision';
 import { CONSOLE_TAG, RESULT_PREFIX } from './suite/index';
@@ -124,6 +125,11 @@ async function runSuite(started: number, workbenchLog: string, serverLog: string
 
   try {
     cpSync(fixtureWorkspace, workspace, { recursive: true });
+    // A dataset and an experiment that train in seconds, for the suite's runs.
+    await writeTinyExperiment(workspace, {
+      eval: { everyEpochs: 1 },
+      checkpoint: { everyEpochs: 1, keep: 0 },
+    });
     server = await startCodeServer({
       codeServerBin,
       env,

@@ -68,7 +68,7 @@ describe('training through the engine worker (bundled dist/worker.js)', function
   it('trains a run to completion, reporting each step and the final evaluation', async () => {
     const progress: TrainingProgressMessage[] = [];
     const result = await startWorker().request('train', newRun('whole'), {
-      onProgress: (_message, _fraction, training) => {
+      onProgress: (_message, { training }) => {
         if (training) progress.push(training);
       },
     });
@@ -89,7 +89,7 @@ describe('training through the engine worker (bundled dist/worker.js)', function
     const worker = startWorker();
     let stopSent = false;
     const stopped = await worker.request('train', newRun('halted'), {
-      onProgress: (_message, _fraction, training) => {
+      onProgress: (_message, { training }) => {
         if (training?.epoch === 2 && !stopSent) {
           stopSent = true;
           void worker.request('stopTraining', {});

@@ -76,19 +76,3 @@ export function evaluate(
   }
   return result;
 }
-
-/** `kNN 9.1%, linear 14.4%, …` for the figures that were measured. */
-export function describeEvaluation(record: EvaluationResult): string {
-  const percent = (value: number | undefined) =>
-    value === undefined ? undefined : `${(value * 100).toFixed(1)}%`;
-  return [
-    ['kNN', percent(record.knnTop1)],
-    ['linear', percent(record.linearTop1)],
-    ['rank-1', percent(record.rank1)],
-    ['rank-5', percent(record.rank5)],
-    ['mAP', percent(record.mAP)],
-  ]
-    .filter(([, value]) => value !== undefined)
-    .map(([name, value]) => `${name} ${value}`)
-    .join(', ');
-}

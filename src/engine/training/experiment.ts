@@ -3,9 +3,9 @@ import path from 'node:path';
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import { type ConfigDiagnostic, overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
 import type { BackendName } from '../../protocol/backend';
+import { describeEvaluation } from '../../runs/describe';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../../runs/runDirectory';
 import { DatasetError, listDataset } from '../data/datasets';
-import { describeEvaluation } from './evaluate';
 import { type TrainerHooks, type TrainingOutcome, train } from './trainer';
 
 /**
@@ -42,7 +42,9 @@ export interface ResolvedExperiment {
   config: ResolvedConfig;
   /** Warnings about the config; errors are thrown as ExperimentInputError. */
   diagnostics: readonly ConfigDiagnostic[];
-  target: { kind: 'new'; out?: string; runsFolder: string } | { kind: 'resume'; run: RunDirectory };
+  target:
+    | { kind: 'new'; configFile: string; out?: string; runsFolder: string }
+    | { kind: 'resume'; run: RunDirectory };
 }
 
 /**
@@ -56,7 +58,8 @@ export async function resolveExperiment(start: ExperimentStart): Promise<Resolve
       throw error instanceof DatasetError ? new ExperimentInputError(error.message) : error;
     },
   );
-  checkAgainstData(resolved.config, listing.test.length);
+  const [conflict] = dataConflicts(resolved.config, listing.test.length);
+  if (conflict) throw new ExperimentInputError(conflict.message);
   return resolved;
 }
 
@@ -74,6 +77,7 @@ function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedE
     diagnostics,
     target: {
       kind: 'new',
+      configFile: path.resolve(start.configFile),
       runsFolder: start.runsFolder,
       ...(start.out === undefined ? {} : { out: start.out }),
     },
@@ -167,6 +171,7 @@ export async function runExperiment(
     const dir = target.out ?? path.join(target.runsFolder, runFolderName(config.name, startedAt));
     run = await RunDirectory.create(dir, config, {
       name: config.name,
+      configFile: target.configFile,
       pid: process.pid,
       seed: config.seed,
       startedAt: startedAt.toISOString(),
@@ -195,17 +200,28 @@ export async function runExperiment(
   }
 }
 
+/** A setting the data cannot satisfy, named by its key path so an editor can point at it. */
+export interface DataConflict {
+  path: string;
+  message: string;
+}
+
 /** What the config asks of the data that only the listing can tell. */
-function checkAgainstData(config: ResolvedConfig, testImages: number): void {
+export function dataConflicts(config: ResolvedConfig, testImages: number): DataConflict[] {
+  const conflicts: DataConflict[] = [];
+  const key = 'analysis.probes.count';
   const { count } = config.analysis.probes;
   if (count > testImages) {
-    throw new ExperimentInputError(
-      `analysis.probes.count: ${count} probes asked for, but the test split of ${config.data.root} has ${testImages} images`,
-    );
+    conflicts.push({
+      path: key,
+      message: `${key}: ${count} probes asked for, but the test split of ${config.data.root} has ${testImages} images`,
+    });
   }
   if (config.perturb.mode !== 'gaussian' && count < 2 && (config.loss.alpha > 0 || config.loss.nu > 0)) {
-    throw new ExperimentInputError(
-      `analysis.probes.count: perturb.mode '${config.perturb.mode}' borrows dimensions from another probe, which needs at least 2 probes, got ${count}`,
-    );
+    conflicts.push({
+      path: key,
+      message: `${key}: perturb.mode '${config.perturb.mode}' borrows dimensions from another probe, which needs at least 2 probes, got ${count}`,
+    });
   }
+  return conflicts;
 }

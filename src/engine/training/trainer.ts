@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../../config/experiment/definitions';
 import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
+import { describeEvaluation } from '../../runs/describe';
 import { rewriteJsonLines } from '../../runs/jsonLines';
 import type { RunDirectory } from '../../runs/runDirectory';
 import { analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
@@ -18,7 +19,7 @@ import {
   usesDecoder,
 } from '../synthesis/pairLoss';
 import { tf } from '../tf';
-import { describeEvaluation, evaluate } from './evaluate';
+import { evaluate } from './evaluate';
 import { learningRateAt, type ParameterGroup, SslOptimizer } from './optimizer';
 
 export interface TrainingProgress {

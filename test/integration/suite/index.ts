@@ -7,6 +7,7 @@ import Mocha from 'mocha';
 const testModules: Array<() => unknown> = [
   () => require('./activation.test'),
   () => require('./commands.test'),
+  () => require('./runs.test'),
 ];
 
 /** Printed last, parsed by test/integration/run.ts into test-results/integration.json. */

@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { SynthPairApi } from '../../../src/extension';
+import type { RunEnding, RunRequest } from '../../../src/runManager/runController';
+import type { RunsNode } from '../../../src/runManager/runsTree';
+import { isAlive } from '../../../src/runs/liveness';
+
+const EXTENSION_ID = 'synthpair.synthpair';
+/** Written by the runner next to the workspace's tiny dataset: trains in seconds. */
+const tinyConfigName = 'tiny.synthpair.json';
+
+async function api(): Promise<SynthPairApi> {
+  const extension = vscode.extensions.getExtension<SynthPairApi>(EXTENSION_ID);
+  assert.ok(extension);
+  return extension.activate();
+}
+
+function tinyConfigUri(): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'the suite runs in a workspace folder');
+  return vscode.Uri.joinPath(folder.uri, tinyConfigName);
+}
+
+function ended(
+  synthpair: SynthPairApi,
+  id: number,
+  timeoutMs = 120_000,
+): Promise<{ ending: RunEnding; runDir?: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`run ${id} did not end within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onEnded = (request: RunRequest, ending: RunEnding, runDir: string | undefined) => {
+      if (request.id !== id) return;
+      clearTimeout(timer);
+      synthpair.controller.off('ended', onEnded);
+      resolve({ ending, ...(runDir === undefined ? {} : { runDir }) });
+    };
+    synthpair.controller.on('ended', onEnded);
+  });
+}
+
+async function until<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function finished(ending: RunEnding) {
+  if (ending.kind !== 'finished') {
+    throw new Error(
+      `the run ended ${ending.kind}${ending.kind === 'failed' ? `: ${ending.error.message}` : ''}`,
+    );
+  }
+  return ending.result;
+}
+
+async function runStatus(
+  runDir: string,
+): Promise<{ state: string; configFile?: string; epoch: number; pid: number }> {
+  return JSON.parse(await readFile(path.join(runDir, 'run.json'), 'utf8'));
+}
+
+describe('Running experiments from the editor', function () {
+  this.timeout(240_000);
+
+  before(async () => {
+    const document = await vscode.workspace.openTextDocument(tinyConfigUri());
+    await vscode.window.showTextDocument(document);
+  });
+
+  it('shows Run and Open Dashboard CodeLenses on an experiment file', async () => {
+    await api();
+    const lenses = await until(async () => {
+      const found = await vscode.commands.executeCommand<vscode.CodeLens[]>(
+        'vscode.executeCodeLensProvider',
+        tinyConfigUri(),
+      );
+      return found.length > 0 ? found : undefined;
+    }, 'the CodeLenses');
+    const titles = lenses.map((lens) => lens.command?.title ?? '');
+    assert.ok(
+      titles.some((title) => title.includes('Run')),
+      titles.join(' | '),
+    );
+    assert.ok(
+      titles.some((title) => title.includes('Open Dashboard')),
+      titles.join(' | '),
+    );
+  });
+
+  it('runs a tiny experiment to completion from Run Experiment, with status bar and Runs view', async () => {
+    const synthpair = await api();
+    const statusTexts: string[] = [];
+    const record = () => statusTexts.push(synthpair.statusBar.text);
+    synthpair.controller.on('changed', record);
+    const id = await vscode.commands.executeCommand<number>('synthpair.runExperiment');
+    assert.equal(typeof id, 'number', 'the command starts a run of the active experiment');
+    const { ending, runDir } = await ended(synthpair, id);
+    synthpair.controller.off('changed', record);
+    const result = finished(ending);
+    assert.equal(result.state, 'completed');
+    assert.ok(runDir && existsSync(runDir));
+    const status = await runStatus(runDir);
+    assert.equal(status.state, 'completed');
+    assert.equal(status.configFile, tinyConfigUri().fsPath);
+    assert.ok(
+      statusTexts.some((text) => /epoch \d+\/\d+ · step \d+\/\d+/.test(text)),
+      `the status bar showed progress: ${statusTexts.slice(-3).join(' | ')}`,
+    );
+    // The view groups the run under its experiment file, with its state.
+    await synthpair.catalog.refresh();
+    const roots = synthpair.runsTree.getChildren();
+    const configNode = roots.find((node) => node.kind === 'config' && node.file === tinyConfigUri().fsPath);
+    assert.ok(configNode, `the view lists the experiment: ${JSON.stringify(roots)}`);
+    const runNode = synthpair.runsTree
+      .getChildren(configNode)
+      .find(
+        (node): node is Extract<RunsNode, { kind: 'run' }> =>
+          node.kind === 'run' && node.summary.dir === runDir,
+      );
+    assert.ok(runNode, 'the view lists the run under its experiment');
+    const item = synthpair.runsTree.getTreeItem(runNode);
+    assert.match(String(item.description), /completed/);
+    assert.equal(item.contextValue, 'run.completed');
+  });
+
+  it('stops a run mid-way, ending its worker, and resumes it to completion', async () => {
+    const synthpair = await api();
+    const id = await vscode.commands.executeCommand<number>('synthpair.runWithOverrides', tinyConfigUri(), [
+      'train.epochs=6',
+      'checkpoint.everyEpochs=1',
+    ]);
+    const stopped = ended(synthpair, id);
+    const run = await until(
+      () =>
+        synthpair.controller.running.find(
+          (candidate) => candidate.request.id === id && (candidate.progress?.epoch ?? 0) >= 2,
+        ),
+      'the run to reach epoch 2',
+      120_000,
+    );
+    const workerPid = run.pid;
+    assert.ok(workerPid !== undefined);
+    await vscode.commands.executeCommand('synthpair.stopRun', tinyConfigUri());
+    const { ending, runDir } = await stopped;
+    const result = finished(ending);
+    assert.equal(result.state, 'stopped');
+    assert.ok(result.epoch >= 1 && result.epoch < 6, `stopped after epoch ${result.epoch}`);
+    assert.ok(runDir);
+    assert.equal((await runStatus(runDir)).state, 'stopped');
+    await until(() => !isAlive(workerPid), 'the worker process to end', 10_000);
+
+    await synthpair.catalog.refresh();
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>(
+      'vscode.executeCodeLensProvider',
+      tinyConfigUri(),
+    );
+    assert.ok(
+      lenses.some((lens) => lens.command?.title.startsWith('$(debug-continue) Resume')),
+      'a Resume CodeLens offers the stopped run',
+    );
+    const resumedId = await vscode.commands.executeCommand<number>(
+      'synthpair.resumeRun',
+      vscode.Uri.file(runDir),
+    );
+    const resumed = finished((await ended(synthpair, resumedId)).ending);
+    assert.equal(resumed.state, 'completed');
+    assert.equal(resumed.runDir, runDir);
+    assert.equal(resumed.epoch, 6);
+    const evaluations = (await readFile(path.join(runDir, 'eval.jsonl'), 'utf8')).trim().split('\n');
+    assert.equal(JSON.parse(evaluations.at(-1)!).epoch, 6);
+  });
+
+  it('queues a run started while another trains, shows the queue, and cancels a queued run', async () => {
+    const synthpair = await api();
+    const first = await vscode.commands.executeCommand<number>(
+      'synthpair.runWithOverrides',
+      tinyConfigUri(),
+      ['train.epochs=3'],
+    );
+    const second = await vscode.commands.executeCommand<number>('synthpair.runExperiment', tinyConfigUri());
+    const third = await vscode.commands.executeCommand<number>('synthpair.runExperiment', tinyConfigUri());
+    assert.deepEqual(
+      synthpair.controller.queued.map((request) => request.id),
+      [second, third],
+    );
+    const queueNode = synthpair.runsTree.getChildren()[0];
+    assert.equal(queueNode?.kind, 'queue');
+    assert.equal(synthpair.runsTree.getChildren(queueNode).length, 2);
+    const cancelled = ended(synthpair, third);
+    await vscode.commands.executeCommand('synthpair.stopRun', {
+      kind: 'queued',
+      request: synthpair.controller.queued[1],
+    });
+    assert.equal((await cancelled).ending.kind, 'cancelled');
+    const firstEnded = ended(synthpair, first);
+    const secondEnded = ended(synthpair, second);
+    assert.equal(finished((await firstEnded).ending).state, 'completed');
+    // The queued run starts only once the first has ended.
+    assert.equal(finished((await secondEnded).ending).state, 'completed');
+    assert.equal(synthpair.controller.queued.length, 0);
+  });
+
+  it('compares runs and deletes one', async () => {
+    const synthpair = await api();
+    await synthpair.catalog.refresh();
+    const runs = synthpair.catalog.runs.slice(0, 2);
+    assert.equal(runs.length, 2);
+    const report = await vscode.commands.executeCommand<vscode.TextDocument>(
+      'synthpair.compareRuns',
+      undefined,
+      runs.map((summary) => ({ kind: 'run', summary })),
+    );
+    assert.match(report.getText(), /## Results/);
+    assert.match(report.getText(), /kNN top-1/);
+    const victim = runs[1]!;
+    const deleted = await vscode.commands.executeCommand<boolean>(
+      'synthpair.deleteRun',
+      { kind: 'run', summary: victim },
+      { confirmed: true },
+    );
+    assert.equal(deleted, true);
+    assert.equal(existsSync(victim.dir), false);
+    assert.ok(!synthpair.catalog.runs.some((summary) => summary.dir === victim.dir));
+  });
+});
