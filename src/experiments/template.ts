@@ -1,0 +1,98 @@
+/**
+ * The text of a new experiment file: SimCLR with the synthesized-pair method, sized so that a laptop CPU
+ * trains it on a small dataset in minutes. Written as commented JSONC, like examples/quickstart, because the
+ * file is where people learn what the keys do.
+ */
+
+export interface ExperimentTemplateOptions {
+  /** The experiment's `name`. */
+  name: string;
+  /** `data.root` as written: relative to the folder of the config file, or absolute. */
+  dataRoot: string;
+  /** Default `imagefolder`. */
+  layout?: 'imagefolder' | 'cub';
+  /** `analysis.probes.count`: at most the test split's size. Default 8. */
+  probes?: number;
+}
+
+export function experimentTemplate(options: ExperimentTemplateOptions): string {
+  const probes = options.probes ?? 8;
+  if (!Number.isInteger(probes) || probes < 1 || probes > 256) {
+    throw new RangeError(`probes must be an integer from 1 to 256, got ${probes}`);
+  }
+  const layout = options.layout ?? 'imagefolder';
+  const layoutNote =
+    layout === 'cub'
+      ? '// Relative to this file: CUB-200-2011 as distributed (images.txt, train_test_split.txt, images/, …).'
+      : '// Relative to this file: <root>/train/<class>/<image> and <root>/test/<class>/<image>, PNG or JPEG.';
+  return `// ${options.name}: SimCLR with SynthPair's synthesized pairs, sized to train on a laptop CPU in minutes.
+// Every key not written here keeps its default: see docs/config.md, or hover a key in VS Code.
+// Scale up (train.epochs, data.imageSize, model.*, decoder.*) once this runs end to end.
+{
+  "name": ${JSON.stringify(options.name)},
+  "seed": 0,
+  "data": {
+    ${layoutNote}
+    "root": ${JSON.stringify(options.dataRoot)},
+    "layout": "${layout}",
+    // Images are resized to this once and cached; 48 px keeps small details and CPU steps short.
+    "imageSize": 48
+  },
+  "model": {
+    // A small four-stage conv net at half width: 128 feature dimensions h.
+    "arch": "smallcnn",
+    "width": 0.5,
+    "projector": { "hiddenDim": 256, "outDim": 64 }
+  },
+  "ssl": {
+    "method": "simclr",
+    "simclr": { "temperature": 0.5 }
+  },
+  "train": { "epochs": 8, "batchSize": 32 },
+  "optim": {
+    // Adam converges in the few epochs a CPU affords; lr is scaled by batchSize / 256, so this is 1e-3.
+    "name": "adam",
+    "lr": 0.008,
+    "weightDecay": 0,
+    "warmupEpochs": 0,
+    "schedule": "cosine"
+  },
+  "eval": {
+    "everyEpochs": 4,
+    // A small dataset has few images per class: far fewer neighbours than the ImageNet-sized default of 200.
+    "knn": { "k": 10 },
+    "linear": { "epochs": 50 }
+  },
+  // The method. L = L_C + α·L_R + ν·L_Cp: a decoder d learns to redraw images from their features h
+  // (L_R), and the encoder learns to give the same features to d(h) and d(h′), where h′ moves only the
+  // dimensions found non-discriminative (L_Cp). Set loss.alpha and loss.nu to 0 for the plain SSL baseline.
+  "loss": {
+    "alpha": 1, // α, weight of the reconstruction loss L_R
+    "nu": 1 // ν, weight of the synthesized-pair loss L_Cp
+  },
+  "synthesis": {
+    // Epoch 1 leaves L_Cp out, so the decoder has learnt to redraw images before they are contrasted.
+    "startEpoch": 2
+  },
+  // d: h → image. Narrow, with transposed convolutions: on a CPU they are faster than resize + conv.
+  "decoder": { "width": 0.25, "upsample": "transposed" },
+  "perturb": {
+    // h′ = h + m ⊙ ε with ε ~ N(0, (strength·σ_k)²) on the masked dimensions k.
+    "mode": "gaussian",
+    "strength": 1
+  },
+  "analysis": {
+    // Find the mask m anew after every epoch: the lowest quarter of the dimensions by variance of h, and
+    // by Grad-CAM importance to the SSL loss, combined by union. The heat maps and pair grids of each step
+    // are saved in the run folder for the dashboard.
+    "everyEpochs": 1,
+    "variance": { "quantile": 0.25 },
+    "gradcam": { "quantile": 0.25, "images": 64 },
+    "combine": "union",
+    // Test images the heat maps and pair grids are drawn for: no more than the test split holds.
+    "probes": { "count": ${probes} }
+  },
+  "checkpoint": { "everyEpochs": 1, "keep": 2 }
+}
+`;
+}
