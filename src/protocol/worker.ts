@@ -62,6 +62,23 @@ export const synthesisResult = z.object({
 });
 export type SynthesisResultMessage = z.infer<typeof synthesisResult>;
 
+/** A place in a text as an editor counts it: zero-based line, UTF-16 code units into the line. */
+const textPosition = z.object({
+  line: z.int().check(z.nonnegative()),
+  character: z.int().check(z.nonnegative()),
+});
+
+/** A problem in an experiment file, for the editor to underline. */
+export const configDiagnostic = z.object({
+  message: z.string(),
+  severity: z.enum(['error', 'warning', 'information']),
+  /** Dotted path of the key the problem is about, e.g. `data.root`; empty for the file as a whole. */
+  keyPath: z.string(),
+  /** Where in the text; absent when neither the key nor any block around it is written. */
+  range: z.optional(z.object({ start: textPosition, end: textPosition })),
+});
+export type ConfigDiagnosticMessage = z.infer<typeof configDiagnostic>;
+
 /**
  * Every request the host may send to the engine worker, with the shape of its parameters and of its
  * result. Both sides validate against these schemas, so adding a method here is the whole contract.
@@ -105,6 +122,15 @@ export const workerMethods = {
       overrides: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
     }),
     result: z.union([z.object({ cancelled: z.literal(true) }), synthesisResult]),
+  },
+  /**
+   * The problems of an experiment file's text as the editor holds it: those the config reader finds, then
+   * those only this machine can tell (the data set under data.root, the backend) and mask settings that
+   * defeat the method. `configFile` is the file's path, which a relative data.root is resolved against.
+   */
+  diagnoseConfig: {
+    params: z.object({ configFile: z.string(), text: z.string() }),
+    result: z.array(configDiagnostic),
   },
 } as const;
 

@@ -1,4 +1,5 @@
 import type { SelectedBackend } from '../engine/backends/selectBackend';
+import { diagnoseExperimentText } from '../engine/diagnostics/semanticDiagnostics';
 import { imageBytes } from '../engine/synthesis/grid';
 import {
   describeSynthesis,
@@ -26,7 +27,13 @@ export type WorkerHandlers = {
   [M in WorkerMethod]: (params: WorkerParams<M>, context: WorkerContext) => Promise<WorkerResult<M>>;
 };
 
-export function createHandlers(options: { version: string }): WorkerHandlers {
+export interface HandlerOptions {
+  version: string;
+  /** The launch option of that name: where a native backend a config forces is looked for. */
+  nativeModulePaths: readonly string[];
+}
+
+export function createHandlers(options: HandlerOptions): WorkerHandlers {
   // One run per worker: the host starts a worker per run, so a second one here is the host's mistake.
   let training: { stopRequested: boolean } | undefined;
   const synthesizers = new SynthesizerCache();
@@ -118,6 +125,8 @@ export function createHandlers(options: { version: string }): WorkerHandlers {
       const result = synthesisMessage(synthesizer, synthesis, performance.now() - started);
       return (await superseded()) ? { cancelled: true } : result;
     },
+    diagnoseConfig: async ({ configFile, text }) =>
+      diagnoseExperimentText(configFile, text, { nativeModulePaths: options.nativeModulePaths }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { BackendReport } from '../protocol/backend';
 import type { WorkerState } from '../protocol/webview';
-import type { LogLevel, WorkerLaunchOptions } from '../protocol/worker';
+import type { LogLevel, WorkerLaunchOptions, WorkerParams, WorkerResult } from '../protocol/worker';
 import { type WorkerCrashedError, WorkerProcess } from './workerProcess';
 
 export interface EngineServiceOptions {
@@ -53,6 +53,11 @@ export class EngineService extends EventEmitter<EngineServiceEvents> {
 
   async ping(payload: string): Promise<{ payload: string; pid: number }> {
     return this.ensureWorker().request('ping', { payload });
+  }
+
+  /** Problems of an experiment file's text, answered off the extension host: listing a data set walks folders. */
+  async diagnoseConfig(params: WorkerParams<'diagnoseConfig'>): Promise<WorkerResult<'diagnoseConfig'>> {
+    return this.ensureWorker().request('diagnoseConfig', params);
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +5,12 @@ import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendAttempt, BackendName, BackendPreference, BackendReport } from '../../protocol/backend';
 import { backendNames } from '../../protocol/backend';
 import { tf as tfCore } from '../tf';
+import {
+  locateNativeBackend,
+  type NativeBackendLookup,
+  type NativeBackendName,
+  nativePackages,
+} from './nativeBackends';
 import { initWasmBackend } from './wasm/loadWasm';
 
 export type TensorFlow = typeof tfCore;
@@ -16,25 +21,15 @@ export interface SelectedBackend {
   report: BackendReport;
 }
 
-export interface BackendSelectionOptions {
+export interface BackendSelectionOptions extends NativeBackendLookup {
   preference: BackendPreference;
   wasmDir: string;
-  nativeModulePaths: readonly string[];
   synthpairVersion: string;
-  /** Where an NVIDIA driver leaves traces; overridable so the check can be tested. */
-  nvidiaDeviceFiles?: readonly string[];
 }
 
 type Attempt =
   | { outcome: 'selected'; tf: TensorFlow; tfjsBackend: string; reason: string; wasm?: BackendReport['wasm'] }
   | { outcome: Exclude<BackendAttempt['outcome'], 'selected' | 'not-tried'>; reason: string };
-
-const nativePackages = {
-  'node-gpu': '@tensorflow/tfjs-node-gpu',
-  node: '@tensorflow/tfjs-node',
-} as const;
-
-const defaultNvidiaDeviceFiles = ['/dev/nvidiactl', '/proc/driver/nvidia/version'];
 
 /**
  * Picks the fastest TF.js backend that works here, in the order GPU → native CPU → wasm → cpu, and
@@ -107,14 +102,8 @@ export async function selectBackend(options: BackendSelectionOptions): Promise<S
 async function tryBackend(name: BackendName, options: BackendSelectionOptions): Promise<Attempt> {
   switch (name) {
     case 'node-gpu':
-      return tryNative(name, options, () => {
-        const deviceFiles = options.nvidiaDeviceFiles ?? defaultNvidiaDeviceFiles;
-        return deviceFiles.some((file) => existsSync(file))
-          ? undefined
-          : 'no NVIDIA GPU driver found on this machine';
-      });
     case 'node':
-      return tryNative(name, options, () => undefined);
+      return tryNative(name, options);
     case 'wasm':
       return tryWasm(options.wasmDir);
     case 'cpu':
@@ -128,36 +117,13 @@ async function tryBackend(name: BackendName, options: BackendSelectionOptions): 
   }
 }
 
-function resolveNative(packageName: string, searchPaths: readonly string[]): string | undefined {
-  // The worker bundle lives in the extension's dist/, so plain resolution finds packages installed beside the
-  // extension; the configured folders let a user point at an install of their own.
-  for (const base of [...searchPaths, __dirname]) {
-    try {
-      return createRequire(path.join(base, 'package.json')).resolve(packageName);
-    } catch {
-      // Not installed under this folder; try the next one.
-    }
-  }
-  return undefined;
-}
-
-async function tryNative(
-  name: keyof typeof nativePackages,
-  options: BackendSelectionOptions,
-  precondition: () => string | undefined,
-): Promise<Attempt> {
+async function tryNative(name: NativeBackendName, options: BackendSelectionOptions): Promise<Attempt> {
   const packageName = nativePackages[name];
-  const entry = resolveNative(packageName, options.nativeModulePaths);
-  if (!entry) {
-    return {
-      outcome: 'not-installed',
-      reason: `${packageName} is not installed (optional: its install downloads libtensorflow, which needs internet)`,
-    };
+  const location = locateNativeBackend(name, options);
+  if (!location.found) {
+    return { outcome: location.outcome, reason: location.reason };
   }
-  const unusable = precondition();
-  if (unusable) {
-    return { outcome: 'unusable', reason: unusable };
-  }
+  const { entry } = location;
   let tf: TensorFlow;
   try {
     tf = createRequire(entry)(entry) as TensorFlow;

@@ -254,7 +254,10 @@ async function readIndex(root: string, name: string): Promise<Map<string, string
 
 function checkSplits(root: string, testLocation: string, listing: RawListing): DatasetWarning[] {
   if (listing.train.length === 0) {
-    throw new DatasetError('no-images', root, `${root}: no training images`);
+    // Both splits named at once, so a wrong data.root is not fixed one split at a time.
+    const missing =
+      listing.test.length === 0 ? 'no training images and no test images' : 'no training images';
+    throw new DatasetError('no-images', root, `${root}: ${missing}`);
   }
   if (listing.test.length === 0) {
     // Training would run to the end and then have nothing to evaluate on.
