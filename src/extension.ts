@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
 import { contextKeys } from './commands/commandIds';
+import { registerNewExperimentCommand } from './commands/newExperimentCommand';
 import { registerCommands, showErrorWithOutput } from './commands/registerCommands';
 import { registerRunCommands } from './commands/runCommands';
 import { readRunSettings, readWorkerLaunchOptions } from './config/readSettings';
+import { registerConfigDiagnostics } from './editor/configDiagnostics';
 import { ExperimentCodeLensProvider } from './editor/experimentCodeLens';
 import { runsViewId } from './manifest/contributions';
 import { type DashboardDependencies, DashboardPanel } from './panels/dashboardPanel';
@@ -21,11 +23,14 @@ export interface SynthPairApi {
   statusBar: TrainingStatusBar;
   currentDashboard(): DashboardPanel | undefined;
   output: vscode.LogOutputChannel;
+  /** How long `activate` took, as the output channel reports it. */
+  activationMs: number;
 }
 
 let stopRuns: (() => Promise<void>) | undefined;
 
 export function activate(context: vscode.ExtensionContext): SynthPairApi {
+  const activationStarted = performance.now();
   const output = vscode.window.createOutputChannel('SynthPair', { log: true });
   const workerScript = vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath;
   const launchOptions = () => readWorkerLaunchOptions(context.extensionUri, output);
@@ -81,13 +86,18 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     vscode.languages.registerCodeLensProvider({ pattern: '**/*.synthpair.json' }, codeLens),
     ...registerCommands(dependencies),
     ...registerRunCommands({ catalog, controller, output }),
+    registerNewExperimentCommand(output),
+    registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
     vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
       deserializeWebviewPanel: async (panel) => {
         DashboardPanel.revive(panel, dependencies);
       },
     }),
   );
+  const activationMs = performance.now() - activationStarted;
+  output.info(`activated in ${activationMs.toFixed(1)} ms`);
   return {
+    activationMs,
     engine,
     controller,
     catalog,

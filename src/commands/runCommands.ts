@@ -28,15 +28,21 @@ function isNode(target: unknown): target is RunsNode {
   return typeof target === 'object' && target !== null && 'kind' in target && !(target instanceof vscode.Uri);
 }
 
-/** Runs need a trusted workspace: the config chooses files to read and the worker executes code. */
-async function requireTrust(): Promise<boolean> {
+/**
+ * Runs need a trusted workspace: the config chooses files to read and the worker executes code. The
+ * explanation is not awaited, so the command answers at once whatever the user does with the message.
+ */
+function requireTrust(): boolean {
   if (vscode.workspace.isTrusted) return true;
   const manage = 'Manage Workspace Trust';
-  const choice = await vscode.window.showWarningMessage(
-    'SynthPair does not start runs in Restricted Mode: a run executes training code on files this workspace names. You can still browse runs and edit experiments.',
-    manage,
-  );
-  if (choice === manage) await vscode.commands.executeCommand('workbench.trust.manage');
+  void vscode.window
+    .showWarningMessage(
+      'SynthPair does not start runs in Restricted Mode: a run executes training code on files this workspace names. You can still browse runs and edit experiments.',
+      manage,
+    )
+    .then((choice) =>
+      choice === manage ? vscode.commands.executeCommand('workbench.trust.manage') : undefined,
+    );
   return false;
 }
 
@@ -320,14 +326,14 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
 
   return [
     vscode.commands.registerCommand(commandDefinitions.runExperiment.id, async (target: Target) => {
-      if (!(await requireTrust())) return undefined;
+      if (!requireTrust()) return undefined;
       const document = await pickExperiment(target);
       return document ? start(document, []).id : undefined;
     }),
     vscode.commands.registerCommand(
       commandDefinitions.runWithOverrides.id,
       async (target: Target, presetOverrides?: string[]) => {
-        if (!(await requireTrust())) return undefined;
+        if (!requireTrust()) return undefined;
         const document = await pickExperiment(target);
         if (!document) return undefined;
         const overrides = presetOverrides ?? (await askOverrides(document));
@@ -336,7 +342,7 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
     ),
     vscode.commands.registerCommand(commandDefinitions.stopRun.id, (target: Target) => stopTarget(target)),
     vscode.commands.registerCommand(commandDefinitions.resumeRun.id, async (target: Target) => {
-      if (!(await requireTrust())) return undefined;
+      if (!requireTrust()) return undefined;
       const summary = await pickRun(
         target,
         (run) => (run.state === 'stopped' || run.state === 'failed') && !controller.owns(run.dir),

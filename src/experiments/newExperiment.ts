@@ -69,6 +69,8 @@ export class NewExperimentError extends Error {
 
 /** Probes of the template; an imagefolder dataset with fewer test images gets one per test image. */
 const defaultProbes = 8;
+/** The template's batch: a small folder of the user's own gets at most its training images. */
+const defaultBatchSize = 32;
 
 /**
  * Decides what to write, and writes nothing. Refuses a bad name and a config file that exists; reuses the
@@ -85,15 +87,18 @@ export async function planNewExperiment(workspaceFolder: string, name: string): 
   }
 
   const data = (await findExistingData(folder)) ?? (await exampleDataFolder(folder, name));
-  const probes =
-    data.kind === 'existing' && data.layout === 'imagefolder'
-      ? Math.max(1, await countTestImages(data.root, defaultProbes))
-      : defaultProbes;
+  // A small folder of the user's own gets a probe set and a batch it can fill.
+  const ownFolder = data.kind === 'existing' && data.layout === 'imagefolder';
+  const probes = ownFolder ? Math.max(1, await countImages(data.root, 'test', defaultProbes)) : defaultProbes;
+  const batchSize = ownFolder
+    ? Math.max(2, await countImages(data.root, 'train', defaultBatchSize))
+    : defaultBatchSize;
   const configText = experimentTemplate({
     name,
     dataRoot: relativeRoot(folder, data.root),
     layout: data.kind === 'existing' ? data.layout : 'imagefolder',
     probes,
+    batchSize,
   });
   return { name, workspaceFolder: folder, configPath, data, configText };
 }
@@ -197,11 +202,11 @@ async function exampleDataFolder(folder: string, name: string): Promise<Experime
 const imageExtensions = new Set(['.jpg', '.jpeg', '.png']);
 
 /** Test images of an imagefolder dataset, counting no further than `enough`. */
-async function countTestImages(root: string, enough: number): Promise<number> {
-  const test = path.join(root, 'test');
+async function countImages(root: string, split: 'train' | 'test', enough: number): Promise<number> {
+  const folder = path.join(root, split);
   let count = 0;
-  for (const classFolder of await readdirOrEmpty(test)) {
-    for (const file of await readdirOrEmpty(path.join(test, classFolder))) {
+  for (const classFolder of await readdirOrEmpty(folder)) {
+    for (const file of await readdirOrEmpty(path.join(folder, classFolder))) {
       if (imageExtensions.has(path.extname(file).toLowerCase())) count++;
       if (count >= enough) return count;
     }

@@ -13,12 +13,18 @@ export interface ExperimentTemplateOptions {
   layout?: 'imagefolder' | 'cub';
   /** `analysis.probes.count`: at most the test split's size. Default 8. */
   probes?: number;
+  /** `train.batchSize`: at most the training split's size. Default 32. */
+  batchSize?: number;
 }
 
 export function experimentTemplate(options: ExperimentTemplateOptions): string {
   const probes = options.probes ?? 8;
   if (!Number.isInteger(probes) || probes < 1 || probes > 256) {
     throw new RangeError(`probes must be an integer from 1 to 256, got ${probes}`);
+  }
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 2 || batchSize > 4096) {
+    throw new RangeError(`batchSize must be an integer from 2 to 4096, got ${batchSize}`);
   }
   const layout = options.layout ?? 'imagefolder';
   const layoutNote =
@@ -48,9 +54,9 @@ export function experimentTemplate(options: ExperimentTemplateOptions): string {
     "method": "simclr",
     "simclr": { "temperature": 0.5 }
   },
-  "train": { "epochs": 8, "batchSize": 32 },
+  "train": { "epochs": 8, "batchSize": ${batchSize} },
   "optim": {
-    // Adam converges in the few epochs a CPU affords; lr is scaled by batchSize / 256, so this is 1e-3.
+    // Adam converges in the few epochs a CPU affords; lr is scaled by batchSize / 256, so this is ${Number(((0.008 * batchSize) / 256).toPrecision(3))}.
     "name": "adam",
     "lr": 0.008,
     "weightDecay": 0,

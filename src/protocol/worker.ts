@@ -176,6 +176,16 @@ const errorResponse = z.object({
 export const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
 export type LogLevel = z.infer<typeof logLevel>;
 
+/** What a progress event may carry besides its message. */
+const progressDetails = z.object({
+  /** Fraction done in [0, 1] when known. */
+  fraction: z.optional(z.number().check(z.gte(0), z.lte(1))),
+  training: z.optional(trainingProgress),
+  /** The run folder a train request writes, announced as soon as it exists. */
+  runDir: z.optional(z.string()),
+});
+export type ProgressDetails = z.infer<typeof progressDetails>;
+
 export const workerEvent = z.discriminatedUnion('event', [
   z.object({ kind: z.literal('event'), event: z.literal('ready'), pid: z.int() }),
   z.object({ kind: z.literal('event'), event: z.literal('log'), level: logLevel, message: z.string() }),
@@ -184,9 +194,7 @@ export const workerEvent = z.discriminatedUnion('event', [
     event: z.literal('progress'),
     requestId,
     message: z.string(),
-    /** Fraction done in [0, 1] when known. */
-    fraction: z.optional(z.number().check(z.gte(0), z.lte(1))),
-    training: z.optional(trainingProgress),
+    ...progressDetails.shape,
   }),
 ]);
 

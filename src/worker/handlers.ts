@@ -10,8 +10,8 @@ import {
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
 import type {
   LogLevel,
+  ProgressDetails,
   SynthesisResultMessage,
-  TrainingProgressMessage,
   WorkerMethod,
   WorkerParams,
   WorkerResult,
@@ -20,7 +20,7 @@ import type {
 export interface WorkerContext {
   backend(): Promise<SelectedBackend>;
   log(level: LogLevel, message: string): void;
-  progress(message: string, fraction?: number, training?: TrainingProgressMessage): void;
+  progress(message: string, details?: ProgressDetails): void;
 }
 
 export type WorkerHandlers = {
@@ -51,6 +51,7 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
         throw new Error('this worker is already training a run');
       }
       const current = { stopRequested: false };
+      let runDir: string | undefined;
       training = current;
       newestRequest++;
       try {
@@ -69,13 +70,20 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
             cacheFolder,
           },
           {
-            started: (run) => context.log('info', `run folder: ${run.dir}`),
+            started: (run) => {
+              runDir = run.dir;
+              context.log('info', `run folder: ${run.dir}`);
+              context.progress('started', { runDir });
+            },
             log: context.log,
             progress: (progress) =>
               context.progress(
                 `epoch ${progress.epoch}/${progress.epochs}, step ${progress.step}/${progress.totalSteps}`,
-                progress.totalSteps > 0 ? progress.step / progress.totalSteps : undefined,
-                progress,
+                {
+                  ...(progress.totalSteps > 0 ? { fraction: progress.step / progress.totalSteps } : {}),
+                  training: progress,
+                  ...(runDir === undefined ? {} : { runDir }),
+                },
               ),
             shouldStop: () => current.stopRequested,
           },

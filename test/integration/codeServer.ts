@@ -30,6 +30,8 @@ export interface CodeServerOptions {
   linkedExtensions?: LinkedExtension[];
   /** Also append the server's output to this file. */
   logFile?: string;
+  /** Keep VS Code's workspace trust, so a folder can open in Restricted Mode; by default every folder is trusted. */
+  workspaceTrust?: boolean;
 }
 
 export interface CodeServer {
@@ -157,7 +159,7 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
     'none',
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--user-data-dir',
     userDataDir,

@@ -97,7 +97,34 @@ interface Outcome {
   result?: SuiteResult;
 }
 
-async function runSuite(started: number, workbenchLog: string, serverLog: string): Promise<Outcome> {
+/** One window of the suite: the trusted main suite, or the Restricted Mode one on an untrusted folder. */
+interface SuiteVariant {
+  name: 'main' | 'restricted';
+  settings: Record<string, unknown>;
+  workspaceTrust: boolean;
+}
+
+const variants: SuiteVariant[] = [
+  { name: 'main', settings: quietSettings, workspaceTrust: false },
+  {
+    name: 'restricted',
+    settings: {
+      ...quietSettings,
+      'security.workspace.trust.enabled': true,
+      // Opens the folder untrusted without the modal prompt, as after answering "No, I don't trust the authors".
+      'security.workspace.trust.startupPrompt': 'never',
+      'security.workspace.trust.emptyWindow': false,
+    },
+    workspaceTrust: true,
+  },
+];
+
+async function runSuite(
+  started: number,
+  variant: SuiteVariant,
+  workbenchLog: string,
+  serverLog: string,
+): Promise<Outcome> {
   checkInputs();
   const { codeServerBin, env } = await provisionVSCode();
   log(`code-server ready after ${seconds(started)}`);
@@ -132,9 +159,10 @@ async function runSuite(started: number, workbenchLog: string, serverLog: string
     });
     server = await startCodeServer({
       codeServerBin,
-      env,
+      env: { ...env, SYNTHPAIR_SUITE: variant.name },
       smokeTestDriver: true,
-      settings: quietSettings,
+      settings: variant.settings,
+      workspaceTrust: variant.workspaceTrust,
       logFile: serverLog,
     });
     const { port, url } = server;
@@ -205,7 +233,7 @@ async function runSuite(started: number, workbenchLog: string, serverLog: string
     const outcome = await Promise.race([exited, stalled]);
     clearTimeout(timer);
     await page
-      .screenshot({ path: path.join(resultsDir, 'integration-workbench.png') })
+      .screenshot({ path: path.join(resultsDir, `integration-workbench-${variant.name}.png`) })
       .catch((error: Error) => log(`no screenshot: ${error.message}`));
 
     const result = parseResult(consoleLines);
@@ -239,21 +267,32 @@ async function main(): Promise<number> {
     rmSync(stale, { recursive: true, force: true });
   }
 
-  let outcome: Outcome;
-  try {
-    outcome = await runSuite(started, workbenchLog, serverLog);
-  } catch (error) {
-    log(error instanceof Error ? error.message : String(error));
-    outcome = { exitCode: 1 };
+  let exitCode = 0;
+  const counts = { passed: 0, failed: 0, pending: 0 };
+  for (const variant of variants) {
+    let outcome: Outcome;
+    try {
+      outcome = await runSuite(started, variant, workbenchLog, serverLog);
+    } catch (error) {
+      log(error instanceof Error ? error.message : String(error));
+      outcome = { exitCode: 1 };
+    }
+    // A suite that never reported counts as one failure, so a broken harness cannot look green.
+    const result = outcome.result ?? { passed: 0, failed: 1, pending: 0 };
+    counts.passed += result.passed;
+    counts.failed += result.failed;
+    counts.pending += result.pending;
+    exitCode ||= outcome.exitCode;
+    log(
+      `${variant.name} suite: ${result.passed} passed, ${result.failed} failed; exit code ${outcome.exitCode}`,
+    );
   }
-  // A suite that never reported counts as one failure, so a broken harness cannot look green.
-  const counts = outcome.result ?? { passed: 0, failed: 1, pending: 0 };
   writeFileSync(path.join(resultsDir, 'integration.json'), `${JSON.stringify(counts)}\n`);
   log(
     `${counts.passed} passed, ${counts.failed} failed, ${counts.pending} pending in ${seconds(started)}; ` +
-      `exit code ${outcome.exitCode}`,
+      `exit code ${exitCode}`,
   );
-  return outcome.exitCode;
+  return exitCode;
 }
 
 if (require.main === module) {

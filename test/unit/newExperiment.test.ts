@@ -242,8 +242,10 @@ describe('new experiment', function () {
         layout: 'imagefolder',
         foundBy: path.join(folder, 'data'),
       });
-      // The tiny dataset's test split has 9 images: room for the template's 8 probes.
+      // The tiny dataset's test split has 9 images: room for the template's 8 probes; its 18 training images
+      // would not fill the template's batch of 32.
       assert.equal(parseExperimentConfig(plan.configText).config?.analysis.probes.count, 8);
+      assert.equal(parseExperimentConfig(plan.configText).config?.train.batchSize, 18);
 
       // A config that points nowhere is passed over; one whose data.root exists wins over data/.
       const nested = path.join(folder, 'experiments', 'cub');
@@ -267,6 +269,7 @@ describe('new experiment', function () {
       assert.deepEqual(diagnostics, []);
       assert.equal(config?.data.root, 'experiments/cub/pictures');
       assert.equal(config?.analysis.probes.count, 3, 'one probe per test image when there are fewer than 8');
+      assert.equal(config?.train.batchSize, 4, 'a batch no larger than the training split');
       const result = await writeNewExperiment(plan);
       assert.deepEqual(result, { configPath: plan.configPath, written: [plan.configPath] });
     });

@@ -7,8 +7,10 @@ describe('SynthPair activation', () => {
   it(`loads ${EXTENSION_ID} and activates it`, async () => {
     const extension = vscode.extensions.getExtension(EXTENSION_ID);
     assert.ok(extension, `${EXTENSION_ID} is not loaded in the extension host`);
-    await extension.activate();
+    const api = (await extension.activate()) as { activationMs: number };
     assert.equal(extension.isActive, true);
+    // Reported, not asserted: a timing depends on the machine (docs: "activation time").
+    console.log(`    activation took ${api.activationMs.toFixed(1)} ms`);
   });
 });
 

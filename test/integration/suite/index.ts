@@ -4,11 +4,17 @@ import Mocha from 'mocha';
 
 // Test modules in run order. esbuild bundles this file, so there is no test folder to glob at run time:
 // each module is required explicitly, and adding a test file means adding one line here.
-const testModules: Array<() => unknown> = [
-  () => require('./activation.test'),
-  () => require('./commands.test'),
-  () => require('./runs.test'),
-];
+// The runner starts a second window on an untrusted folder with SYNTHPAIR_SUITE=restricted in the server's
+// environment, which the extension host inherits.
+const testModules: Array<() => unknown> =
+  process.env.SYNTHPAIR_SUITE === 'restricted'
+    ? [() => require('./restricted.test')]
+    : [
+        () => require('./activation.test'),
+        () => require('./commands.test'),
+        () => require('./editor.test'),
+        () => require('./runs.test'),
+      ];
 
 /** Printed last, parsed by test/integration/run.ts into test-results/integration.json. */
 export const RESULT_PREFIX = 'SYNTHPAIR_SUITE_RESULT';

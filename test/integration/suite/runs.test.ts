@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { SynthPairApi } from '../../../src/extension';
@@ -235,5 +236,81 @@ describe('Running experiments from the editor', function () {
     assert.equal(deleted, true);
     assert.equal(existsSync(victim.dir), false);
     assert.ok(!synthpair.catalog.runs.some((summary) => summary.dir === victim.dir));
+  });
+});
+
+describe('Runs trained by other processes', function () {
+  this.timeout(180_000);
+
+  function workspaceFolder(): string {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder);
+    return folder.uri.fsPath;
+  }
+
+  it('lists a run the CLI starts in the workspace, follows it live, and stops it', async () => {
+    const synthpair = await api();
+    const extension = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const runDir = path.join(workspaceFolder(), '.synthpair', 'runs', 'from-cli');
+    const cli = spawn(
+      process.execPath,
+      [
+        path.join(extension.extensionPath, 'dist', 'cli.js'),
+        'run',
+        tinyConfigUri().fsPath,
+        '--out',
+        runDir,
+        '--set',
+        'train.epochs=30',
+      ],
+      { cwd: workspaceFolder(), stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
+    );
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+    try {
+      // No refresh here: the catalog's file watcher has to notice the new run folder by itself.
+      const live = await until(
+        () =>
+          synthpair.catalog.runs.find(
+            (run) => run.dir === runDir && run.livePid === cli.pid && run.status.epoch >= 1,
+          ),
+        'the CLI run to appear as running after its first epoch',
+        120_000,
+      );
+      const item = synthpair.runsTree.getTreeItem({ kind: 'run', summary: live });
+      assert.equal(item.contextValue, 'run.running.live');
+      assert.match(String(item.description), new RegExp(`running \\(pid ${cli.pid}\\)`));
+      await vscode.commands.executeCommand('synthpair.stopRun', { kind: 'run', summary: live });
+      assert.equal(await exited, 130, 'the CLI stops after its step on the stop request');
+      assert.equal((await runStatus(runDir)).state, 'stopped');
+      await until(
+        () => synthpair.catalog.runs.find((run) => run.dir === runDir && run.state === 'stopped'),
+        'the view to show the CLI run stopped',
+      );
+    } finally {
+      cli.kill('SIGKILL');
+    }
+  });
+
+  it('shows a run whose process died while running as stopped, and offers to resume it', async () => {
+    const synthpair = await api();
+    const runDir = path.join(workspaceFolder(), '.synthpair', 'runs', 'from-cli');
+    const status = await runStatus(runDir);
+    // What a reload or a killed process leaves: `running`, with a pid that no longer lives.
+    const dead = spawn(process.execPath, ['-e', ''], { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
+    await new Promise((resolve) => dead.once('exit', resolve));
+    await writeFile(
+      path.join(runDir, 'run.json'),
+      JSON.stringify({ ...status, state: 'running', pid: dead.pid }),
+    );
+    const summary = await until(
+      () =>
+        synthpair.catalog.runs.find(
+          (run) => run.dir === runDir && run.status.state === 'running' && run.status.pid === dead.pid,
+        ),
+      'the catalog to read the changed run.json',
+    );
+    assert.equal(summary.state, 'stopped');
+    assert.equal(summary.livePid, undefined);
+    assert.equal(synthpair.runsTree.getTreeItem({ kind: 'run', summary }).contextValue, 'run.stopped');
   });
 });
