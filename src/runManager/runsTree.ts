@@ -154,16 +154,19 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
 
   private configItem(file: string): vscode.TreeItem {
     const runs = this.catalog.runs.filter((run) => run.status.configFile === file);
+    // Expanded even without runs: VS Code keeps a node's first collapsible state, and the first run has to show.
     const item = new vscode.TreeItem(
       path.basename(file).replace(/\.synthpair\.json$/, ''),
-      runs.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+      vscode.TreeItemCollapsibleState.Expanded,
     );
     item.id = `config:${file}`;
     item.resourceUri = vscode.Uri.file(file);
     item.iconPath = new vscode.ThemeIcon('beaker');
     const busy = this.controller.busyConfigs().includes(file);
+    const folder = vscode.workspace.asRelativePath(path.dirname(file));
     item.description = [
-      vscode.workspace.asRelativePath(path.dirname(file)),
+      // A file at the top of its workspace folder needs no folder.
+      folder === path.dirname(file) ? undefined : folder,
       runs.length === 1 ? '1 run' : `${runs.length} runs`,
       busy ? 'training' : undefined,
     ]

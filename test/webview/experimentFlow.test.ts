@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type CodeServer, startCodeServer } from '../integration/codeServer';
+import { provisionVSCode, repoRoot } from '../integration/provision';
+import { chromiumArgs, chromiumPath, quietSettings } from '../integration/run';
+import { screenshot } from './harness';
+
+const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+
+/**
+ * A new user's first experiment, by clicks and keys only, in a real workbench on an empty folder: the Runs
+ * view's welcome, New Experiment, the CodeLens, a diagnostic while typing, Run, the status bar, Stop, Resume.
+ * Screenshots of each stage land in test-results/webview/.
+ */
+describe('a first experiment in a real VS Code workbench', function () {
+  this.timeout(420_000);
+  let browser: Browser;
+  let server: CodeServer;
+  let page: Page;
+  const workspace = mkdtempSync(path.join(os.tmpdir(), 'synthpair-first-experiment-'));
+
+  before(async () => {
+    browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+    const { codeServerBin, env } = await provisionVSCode();
+    server = await startCodeServer({
+      codeServerBin,
+      env,
+      folder: workspace,
+      settings: { ...quietSettings, 'workbench.colorTheme': 'Default Dark Modern', 'editor.codeLens': true },
+      linkedExtensions: [{ id: 'synthpair.synthpair', version, location: repoRoot }],
+    });
+    page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    await page.goto(server.url);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  });
+
+  after(async () => {
+    await page?.close();
+    await server?.stop();
+    await browser?.close();
+    rmSync(workspace, { recursive: true, force: true });
+  });
+
+  const runsView = () => page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Runs' }) });
+  const codeLens = (text: string) => page.locator('.codelens-decoration a', { hasText: text }).first();
+  const statusItem = () => page.locator('.statusbar-item', { hasText: /epoch \d+\/\d+/ }).first();
+  const runRow = (text: RegExp) => runsView().locator('.monaco-list-row', { hasText: text }).first();
+
+  it('offers New Experiment in the empty Runs view, and writes, opens and explains the config', async () => {
+    await page.locator('.activitybar [aria-label^="SynthPair"]').first().click();
+    const button = runsView().locator('.monaco-button', { hasText: 'New Experiment' });
+    await button.waitFor({ timeout: 60_000 });
+    await screenshot(page, 'flow-1-welcome');
+    await button.click();
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill('birds');
+    await page.keyboard.press('Enter');
+    await page.locator('.tab', { hasText: 'birds.synthpair.json' }).waitFor({ timeout: 60_000 });
+    assert.ok(existsSync(path.join(workspace, 'birds.synthpair.json')));
+    assert.ok(
+      existsSync(path.join(workspace, 'data', 'LICENSE')),
+      'the generated dataset states its licence',
+    );
+    await codeLens('Run').waitFor({ timeout: 60_000 });
+    await codeLens('Open Dashboard').waitFor();
+    await runRow(/birds/).waitFor({ timeout: 30_000 });
+    await screenshot(page, 'flow-2-codelens');
+  });
+
+  it('underlines a data root that does not exist while typing, and clears it on undo', async () => {
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+H');
+    const find = page
+      .locator('.find-widget textarea[aria-label="Find"], .find-widget input[aria-label="Find"]')
+      .first();
+    await find.fill('"root": "data"');
+    const replace = page
+      .locator('.find-widget textarea[aria-label="Replace"], .find-widget input[aria-label="Replace"]')
+      .first();
+    await replace.fill('"root": "nowhere"');
+    await page.keyboard.press('Control+Alt+Enter');
+    await page.keyboard.press('Escape');
+    await page.locator('.squiggly-error').first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press('Control+Shift+M');
+    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'nowhere' }).first();
+    await problem.waitFor({ timeout: 30_000 });
+    await screenshot(page, 'flow-3-diagnostic');
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+Z');
+    await page.locator('.squiggly-error').first().waitFor({ state: 'detached', timeout: 30_000 });
+  });
+
+  it('runs from the CodeLens with progress in the status bar and the view, stops, and resumes', async () => {
+    await codeLens('Run').click();
+    await statusItem().waitFor({ timeout: 120_000 });
+    await runRow(/epoch \d+\/8/).waitFor({ timeout: 30_000 });
+    await screenshot(page, 'flow-4-training');
+    await codeLens('Stop').click();
+    await runRow(/stopped/).waitFor({ timeout: 120_000 });
+    await codeLens('Resume').waitFor({ timeout: 30_000 });
+    assert.equal(await statusItem().count(), 0, 'the status bar item goes when nothing trains');
+    await screenshot(page, 'flow-5-stopped');
+    await codeLens('Resume').click();
+    await statusItem().waitFor({ timeout: 120_000 });
+    await codeLens('Stop').click();
+    await runRow(/stopped/).waitFor({ timeout: 120_000 });
+    await screenshot(page, 'flow-6-resumed-and-stopped');
+  });
+});
