@@ -46,8 +46,12 @@ function requireTrust(): boolean {
   return false;
 }
 
+const comparisonScheme = 'synthpair-comparison';
+
 export function registerRunCommands(dependencies: RunCommandDependencies): vscode.Disposable[] {
   const { catalog, controller, output } = dependencies;
+  const comparisonReports = new Map<string, string>();
+  let comparisons = 0;
 
   async function pickExperiment(target: Target): Promise<vscode.TextDocument | undefined> {
     if (target instanceof vscode.Uri) return vscode.workspace.openTextDocument(target);
@@ -433,14 +437,17 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
             config: JSON.parse(await readFile(path.join(summary.dir, 'config.json'), 'utf8')) as unknown,
           })),
         );
-        const document = await vscode.workspace.openTextDocument({
-          language: 'markdown',
-          content: compareRunsMarkdown(compared),
-        });
-        await vscode.commands.executeCommand('markdown.showPreview', document.uri);
+        // A read-only document of its own scheme: nothing to save or to be asked about on close.
+        const uri = vscode.Uri.from({ scheme: comparisonScheme, path: `/comparison-${++comparisons}.md` });
+        comparisonReports.set(uri.path, compareRunsMarkdown(compared));
+        const document = await vscode.workspace.openTextDocument(uri);
+        await vscode.commands.executeCommand('markdown.showPreview', uri);
         return document;
       },
     ),
     vscode.commands.registerCommand(commandDefinitions.refreshRuns.id, () => catalog.refresh()),
+    vscode.workspace.registerTextDocumentContentProvider(comparisonScheme, {
+      provideTextDocumentContent: (uri) => comparisonReports.get(uri.path),
+    }),
   ];
 }

@@ -45,6 +45,24 @@ describe('a first experiment in a real VS Code workbench', function () {
     rmSync(workspace, { recursive: true, force: true });
   });
 
+  /** Runs a command by its palette title, reopening the palette until the command has registered. */
+  async function runFromPalette(title: string): Promise<void> {
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    for (let attempt = 0; ; attempt++) {
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input');
+      await input.fill(`>${title}`);
+      try {
+        await row.waitFor({ timeout: 3000 });
+        break;
+      } catch (error) {
+        await page.keyboard.press('Escape');
+        if (attempt > 10) throw error;
+      }
+    }
+    await page.keyboard.press('Enter');
+  }
+
   const runsView = () => page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Runs' }) });
   const codeLens = (text: string) => page.locator('.codelens-decoration a', { hasText: text }).first();
   const statusItem = () => page.locator('.statusbar-item', { hasText: /epoch \d+\/\d+/ }).first();
@@ -107,8 +125,43 @@ describe('a first experiment in a real VS Code workbench', function () {
     await screenshot(page, 'flow-5-stopped');
     await codeLens('Resume').click();
     await statusItem().waitFor({ timeout: 120_000 });
-    await codeLens('Stop').click();
+    // The progress notification's Cancel stops the run as Stop does.
+    await page.locator('.notification-toast .monaco-button', { hasText: 'Cancel' }).first().click();
     await runRow(/stopped/).waitFor({ timeout: 120_000 });
-    await screenshot(page, 'flow-6-resumed-and-stopped');
+    await screenshot(page, 'flow-6-resumed-and-cancelled');
+  });
+
+  it('runs with an override picked from the schema, refusing a bad value, then compares the two runs', async () => {
+    await runFromPalette('SynthPair: Run Experiment with Overrides');
+    const input = page.locator('.quick-input-widget input');
+    await input.fill('train.epochs');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'train.epochs' }).first().click();
+    await input.fill('-3');
+    await page.locator('.quick-input-message', { hasText: 'train.epochs' }).waitFor({ timeout: 10_000 });
+    await screenshot(page, 'flow-7-override-refused');
+    await input.fill('1');
+    await page.keyboard.press('Enter');
+    await page
+      .locator('.quick-input-list .monaco-list-row', { hasText: 'Run with 1 override' })
+      .first()
+      .click();
+    await runRow(/completed/).waitFor({ timeout: 180_000 });
+
+    await runFromPalette('SynthPair: Compare Runs');
+    const rows = page.locator('.quick-input-list .monaco-list-row', { hasText: 'birds-' });
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 2, (await rows.allTextContents()).join(' | '));
+    // In a multi-select pick a click on a row toggles its check box.
+    for (const row of await rows.all()) await row.click();
+    await page.keyboard.press('Enter');
+    const preview = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    try {
+      await preview.locator('h2', { hasText: 'Config keys that differ' }).waitFor({ timeout: 60_000 });
+    } catch (error) {
+      await screenshot(page, 'flow-8-compare-failure');
+      throw error;
+    }
+    await preview.locator('td', { hasText: 'train.epochs' }).first().waitFor();
+    await screenshot(page, 'flow-8-compare');
   });
 });
