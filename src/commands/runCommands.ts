@@ -257,9 +257,10 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
           const { diagnostics } = parseExperimentConfig(document.getText(), {
             overrides: [...overrides, `${key}=${text}`],
           });
-          return diagnostics.find(
-            (diagnostic) => diagnostic.severity === 'error' && diagnostic.path.startsWith(key),
-          )?.message;
+          // The reader words override errors for the CLI's --set; here the value was typed in this box.
+          return diagnostics
+            .find((diagnostic) => diagnostic.severity === 'error' && diagnostic.path.startsWith(key))
+            ?.message.replace(/ \(from --set [^)]*\)$/, '');
         },
       });
       if (value === undefined) continue;
