@@ -1,7 +1,7 @@
 // Bundles every entry point of SynthPair with esbuild: the extension host, the engine worker and its
 // batch worker threads, the CLI, one browser bundle per webview, and the integration suite that runs
 // inside VS Code.
-import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -75,9 +75,38 @@ function copyWasmBinaries() {
   }
 }
 
+/**
+ * sharp beside the bundles, for a packaged build: the VSIX carries no node_modules, and the worker and CLI
+ * load sharp (and through it this platform's libvips) with a plain require, which finds dist/node_modules.
+ * The VSIX is then specific to this platform (scripts/package.mjs says which).
+ */
+function copySharpRuntime() {
+  const platform = `${process.platform}-${process.arch}`;
+  const packages = new Set();
+  const visit = (name) => {
+    if (packages.has(name)) return;
+    const manifestPath = path.join(root, 'node_modules', name, 'package.json');
+    if (!existsSync(manifestPath)) return;
+    packages.add(name);
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    for (const dependency of Object.keys(manifest.dependencies ?? {})) visit(dependency);
+    // Of sharp's per-platform binaries, only this platform's.
+    for (const optional of Object.keys(manifest.optionalDependencies ?? {})) {
+      if (optional.endsWith(`-${platform}`)) visit(optional);
+    }
+  };
+  visit('sharp');
+  for (const name of packages) {
+    cpSync(path.join(root, 'node_modules', name), path.join(root, 'dist', 'node_modules', name), {
+      recursive: true,
+    });
+  }
+}
+
 if (production) {
   // A packaged build must not carry source maps or stale bundles left by a development build.
   rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+  copySharpRuntime();
 }
 copyWasmBinaries();
 if (watch) {

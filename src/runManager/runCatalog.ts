@@ -5,6 +5,11 @@ import { listRuns, type RunSummary } from '../runs/runSummary';
 
 /** How long the catalog waits after a file change before reading again: a step writes several files. */
 const settleMs = 300;
+/**
+ * File events can be missed (a watcher restarting, a runs folder created after the watch began), so the
+ * catalog also reads again on a timer: often while another process trains a run, rarely otherwise.
+ */
+const pollMs = { whileLive: 2000, idle: 15_000 };
 
 export const experimentFileGlob = '**/*.synthpair.json';
 
@@ -26,6 +31,9 @@ export class RunCatalog implements vscode.Disposable {
   private watchers: vscode.Disposable[] = [];
   private readonly subscriptions: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private disposed = false;
+  private fingerprint = '';
   private reading: Promise<void> = Promise.resolve();
 
   constructor() {
@@ -61,7 +69,9 @@ export class RunCatalog implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.pollTimer);
     for (const disposable of [...this.watchers, ...this.subscriptions, this.changeEmitter]) {
       disposable.dispose();
     }
@@ -99,8 +109,20 @@ export class RunCatalog implements vscode.Disposable {
       Promise.all(runsFolders.map((folder) => listRuns(folder))),
       vscode.workspace.findFiles(experimentFileGlob, '**/{node_modules,.synthpair}/**'),
     ]);
-    this.runsValue = runLists.flat().sort((a, b) => b.status.startedAt.localeCompare(a.status.startedAt));
-    this.configsValue = configUris.map((uri) => uri.fsPath).sort();
-    this.changeEmitter.fire();
+    const runs = runLists.flat().sort((a, b) => b.status.startedAt.localeCompare(a.status.startedAt));
+    const configs = configUris.map((uri) => uri.fsPath).sort();
+    // Timed reads mostly find nothing new; the view and the CodeLens redraw only when something changed.
+    const fingerprint = JSON.stringify([runs, configs]);
+    if (fingerprint !== this.fingerprint) {
+      this.fingerprint = fingerprint;
+      this.runsValue = runs;
+      this.configsValue = configs;
+      this.changeEmitter.fire();
+    }
+    clearTimeout(this.pollTimer);
+    if (!this.disposed) {
+      const live = this.runsValue.some((run) => run.livePid !== undefined);
+      this.pollTimer = setTimeout(() => void this.refresh(), live ? pollMs.whileLive : pollMs.idle);
+    }
   }
 }

@@ -7,6 +7,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { type CodeServer, type LinkedExtension, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, fixtureWorkspace, quietSettings } from '../integration/run';
+import { writeTinyExperiment } from '../support/cli';
 import { screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
@@ -173,7 +174,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
             file,
           ),
       );
@@ -185,6 +186,8 @@ describe('dashboard in a real VS Code workbench', function () {
         'dist/webview/dashboard.js',
         'dist/wasm/tfjs-backend-wasm-simd.wasm',
         'media/schema/experiment.schema.json',
+        'dist/node_modules/sharp/package.json',
+        `dist/node_modules/@img/sharp-${process.platform}-${process.arch}/package.json`,
       ]) {
         assert.ok(listing.includes(required), `${required} is missing from the VSIX`);
       }
@@ -203,6 +206,26 @@ describe('dashboard in a real VS Code workbench', function () {
       });
       const installed = path.join(extensionsDir, `synthpair.synthpair-${version}`);
       assert.ok(statSync(path.join(installed, 'dist', 'extension.js')).isFile());
+      // The installed copy decodes images with the sharp it carries: nothing of the repository is on its path.
+      const experiment = path.join(folder, 'experiment');
+      await writeTinyExperiment(experiment);
+      execFileSync(
+        process.execPath,
+        [
+          path.join(installed, 'dist', 'cli.js'),
+          'run',
+          'tiny.synthpair.json',
+          '--out',
+          'run',
+          '--backend',
+          'wasm',
+        ],
+        { cwd: experiment, stdio: 'ignore' },
+      );
+      assert.equal(
+        JSON.parse(readFileSync(path.join(experiment, 'run', 'run.json'), 'utf8')).state,
+        'completed',
+      );
       const { page, server } = await openWorkbench(
         { id: 'synthpair.synthpair', version, location: installed },
         'Default Dark Modern',

@@ -267,7 +267,7 @@ describe('Runs trained by other processes', function () {
     );
     const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
     try {
-      // No refresh here: the catalog's file watcher has to notice the new run folder by itself.
+      // No refresh here: the catalog has to notice the new run folder by itself (file events, or its timed read).
       const live = await until(
         () =>
           synthpair.catalog.runs.find(
