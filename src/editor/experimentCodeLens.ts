@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { commandDefinitions } from '../commands/commandIds';
 import type { RunCatalog } from '../runManager/runCatalog';
 import type { RunController } from '../runManager/runController';
+import { onRunsChanged } from '../runManager/runsChanged';
 import { describeProgress } from '../runManager/trainingStatus';
 
 /**
@@ -12,30 +13,20 @@ export class ExperimentCodeLensProvider implements vscode.CodeLensProvider, vsco
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changeEmitter.event;
   private readonly subscriptions: vscode.Disposable[];
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly catalog: RunCatalog,
     private readonly controller: RunController,
   ) {
-    const changed = () => {
-      // At most a few redraws a second while steps report progress.
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        this.changeEmitter.fire();
-      }, 500);
-    };
-    controller.on('changed', changed);
+    const changes = onRunsChanged(catalog, controller, () => this.changeEmitter.fire(), 500);
     this.subscriptions = [
-      catalog.onDidChange(changed),
-      vscode.workspace.onDidGrantWorkspaceTrust(changed),
-      { dispose: () => controller.off('changed', changed) },
+      changes,
+      vscode.workspace.onDidGrantWorkspaceTrust(() => changes.schedule()),
       this.changeEmitter,
     ];
   }
 
   dispose(): void {
-    clearTimeout(this.timer);
     for (const subscription of this.subscriptions) subscription.dispose();
   }
 

@@ -327,7 +327,7 @@ export async function writeExampleDataset(
     test: checkCount('testPerClass', options.testPerClass ?? 8),
   };
   const target = path.resolve(root);
-  if (await exists(target))
+  if (await pathExists(target))
     throw new Error(`${target} already exists; the example dataset needs a new folder`);
   await fs.mkdir(path.dirname(target), { recursive: true });
   const staging = await fs.mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}-`));
@@ -371,7 +371,8 @@ export async function writeExampleDataset(
   };
 }
 
-async function exists(file: string): Promise<boolean> {
+/** Whether anything (file, folder, link) is at `file`. */
+export async function pathExists(file: string): Promise<boolean> {
   try {
     await fs.lstat(file);
     return true;

@@ -1,7 +1,7 @@
 import { type Dirent, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'jsonc-parser';
-import { type ExampleDatasetSummary, writeExampleDataset } from './exampleDataset';
+import { type ExampleDatasetSummary, pathExists, writeExampleDataset } from './exampleDataset';
 import { experimentTemplate } from './template';
 
 /**
@@ -82,7 +82,7 @@ export async function planNewExperiment(workspaceFolder: string, name: string): 
   if (problem) throw new NewExperimentError('bad-name', problem);
   const folder = path.resolve(workspaceFolder);
   const configPath = path.join(folder, `${name}${experimentFileSuffix}`);
-  if (await exists(configPath)) {
+  if (await pathExists(configPath)) {
     throw new NewExperimentError('exists', `${path.basename(configPath)} already exists in ${folder}.`);
   }
 
@@ -191,7 +191,7 @@ async function dataOfConfig(configFile: string): Promise<ExperimentData | undefi
 async function exampleDataFolder(folder: string, name: string): Promise<ExperimentData> {
   for (const candidate of ['data', `${name}-data`]) {
     const root = path.join(folder, candidate);
-    if (!(await exists(root))) return { kind: 'example', root };
+    if (!(await pathExists(root))) return { kind: 'example', root };
   }
   throw new NewExperimentError(
     'exists',
@@ -232,15 +232,6 @@ function relativeRoot(folder: string, root: string): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function isDirectory(folder: string): Promise<boolean> {

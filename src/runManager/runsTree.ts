@@ -6,6 +6,7 @@ import { describeDuration, describeEvaluation, describeLosses } from '../runs/de
 import type { RunSummary } from '../runs/runSummary';
 import type { RunCatalog } from './runCatalog';
 import type { ActiveRun, RunController, RunRequest } from './runController';
+import { onRunsChanged } from './runsChanged';
 
 export type RunsNode =
   | { kind: 'config'; file: string }
@@ -31,23 +32,18 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
   private readonly changeEmitter = new vscode.EventEmitter<RunsNode | undefined>();
   readonly onDidChangeTreeData = this.changeEmitter.event;
   private readonly subscriptions: vscode.Disposable[];
-  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly catalog: RunCatalog,
     private readonly controller: RunController,
   ) {
-    const refresh = () => this.scheduleRefresh();
-    controller.on('changed', refresh);
     this.subscriptions = [
-      catalog.onDidChange(refresh),
-      { dispose: () => controller.off('changed', refresh) },
+      onRunsChanged(catalog, controller, () => this.changeEmitter.fire(undefined), 250),
       this.changeEmitter,
     ];
   }
 
   dispose(): void {
-    clearTimeout(this.refreshTimer);
     for (const subscription of this.subscriptions) subscription.dispose();
   }
 
@@ -142,14 +138,6 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     return file !== undefined && this.catalog.configs.includes(file)
       ? { kind: 'config', file }
       : { kind: 'other' };
-  }
-
-  private scheduleRefresh(): void {
-    // Progress arrives every step; the view redraws at most a few times a second.
-    this.refreshTimer ??= setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.changeEmitter.fire(undefined);
-    }, 250);
   }
 
   private configItem(file: string): vscode.TreeItem {

@@ -6,7 +6,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { type CodeServer, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, quietSettings } from '../integration/run';
-import { screenshot } from './harness';
+import { runFromPalette, screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -44,24 +44,6 @@ describe('a first experiment in a real VS Code workbench', function () {
     await browser?.close();
     rmSync(workspace, { recursive: true, force: true });
   });
-
-  /** Runs a command by its palette title, reopening the palette until the command has registered. */
-  async function runFromPalette(title: string): Promise<void> {
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-    for (let attempt = 0; ; attempt++) {
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input');
-      await input.fill(`>${title}`);
-      try {
-        await row.waitFor({ timeout: 3000 });
-        break;
-      } catch (error) {
-        await page.keyboard.press('Escape');
-        if (attempt > 10) throw error;
-      }
-    }
-    await page.keyboard.press('Enter');
-  }
 
   const runsView = () => page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Runs' }) });
   const codeLens = (text: string) => page.locator('.codelens-decoration a', { hasText: text }).first();
@@ -132,7 +114,7 @@ describe('a first experiment in a real VS Code workbench', function () {
   });
 
   it('runs with an override picked from the schema, refusing a bad value, then compares the two runs', async () => {
-    await runFromPalette('SynthPair: Run Experiment with Overrides');
+    await runFromPalette(page, 'SynthPair: Run Experiment with Overrides');
     const input = page.locator('.quick-input-widget input');
     await input.fill('train.epochs');
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'train.epochs' }).first().click();
@@ -147,7 +129,7 @@ describe('a first experiment in a real VS Code workbench', function () {
       .click();
     await runRow(/completed/).waitFor({ timeout: 180_000 });
 
-    await runFromPalette('SynthPair: Compare Runs');
+    await runFromPalette(page, 'SynthPair: Compare Runs');
     const rows = page.locator('.quick-input-list .monaco-list-row', { hasText: 'birds-' });
     await rows.first().waitFor();
     assert.equal(await rows.count(), 2, (await rows.allTextContents()).join(' | '));

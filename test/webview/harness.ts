@@ -118,3 +118,25 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/** Runs a command by its palette title, reopening the palette until the extension's commands have registered. */
+export async function runFromPalette(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  for (;;) {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(`>${title}`);
+    try {
+      await row.waitFor({ timeout: 3000 });
+      break;
+    } catch (error) {
+      await page.keyboard.press('Escape');
+      if (Date.now() > deadline) {
+        throw error;
+      }
+    }
+  }
+  await page.keyboard.press('Enter');
+}

@@ -8,32 +8,10 @@ import { type CodeServer, type LinkedExtension, startCodeServer } from '../integ
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, fixtureWorkspace, quietSettings } from '../integration/run';
 import { writeTinyExperiment } from '../support/cli';
-import { screenshot } from './harness';
+import { runFromPalette, screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
-
-/** Runs a command by its palette title, reopening the palette until the extension's commands have registered. */
-async function runFromPalette(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  for (;;) {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor();
-    await input.fill(`>${title}`);
-    try {
-      await row.waitFor({ timeout: 3000 });
-      break;
-    } catch (error) {
-      await page.keyboard.press('Escape');
-      if (Date.now() > deadline) {
-        throw error;
-      }
-    }
-  }
-  await page.keyboard.press('Enter');
-}
 
 /**
  * The dashboard as a user reaches it: the command palette of a real VS Code workbench, the panel rendered in
