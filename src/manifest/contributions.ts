@@ -49,7 +49,7 @@ export function manifestContributions() {
     viewsWelcome: [
       {
         view: runsViewId,
-        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a \`*.synthpair.json\` file; its runs appear here, grouped by experiment, whether started from VS Code or from the \`synthpair\` CLI.`,
+        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *.synthpair.json file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line.`,
       },
     ],
     menus: {
