@@ -68,9 +68,15 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
   });
   const statusBar = new TrainingStatusBar(controller);
   const codeLens = new ExperimentCodeLensProvider(catalog, controller);
+  // 'changed' fires with every step; the context key and the badge change only when runs start or end.
+  let busy = '';
   controller.on('changed', () => {
-    void vscode.commands.executeCommand('setContext', contextKeys.busyConfigs, controller.busyConfigs());
+    const configs = controller.busyConfigs();
     const training = controller.running.length;
+    const key = `${training}|${configs.join('|')}`;
+    if (key === busy) return;
+    busy = key;
+    void vscode.commands.executeCommand('setContext', contextKeys.busyConfigs, configs);
     treeView.badge = training > 0 ? { value: training, tooltip: `${training} training` } : undefined;
   });
 

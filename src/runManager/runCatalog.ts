@@ -59,7 +59,8 @@ export class RunCatalog implements vscode.Disposable {
   refresh(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.reading = this.reading.then(() => this.read());
+    // A failed read must not stop the later ones: each starts after the previous has settled either way.
+    this.reading = this.reading.catch(() => undefined).then(() => this.read());
     return this.reading;
   }
 

@@ -36,14 +36,7 @@ export async function readJsonLines<S extends z.ZodMiniType>(
     if (line.trim() === '') {
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      content.rejected.push({ line: index + 1, reason: 'not JSON (a torn write?)' });
-      return;
-    }
-    const checked = validateMessage(schema, parsed);
+    const checked = parseLine(line, schema);
     if (checked.ok) {
       content.records.push(checked.value);
     } else {
@@ -51,6 +44,19 @@ export async function readJsonLines<S extends z.ZodMiniType>(
     }
   });
   return content;
+}
+
+function parseLine<S extends z.ZodMiniType>(
+  line: string,
+  schema: S,
+): { ok: true; value: z.output<S> } | { ok: false; reason: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: 'not JSON (a torn write?)' };
+  }
+  return validateMessage(schema, parsed);
 }
 
 /**
@@ -88,12 +94,8 @@ export async function readLastJsonLine<S extends z.ZodMiniType>(
     const lines = buffer.toString('utf8').split('\n').reverse();
     for (const line of lines) {
       if (line.trim() === '') continue;
-      try {
-        const checked = validateMessage(schema, JSON.parse(line));
-        if (checked.ok) return checked.value;
-      } catch {
-        // not JSON: keep looking further back
-      }
+      const checked = parseLine(line, schema);
+      if (checked.ok) return checked.value;
     }
     return undefined;
   } finally {

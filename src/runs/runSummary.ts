@@ -8,7 +8,6 @@ import {
   type RunStatus,
 } from '../protocol/runFiles';
 import { readLastJsonLine } from './jsonLines';
-import { isAlive } from './liveness';
 import { RunDirectory } from './runDirectory';
 
 /**
@@ -34,7 +33,7 @@ export interface RunSummary {
 export async function readRunSummary(dir: string): Promise<RunSummary> {
   const run = await RunDirectory.open(dir);
   const status = run.current;
-  const livePid = status.state === 'running' && isAlive(status.pid) ? status.pid : undefined;
+  const { livePid } = run;
   const [epochs, lastMetrics, lastEval] = await Promise.all([
     configuredEpochs(run.file('config')),
     readLastJsonLine(run.file('metrics'), metricsRecord),
