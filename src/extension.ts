@@ -80,7 +80,13 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     treeView.badge = training > 0 ? { value: training, tooltip: `${training} training` } : undefined;
   });
 
-  const dependencies: DashboardDependencies = { extensionUri: context.extensionUri, engine, output };
+  const dependencies: DashboardDependencies = {
+    extensionUri: context.extensionUri,
+    engine,
+    catalog,
+    controller,
+    output,
+  };
   context.subscriptions.push(
     output,
     { dispose: () => engine.dispose() },
@@ -95,8 +101,8 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     registerNewExperimentCommand(output),
     registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
     vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
-      deserializeWebviewPanel: async (panel) => {
-        DashboardPanel.revive(panel, dependencies);
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        DashboardPanel.revive(panel, dependencies, state);
       },
     }),
   );

@@ -29,8 +29,9 @@ export function registerCommands(dependencies: DashboardDependencies): vscode.Di
         }
       },
     ),
-    vscode.commands.registerCommand(commandDefinitions.openDashboard.id, () => {
-      DashboardPanel.createOrShow(dependencies);
+    // From an experiment's editor title or context menu the command gets that file; from the palette, nothing.
+    vscode.commands.registerCommand(commandDefinitions.openDashboard.id, (target?: vscode.Uri) => {
+      DashboardPanel.createOrShow(dependencies, target instanceof vscode.Uri ? target.fsPath : undefined);
     }),
   ];
 }

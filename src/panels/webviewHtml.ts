@@ -24,6 +24,8 @@ export function renderWebviewHtml(options: WebviewHtmlOptions): string {
     `img-src ${options.cspSource} data: blob:`,
     `style-src ${options.cspSource} 'nonce-${nonce}'`,
     `font-src ${options.cspSource}`,
+    // Panels fetch a run's arrays from the run folder through the webview's own resource origin.
+    `connect-src ${options.cspSource}`,
     `script-src 'nonce-${nonce}'`,
   ].join('; ');
   const styles = options.styleUris

@@ -60,6 +60,16 @@ export class EngineService extends EventEmitter<EngineServiceEvents> {
     return this.ensureWorker().request('diagnoseConfig', params);
   }
 
+  /** Redraws a run's pair grid; see the worker method for what may be overridden and when it is cancelled. */
+  async synthesize(params: WorkerParams<'synthesize'>): Promise<WorkerResult<'synthesize'>> {
+    return this.ensureWorker().request('synthesize', params);
+  }
+
+  /** The heat maps of one image of a run's data set, computed from the run's latest checkpoint. */
+  async imageHeatmap(params: WorkerParams<'imageHeatmap'>): Promise<WorkerResult<'imageHeatmap'>> {
+    return this.ensureWorker().request('imageHeatmap', params);
+  }
+
   async stop(): Promise<void> {
     await this.worker?.stop();
   }

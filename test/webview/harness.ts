@@ -7,7 +7,7 @@ import { type ThemeName, themes } from './themes';
 
 const root = path.join(__dirname, '..', '..');
 /** Stands in for `webview.cspSource`: an origin of its own, served from disk by request interception. */
-const origin = 'https://webview.synthpair.test';
+export const origin = 'https://webview.synthpair.test';
 export const screenshotDir = path.join(root, 'test-results', 'webview');
 
 export async function launchChromium(): Promise<Browser> {
@@ -50,7 +50,8 @@ export async function openWebview(
     title: options.title,
     cspSource: origin,
     scriptUri: `${origin}/dist/webview/${options.bundle}.js`,
-    styleUris: [`${origin}/media/webview.css`],
+    // As the panel loads them: the shared look, then the CSS the bundle's imports emitted beside it.
+    styleUris: [`${origin}/media/webview.css`, `${origin}/dist/webview/${options.bundle}.css`],
   });
   await page.route(`${origin}/**`, async (route) => {
     const url = new URL(route.request().url());

@@ -1,147 +1,414 @@
-import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
-import '@vscode-elements/elements/dist/vscode-table/index.js';
-import '@vscode-elements/elements/dist/vscode-table-body/index.js';
-import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
-import '@vscode-elements/elements/dist/vscode-table-header/index.js';
-import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
-import '@vscode-elements/elements/dist/vscode-table-row/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-multi-select/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
+import '@vscode-elements/elements/dist/vscode-tabs/index.js';
+import 'uplot/dist/uPlot.min.css';
+import './views/curves';
+import './views/dimensions';
+import './views/heatmaps';
+import './views/pairs';
 import { html, nothing, render, type TemplateResult } from 'lit';
-import type { BackendAttempt, BackendReport } from '../../src/protocol/backend';
+import type { EvalRecord, MetricsRecord } from '../../src/protocol/runFiles';
 import {
+  type AnalysisStepRef,
   type DashboardState,
+  type DashboardTab,
   type DashboardToHost,
   dashboardState,
+  dashboardTab,
+  type HeatmapSettings,
   type HostToDashboard,
   hostToDashboard,
-  type WorkerState,
 } from '../../src/protocol/webview';
-import type { WireError } from '../../src/protocol/worker';
 import { connectToHost } from '../shared/vscodeApi';
+import { errorBlock, reportBlock } from './engineReport';
+import type { CurveRun, CurveSettings, DashboardEvents } from './model';
+import type { PairsSynthesis } from './views/pairs';
+
+type Binding = Extract<HostToDashboard, { type: 'binding' }>;
+type ConfigValues = Extract<HostToDashboard, { type: 'configValues' }>;
+type BackendMessage = Extract<HostToDashboard, { type: 'backendReport' | 'backendError' | 'workerState' }>;
 
 const host = connectToHost<HostToDashboard, DashboardToHost, DashboardState>({
   incoming: hostToDashboard,
   state: dashboardState,
 });
 
-interface View {
-  report?: BackendReport;
-  error?: WireError;
-  worker: WorkerState;
-  workerDetail?: string;
-  refreshing: boolean;
+const tabs = dashboardTab.options;
+const tabTitles: Record<DashboardTab, string> = {
+  curves: 'Curves',
+  heatmaps: 'Heatmaps',
+  dimensions: 'Dimensions',
+  pairs: 'Pairs',
+  engine: 'Engine',
+};
+
+const tabHints: Record<DashboardTab, string> = {
+  curves: 'Losses, learning rate, throughput and evaluation metrics over training',
+  heatmaps: 'Grad-CAM heat maps of the probe images, per analysis step',
+  dimensions: 'Feature dimensions: variance, Grad-CAM importance and the mask the thresholds make',
+  pairs: 'Probe pairs (d(h), d(h′)) redrawn as the perturbation settings change',
+  engine: 'The TF.js backend the worker runs on',
+};
+
+const defaultHeatmaps: HeatmapSettings = {
+  variant: 'gradCam',
+  view: 0,
+  opacity: 0.5,
+  colormap: 'inferno',
+  normalisation: 'image',
+  epoch: null,
+};
+
+interface RunRecords {
+  metrics: MetricsRecord[];
+  evals: EvalRecord[];
 }
 
-const view: View = { worker: 'stopped', refreshing: true, report: host.restoreState()?.report };
+/** Everything the page shows; each message updates it and the page is drawn again (lit patches the DOM). */
+const view: {
+  state: DashboardState;
+  worker: Extract<BackendMessage, { type: 'workerState' }>;
+  backend?: Extract<BackendMessage, { type: 'backendReport' | 'backendError' }>;
+  refreshing: boolean;
+  binding?: Binding;
+  config?: ConfigValues;
+  records: Map<string, RunRecords>;
+  /** Memoised per run and record count, so the curves see a new array only when a run has new records. */
+  curveRuns: Map<string, CurveRun>;
+  analyses?: { runDir: string; steps: AnalysisStepRef[] };
+  synthesis: PairsSynthesis;
+} = {
+  state: host.restoreState() ?? {},
+  worker: { type: 'workerState', state: 'stopped' },
+  refreshing: true,
+  records: new Map(),
+  curveRuns: new Map(),
+  synthesis: { status: 'idle' },
+};
+
 const app = document.getElementById('app')!;
 
 host.onMessage((message) => {
   switch (message.type) {
     case 'backendReport':
-      view.report = message.report;
-      view.error = undefined;
+      view.backend = message;
       view.refreshing = false;
-      host.saveState({ report: message.report });
+      saveState({ report: message.report });
       break;
     case 'backendError':
-      view.error = message.error;
+      view.backend = message;
       view.refreshing = false;
       break;
     case 'workerState':
-      view.worker = message.state;
-      view.workerDetail = message.detail;
+      view.worker = message;
+      break;
+    case 'binding':
+      bind(message);
+      break;
+    case 'configValues':
+      view.config = message;
+      break;
+    case 'runMetrics': {
+      const held = view.records.get(message.runDir);
+      view.records.set(
+        message.runDir,
+        message.reset || !held
+          ? { metrics: message.metrics, evals: message.evals }
+          : { metrics: [...held.metrics, ...message.metrics], evals: [...held.evals, ...message.evals] },
+      );
+      break;
+    }
+    case 'analyses':
+      view.analyses = { runDir: message.runDir, steps: message.steps };
+      break;
+    case 'synthesis':
+      view.synthesis = {
+        status: 'ready',
+        requestId: message.requestId,
+        result: message.result,
+        receivedAt: performance.now(),
+      };
+      break;
+    case 'synthesisState':
+      view.synthesis =
+        message.state === 'pending'
+          ? { ...view.synthesis, status: 'pending', pendingId: message.requestId }
+          : message.state === 'cancelled'
+            ? view.synthesis
+            : { status: message.state, message: message.message ?? '' };
       break;
   }
   draw();
 });
 
-function refresh(): void {
+function bind(binding: Binding): void {
+  const previous = view.binding;
+  view.binding = binding;
+  if (previous?.configFile !== binding.configFile) {
+    view.config = undefined;
+  }
+  if (previous?.selectedRun !== binding.selectedRun) {
+    view.analyses = undefined;
+    view.synthesis = { status: 'idle' };
+  }
+  // Records of runs no longer shown are dropped; the host resends a run's records whenever it shows it again.
+  const shown = new Set([binding.selectedRun, ...binding.overlaidRuns]);
+  for (const runDir of view.records.keys()) {
+    if (!shown.has(runDir)) view.records.delete(runDir);
+  }
+  saveState({ configFile: binding.configFile, locked: binding.locked, selectedRun: binding.selectedRun });
+}
+
+function saveState(patch: Partial<DashboardState>): void {
+  view.state = { ...view.state, ...patch };
+  host.saveState(view.state);
+}
+
+function post(message: DashboardToHost): void {
+  host.post(message);
+}
+
+function selectTab(tab: DashboardTab | undefined): void {
+  if (tab && tab !== view.state.tab) {
+    saveState({ tab });
+    draw();
+  }
+}
+
+function refreshBackend(): void {
   view.refreshing = true;
   draw();
-  host.post({ type: 'refreshBackend' });
+  post({ type: 'refreshBackend' });
+}
+
+function curveRuns(): CurveRun[] {
+  const binding = view.binding;
+  if (!binding?.selectedRun) return [];
+  const labels = new Map(binding.runs.map((run) => [run.runDir, run.label]));
+  const runs: CurveRun[] = [];
+  for (const runDir of [
+    binding.selectedRun,
+    ...binding.overlaidRuns.filter((dir) => dir !== binding.selectedRun),
+  ]) {
+    const records = view.records.get(runDir);
+    if (!records) continue;
+    const selected = runDir === binding.selectedRun;
+    const held = view.curveRuns.get(runDir);
+    const current =
+      held && held.metrics === records.metrics && held.evals === records.evals && held.selected === selected
+        ? held
+        : {
+            runDir,
+            label: labels.get(runDir) ?? runDir,
+            selected,
+            metrics: records.metrics,
+            evals: records.evals,
+          };
+    view.curveRuns.set(runDir, current);
+    runs.push(current);
+  }
+  return runs;
+}
+
+function stepsOfSelectedRun(): AnalysisStepRef[] {
+  const { analyses, binding } = view;
+  return analyses && analyses.runDir === binding?.selectedRun ? analyses.steps : [];
+}
+
+/** The probes' class names of the newest analysis step, which the pair grid's rows are. */
+function probeClassNames(steps: readonly AnalysisStepRef[]): string[] {
+  const probes = steps.at(-1)?.manifest.probes;
+  return probes ? probes.labels.map((label) => probes.classNames[label] ?? String(label)) : [];
+}
+
+const emptyCurveSettings: CurveSettings = { hidden: [], logScale: false };
+
+function header(binding: Binding | undefined): TemplateResult {
+  const selected = binding?.runs.find((run) => run.runDir === binding.selectedRun);
+  return html`<header class="title-row dashboard-header">
+    <div class="binding">
+      <h1 id="config-label" title=${binding?.configFile ?? ''}>
+        ${binding?.configLabel ?? 'SynthPair'}
+      </h1>
+      ${
+        binding?.configFile
+          ? html`<vscode-button
+              id="lock"
+              secondary
+              icon=${binding.locked ? 'lock' : 'unlock'}
+              aria-pressed=${String(binding.locked)}
+              title=${binding.locked ? 'Locked to this experiment: click to follow the active editor' : 'Following the active experiment editor: click to lock to this one'}
+              @click=${() => post({ type: 'setLocked', locked: !binding.locked })}
+              >${binding.locked ? 'Locked' : 'Following editor'}</vscode-button
+            >`
+          : nothing
+      }
+    </div>
+    <div class="run-picker">
+      ${
+        binding && binding.runs.length > 0
+          ? html`<label for="run-select">Run</label>
+              <vscode-single-select
+                id="run-select"
+                aria-label="Run shown"
+                .value=${binding.selectedRun ?? ''}
+                @change=${(event: Event) => {
+                  const runDir = (event.target as HTMLSelectElement).value;
+                  if (runDir && runDir !== binding.selectedRun) post({ type: 'selectRun', runDir });
+                }}
+              >
+                ${binding.runs.map(
+                  (run) =>
+                    html`<vscode-option value=${run.runDir} description=${`${run.state}, epoch ${run.epoch}${run.epochs === undefined ? '' : ` of ${run.epochs}`}`}>${run.label}</vscode-option>`,
+                )}
+              </vscode-single-select>
+              ${selected ? html`<span class="run-state" data-state=${selected.state}>${selected.state} · epoch ${selected.epoch}${selected.epochs === undefined ? '' : `/${selected.epochs}`}</span>` : nothing}`
+          : nothing
+      }
+      <span class="worker-state" data-state=${view.worker.state} title=${view.worker.detail ?? ''}>
+        <span class="dot"></span>worker ${view.worker.state}
+      </span>
+    </div>
+  </header>`;
+}
+
+function overlayPicker(binding: Binding): TemplateResult | typeof nothing {
+  const others = binding.runs.filter((run) => run.runDir !== binding.selectedRun);
+  if (others.length === 0) return nothing;
+  return html`<div class="overlay-picker">
+    <label for="overlay-select">Overlay runs</label>
+    <vscode-multi-select
+      id="overlay-select"
+      aria-label="Runs overlaid on the curves"
+      .value=${binding.overlaidRuns}
+      @change=${(event: Event) => {
+        const runDirs = [...((event.target as unknown as { value: string[] }).value ?? [])];
+        post({ type: 'overlayRuns', runDirs });
+      }}
+    >
+      ${others.map((run) => html`<vscode-option value=${run.runDir}>${run.label}</vscode-option>`)}
+    </vscode-multi-select>
+  </div>`;
+}
+
+/** What a panel says when there is nothing to show yet, and what to do about it. */
+function emptyState(binding: Binding | undefined): TemplateResult | undefined {
+  if (!binding?.configFile) {
+    return html`<div class="empty-state" id="empty-state">
+      <p>Open a <code>*.synthpair.json</code> experiment file: this dashboard follows the experiment in the active editor.</p>
+      <p>No experiment yet? Run <strong>SynthPair: New Experiment…</strong> from the Command Palette.</p>
+    </div>`;
+  }
+  if (binding.runs.length === 0) {
+    return html`<div class="empty-state" id="empty-state">
+      <p>This experiment has no run yet. Its curves, heat maps, feature dimensions and pairs appear here as it trains.</p>
+      ${
+        binding.canRun
+          ? html`<vscode-button id="run-experiment" @click=${() => post({ type: 'runExperiment' })}>Run Experiment</vscode-button>`
+          : html`<p>Runs cannot start in Restricted Mode: trust this workspace to run it.</p>`
+      }
+    </div>`;
+  }
+  return undefined;
+}
+
+function tabPanel(tab: DashboardTab, binding: Binding): TemplateResult {
+  const steps = stepsOfSelectedRun();
+  switch (tab) {
+    case 'curves':
+      return html`${overlayPicker(binding)}
+        <sp-curves .runs=${curveRuns()} .settings=${view.state.curves ?? emptyCurveSettings}></sp-curves>`;
+    case 'heatmaps':
+      return html`<sp-heatmaps .steps=${steps} .settings=${view.state.heatmaps ?? defaultHeatmaps}></sp-heatmaps>`;
+    case 'dimensions':
+      return html`<sp-dimensions
+        .steps=${steps}
+        .epoch=${view.state.dimensionsEpoch ?? null}
+        .config=${view.config?.values ?? {}}
+      ></sp-dimensions>`;
+    case 'pairs':
+      return html`<sp-pairs
+        .synthesis=${view.synthesis}
+        .classNames=${probeClassNames(steps)}
+        .config=${view.config?.values ?? {}}
+        .problem=${view.config?.problem}
+      ></sp-pairs>`;
+    case 'engine':
+      return engineTab();
+  }
+}
+
+function engineTab(): TemplateResult {
+  const backend = view.backend;
+  return html`<section class="actions">
+      <vscode-button id="refresh" @click=${refreshBackend} ?disabled=${view.refreshing}>Detect backend again</vscode-button>
+      <vscode-button id="show-output" secondary @click=${() => post({ type: 'showOutput' })}>Show Output</vscode-button>
+      ${view.refreshing ? html`<vscode-progress-ring class="busy" aria-label="Selecting a backend"></vscode-progress-ring>` : nothing}
+    </section>
+    ${backend?.type === 'backendError' ? errorBlock(backend.error) : nothing}
+    ${
+      backend?.type === 'backendReport'
+        ? reportBlock(backend.report)
+        : view.state.report
+          ? reportBlock(view.state.report)
+          : backend
+            ? nothing
+            : html`<p class="placeholder">Starting the engine worker…</p>`
+    }`;
 }
 
 function draw(): void {
-  app.setAttribute('aria-busy', String(view.refreshing));
+  const binding = view.binding;
+  const empty = emptyState(binding);
+  // Without a run only the Engine tab has anything to show.
+  const shownTabs: readonly DashboardTab[] = empty ? ['engine'] : tabs;
+  const active = shownTabs.includes(view.state.tab ?? 'curves')
+    ? (view.state.tab ?? 'curves')
+    : shownTabs[0]!;
+  app.setAttribute('aria-busy', String(view.refreshing && !view.backend));
   render(
     html`
-      <header class="title-row">
-        <h1>SynthPair</h1>
-        <span class="worker-state" data-state=${view.worker} title=${view.workerDetail ?? ''}>
-          <span class="dot"></span>worker ${view.worker}${view.workerDetail ? html`: ${view.workerDetail}` : nothing}
-        </span>
-      </header>
-      <section class="actions">
-        <vscode-button id="refresh" @click=${refresh} ?disabled=${view.refreshing}>Detect backend again</vscode-button>
-        <vscode-button id="show-output" secondary @click=${() => host.post({ type: 'showOutput' })}>Show Output</vscode-button>
-        ${view.refreshing ? html`<vscode-progress-ring class="busy" aria-label="Selecting a backend"></vscode-progress-ring>` : nothing}
-      </section>
-      ${view.error ? errorBlock(view.error) : nothing}
-      ${view.report ? reportBlock(view.report) : view.error ? nothing : html`<p class="placeholder">Starting the engine worker…</p>`}
+      ${header(binding)}
+      ${empty ?? nothing}
+      <vscode-tabs
+        id="tabs"
+        selected-index=${shownTabs.indexOf(active)}
+        @vsc-tabs-select=${(event: CustomEvent<{ selectedIndex: number }>) =>
+          selectTab(shownTabs[event.detail.selectedIndex])}
+      >
+        ${shownTabs.map(
+          // vscode-tabs numbers its headers' and panels' own ids, so the stable ones sit inside them.
+          (
+            tab,
+          ) => html`<vscode-tab-header slot="header"><span id=${`tab-${tab}`} title=${tabHints[tab]}>${tabTitles[tab]}</span></vscode-tab-header>
+            <vscode-tab-panel data-tab=${tab}>${tab === active && binding ? tabPanel(tab, binding) : tab === active ? engineTab() : nothing}</vscode-tab-panel>`,
+        )}
+      </vscode-tabs>
     `,
     app,
   );
 }
 
-function errorBlock(error: WireError): TemplateResult {
-  return html`<div class="error" role="alert">
-    <strong>No backend could be started.</strong> ${error.message}
-    ${error.causes?.length ? html`<div class="causes">Cause: ${error.causes.join(' ← ')}</div>` : nothing}
-  </div>`;
-}
-
-function reportBlock(report: BackendReport): TemplateResult {
-  return html`
-    <section class="summary" aria-label="Selected backend">
-      <div class="selected">
-        <span class="label">Backend</span>
-        <vscode-badge id="selected-backend" variant="counter">${report.selected}</vscode-badge>
-        <span class="muted">TF.js '${report.tfjsBackend}', preference '${report.preference}', ready in ${report.startupMillis} ms</span>
-      </div>
-      ${
-        report.wasm
-          ? html`<div class="features">
-            <span class="feature" data-on=${report.wasm.simd}>SIMD ${report.wasm.simd ? 'on' : 'off'}</span>
-            <span class="feature" data-on=${report.wasm.threads}>
-              ${report.wasm.threads ? `${report.wasm.threadCount} threads` : 'single thread'}
-            </span>
-            <span class="feature" data-on="true">training kernels: ${report.wasm.trainingKernels.join(', ')}</span>
-          </div>`
-          : nothing
-      }
-    </section>
-    <h2>Backends, fastest first</h2>
-    <vscode-table id="attempts" zebra bordered-rows resizable columns='["18%", "16%", "56%", "10%"]'>
-      <vscode-table-header slot="header">
-        <vscode-table-header-cell>Backend</vscode-table-header-cell>
-        <vscode-table-header-cell>Outcome</vscode-table-header-cell>
-        <vscode-table-header-cell>Why</vscode-table-header-cell>
-        <vscode-table-header-cell>Time</vscode-table-header-cell>
-      </vscode-table-header>
-      <vscode-table-body slot="body">${report.attempts.map(attemptRow)}</vscode-table-body>
-    </vscode-table>
-    <vscode-collapsible title="Environment" class="environment">
-      <dl>
-        <dt>TF.js</dt><dd>${report.versions.tfjs}</dd>
-        <dt>Node</dt><dd>${report.versions.node}</dd>
-        <dt>SynthPair</dt><dd>${report.versions.synthpair}</dd>
-        <dt>Platform</dt><dd>${report.platform.os} ${report.platform.arch}</dd>
-        <dt>CPU</dt><dd>${report.platform.cpus} × ${report.platform.cpuModel}</dd>
-      </dl>
-    </vscode-collapsible>
-  `;
-}
-
-function attemptRow(attempt: BackendAttempt): TemplateResult {
-  return html`<vscode-table-row data-backend=${attempt.name} data-outcome=${attempt.outcome}>
-    <vscode-table-cell>${attempt.name}</vscode-table-cell>
-    <vscode-table-cell><span class="outcome" data-outcome=${attempt.outcome}>${attempt.outcome}</span></vscode-table-cell>
-    <vscode-table-cell class="reason">${attempt.reason}</vscode-table-cell>
-    <vscode-table-cell>${attempt.millis === undefined ? '' : `${attempt.millis} ms`}</vscode-table-cell>
-  </vscode-table-row>`;
-}
+// The views raise these; the shell turns them into host messages and persisted state.
+app.addEventListener('sp-config-edit', (event) => {
+  const { key, value } = (event as DashboardEvents['sp-config-edit']).detail;
+  post({ type: 'editConfig', key, value });
+});
+app.addEventListener('sp-settings', (event) => {
+  saveState((event as DashboardEvents['sp-settings']).detail);
+  draw();
+});
+app.addEventListener('sp-export', (event) => {
+  post({ type: 'saveExport', ...(event as DashboardEvents['sp-export']).detail });
+});
+app.addEventListener('sp-rendered', (event) => {
+  post({ type: 'synthesisRendered', ...(event as DashboardEvents['sp-rendered']).detail });
+});
 
 draw();
-host.post({ type: 'ready' });
+post({ type: 'ready' });

@@ -1,36 +1,9 @@
 import assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { SynthPairApi } from '../../../src/extension';
 import type { BackendReport } from '../../../src/protocol/backend';
 import type { DashboardToHost, HostToDashboard } from '../../../src/protocol/webview';
 
-const EXTENSION_ID = 'synthpair.synthpair';
-
-async function api(): Promise<SynthPairApi> {
-  const extension = vscode.extensions.getExtension<SynthPairApi>(EXTENSION_ID);
-  assert.ok(extension);
-  return extension.activate();
-}
-
-function nextMessage<T>(
-  event: vscode.Event<T>,
-  accept: (message: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      subscription.dispose();
-      reject(new Error(`no matching message within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const subscription = event((message) => {
-      if (accept(message)) {
-        clearTimeout(timer);
-        subscription.dispose();
-        resolve(message);
-      }
-    });
-  });
-}
+import { api, nextMessage } from './support';
 
 describe('SynthPair commands and engine worker', () => {
   it('contributes its commands to VS Code', async () => {

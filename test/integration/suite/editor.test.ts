@@ -2,25 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
-import type { SynthPairApi } from '../../../src/extension';
 
-const EXTENSION_ID = 'synthpair.synthpair';
-
-function workspaceFile(name: string): vscode.Uri {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder);
-  return vscode.Uri.joinPath(folder.uri, name);
-}
-
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { api, tinyConfigUri, until, workspaceFile } from './support';
 
 const synthpairDiagnostics = (uri: vscode.Uri) =>
   vscode.languages.getDiagnostics(uri).filter((diagnostic) => diagnostic.source === 'SynthPair');
@@ -29,9 +12,9 @@ describe('Experiment files in the editor', function () {
   this.timeout(60_000);
 
   it('marks a data root that does not exist as the user types, and clears it when fixed (unsaved)', async () => {
-    await vscode.extensions.getExtension<SynthPairApi>(EXTENSION_ID)!.activate();
+    await api();
     const uri = workspaceFile('bad.synthpair.json');
-    const tiny = JSON.parse(await readFile(workspaceFile('tiny.synthpair.json').fsPath, 'utf8'));
+    const tiny = JSON.parse(await readFile(tinyConfigUri().fsPath, 'utf8'));
     await writeFile(
       uri.fsPath,
       JSON.stringify({ ...tiny, data: { ...tiny.data, root: 'nowhere' } }, null, 2),

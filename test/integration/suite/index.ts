@@ -14,6 +14,7 @@ const testModules: Array<() => unknown> =
         () => require('./commands.test'),
         () => require('./editor.test'),
         () => require('./runs.test'),
+        () => require('./dashboard.test'),
       ];
 
 /** Printed last, parsed by test/integration/run.ts into test-results/integration.json. */

@@ -4,69 +4,9 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { SynthPairApi } from '../../../src/extension';
-import type { RunEnding, RunRequest } from '../../../src/runManager/runController';
 import type { RunsNode } from '../../../src/runManager/runsTree';
 import { isAlive } from '../../../src/runs/liveness';
-
-const EXTENSION_ID = 'synthpair.synthpair';
-/** Written by the runner next to the workspace's tiny dataset: trains in seconds. */
-const tinyConfigName = 'tiny.synthpair.json';
-
-async function api(): Promise<SynthPairApi> {
-  const extension = vscode.extensions.getExtension<SynthPairApi>(EXTENSION_ID);
-  assert.ok(extension);
-  return extension.activate();
-}
-
-function tinyConfigUri(): vscode.Uri {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'the suite runs in a workspace folder');
-  return vscode.Uri.joinPath(folder.uri, tinyConfigName);
-}
-
-function ended(
-  synthpair: SynthPairApi,
-  id: number,
-  timeoutMs = 120_000,
-): Promise<{ ending: RunEnding; runDir?: string }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`run ${id} did not end within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const onEnded = (request: RunRequest, ending: RunEnding, runDir: string | undefined) => {
-      if (request.id !== id) return;
-      clearTimeout(timer);
-      synthpair.controller.off('ended', onEnded);
-      resolve({ ending, ...(runDir === undefined ? {} : { runDir }) });
-    };
-    synthpair.controller.on('ended', onEnded);
-  });
-}
-
-async function until<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function finished(ending: RunEnding) {
-  if (ending.kind !== 'finished') {
-    throw new Error(
-      `the run ended ${ending.kind}${ending.kind === 'failed' ? `: ${ending.error.message}` : ''}`,
-    );
-  }
-  return ending.result;
-}
+import { api, ended, extensionOf, finished, tinyConfigUri, until } from './support';
 
 async function runStatus(
   runDir: string,
@@ -250,7 +190,7 @@ describe('Runs trained by other processes', function () {
 
   it('lists a run the CLI starts in the workspace, follows it live, and stops it', async () => {
     const synthpair = await api();
-    const extension = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const extension = extensionOf();
     const runDir = path.join(workspaceFolder(), '.synthpair', 'runs', 'from-cli');
     const cli = spawn(
       process.execPath,

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import * as vscode from 'vscode';
+import type { SynthPairApi } from '../../../src/extension';
+import type { DashboardPanel } from '../../../src/panels/dashboardPanel';
+import type { EditToPixels } from '../../../src/panels/pairsSynthesis';
+import type { HostToDashboard } from '../../../src/protocol/webview';
+import { api, ended, finished, nextMessage, tinyConfigUri, workspaceFile } from './support';
+
+type Posted<T extends HostToDashboard['type']> = Extract<HostToDashboard, { type: T }>;
+
+function posted<T extends HostToDashboard['type']>(
+  dashboard: DashboardPanel,
+  type: T,
+  accept: (message: Posted<T>) => boolean = () => true,
+  timeoutMs = 60_000,
+): Promise<Posted<T>> {
+  return nextMessage(
+    dashboard.onDidPostMessage,
+    (message) => message.type === type && accept(message as Posted<T>),
+    timeoutMs,
+  ) as Promise<Posted<T>>;
+}
+
+/**
+ * The dashboard bound to the experiment being edited, in the real extension host with its real webview:
+ * the panel's edits go through the document (dirty, undoable), and the document's edits reach the worker.
+ */
+describe('The dashboard bound to the experiment file', function () {
+  this.timeout(240_000);
+  let synthpair: SynthPairApi;
+  let runDir: string;
+  let editor: vscode.TextEditor;
+
+  before(async () => {
+    synthpair = await api();
+    editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(tinyConfigUri()));
+    // A run of its own, so the suite does not depend on the order of the other suites.
+    const id = await vscode.commands.executeCommand<number>('synthpair.runExperiment', tinyConfigUri());
+    const outcome = await ended(synthpair, id);
+    finished(outcome.ending);
+    assert.ok(outcome.runDir);
+    runDir = outcome.runDir;
+    await synthpair.catalog.refresh();
+  });
+
+  after(async () => {
+    synthpair.currentDashboard()?.dispose();
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+  });
+
+  it('opens on the active experiment with its newest run, its analysis steps and a redrawn pair grid', async () => {
+    const opened = vscode.commands.executeCommand('synthpair.openDashboard');
+    await opened;
+    const dashboard = synthpair.currentDashboard();
+    assert.ok(dashboard);
+    const binding = await posted(dashboard, 'binding', (message) => message.selectedRun === runDir);
+    assert.equal(binding.configFile, tinyConfigUri().fsPath);
+    assert.equal(binding.configLabel, 'tiny.synthpair.json');
+    assert.equal(binding.locked, false);
+    assert.ok(binding.runs.some((run) => run.runDir === runDir && run.state === 'completed'));
+    const [analyses, grid] = await Promise.all([
+      posted(dashboard, 'analyses', (message) => message.runDir === runDir),
+      posted(dashboard, 'synthesis'),
+    ]);
+    assert.ok(analyses.steps.length > 0, 'the run has analysis steps');
+    // The webview fetches the arrays through its own resource origin, never a port.
+    assert.doesNotMatch(analyses.steps[0]!.folderUri, /^file:|localhost|127\.0\.0\.1/);
+    assert.equal(grid.result.runDir, runDir);
+    assert.equal(grid.result.variance.quantile, 0.25);
+    assert.equal(dashboard.panel.title, 'SynthPair: tiny');
+  });
+
+  it('writes a dragged threshold into the document as an undoable edit, and the grid follows', async () => {
+    const dashboard = synthpair.currentDashboard();
+    assert.ok(dashboard);
+    const document = editor.document;
+    const before = document.getText();
+    const values = posted(
+      dashboard,
+      'configValues',
+      (message) => message.values['analysis.variance.quantile'] === 0.4,
+    );
+    const grid = posted(dashboard, 'synthesis', (message) => message.result.variance.quantile === 0.4);
+    const timing = new Promise<EditToPixels>((resolve) => {
+      const subscription = dashboard.onDidRenderPairs((measured) => {
+        subscription.dispose();
+        resolve(measured);
+      });
+    });
+    assert.equal(await dashboard.editConfig('analysis.variance.quantile', 0.4), true);
+    assert.ok(document.isDirty, 'the edit leaves the file unsaved, as a typed one would');
+    assert.match(document.getText(), /"quantile": 0\.4/);
+    await values;
+    await grid;
+    // The webview in the workbench painted the grid and said so: the whole path from edit to pixels.
+    const measured = await timing;
+    console.log(
+      `edit to pixels in the extension host: ${measured.totalMs.toFixed(0)} ms (worker ${measured.workerMs.toFixed(0)} ms, paint ${measured.renderMs.toFixed(0)} ms)`,
+    );
+    await vscode.window.showTextDocument(document);
+    const restored = posted(
+      dashboard,
+      'configValues',
+      (message) => message.values['analysis.variance.quantile'] === 0.25,
+    );
+    await vscode.commands.executeCommand('undo');
+    assert.equal(document.getText(), before, 'undo restores the text');
+    await restored;
+  });
+
+  it('redraws the pairs when the user types a new strength, saved or not', async () => {
+    const dashboard = synthpair.currentDashboard();
+    assert.ok(dashboard);
+    const document = editor.document;
+    const grid = posted(dashboard, 'synthesis', (message) => message.result.perturb.strength === 3);
+    const edit = new vscode.WorkspaceEdit();
+    // The tiny config has no perturb group: the user adds one at the top of the object.
+    edit.insert(
+      document.uri,
+      document.positionAt(document.getText().indexOf('{') + 1),
+      '\n  "perturb": { "strength": 3 },',
+    );
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    assert.ok(document.isDirty);
+    const result = (await grid).result;
+    assert.equal(result.perturb.mode, 'gaussian');
+    await vscode.commands.executeCommand('workbench.action.files.revert');
+  });
+
+  it('follows the active experiment editor, and stays when locked', async () => {
+    const dashboard = synthpair.currentDashboard();
+    assert.ok(dashboard);
+    const other = workspaceFile('other.synthpair.json');
+    await writeFile(other.fsPath, editor.document.getText().replace('"tiny"', '"other"'));
+    const followed = posted(dashboard, 'binding', (message) => message.configFile === other.fsPath);
+    await vscode.window.showTextDocument(other);
+    const binding = await followed;
+    assert.deepEqual(binding.runs, [], 'the other experiment has no run yet');
+    assert.equal(binding.selectedRun, null);
+
+    await vscode.window.showTextDocument(tinyConfigUri());
+    await posted(dashboard, 'binding', (message) => message.configFile === tinyConfigUri().fsPath);
+    dashboard.setLocked(true);
+    assert.match(dashboard.panel.title, /🔒/);
+    await vscode.window.showTextDocument(other);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(
+      dashboard.boundConfigFile,
+      tinyConfigUri().fsPath,
+      'a locked dashboard stays on its experiment',
+    );
+    dashboard.setLocked(false);
+    assert.equal(dashboard.boundConfigFile, other.fsPath, 'unlocking follows the active editor again');
+  });
+});

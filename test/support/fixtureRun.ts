@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeExampleDataset } from '../../src/experiments/exampleDataset';
+import { assertCliBuilt, runCli } from './cli';
+import { type Config, mergeConfig } from './config';
+
+const root = path.join(__dirname, '..', '..');
+/** Trained runs the webview and integration tests share, kept between test runs under a key of their config. */
+export const fixtureRunsFolder = path.join(root, 'test-results', 'fixture-runs');
+
+/**
+ * A real run of the method on the generated example insects: a decoder, the pair loss from epoch 2, an
+ * analysis and an evaluation after every epoch, so every panel has curves, steps to scrub and pairs to redraw.
+ */
+export function fixtureRunConfig(patch: Config = {}): Config {
+  return mergeConfig(
+    {
+      name: 'fixture',
+      seed: 0,
+      data: { root: 'data', imageSize: 32 },
+      model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
+      train: { epochs: 3, batchSize: 16 },
+      optim: { name: 'adam', lr: 0.008, warmupEpochs: 0 },
+      eval: { everyEpochs: 1, knn: { k: 5 }, linear: { epochs: 5 } },
+      analysis: { everyEpochs: 1, probes: { count: 8, samples: 3 }, gradcam: { images: 32 } },
+      loss: { alpha: 1, nu: 1 },
+      synthesis: { startEpoch: 2 },
+      checkpoint: { everyEpochs: 1, keep: 0 },
+    },
+    patch,
+  );
+}
+
+export interface FixtureRun {
+  /** The folder holding `data/` and `fixture.synthpair.json`. */
+  workspace: string;
+  configFile: string;
+  runDir: string;
+}
+
+/**
+ * Trains the fixture run through the bundled CLI once per config and reuses it afterwards; a folder that
+ * holds a finished run is the cache, so a test never sees a half-trained one.
+ */
+export async function trainedFixtureRun(patch: Config = {}): Promise<FixtureRun> {
+  assertCliBuilt();
+  const config = fixtureRunConfig(patch);
+  const key = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+  const workspace = path.join(fixtureRunsFolder, key);
+  const configFile = path.join(workspace, 'fixture.synthpair.json');
+  const runDir = path.join(workspace, 'run');
+  if (existsSync(path.join(workspace, '.complete'))) {
+    return { workspace, configFile, runDir };
+  }
+  const staging = `${workspace}.staging-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await writeExampleDataset(path.join(staging, 'data'), { trainPerClass: 12, testPerClass: 4 });
+  await writeFile(path.join(staging, 'fixture.synthpair.json'), JSON.stringify(config, null, 2));
+  const result = runCli(staging, 'run', 'fixture.synthpair.json', '--out', 'run');
+  if (result.code !== 0) {
+    throw new Error(
+      `training the fixture run failed (exit ${result.code}):\n${result.stderr}\n${result.stdout}`,
+    );
+  }
+  await writeFile(path.join(staging, '.complete'), '');
+  await rm(workspace, { recursive: true, force: true });
+  await rename(staging, workspace);
+  return { workspace, configFile, runDir };
+}
+
+/** The run folder's analysis steps, oldest first. */
+export async function fixtureAnalysisFolders(runDir: string): Promise<string[]> {
+  const names = (await readdir(path.join(runDir, 'analysis'))).filter((name) => name.startsWith('epoch-'));
+  return names.sort().map((name) => path.join(runDir, 'analysis', name));
+}

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { type FixtureRun, trainedFixtureRun } from '../support/fixtureRun';
+import {
+  analysesMessage,
+  bindingMessage,
+  defaultPanelValues,
+  type FixtureStep,
+  fixtureSteps,
+  runMetricsMessage,
+  synthesisOfStep,
+} from './fixtureMessages';
+import { launchChromium, type OpenedWebview, openWebview, screenshot } from './harness';
+import type { ThemeName } from './themes';
+
+const bundle = path.join(__dirname, '..', '..', 'dist', 'webview', 'dashboard.js');
+
+/** The painted pair grid's pixels, to tell one grid from another. */
+function gridPixels(page: Page): Promise<number[]> {
+  return page.evaluate(() => {
+    const canvas = document.querySelector<HTMLCanvasElement>('#pairs-canvas')!;
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    return Array.from(data.subarray(0, Math.min(data.length, 4096)));
+  });
+}
+
+describe('dashboard shell and pairs in Chromium', function () {
+  this.timeout(180_000);
+  let browser: Browser;
+  let run: FixtureRun;
+  let steps: FixtureStep[];
+
+  before(async () => {
+    if (!existsSync(bundle)) {
+      throw new Error('dist/webview/dashboard.js is missing: run `npm run build` first');
+    }
+    run = await trainedFixtureRun();
+    steps = await fixtureSteps(run.runDir);
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  const open = (theme: ThemeName = 'dark', state?: unknown, width?: number) =>
+    openWebview(browser, { bundle: 'dashboard', title: 'SynthPair Dashboard', theme, state, width });
+
+  async function withRun(theme: ThemeName = 'dark', state?: unknown, width?: number): Promise<OpenedWebview> {
+    const webview = await open(theme, state, width);
+    await webview.postFromHost(bindingMessage(run));
+    await webview.postFromHost({
+      type: 'configValues',
+      configFile: run.configFile,
+      version: 1,
+      values: defaultPanelValues,
+    });
+    await webview.postFromHost(runMetricsMessage(run.runDir));
+    await webview.postFromHost(analysesMessage(run.runDir, steps));
+    return webview;
+  }
+
+  it('says what to do when no experiment is open, and when the experiment has no run', async () => {
+    const webview = await open('dark');
+    await webview.postFromHost({
+      type: 'binding',
+      configFile: null,
+      configLabel: null,
+      locked: false,
+      canRun: true,
+      runs: [],
+      selectedRun: null,
+      overlaidRuns: [],
+    });
+    const empty = webview.page.locator('#empty-state');
+    await empty.getByText('this dashboard follows the experiment in the active editor').waitFor();
+    assert.equal(await webview.page.locator('#tab-curves').count(), 0, 'no run, no curves tab');
+    await screenshot(webview.page, 'dashboard-no-experiment-dark');
+
+    await webview.postFromHost({ ...bindingMessage(run), runs: [], selectedRun: null });
+    await empty.getByText('This experiment has no run yet').waitFor();
+    await webview.page.locator('#run-experiment').click();
+    assert.deepEqual((await webview.posted()).at(-1), { type: 'runExperiment' });
+    await webview.postFromHost({ ...bindingMessage(run, { canRun: false }), runs: [], selectedRun: null });
+    await empty.getByText('Restricted Mode').waitFor();
+    assert.equal(await webview.page.locator('#run-experiment').count(), 0);
+    await webview.page.close();
+  });
+
+  it('shows the bound experiment and its run, and asks the host to lock, pick a run and switch tabs', async () => {
+    const webview = await withRun();
+    const { page } = webview;
+    assert.equal((await page.locator('#config-label').textContent())?.trim(), 'fixture.synthpair.json');
+    assert.match((await page.locator('.run-state').textContent()) ?? '', /completed · epoch 3\/3/);
+    await page.locator('#lock').click();
+    assert.deepEqual((await webview.posted()).at(-1), { type: 'setLocked', locked: true });
+    await webview.postFromHost(bindingMessage(run, { locked: true }));
+    await page.locator('#lock[aria-pressed="true"]').waitFor();
+    await page.locator('#tab-pairs').click();
+    await page.locator('sp-pairs').waitFor();
+    const saved = (await webview.state()) as { tab?: string; configFile?: string; locked?: boolean };
+    assert.equal(saved.tab, 'pairs');
+    assert.equal(saved.configFile, run.configFile);
+    assert.equal(saved.locked, true);
+    await page.close();
+  });
+
+  it('reopens on the tab it was showing after a reload', async () => {
+    const webview = await withRun('dark', { tab: 'pairs', configFile: run.configFile, locked: false });
+    await webview.page.locator('sp-pairs').waitFor();
+    const header = webview.page.locator('vscode-tab-header', { has: webview.page.locator('#tab-pairs') });
+    assert.equal(await header.getAttribute('aria-selected'), 'true');
+    await webview.page.close();
+  });
+
+  it('draws the pair grid the worker sent, reports it painted, and keeps it while the next one is drawn', async () => {
+    const webview = await withRun('dark', { tab: 'pairs' });
+    const { page } = webview;
+    const latest = steps.at(-1)!;
+    await webview.postFromHost({ type: 'synthesisState', requestId: 1, state: 'pending' });
+    await page.getByText('Redrawing the pairs in the worker…').waitFor();
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId: 1,
+      version: 1,
+      result: synthesisOfStep(latest),
+    });
+    await page.waitForFunction(() =>
+      (window as unknown as { __synthpair: { posted: { type: string }[] } }).__synthpair.posted.some(
+        (message) => message.type === 'synthesisRendered',
+      ),
+    );
+    const rendered = (await webview.posted()).find(
+      (message) => (message as { type: string }).type === 'synthesisRendered',
+    ) as { requestId: number; renderMs: number };
+    assert.equal(rendered.requestId, 1);
+    assert.ok(rendered.renderMs >= 0);
+    const size = latest.manifest.imageSize;
+    const samples = latest.manifest.perturb!.samples;
+    const probes = latest.manifest.probes.testPositions.length;
+    const canvas = await page.evaluate(() => {
+      const element = document.querySelector<HTMLCanvasElement>('#pairs-canvas')!;
+      return { width: element.width, height: element.height };
+    });
+    assert.deepEqual(canvas, {
+      width: (samples + 3) * size + (samples + 2) * 2,
+      height: probes * size + (probes - 1) * 2,
+    });
+    assert.equal(await page.locator('.pairs-rows span').count(), probes);
+    assert.match(
+      (await page.locator('.pairs-columns').textContent()) ?? '',
+      /image[\s\S]*d\(h\)[\s\S]*d\(h′₁\)/,
+    );
+    assert.match((await page.locator('#pairs-status').textContent()) ?? '', /of\s+64\s+dimensions/);
+    const first = await gridPixels(page);
+    assert.ok(
+      first.some((value, index) => index % 4 !== 3 && value !== first[0]),
+      'the grid is not blank',
+    );
+
+    // A pending redraw keeps the grid on screen, dimmed, rather than blanking it.
+    await webview.postFromHost({ type: 'synthesisState', requestId: 2, state: 'pending' });
+    await page.locator('.pairs-grid[data-pending="true"]').waitFor();
+    assert.deepEqual(await gridPixels(page), first);
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId: 2,
+      version: 2,
+      result: synthesisOfStep(steps[0]!),
+    });
+    await page.locator('.pairs-grid[data-pending="false"]').waitFor();
+    await page.waitForFunction(() =>
+      (
+        window as unknown as { __synthpair: { posted: { type: string; requestId?: number }[] } }
+      ).__synthpair.posted.some((message) => message.type === 'synthesisRendered' && message.requestId === 2),
+    );
+    assert.notDeepEqual(await gridPixels(page), first, 'the other step’s pixels replaced the grid');
+    await webview.page.close();
+  });
+
+  it('edits perturb keys from its controls, one edit per change', async () => {
+    const webview = await withRun('dark', { tab: 'pairs' });
+    const { page } = webview;
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId: 1,
+      version: 1,
+      result: synthesisOfStep(steps.at(-1)!),
+    });
+    const strength = page.locator('#slider-perturb-strength');
+    await strength.focus();
+    await page.keyboard.press('ArrowRight');
+    const edits = (await webview.posted()).filter(
+      (message) => (message as { type: string }).type === 'editConfig',
+    );
+    assert.deepEqual(edits, [{ type: 'editConfig', key: 'perturb.strength', value: 1.1 }]);
+    await page.locator('#perturb-mode').click();
+    await page.locator('#perturb-mode li.option', { hasText: 'shuffle' }).click();
+    const last = (await webview.posted()).at(-1);
+    assert.deepEqual(last, { type: 'editConfig', key: 'perturb.mode', value: 'shuffle' });
+    // The config, not the control, is the truth: a new value from the host moves the slider.
+    await webview.postFromHost({
+      type: 'configValues',
+      configFile: run.configFile,
+      version: 2,
+      values: { ...defaultPanelValues, 'perturb.strength': 2.5 },
+    });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLInputElement>('#slider-perturb-strength')?.value === '2.5',
+    );
+    await webview.page.close();
+  });
+
+  it('says why a run cannot be redrawn', async () => {
+    const webview = await withRun('dark', { tab: 'pairs' });
+    await webview.postFromHost({
+      type: 'synthesisState',
+      requestId: 1,
+      state: 'unavailable',
+      message: 'run: being trained by process 42; synthesize it once it has stopped',
+    });
+    await webview.page.getByText('being trained by process 42').waitFor();
+    await webview.page.close();
+  });
+
+  for (const theme of ['dark', 'light', 'high-contrast'] as const) {
+    it(`renders the pairs in the ${theme} theme, and narrow`, async () => {
+      const webview = await withRun(theme, { tab: 'pairs' });
+      await webview.postFromHost({
+        type: 'synthesis',
+        requestId: 1,
+        version: 1,
+        result: synthesisOfStep(steps.at(-1)!),
+      });
+      await webview.page.locator('.pairs-grid[data-pending="false"]').waitFor();
+      await screenshot(webview.page, `pairs-${theme}`);
+      assert.deepEqual(await webview.cspViolations(), []);
+      await webview.page.setViewportSize({ width: 340, height: 700 });
+      await webview.page.waitForTimeout(200);
+      await screenshot(webview.page, `pairs-${theme}-narrow`);
+      const overflow = await webview.page.evaluate(() => {
+        const wide = [...document.querySelectorAll('body *')]
+          .filter((element) => element.getBoundingClientRect().right > window.innerWidth + 1)
+          .map(
+            (element) =>
+              `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}.${element.className}`,
+          );
+        return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 5) };
+      });
+      assert.ok(
+        overflow.by <= 1,
+        `the page scrolls sideways by ${overflow.by} px when narrow: ${overflow.wide.join(', ')}`,
+      );
+      await webview.page.close();
+    });
+  }
+});
