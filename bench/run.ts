@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const benches = ['convBackprop.ts', 'trainStep.ts', 'birds.ts', 'synthesize.ts'];
+const benches = ['convBackprop.ts', 'trainStep.ts', 'birds.ts', 'synthesize.ts', 'heatmapGrid.ts'];
 const args = process.argv.slice(2);
 const failed: string[] = [];
 for (const bench of benches) {

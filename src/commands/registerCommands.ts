@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { type DashboardDependencies, DashboardPanel } from '../panels/dashboardPanel';
 import type { BackendReport } from '../protocol/backend';
 import { describeWireError, toWireError } from '../protocol/errors';
+import type { RunsNode } from '../runManager/runsTree';
 import { formatBackendReport } from '../workerHost/backendReportText';
 import { commandDefinitions } from './commandIds';
 
@@ -29,10 +30,23 @@ export function registerCommands(dependencies: DashboardDependencies): vscode.Di
         }
       },
     ),
-    // From an experiment's editor title or context menu the command gets that file; from the palette, nothing.
-    vscode.commands.registerCommand(commandDefinitions.openDashboard.id, (target?: vscode.Uri) => {
-      DashboardPanel.createOrShow(dependencies, target instanceof vscode.Uri ? target.fsPath : undefined);
-    }),
+    // From an experiment's editor title or context menu the command gets that file, from the Runs view an
+    // experiment or a run, from the palette nothing (the active experiment, if any).
+    vscode.commands.registerCommand(
+      commandDefinitions.openDashboard.id,
+      async (target?: vscode.Uri | RunsNode) => {
+        if (target instanceof vscode.Uri) {
+          DashboardPanel.createOrShow(dependencies, target.fsPath);
+        } else if (target?.kind === 'config') {
+          DashboardPanel.createOrShow(dependencies, target.file);
+        } else if (target?.kind === 'run') {
+          const dashboard = DashboardPanel.createOrShow(dependencies, target.summary.status.configFile);
+          await dashboard.selectRun(target.summary.dir);
+        } else {
+          DashboardPanel.createOrShow(dependencies);
+        }
+      },
+    ),
   ];
 }
 

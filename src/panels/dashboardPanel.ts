@@ -5,6 +5,7 @@ import { toWireError } from '../protocol/errors';
 import { describeForLog, validateMessage } from '../protocol/validate';
 import {
   type DashboardState,
+  type DashboardTab,
   type DashboardToHost,
   dashboardState,
   dashboardToHost,
@@ -20,7 +21,7 @@ import type { RunSummary } from '../runs/runSummary';
 import type { EngineService } from '../workerHost/engineService';
 import { changedKeys, type PanelValues, readPanelValues, setConfigValue } from './configValues';
 import { type EditToPixels, PairsSynthesis } from './pairsSynthesis';
-import { RunLogFeed, readAnalysisSteps } from './runFeed';
+import { analysisStepPairs, RunLogFeed, readAnalysisSteps } from './runFeed';
 import { renderWebviewHtml } from './webviewHtml';
 
 export interface DashboardDependencies {
@@ -63,6 +64,8 @@ export class DashboardPanel implements vscode.Disposable {
   private sentSteps = '';
   private readonly synthesis: PairsSynthesis;
   private ready = false;
+  /** The pairs shown are a training run's analysis grid, to be redrawn by the worker once it stops. */
+  private trainingShown = false;
 
   static get current(): DashboardPanel | undefined {
     return DashboardPanel.currentPanel;
@@ -215,6 +218,10 @@ export class DashboardPanel implements vscode.Disposable {
     await this.sendEverything();
   }
 
+  showTab(tab: DashboardTab): Promise<void> {
+    return this.post({ type: 'showTab', tab });
+  }
+
   private updateTitle(): void {
     const name = this.configFile
       ? path.basename(this.configFile).replace(/\.synthpair\.json$/, '')
@@ -245,8 +252,10 @@ export class DashboardPanel implements vscode.Disposable {
     const selected = this.selectedRun;
     await this.sendBinding();
     await this.sendRunData();
-    // A run that has just gained a checkpoint or finished can now be redrawn.
-    if (selected !== this.selectedRun) this.requestPairs(performance.now());
+    // Another run shown, or the shown one has just stopped training: the worker can redraw it now.
+    const stoppedTraining =
+      this.trainingShown && this.selectedRun !== undefined && !this.isTraining(this.selectedRun);
+    if (selected !== this.selectedRun || stoppedTraining) this.requestPairs(performance.now());
   }
 
   private async sendBinding(): Promise<void> {
@@ -309,6 +318,29 @@ export class DashboardPanel implements vscode.Disposable {
     if (!hadSteps || steps.length > 0) this.requestPairs(performance.now());
   }
 
+  /** Whether a process trains the run now: the worker cannot redraw it, as its weights change under it. */
+  private isTraining(runDir: string): boolean {
+    const summary = this.dependencies.catalog.runs.find((run) => run.dir === runDir);
+    return this.dependencies.controller.owns(runDir) || summary?.livePid !== undefined;
+  }
+
+  /** A run being trained shows the grid its newest analysis step drew, and says when edits will apply. */
+  private async showTrainingPairs(runDir: string): Promise<void> {
+    this.synthesis.cancel();
+    const newest = (await readAnalysisSteps(runDir)).at(-1);
+    const grid = newest ? await analysisStepPairs(runDir, newest) : undefined;
+    if (runDir !== this.selectedRun) return;
+    if (grid) await this.post({ type: 'synthesis', requestId: 0, version: 0, result: grid });
+    await this.post({
+      type: 'synthesisState',
+      requestId: 0,
+      state: 'unavailable',
+      message: grid
+        ? `This run is being trained: the grid is the one its analysis after epoch ${grid.epoch} drew. Edits to perturb.* and analysis.* redraw it once training stops.`
+        : 'This run is being trained and has no analysis step yet: its pairs appear after its first analysis (analysis.everyEpochs).',
+    });
+  }
+
   /** Run folders outside the workspace (`synthpair run --out`) become readable by the webview too. */
   private allowResourcesOf(runDir: string): void {
     const options = this.panel.webview.options;
@@ -343,8 +375,13 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   private requestPairs(editedAt: number, version = 0): void {
-    if (this.selectedRun && this.panelValues) {
-      this.synthesis.schedule(this.selectedRun, this.panelValues, version, editedAt);
+    const runDir = this.selectedRun;
+    if (!runDir || !this.panelValues) return;
+    this.trainingShown = this.isTraining(runDir);
+    if (this.trainingShown) {
+      void this.showTrainingPairs(runDir);
+    } else {
+      this.synthesis.schedule(runDir, this.panelValues, version, editedAt);
     }
   }
 

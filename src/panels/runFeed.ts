@@ -10,6 +10,7 @@ import {
 } from '../protocol/runFiles';
 import { validateMessage } from '../protocol/validate';
 import type { HostToDashboard } from '../protocol/webview';
+import type { SynthesisResultMessage } from '../protocol/worker';
 import { readJsonLines } from '../runs/jsonLines';
 import { runFileNames } from '../runs/runDirectory';
 
@@ -116,4 +117,47 @@ export async function readAnalysisSteps(runDir: string): Promise<AnalysisStepOnD
     }),
   );
   return steps.filter((step): step is AnalysisStepOnDisk => step !== undefined);
+}
+
+/**
+ * The pair grid an analysis step drew while training, as a synthesis answer: what the pairs panel shows of a
+ * run still being trained, which the worker does not redraw (its weights change under it). Undefined for a
+ * run without a decoder.
+ */
+export async function analysisStepPairs(
+  runDir: string,
+  step: AnalysisStepOnDisk,
+): Promise<SynthesisResultMessage | undefined> {
+  const { manifest } = step;
+  const perturb = manifest.perturb;
+  const files = ['probes.centre', 'reconstructions', 'perturbed'].map((name) => manifest.arrays[name]?.file);
+  if (!perturb || files.some((file) => file === undefined)) return undefined;
+  const [originals, reconstructions, perturbed] = await Promise.all(
+    files.map(async (file) => (await readFile(path.join(step.folder, file!))).toString('base64')),
+  );
+  const criterion = ({ quantile, count, threshold }: AnalysisManifest['variance']) => ({
+    quantile,
+    count,
+    threshold,
+  });
+  return {
+    cancelled: false,
+    runDir,
+    checkpoint: path.basename(step.folder),
+    epoch: manifest.epoch,
+    analysisEpoch: manifest.epoch,
+    probes: manifest.probes.testPositions.length,
+    imageSize: manifest.imageSize,
+    samples: perturb.samples,
+    dimensions: manifest.dimensions,
+    masked: manifest.masked,
+    variance: criterion(manifest.variance),
+    gradcam: { ...criterion(manifest.gradcam), variant: manifest.gradcam.variant },
+    combine: manifest.combine,
+    perturb: { mode: perturb.mode, strength: perturb.strength, fraction: perturb.fraction },
+    originals: originals!,
+    reconstructions: reconstructions!,
+    perturbed: perturbed!,
+    elapsedMs: 0,
+  };
 }

@@ -50,6 +50,9 @@ export const panelConfigKeys = [
 export type PanelConfigKey = (typeof panelConfigKeys)[number];
 export const panelConfigKey = z.enum(panelConfigKeys);
 
+export const dashboardTab = z.enum(['curves', 'heatmaps', 'dimensions', 'pairs', 'engine']);
+export type DashboardTab = z.infer<typeof dashboardTab>;
+
 /** Messages the extension host posts to the dashboard webview. */
 export const hostToDashboard = z.discriminatedUnion('type', [
   z.object({ type: z.literal('backendReport'), report: backendReport }),
@@ -101,6 +104,8 @@ export const hostToDashboard = z.discriminatedUnion('type', [
    * so the host can time an edit to the pixels on screen.
    */
   z.object({ type: z.literal('synthesis'), requestId: z.int(), version: z.int(), result: synthesisResult }),
+  /** Brings a tab to the front, e.g. for a command that opens the dashboard on the pairs. */
+  z.object({ type: z.literal('showTab'), tab: dashboardTab }),
   /** Why there is no new pair grid: redrawing, superseded, failed, or the run cannot be redrawn. */
   z.object({
     type: z.literal('synthesisState'),
@@ -134,9 +139,6 @@ export const dashboardToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('synthesisRendered'), requestId: z.int(), renderMs: z.number() }),
 ]);
 export type DashboardToHost = z.infer<typeof dashboardToHost>;
-
-export const dashboardTab = z.enum(['curves', 'heatmaps', 'dimensions', 'pairs', 'engine']);
-export type DashboardTab = z.infer<typeof dashboardTab>;
 
 /** How the heat-map grid is drawn; persisted so a reload shows the same view. */
 export const heatmapSettings = z.object({

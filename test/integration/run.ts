@@ -12,7 +12,7 @@ import { provisionVSCode, repoRoot } from './provision';
 import { CONSOLE_TAG, RESULT_PREFIX } from './suite/index';
 
 // Generous: a cold extension host on a loaded 2-core machine; slower machines can raise it.
-const SUITE_TIMEOUT_MS = Number(process.env.SYNTHPAIR_SUITE_TIMEOUT_S ?? 300) * 1000;
+const SUITE_TIMEOUT_MS = Number(process.env.SYNTHPAIR_SUITE_TIMEOUT_S ?? 480) * 1000;
 const resultsDir = path.join(repoRoot, 'test-results');
 export const fixtureWorkspace = path.join(repoRoot, 'test', 'fixtures', 'workspace');
 export const suitePath = path.join(repoRoot, 'out', 'integration', 'suite.js');

@@ -40,14 +40,31 @@ export interface FixtureRun {
   runDir: string;
 }
 
+/** Images per class of the generated example data set (8 classes). */
+export interface FixtureDataset {
+  trainPerClass: number;
+  testPerClass: number;
+}
+
+const defaultDataset: FixtureDataset = { trainPerClass: 12, testPerClass: 4 };
+
 /**
  * Trains the fixture run through the bundled CLI once per config and reuses it afterwards; a folder that
- * holds a finished run is the cache, so a test never sees a half-trained one.
+ * holds a finished run is the cache, so a test never sees a half-trained one. A larger `dataset` (say, a test
+ * split that holds 64 probes) is part of the cache key; the default one keeps the key of its config alone.
  */
-export async function trainedFixtureRun(patch: Config = {}): Promise<FixtureRun> {
+export async function trainedFixtureRun(
+  patch: Config = {},
+  dataset: Partial<FixtureDataset> = {},
+): Promise<FixtureRun> {
   assertCliBuilt();
   const config = fixtureRunConfig(patch);
-  const key = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+  const sizes = { ...defaultDataset, ...dataset };
+  const isDefault =
+    sizes.trainPerClass === defaultDataset.trainPerClass &&
+    sizes.testPerClass === defaultDataset.testPerClass;
+  const keyed = isDefault ? config : { config, dataset: sizes };
+  const key = createHash('sha256').update(JSON.stringify(keyed)).digest('hex').slice(0, 12);
   const workspace = path.join(fixtureRunsFolder, key);
   const configFile = path.join(workspace, 'fixture.synthpair.json');
   const runDir = path.join(workspace, 'run');
@@ -57,7 +74,7 @@ export async function trainedFixtureRun(patch: Config = {}): Promise<FixtureRun>
   const staging = `${workspace}.staging-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
-  await writeExampleDataset(path.join(staging, 'data'), { trainPerClass: 12, testPerClass: 4 });
+  await writeExampleDataset(path.join(staging, 'data'), sizes);
   await writeFile(path.join(staging, 'fixture.synthpair.json'), JSON.stringify(config, null, 2));
   const result = runCli(staging, 'run', 'fixture.synthpair.json', '--out', 'run');
   if (result.code !== 0) {

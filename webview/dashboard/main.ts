@@ -9,7 +9,6 @@ import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import 'uplot/dist/uPlot.min.css';
 import './views/curves';
 import './views/dimensions';
-import './views/heatmaps';
 import './views/pairs';
 import { html, nothing, render, type TemplateResult } from 'lit';
 import type { EvalRecord, MetricsRecord } from '../../src/protocol/runFiles';
@@ -20,13 +19,13 @@ import {
   type DashboardToHost,
   dashboardState,
   dashboardTab,
-  type HeatmapSettings,
   type HostToDashboard,
   hostToDashboard,
 } from '../../src/protocol/webview';
 import { connectToHost } from '../shared/vscodeApi';
 import { errorBlock, reportBlock } from './engineReport';
 import type { CurveRun, CurveSettings, DashboardEvents } from './model';
+import { defaultHeatmapSettings } from './views/heatmaps';
 import type { PairsSynthesis } from './views/pairs';
 
 type Binding = Extract<HostToDashboard, { type: 'binding' }>;
@@ -53,15 +52,6 @@ const tabHints: Record<DashboardTab, string> = {
   dimensions: 'Feature dimensions: variance, Grad-CAM importance and the mask the thresholds make',
   pairs: 'Probe pairs (d(h), d(h′)) redrawn as the perturbation settings change',
   engine: 'The TF.js backend the worker runs on',
-};
-
-const defaultHeatmaps: HeatmapSettings = {
-  variant: 'gradCam',
-  view: 0,
-  opacity: 0.5,
-  colormap: 'inferno',
-  normalisation: 'image',
-  epoch: null,
 };
 
 interface RunRecords {
@@ -123,6 +113,9 @@ host.onMessage((message) => {
       );
       break;
     }
+    case 'showTab':
+      saveState({ tab: message.tab });
+      break;
     case 'analyses':
       view.analyses = { runDir: message.runDir, steps: message.steps };
       break;
@@ -137,14 +130,23 @@ host.onMessage((message) => {
     case 'synthesisState':
       view.synthesis =
         message.state === 'pending'
-          ? { ...view.synthesis, status: 'pending', pendingId: message.requestId }
+          ? { ...shownGrid(view.synthesis), status: 'pending', pendingId: message.requestId }
           : message.state === 'cancelled'
             ? view.synthesis
-            : { status: message.state, message: message.message ?? '' };
+            : { ...shownGrid(view.synthesis), status: message.state, message: message.message ?? '' };
       break;
   }
   draw();
 });
+
+/** The grid on screen, which stays there while the next one is drawn or when it cannot be. */
+function shownGrid(
+  synthesis: PairsSynthesis,
+): Pick<Extract<PairsSynthesis, { status: 'pending' }>, 'requestId' | 'result' | 'receivedAt'> {
+  return synthesis.status === 'idle'
+    ? {}
+    : { requestId: synthesis.requestId, result: synthesis.result, receivedAt: synthesis.receivedAt };
+}
 
 function bind(binding: Binding): void {
   const previous = view.binding;
@@ -324,7 +326,7 @@ function tabPanel(tab: DashboardTab, binding: Binding): TemplateResult {
       return html`${overlayPicker(binding)}
         <sp-curves .runs=${curveRuns()} .settings=${view.state.curves ?? emptyCurveSettings}></sp-curves>`;
     case 'heatmaps':
-      return html`<sp-heatmaps .steps=${steps} .settings=${view.state.heatmaps ?? defaultHeatmaps}></sp-heatmaps>`;
+      return html`<sp-heatmaps .steps=${steps} .settings=${view.state.heatmaps ?? defaultHeatmapSettings}></sp-heatmaps>`;
     case 'dimensions':
       return html`<sp-dimensions
         .steps=${steps}

@@ -15,11 +15,22 @@ function posted<T extends HostToDashboard['type']>(
   accept: (message: Posted<T>) => boolean = () => true,
   timeoutMs = 60_000,
 ): Promise<Posted<T>> {
+  const seen: HostToDashboard[] = [];
   return nextMessage(
     dashboard.onDidPostMessage,
-    (message) => message.type === type && accept(message as Posted<T>),
+    (message) => {
+      seen.push(message);
+      return message.type === type && accept(message as Posted<T>);
+    },
     timeoutMs,
-  ) as Promise<Posted<T>>;
+  ).catch((error: Error) => {
+    const summary = seen.map((message) =>
+      message.type === 'binding' ? `binding(${message.configFile})` : message.type,
+    );
+    throw new Error(
+      `${error.message}: no '${type}' as expected; posted meanwhile: ${summary.join(', ') || 'nothing'}`,
+    );
+  }) as Promise<Posted<T>>;
 }
 
 /**
@@ -88,6 +99,8 @@ describe('The dashboard bound to the experiment file', function () {
         resolve(measured);
       });
     });
+    // The grid is painted, and its paint reported, only while the Pairs tab shows it.
+    await dashboard.showTab('pairs');
     assert.equal(await dashboard.editConfig('analysis.variance.quantile', 0.4), true);
     assert.ok(document.isDirty, 'the edit leaves the file unsaved, as a typed one would');
     assert.match(document.getText(), /"quantile": 0\.4/);

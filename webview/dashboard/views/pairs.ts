@@ -20,7 +20,14 @@ export type PairsSynthesis =
       result?: SynthesisResultMessage;
       receivedAt?: number;
     }
-  | { status: 'failed' | 'unavailable'; message: string };
+  | {
+      status: 'failed' | 'unavailable';
+      message: string;
+      /** The grid shown before, kept on screen under the message. */
+      requestId?: number;
+      result?: SynthesisResultMessage;
+      receivedAt?: number;
+    };
 
 interface ShownGrid {
   requestId: number;
@@ -121,7 +128,7 @@ export class PairsView extends LitElement {
   private get shown(): ShownGrid | undefined {
     const synthesis = this.synthesis;
     if (synthesis.status === 'ready') return synthesis;
-    if (synthesis.status === 'pending' && synthesis.result && synthesis.requestId !== undefined) {
+    if (synthesis.status !== 'idle' && synthesis.result && synthesis.requestId !== undefined) {
       return {
         requestId: synthesis.requestId,
         result: synthesis.result,
