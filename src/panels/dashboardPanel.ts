@@ -58,6 +58,7 @@ export class DashboardPanel implements vscode.Disposable {
   private configFile: string | undefined;
   private locked = false;
   private selectedRun: string | undefined;
+  private newestRun: string | undefined;
   private overlaidRuns: string[] = [];
   private panelValues: PanelValues | undefined;
   private readonly logs = new RunLogFeed();
@@ -260,7 +261,11 @@ export class DashboardPanel implements vscode.Disposable {
 
   private async sendBinding(): Promise<void> {
     const runs = this.runsOfConfig();
-    if (!this.selectedRun || !runs.some((run) => run.dir === this.selectedRun)) {
+    // Someone watching the newest run wants to see the next one as soon as it starts; a run picked from the
+    // list stays picked.
+    const wasNewest = this.selectedRun === this.newestRun;
+    this.newestRun = runs[0]?.dir;
+    if (!this.selectedRun || wasNewest || !runs.some((run) => run.dir === this.selectedRun)) {
       this.selectedRun = runs[0]?.dir;
     }
     this.overlaidRuns = this.overlaidRuns.filter((dir) => runs.some((run) => run.dir === dir));

@@ -12,7 +12,7 @@ const cache = new Map<string, Promise<LoadedArray>>();
 
 /**
  * Fetches one array of an analysis step from the run folder, once per step: a step's files never change
- * after it appears (it is renamed into place whole), so the URL is a safe cache key.
+ * after it appears (it is renamed into place whole).
  */
 export function loadAnalysisArray(step: AnalysisStepRef, name: string): Promise<LoadedArray> {
   const entry = step.manifest.arrays[name];
@@ -20,12 +20,15 @@ export function loadAnalysisArray(step: AnalysisStepRef, name: string): Promise<
     return Promise.reject(new Error(`analysis step ${step.epoch} has no array '${name}'`));
   }
   const url = `${step.folderUri}/${encodeURIComponent(entry.file)}`;
-  let loading = cache.get(url);
+  // A resume deletes the steps after its checkpoint and writes new ones under the same names: the time the
+  // step was taken tells them apart.
+  const key = `${url}@${step.manifest.time}`;
+  let loading = cache.get(key);
   if (!loading) {
     loading = fetchArray(url, entry);
     // A failed fetch (a step deleted by a resume, a network hiccup over remote) must not stick.
-    loading.catch(() => cache.delete(url));
-    cache.set(url, loading);
+    loading.catch(() => cache.delete(key));
+    cache.set(key, loading);
   }
   return loading;
 }

@@ -36,7 +36,7 @@ export function prepareMaps(
   variant: HeatmapSettings['variant'],
   view: HeatmapSettings['view'],
 ): Promise<PreparedMaps> {
-  const key = `${step.folderUri}|${variant}|${view}`;
+  const key = `${step.folderUri}@${step.manifest.time}|${variant}|${view}`;
   let preparing = prepared.get(key);
   if (preparing) {
     // Most recently used last, so the oldest is the one evicted.

@@ -1,0 +1,532 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { nonDiscriminativeMask } from '../../src/engine/analysis/mask';
+import { type AnalysisManifest, analysisManifest, runStatus } from '../../src/protocol/runFiles';
+import type { AnalysisStepRef, ConfigScalar } from '../../src/protocol/webview';
+import { formatValue, quantileForCount } from '../../webview/dashboard/views/dimensionsMath';
+import { type FixtureRun, fixtureAnalysisFolders, trainedFixtureRun } from '../support/fixtureRun';
+import { launchChromium, type OpenedWebview, openWebview, screenshot } from './harness';
+import type { ThemeName } from './themes';
+
+const root = path.join(__dirname, '..', '..');
+const bundle = path.join(root, 'dist', 'webview', 'dashboard.js');
+const origin = 'https://webview.synthpair.test';
+
+type Step = AnalysisStepRef & { folder: string };
+
+function readFloats(step: Step, name: string): Float32Array {
+  const bytes = readFileSync(path.join(step.folder, step.manifest.arrays[name]!.file));
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+function settingsOf(manifest: AnalysisManifest): Record<string, ConfigScalar> {
+  return {
+    'analysis.variance.quantile': manifest.variance.quantile,
+    'analysis.gradcam.quantile': manifest.gradcam.quantile,
+    'analysis.gradcam.variant': manifest.gradcam.variant,
+    'analysis.combine': manifest.combine,
+    'analysis.probes.samples': 3,
+  };
+}
+
+describe('feature-dimension view in Chromium', function () {
+  this.timeout(240_000);
+  let browser: Browser;
+  let run: FixtureRun;
+  let steps: Step[];
+  let version = 1;
+
+  before(async () => {
+    if (!existsSync(bundle)) {
+      throw new Error('dist/webview/dashboard.js is missing: run `npm run build` first');
+    }
+    run = await trainedFixtureRun();
+    steps = (await fixtureAnalysisFolders(run.runDir)).map((folder) => {
+      const manifest = analysisManifest.parse(
+        JSON.parse(readFileSync(path.join(folder, 'analysis.json'), 'utf8')),
+      );
+      const folderUri = `${origin}/${path.relative(root, folder).split(path.sep).join('/')}`;
+      return { epoch: manifest.epoch, folderUri, manifest, folder };
+    });
+    assert.deepEqual(
+      steps.map((step) => step.epoch),
+      [1, 2, 3],
+    );
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  const newest = () => steps.at(-1)!;
+
+  function configValues(values: Record<string, ConfigScalar>) {
+    return { type: 'configValues', configFile: run.configFile, version: version++, values };
+  }
+
+  async function openDimensions(
+    options: {
+      theme?: ThemeName;
+      state?: unknown;
+      shown?: Step[];
+      width?: number;
+      values?: Record<string, ConfigScalar>;
+    } = {},
+  ): Promise<OpenedWebview> {
+    const webview = await openWebview(browser, {
+      bundle: 'dashboard',
+      title: 'SynthPair Dashboard',
+      theme: options.theme ?? 'dark',
+      state: options.state,
+      width: options.width,
+      height: 1000,
+    });
+    const status = runStatus.parse(JSON.parse(readFileSync(path.join(run.runDir, 'run.json'), 'utf8')));
+    await webview.postFromHost({
+      type: 'binding',
+      configFile: run.configFile,
+      configLabel: 'fixture.synthpair.json',
+      locked: false,
+      canRun: true,
+      runs: [
+        {
+          runDir: run.runDir,
+          label: 'run',
+          state: status.state,
+          epoch: status.epoch,
+          epochs: 3,
+          startedAt: status.startedAt,
+        },
+      ],
+      selectedRun: run.runDir,
+      overlaidRuns: [],
+    });
+    await webview.postFromHost({
+      type: 'analyses',
+      runDir: run.runDir,
+      steps: (options.shown ?? steps).map(({ epoch, folderUri, manifest }) => ({
+        epoch,
+        folderUri,
+        manifest,
+      })),
+    });
+    await webview.postFromHost(configValues(options.values ?? settingsOf(newest().manifest)));
+    await webview.page.locator('#tab-dimensions').click();
+    return webview;
+  }
+
+  async function maskedCount(page: Page): Promise<number> {
+    const shown = page.locator('sp-dimensions #dims-masked-count');
+    await shown.waitFor();
+    return Number(await shown.getAttribute('data-masked'));
+  }
+
+  /** Waits until the three charts are drawn with their threshold lines. */
+  async function chartsDrawn(page: Page): Promise<void> {
+    await page.waitForFunction(() => document.querySelectorAll('sp-dimensions .dims-threshold').length === 4);
+  }
+
+  const varianceHandle = (page: Page): Locator =>
+    page.locator('sp-dimensions .dims-plot[data-chart="variance"] .dims-threshold');
+
+  /** How many pixels of a chart's canvas have exactly the colour of one of the view's palette variables. */
+  function pixelsOf(page: Page, chart: string, variable: string): Promise<number> {
+    return page.evaluate(
+      ([chart, variable]) => {
+        const view = document.querySelector('sp-dimensions')!;
+        const probe = document.createElement('span');
+        probe.style.color = `var(${variable})`;
+        view.append(probe);
+        const [r, g, b] = getComputedStyle(probe).color.match(/\d+/g)!.map(Number);
+        probe.remove();
+        const canvas = view.querySelector<HTMLCanvasElement>(`[data-chart="${chart}"] canvas`)!;
+        const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+        let count = 0;
+        for (let at = 0; at < data.length; at += 4) {
+          if (data[at] === r && data[at + 1] === g && data[at + 2] === b && data[at + 3] === 255) count++;
+        }
+        return count;
+      },
+      [chart, variable],
+    );
+  }
+
+  async function edits(webview: OpenedWebview): Promise<unknown[]> {
+    return (await webview.posted()).filter((message) => (message as { type: string }).type === 'editConfig');
+  }
+
+  function assertClean(webview: OpenedWebview): Promise<void> {
+    assert.deepEqual(
+      webview.consoleMessages.filter((line) => line.startsWith('error') || line.includes('refused')),
+      [],
+    );
+    return webview.cspViolations().then((violations) => assert.deepEqual(violations, []));
+  }
+
+  it('says when the dimensions appear while the run has no analysis step', async () => {
+    const webview = await openDimensions({ shown: [] });
+    const empty = webview.page.locator('sp-dimensions #dims-empty');
+    await empty.waitFor();
+    assert.match((await empty.textContent()) ?? '', /No analysis step yet[\s\S]*analysis\.everyEpochs/);
+    assert.equal(await webview.page.locator('sp-dimensions canvas').count(), 0);
+    await assertClean(webview);
+    await webview.page.close();
+  });
+
+  for (const theme of ['dark', 'light', 'high-contrast'] as const) {
+    it(`shows the mask the run cut, for the same settings, with its thresholds (${theme})`, async () => {
+      const webview = await openDimensions({ theme });
+      const { page } = webview;
+      const { manifest } = newest();
+      assert.equal(await maskedCount(page), manifest.masked);
+      await chartsDrawn(page);
+      assert.equal(
+        await varianceHandle(page).getAttribute('aria-valuetext'),
+        `q = 0.25 → ${manifest.variance.count} dims ≤ ${formatValue(manifest.variance.threshold!)}`,
+      );
+      assert.equal(
+        await page
+          .locator('sp-dimensions .dims-plot[data-chart="importance"] .dims-threshold')
+          .getAttribute('aria-valuetext'),
+        `q = 0.25 → ${manifest.gradcam.count} dims ≤ ${formatValue(manifest.gradcam.threshold!)}`,
+      );
+      assert.match(
+        (await page.locator('sp-dimensions #dims-saved').textContent()) ?? '',
+        new RegExp(`Epoch 3 was cut with variance q = 0\\.25[\\s\\S]*${manifest.masked}\\s+of 64 masked`),
+      );
+      assert.equal(await page.locator('sp-dimensions #dims-differs').count(), 0);
+      const listed = ((await page.locator('sp-dimensions #dims-masked-list').textContent()) ?? '').split(
+        ', ',
+      );
+      const savedMask = readFileSync(path.join(newest().folder, manifest.arrays['mask']!.file));
+      assert.deepEqual(
+        listed.map(Number),
+        [...savedMask.keys()].filter((dimension) => savedMask[dimension] === 1),
+      );
+      // Hovering a point of the scatter reads its dimension out.
+      const scatter = page.locator('sp-dimensions .dims-plot[data-chart="scatter"] .u-over');
+      const box = (await scatter.boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+      for (let step = 0; step < 40; step++) {
+        const text = (await page.locator('sp-dimensions #dims-readout').textContent()) ?? '';
+        if (text.startsWith('Dimension')) break;
+        await page.mouse.move(
+          box.x + box.width * (0.1 + step * 0.02),
+          box.y + box.height * (0.2 + (step % 7) * 0.1),
+        );
+      }
+      assert.match(
+        (await page.locator('sp-dimensions #dims-readout').textContent()) ?? '',
+        /^Dimension \d+: variance [-\d.e]+, α [-\d.e]+, (masked|kept)/,
+      );
+      await screenshot(page, `dimensions-${theme}`);
+      await assertClean(webview);
+      await page.close();
+    });
+  }
+
+  it('previews a dragged variance threshold live and writes one quantile on release', async () => {
+    const webview = await openDimensions();
+    const { page } = webview;
+    await chartsDrawn(page);
+    const before = await maskedCount(page);
+    const handle = varianceHandle(page);
+    const startLabel = await handle.getAttribute('aria-valuetext');
+    const selectedBars = await pixelsOf(page, 'variance', '--sp-dims-bar-selected');
+    const maskedPoints = await pixelsOf(page, 'scatter', '--sp-dims-masked');
+    const box = (await handle.boundingBox())!;
+    const start = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+    await page.mouse.move(start.x, start.y);
+    await page.mouse.down();
+    for (let step = 1; step <= 10; step++) {
+      await page.mouse.move(start.x + step * 8, start.y);
+    }
+    // Mid-drag: the counts and the scatter's colouring follow, and nothing is written yet.
+    const during = await maskedCount(page);
+    assert.ok(during > before, `masked ${during} while dragging, ${before} before`);
+    assert.ok(
+      (await pixelsOf(page, 'variance', '--sp-dims-bar-selected')) > selectedBars * 1.5,
+      'bars recoloured',
+    );
+    assert.ok(
+      (await pixelsOf(page, 'scatter', '--sp-dims-masked')) > maskedPoints * 1.2,
+      'points recoloured',
+    );
+    const scatterHandle = page.locator(
+      'sp-dimensions .dims-plot[data-chart="scatter"] .dims-threshold[data-key="analysis.variance.quantile"]',
+    );
+    assert.equal(
+      await scatterHandle.getAttribute('aria-valuetext'),
+      await handle.getAttribute('aria-valuetext'),
+    );
+    assert.deepEqual(await edits(webview), []);
+    await screenshot(page, 'dimensions-dragging');
+    await page.mouse.up();
+    const posted = await edits(webview);
+    assert.equal(posted.length, 1, JSON.stringify(posted));
+    const { key, value } = posted[0] as { key: string; value: number };
+    assert.equal(key, 'analysis.variance.quantile');
+    assert.ok(value > 0.25 && value < 1, `q = ${value}`);
+    assert.equal(value, Number(value.toFixed(3)), `q = ${value} has more decimals than 64 dimensions need`);
+    // The quantile cuts exactly what the line showed on release, as the engine would cut it.
+    const label = (await handle.getAttribute('aria-valuetext')) ?? '';
+    const [, quantile, count] = /^q = ([\d.]+) → (\d+) dims/.exec(label) ?? [];
+    assert.equal(Number(quantile), value);
+    assert.equal(Math.floor(value * 64), Number(count));
+    const variance = readFloats(newest(), 'variance');
+    const sorted = [...variance].sort((a, b) => a - b);
+    assert.ok(label.endsWith(`≤ ${formatValue(sorted[Number(count) - 1]!)}`), label);
+    assert.equal(quantileForCount(Number(count), 64, 'analysis.variance.quantile'), value);
+    // Until the host answers, the line stays where it was released.
+    assert.equal(await maskedCount(page), during);
+    // The host's echo of the edit keeps it there; an undo brings the line back.
+    await webview.postFromHost(configValues({ ...settingsOf(newest().manifest), [key]: value }));
+    await page.locator('sp-dimensions #dims-differs').waitFor();
+    assert.equal(await maskedCount(page), during);
+    await webview.postFromHost(configValues(settingsOf(newest().manifest)));
+    await page.locator('sp-dimensions #dims-differs').waitFor({ state: 'detached' });
+    assert.equal(await maskedCount(page), before);
+    assert.equal(await handle.getAttribute('aria-valuetext'), startLabel);
+    await assertClean(webview);
+    await page.close();
+  });
+
+  it('moves the line and recounts in place when the config changes', async () => {
+    const webview = await openDimensions();
+    const { page } = webview;
+    await chartsDrawn(page);
+    const handle = varianceHandle(page);
+    const leftBefore = (await handle.boundingBox())!.x;
+    await page.evaluate(() => {
+      for (const canvas of document.querySelectorAll('sp-dimensions canvas')) {
+        (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore = true;
+      }
+    });
+    const values = { ...settingsOf(newest().manifest), 'analysis.variance.quantile': 0.5 };
+    await webview.postFromHost(configValues(values));
+    const expected = nonDiscriminativeMask({
+      variance: readFloats(newest(), 'variance'),
+      importance: readFloats(newest(), 'importance.absolute'),
+      varianceQuantile: 0.5,
+      gradcamQuantile: 0.25,
+      combine: 'union',
+    });
+    await page.waitForFunction(
+      (count) =>
+        document.querySelector('sp-dimensions #dims-masked-count')?.getAttribute('data-masked') ===
+        String(count),
+      expected.count,
+    );
+    assert.notEqual(expected.count, newest().manifest.masked);
+    assert.ok((await handle.boundingBox())!.x > leftBefore + 10, 'the variance line moved right');
+    assert.match(
+      (await handle.getAttribute('aria-valuetext')) ?? '',
+      new RegExp(`^q = 0\\.5 → 32 dims ≤ ${formatValue(expected.variance.threshold!).replace('.', '\\.')}$`),
+    );
+    assert.match(
+      (await page.locator('sp-dimensions #dims-differs').textContent()) ?? '',
+      new RegExp(`variance q 0\\.25 → 0\\.5: ${expected.count} masked`),
+    );
+    // Updated in place: the same canvases, no new chart.
+    assert.equal(
+      await page.evaluate(() =>
+        [...document.querySelectorAll('sp-dimensions canvas')].every(
+          (canvas) => (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore,
+        ),
+      ),
+      true,
+    );
+    // Another variant and combine: the importance of that variant is read and the mask recut.
+    await webview.postFromHost(
+      configValues({ ...values, 'analysis.gradcam.variant': 'positive', 'analysis.combine': 'intersection' }),
+    );
+    const positive = nonDiscriminativeMask({
+      variance: readFloats(newest(), 'variance'),
+      importance: readFloats(newest(), 'importance.positive'),
+      varianceQuantile: 0.5,
+      gradcamQuantile: 0.25,
+      combine: 'intersection',
+    });
+    await page.waitForFunction(
+      (count) =>
+        document.querySelector('sp-dimensions #dims-masked-count')?.getAttribute('data-masked') ===
+        String(count),
+      positive.count,
+    );
+    assert.match(
+      (await page.locator('sp-dimensions #dims-importance-title').textContent()) ?? '',
+      /positive/,
+    );
+    await assertClean(webview);
+    await page.close();
+  });
+
+  it('follows a new analysis step of a live run and a new colour theme in place', async () => {
+    const webview = await openDimensions({ shown: steps.slice(0, 2) });
+    const { page } = webview;
+    await chartsDrawn(page);
+    assert.equal(await maskedCount(page), steps[1]!.manifest.masked);
+    await page.evaluate(() => {
+      for (const canvas of document.querySelectorAll('sp-dimensions canvas')) {
+        (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore = true;
+      }
+    });
+    await webview.postFromHost({
+      type: 'analyses',
+      runDir: run.runDir,
+      steps: steps.map(({ epoch, folderUri, manifest }) => ({ epoch, folderUri, manifest })),
+    });
+    await page.waitForFunction(() =>
+      /Epoch 3 was cut/.test(document.querySelector('sp-dimensions #dims-saved')?.textContent ?? ''),
+    );
+    assert.notEqual(steps[1]!.manifest.masked, newest().manifest.masked);
+    assert.equal(await maskedCount(page), newest().manifest.masked);
+    assert.equal(
+      await page.evaluate(() =>
+        [...document.querySelectorAll('sp-dimensions canvas')].every(
+          (canvas) => (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore,
+        ),
+      ),
+      true,
+    );
+    // VS Code restyles <html> when the theme changes: the canvases take the new colours without a reload.
+    const redPixels = () =>
+      page.evaluate(() => {
+        const canvas = document.querySelector<HTMLCanvasElement>(
+          'sp-dimensions [data-chart="variance"] canvas',
+        )!;
+        const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+        let count = 0;
+        for (let at = 0; at < data.length; at += 4) {
+          if (data[at] === 255 && data[at + 1] === 0 && data[at + 2] === 0) count++;
+        }
+        return count;
+      });
+    assert.equal(await redPixels(), 0);
+    await page.evaluate(() =>
+      document.documentElement.style.setProperty('--vscode-charts-orange', '#ff0000'),
+    );
+    await page.waitForFunction(() => {
+      const canvas = document.querySelector<HTMLCanvasElement>(
+        'sp-dimensions [data-chart="variance"] canvas',
+      )!;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      for (let at = 0; at < data.length; at += 4) {
+        if (data[at] === 255 && data[at + 1] === 0 && data[at + 2] === 0) return true;
+      }
+      return false;
+    });
+    assert.ok((await redPixels()) > 100, 'the bars at or below the threshold are drawn in the new colour');
+    await assertClean(webview);
+    await page.close();
+  });
+
+  it('steps a threshold with the arrow keys on its focused handle, one edit per press', async () => {
+    const webview = await openDimensions();
+    const { page } = webview;
+    await chartsDrawn(page);
+    const handle = varianceHandle(page);
+    await handle.focus();
+    await page.keyboard.press('ArrowRight');
+    assert.deepEqual(await edits(webview), [
+      {
+        type: 'editConfig',
+        key: 'analysis.variance.quantile',
+        value: quantileForCount(17, 64, 'analysis.variance.quantile'),
+      },
+    ]);
+    assert.match((await handle.getAttribute('aria-valuetext')) ?? '', /→ 17 dims/);
+    await page.keyboard.press('Home');
+    assert.deepEqual((await edits(webview)).at(-1), {
+      type: 'editConfig',
+      key: 'analysis.variance.quantile',
+      value: 0,
+    });
+    assert.equal(await handle.getAttribute('aria-valuetext'), 'q = 0 → no dims');
+    // The scatter's horizontal line is the Grad-CAM quantile; up selects more dimensions.
+    const importanceLine = page.locator(
+      'sp-dimensions .dims-plot[data-chart="scatter"] .dims-threshold[data-key="analysis.gradcam.quantile"]',
+    );
+    await importanceLine.focus();
+    await page.keyboard.press('ArrowDown');
+    assert.deepEqual((await edits(webview)).at(-1), {
+      type: 'editConfig',
+      key: 'analysis.gradcam.quantile',
+      value: quantileForCount(15, 64, 'analysis.gradcam.quantile'),
+    });
+    assert.equal((await edits(webview)).length, 3);
+    // Tab reaches the handles from the page.
+    const focusable = await page.evaluate(() =>
+      [...document.querySelectorAll('sp-dimensions .dims-threshold')].map(
+        (element) => (element as HTMLElement).tabIndex,
+      ),
+    );
+    assert.deepEqual(focusable, [0, 0, 0, 0]);
+    await assertClean(webview);
+    await page.close();
+  });
+
+  it('shows the step the saved settings name and saves the one picked', async () => {
+    const first = steps[0]!;
+    const webview = await openDimensions({ state: { tab: 'dimensions', dimensionsEpoch: 1 } });
+    const { page } = webview;
+    assert.equal(await maskedCount(page), first.manifest.masked);
+    assert.match(
+      (await page.locator('sp-dimensions #dims-saved').textContent()) ?? '',
+      /^\s*Epoch 1 was cut/,
+    );
+    await page.locator('sp-dimensions #dims-step').click();
+    await page
+      .locator('sp-dimensions #dims-step')
+      .getByRole('option', { name: /^Epoch 2/ })
+      .click();
+    await page.waitForFunction(() =>
+      /Epoch 2 was cut/.test(document.querySelector('sp-dimensions #dims-saved')?.textContent ?? ''),
+    );
+    assert.equal(await maskedCount(page), steps[1]!.manifest.masked);
+    assert.equal(((await webview.state()) as { dimensionsEpoch?: number }).dimensionsEpoch, 2);
+    await assertClean(webview);
+    await page.close();
+  });
+
+  it('stacks the charts in a narrow editor group and draws logarithmic axes on request', async () => {
+    const webview = await openDimensions({ width: 340, theme: 'light' });
+    const { page } = webview;
+    await chartsDrawn(page);
+    const boxes = await Promise.all(
+      ['variance', 'importance', 'scatter'].map(
+        async (chart) =>
+          (await page.locator(`sp-dimensions .dims-plot[data-chart="${chart}"]`).boundingBox())!,
+      ),
+    );
+    assert.ok(
+      boxes[1]!.y > boxes[0]!.y + boxes[0]!.height - 1,
+      'the importance histogram is below the variance one',
+    );
+    assert.ok(boxes[2]!.y > boxes[1]!.y + boxes[1]!.height - 1, 'the scatter is below the histograms');
+    const overflowing = await page.evaluate(() => {
+      const view = document.querySelector('sp-dimensions')!;
+      const right = view.getBoundingClientRect().right + 0.5;
+      return [...view.querySelectorAll('*')]
+        .filter((element) => element.getBoundingClientRect().right > right)
+        .map((element) => element.className || element.tagName);
+    });
+    assert.deepEqual(overflowing, [], 'nothing of the view overflows sideways');
+    await screenshot(page, 'dimensions-narrow');
+    await page.locator('sp-dimensions #dims-log').click();
+    await chartsDrawn(page);
+    assert.equal(await maskedCount(page), newest().manifest.masked);
+    await page.setViewportSize({ width: 900, height: 1000 });
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('sp-dimensions .dims-plot[data-chart="scatter"] .uplot') as HTMLElement)
+          .offsetWidth > 600,
+    );
+    await screenshot(page, 'dimensions-log');
+    await assertClean(webview);
+    await page.close();
+  });
+});
