@@ -1,57 +1,37 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decode } from 'fast-png';
-import type { Browser, Page } from 'playwright-core';
-import { type EvalRecord, evalRecord, type MetricsRecord, metricsRecord } from '../../src/protocol/runFiles';
+import type { Browser, ElementHandle, Page } from 'playwright-core';
 import { type FixtureRun, trainedFixtureRun } from '../support/fixtureRun';
-import { launchChromium, type OpenedWebview, openWebview, screenshot, screenshotDir } from './harness';
+import { bindingMessage, listedRun, type RunRecords, runMetricsMessage, runRecords } from './fixtureMessages';
+import {
+  assertBundleBuilt,
+  assertNoErrors,
+  launchChromium,
+  type OpenedWebview,
+  openDashboard,
+  screenshot,
+  screenshotDir,
+} from './harness';
 import { type ThemeName, themes } from './themes';
 
-const bundle = path.join(__dirname, '..', '..', 'dist', 'webview', 'dashboard.js');
-
-interface RunFiles {
+/** A fixture run under the name the run picker shows, with the records its curves are drawn from. */
+interface NamedRun extends RunRecords {
   runDir: string;
   label: string;
-  metrics: MetricsRecord[];
-  evals: EvalRecord[];
 }
 
-function readRun(fixture: FixtureRun, label: string): RunFiles {
-  const lines = (file: string) =>
-    readFileSync(path.join(fixture.runDir, file), 'utf8')
-      .split('\n')
-      .filter((line) => line.trim() !== '');
-  return {
-    runDir: fixture.runDir,
-    label,
-    metrics: lines('metrics.jsonl').map((line) => metricsRecord.parse(JSON.parse(line))),
-    evals: lines('eval.jsonl').map((line) => evalRecord.parse(JSON.parse(line))),
-  };
+function namedRun(fixture: FixtureRun, label: string): NamedRun {
+  return { runDir: fixture.runDir, label, ...runRecords(fixture.runDir) };
 }
 
-function binding(fixture: FixtureRun, runs: RunFiles[], overlaid: RunFiles[] = []) {
-  return {
-    type: 'binding',
-    configFile: fixture.configFile,
-    configLabel: 'fixture.synthpair.json',
-    locked: false,
-    canRun: true,
-    runs: runs.map((run) => ({
-      runDir: run.runDir,
-      label: run.label,
-      state: 'completed',
-      epoch: 3,
-      epochs: 3,
-      startedAt: '2026-11-30T13:40:20.000Z',
-    })),
-    selectedRun: runs[0]!.runDir,
+/** The binding of `fixture`'s experiment, listing `runs` under their names; `fixture` is the run shown. */
+function binding(fixture: FixtureRun, runs: NamedRun[], overlaid: NamedRun[] = []) {
+  return bindingMessage(fixture, {
+    runs: runs.map((run) => listedRun(run.runDir, run.label)),
     overlaidRuns: overlaid.map((run) => run.runDir),
-  };
-}
-
-function runMetrics(run: RunFiles, reset = true, metrics = run.metrics, evals = run.evals) {
-  return { type: 'runMetrics', runDir: run.runDir, reset, metrics, evals };
+  });
 }
 
 const card = (chart: string) => `sp-curves .curve-card[data-chart="${chart}"]`;
@@ -101,6 +81,14 @@ async function waitForPoints(page: Page, chart: string, previous: string | null)
   return (await plot.getAttribute('data-points'))!;
 }
 
+/** Whether the chart still draws on a canvas held from before: updated or resized in place, not rebuilt. */
+function drawsOn(page: Page, chart: string, held: ElementHandle): Promise<boolean> {
+  return page.evaluate(([held, selector]) => held === document.querySelector(selector as string), [
+    held,
+    canvasOf(chart),
+  ] as const);
+}
+
 /** Drags across the plot area of a chart, from one fraction of its width to another. */
 async function dragAcross(page: Page, chart: string, from: number, to: number): Promise<void> {
   const box = (await page.locator(`${card(chart)} .u-over`).boundingBox())!;
@@ -122,17 +110,15 @@ describe('training curves in the dashboard, in Chromium', function () {
   this.timeout(240_000);
   let browser: Browser;
   let fixture: FixtureRun;
-  let main: RunFiles;
-  let smallBatches: RunFiles;
+  let main: NamedRun;
+  let smallBatches: NamedRun;
 
   before(async () => {
-    if (!existsSync(bundle)) {
-      throw new Error('dist/webview/dashboard.js is missing: run `npm run build` first');
-    }
+    assertBundleBuilt('dashboard');
     fixture = await trainedFixtureRun();
-    main = readRun(fixture, 'fixture-main');
+    main = namedRun(fixture, 'fixture-main');
     // Batches of 8 take twice the steps, logged at other step numbers than the main run's.
-    smallBatches = readRun(await trainedFixtureRun({ train: { batchSize: 8 } }), 'fixture-batch8');
+    smallBatches = namedRun(await trainedFixtureRun({ train: { batchSize: 8 } }), 'fixture-batch8');
     browser = await launchChromium();
   });
 
@@ -143,9 +129,7 @@ describe('training curves in the dashboard, in Chromium', function () {
   async function openCurves(
     options: { theme?: ThemeName; width?: number; overlay?: boolean; state?: unknown } = {},
   ): Promise<OpenedWebview> {
-    const webview = await openWebview(browser, {
-      bundle: 'dashboard',
-      title: 'SynthPair Dashboard',
+    const webview = await openDashboard(browser, {
       theme: options.theme ?? 'dark',
       width: options.width ?? 1100,
       height: 900,
@@ -153,9 +137,9 @@ describe('training curves in the dashboard, in Chromium', function () {
     });
     const overlaid = options.overlay ? [smallBatches] : [];
     await webview.postFromHost(binding(fixture, [main, smallBatches], overlaid));
-    await webview.postFromHost(runMetrics(main));
+    await webview.postFromHost(runMetricsMessage(main.runDir));
     for (const run of overlaid) {
-      await webview.postFromHost(runMetrics(run));
+      await webview.postFromHost(runMetricsMessage(run.runDir));
     }
     await webview.page.locator('#tab-curves').click();
     await webview.page.locator(canvasOf('eval')).waitFor();
@@ -206,22 +190,14 @@ describe('training curves in the dashboard, in Chromium', function () {
     const readout = await readoutAt(page, 'eval', 0.999);
     const last = main.evals.at(-1)!;
     assert.match(readout, new RegExp(`^epoch ${last.epoch}: kNN top-1 ${last.knnTop1! * 100}%`));
-    assert.deepEqual(
-      webview.consoleMessages.filter((line) => line.startsWith('error')),
-      [],
-    );
-    assert.deepEqual(await webview.cspViolations(), []);
+    await assertNoErrors(webview);
     await page.close();
   });
 
   it('says there is nothing to draw before the first logged step', async () => {
-    const webview = await openWebview(browser, {
-      bundle: 'dashboard',
-      title: 'SynthPair Dashboard',
-      theme: 'dark',
-    });
+    const webview = await openDashboard(browser, { theme: 'dark' });
     await webview.postFromHost(binding(fixture, [main]));
-    await webview.postFromHost(runMetrics(main, true, [], []));
+    await webview.postFromHost(runMetricsMessage(main.runDir, { records: { metrics: [], evals: [] } }));
     await webview.page.locator('#tab-curves').click();
     await webview.page.getByText('No metrics yet: the curves appear after the first logged step').waitFor();
     assert.equal(await webview.page.locator('sp-curves canvas').count(), 0);
@@ -357,17 +333,15 @@ describe('training curves in the dashboard, in Chromium', function () {
   });
 
   it('grows the curves in place as records arrive and keeps the zoom, synced across the step charts', async () => {
-    const webview = await openWebview(browser, {
-      bundle: 'dashboard',
-      title: 'SynthPair Dashboard',
-      theme: 'dark',
-      width: 1100,
-      height: 900,
-    });
+    const webview = await openDashboard(browser, { theme: 'dark', width: 1100, height: 900 });
     const { page } = webview;
     const lastStep = main.metrics.at(-1)!;
     await webview.postFromHost(binding(fixture, [main]));
-    await webview.postFromHost(runMetrics(main, true, main.metrics.slice(0, -1), main.evals.slice(0, -1)));
+    await webview.postFromHost(
+      runMetricsMessage(main.runDir, {
+        records: { metrics: main.metrics.slice(0, -1), evals: main.evals.slice(0, -1) },
+      }),
+    );
     await page.locator('#tab-curves').click();
     await page.locator(canvasOf('eval')).waitFor();
     const canvas = await page.locator(canvasOf('losses')).elementHandle();
@@ -375,15 +349,14 @@ describe('training curves in the dashboard, in Chromium', function () {
     const before = await readoutAt(page, 'losses', 0.999);
     assert.doesNotMatch(before, new RegExp(`^step ${lastStep.step}\\b`));
 
-    await webview.postFromHost(runMetrics(main, false, [lastStep], [main.evals.at(-1)!]));
-    const pointsAfter = await waitForPoints(page, 'losses', pointsBefore);
-    assert.ok(
-      await page.evaluate(([held, selector]) => held === document.querySelector(selector as string), [
-        canvas,
-        canvasOf('losses'),
-      ] as const),
-      'the same canvas draws the longer curve',
+    await webview.postFromHost(
+      runMetricsMessage(main.runDir, {
+        reset: false,
+        records: { metrics: [lastStep], evals: [main.evals.at(-1)!] },
+      }),
     );
+    const pointsAfter = await waitForPoints(page, 'losses', pointsBefore);
+    assert.ok(await drawsOn(page, 'losses', canvas), 'the same canvas draws the longer curve');
     assert.match(await readoutAt(page, 'losses', 0.999), new RegExp(`^step ${lastStep.step}: `));
     assert.match(await readoutAt(page, 'eval', 0.999), new RegExp(`^epoch ${main.evals.at(-1)!.epoch}: `));
 
@@ -395,7 +368,9 @@ describe('training curves in the dashboard, in Chromium', function () {
     assert.doesNotMatch(zoomedLr, new RegExp(`^step ${lastStep.step}\\b`));
     assert.equal(zoomedLr.split(':')[0], zoomedLosses.split(':')[0]);
     const more = { ...lastStep, step: lastStep.step + 10, epoch: lastStep.epoch + 1 };
-    await webview.postFromHost(runMetrics(main, false, [more], []));
+    await webview.postFromHost(
+      runMetricsMessage(main.runDir, { reset: false, records: { metrics: [more], evals: [] } }),
+    );
     await waitForPoints(page, 'losses', pointsAfter);
     assert.equal((await readoutAt(page, 'losses', 0.999)).split(':')[0], zoomedLosses.split(':')[0]);
     // A double click shows everything again, in both charts.
@@ -509,13 +484,7 @@ describe('training curves in the dashboard, in Chromium', function () {
       (selector) => document.querySelector(selector)!.getBoundingClientRect().width < 340,
       canvasOf('losses'),
     );
-    assert.ok(
-      await page.evaluate(([held, selector]) => held === document.querySelector(selector as string), [
-        canvas,
-        canvasOf('losses'),
-      ] as const),
-      'resized, not rebuilt',
-    );
+    assert.ok(await drawsOn(page, 'losses', canvas), 'resized, not rebuilt');
     const boxes = await page
       .locator('sp-curves .curve-card')
       .evaluateAll((cards) => cards.map((card) => card.getBoundingClientRect().toJSON() as DOMRect));

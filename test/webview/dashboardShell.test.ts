@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { type FixtureRun, trainedFixtureRun } from '../support/fixtureRun';
+import type { FixtureRun } from '../support/fixtureRun';
 import {
   analysesMessage,
   bindingMessage,
   defaultPanelValues,
   type FixtureStep,
-  fixtureSteps,
+  fixtureDashboard,
   runMetricsMessage,
   synthesisOfStep,
 } from './fixtureMessages';
-import { launchChromium, type OpenedWebview, openWebview, screenshot } from './harness';
+import { type OpenedWebview, openDashboard, screenshot } from './harness';
 import type { ThemeName } from './themes';
-
-const bundle = path.join(__dirname, '..', '..', 'dist', 'webview', 'dashboard.js');
 
 /** The painted pair grid's pixels, to tell one grid from another. */
 function gridPixels(page: Page): Promise<number[]> {
@@ -33,12 +29,7 @@ describe('dashboard shell and pairs in Chromium', function () {
   let steps: FixtureStep[];
 
   before(async () => {
-    if (!existsSync(bundle)) {
-      throw new Error('dist/webview/dashboard.js is missing: run `npm run build` first');
-    }
-    run = await trainedFixtureRun();
-    steps = await fixtureSteps(run.runDir);
-    browser = await launchChromium();
+    ({ run, steps, browser } = await fixtureDashboard());
   });
 
   after(async () => {
@@ -46,7 +37,7 @@ describe('dashboard shell and pairs in Chromium', function () {
   });
 
   const open = (theme: ThemeName = 'dark', state?: unknown, width?: number) =>
-    openWebview(browser, { bundle: 'dashboard', title: 'SynthPair Dashboard', theme, state, width });
+    openDashboard(browser, { theme, state, width });
 
   async function withRun(theme: ThemeName = 'dark', state?: unknown, width?: number): Promise<OpenedWebview> {
     const webview = await open(theme, state, width);

@@ -1,25 +1,20 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { nonDiscriminativeMask } from '../../src/engine/analysis/mask';
-import { type AnalysisManifest, analysisManifest, runStatus } from '../../src/protocol/runFiles';
-import type { AnalysisStepRef, ConfigScalar } from '../../src/protocol/webview';
+import { type MaskCombine, nonDiscriminativeMask } from '../../src/engine/analysis/mask';
+import type { AnalysisManifest } from '../../src/protocol/runFiles';
+import type { ConfigScalar } from '../../src/protocol/webview';
 import { formatValue, quantileForCount } from '../../webview/dashboard/views/dimensionsMath';
-import { type FixtureRun, fixtureAnalysisFolders, trainedFixtureRun } from '../support/fixtureRun';
-import { launchChromium, type OpenedWebview, openWebview, screenshot } from './harness';
+import type { FixtureRun } from '../support/fixtureRun';
+import {
+  analysesMessage,
+  bindingMessage,
+  byteArray,
+  type FixtureStep,
+  fixtureDashboard,
+  floatArray,
+} from './fixtureMessages';
+import { assertNoErrors, type OpenedWebview, openDashboard, screenshot } from './harness';
 import type { ThemeName } from './themes';
-
-const root = path.join(__dirname, '..', '..');
-const bundle = path.join(root, 'dist', 'webview', 'dashboard.js');
-const origin = 'https://webview.synthpair.test';
-
-type Step = AnalysisStepRef & { folder: string };
-
-function readFloats(step: Step, name: string): Float32Array {
-  const bytes = readFileSync(path.join(step.folder, step.manifest.arrays[name]!.file));
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
 
 function settingsOf(manifest: AnalysisManifest): Record<string, ConfigScalar> {
   return {
@@ -35,26 +30,15 @@ describe('feature-dimension view in Chromium', function () {
   this.timeout(240_000);
   let browser: Browser;
   let run: FixtureRun;
-  let steps: Step[];
+  let steps: FixtureStep[];
   let version = 1;
 
   before(async () => {
-    if (!existsSync(bundle)) {
-      throw new Error('dist/webview/dashboard.js is missing: run `npm run build` first');
-    }
-    run = await trainedFixtureRun();
-    steps = (await fixtureAnalysisFolders(run.runDir)).map((folder) => {
-      const manifest = analysisManifest.parse(
-        JSON.parse(readFileSync(path.join(folder, 'analysis.json'), 'utf8')),
-      );
-      const folderUri = `${origin}/${path.relative(root, folder).split(path.sep).join('/')}`;
-      return { epoch: manifest.epoch, folderUri, manifest, folder };
-    });
+    ({ run, steps, browser } = await fixtureDashboard());
     assert.deepEqual(
       steps.map((step) => step.epoch),
       [1, 2, 3],
     );
-    browser = await launchChromium();
   });
 
   after(async () => {
@@ -68,52 +52,17 @@ describe('feature-dimension view in Chromium', function () {
   }
 
   async function openDimensions(
-    options: {
-      theme?: ThemeName;
-      state?: unknown;
-      shown?: Step[];
-      width?: number;
-      values?: Record<string, ConfigScalar>;
-    } = {},
+    options: { theme?: ThemeName; state?: unknown; shown?: FixtureStep[]; width?: number } = {},
   ): Promise<OpenedWebview> {
-    const webview = await openWebview(browser, {
-      bundle: 'dashboard',
-      title: 'SynthPair Dashboard',
+    const webview = await openDashboard(browser, {
       theme: options.theme ?? 'dark',
       state: options.state,
       width: options.width,
       height: 1000,
     });
-    const status = runStatus.parse(JSON.parse(readFileSync(path.join(run.runDir, 'run.json'), 'utf8')));
-    await webview.postFromHost({
-      type: 'binding',
-      configFile: run.configFile,
-      configLabel: 'fixture.synthpair.json',
-      locked: false,
-      canRun: true,
-      runs: [
-        {
-          runDir: run.runDir,
-          label: 'run',
-          state: status.state,
-          epoch: status.epoch,
-          epochs: 3,
-          startedAt: status.startedAt,
-        },
-      ],
-      selectedRun: run.runDir,
-      overlaidRuns: [],
-    });
-    await webview.postFromHost({
-      type: 'analyses',
-      runDir: run.runDir,
-      steps: (options.shown ?? steps).map(({ epoch, folderUri, manifest }) => ({
-        epoch,
-        folderUri,
-        manifest,
-      })),
-    });
-    await webview.postFromHost(configValues(options.values ?? settingsOf(newest().manifest)));
+    await webview.postFromHost(bindingMessage(run));
+    await webview.postFromHost(analysesMessage(run.runDir, options.shown ?? steps));
+    await webview.postFromHost(configValues(settingsOf(newest().manifest)));
     await webview.page.locator('#tab-dimensions').click();
     return webview;
   }
@@ -122,6 +71,47 @@ describe('feature-dimension view in Chromium', function () {
     const shown = page.locator('sp-dimensions #dims-masked-count');
     await shown.waitFor();
     return Number(await shown.getAttribute('data-masked'));
+  }
+
+  async function maskedCountBecomes(page: Page, count: number): Promise<void> {
+    await page.waitForFunction(
+      (wanted) =>
+        document.querySelector('sp-dimensions #dims-masked-count')?.getAttribute('data-masked') ===
+        String(wanted),
+      count,
+    );
+  }
+
+  /** The mask the engine would cut from the newest step with these settings. */
+  function newestStepMask(settings: {
+    importance: 'absolute' | 'positive';
+    varianceQuantile: number;
+    gradcamQuantile: number;
+    combine: MaskCombine;
+  }) {
+    const { importance, ...quantilesAndCombine } = settings;
+    return nonDiscriminativeMask({
+      variance: floatArray(newest(), 'variance'),
+      importance: floatArray(newest(), `importance.${importance}`),
+      ...quantilesAndCombine,
+    });
+  }
+
+  /** Marks the charts' canvases, so that `canvasesKept` tells whether a later update drew into the same ones. */
+  async function markCanvases(page: Page): Promise<void> {
+    await page.evaluate(() => {
+      for (const canvas of document.querySelectorAll('sp-dimensions canvas')) {
+        (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore = true;
+      }
+    });
+  }
+
+  function canvasesKept(page: Page): Promise<boolean> {
+    return page.evaluate(() =>
+      [...document.querySelectorAll('sp-dimensions canvas')].every(
+        (canvas) => (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore,
+      ),
+    );
   }
 
   /** Waits until the three charts are drawn with their threshold lines. */
@@ -158,21 +148,13 @@ describe('feature-dimension view in Chromium', function () {
     return (await webview.posted()).filter((message) => (message as { type: string }).type === 'editConfig');
   }
 
-  function assertClean(webview: OpenedWebview): Promise<void> {
-    assert.deepEqual(
-      webview.consoleMessages.filter((line) => line.startsWith('error') || line.includes('refused')),
-      [],
-    );
-    return webview.cspViolations().then((violations) => assert.deepEqual(violations, []));
-  }
-
   it('says when the dimensions appear while the run has no analysis step', async () => {
     const webview = await openDimensions({ shown: [] });
     const empty = webview.page.locator('sp-dimensions #dims-empty');
     await empty.waitFor();
     assert.match((await empty.textContent()) ?? '', /No analysis step yet[\s\S]*analysis\.everyEpochs/);
     assert.equal(await webview.page.locator('sp-dimensions canvas').count(), 0);
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await webview.page.close();
   });
 
@@ -201,7 +183,7 @@ describe('feature-dimension view in Chromium', function () {
       const listed = ((await page.locator('sp-dimensions #dims-masked-list').textContent()) ?? '').split(
         ', ',
       );
-      const savedMask = readFileSync(path.join(newest().folder, manifest.arrays['mask']!.file));
+      const savedMask = byteArray(newest(), 'mask');
       assert.deepEqual(
         listed.map(Number),
         [...savedMask.keys()].filter((dimension) => savedMask[dimension] === 1),
@@ -223,7 +205,7 @@ describe('feature-dimension view in Chromium', function () {
         /^Dimension \d+: variance [-\d.e]+, α [-\d.e]+, (masked|kept)/,
       );
       await screenshot(page, `dimensions-${theme}`);
-      await assertClean(webview);
+      await assertNoErrors(webview);
       await page.close();
     });
   }
@@ -276,7 +258,7 @@ describe('feature-dimension view in Chromium', function () {
     const [, quantile, count] = /^q = ([\d.]+) → (\d+) dims/.exec(label) ?? [];
     assert.equal(Number(quantile), value);
     assert.equal(Math.floor(value * 64), Number(count));
-    const variance = readFloats(newest(), 'variance');
+    const variance = floatArray(newest(), 'variance');
     const sorted = [...variance].sort((a, b) => a - b);
     assert.ok(label.endsWith(`≤ ${formatValue(sorted[Number(count) - 1]!)}`), label);
     assert.equal(quantileForCount(Number(count), 64, 'analysis.variance.quantile'), value);
@@ -290,7 +272,7 @@ describe('feature-dimension view in Chromium', function () {
     await page.locator('sp-dimensions #dims-differs').waitFor({ state: 'detached' });
     assert.equal(await maskedCount(page), before);
     assert.equal(await handle.getAttribute('aria-valuetext'), startLabel);
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -300,26 +282,16 @@ describe('feature-dimension view in Chromium', function () {
     await chartsDrawn(page);
     const handle = varianceHandle(page);
     const leftBefore = (await handle.boundingBox())!.x;
-    await page.evaluate(() => {
-      for (const canvas of document.querySelectorAll('sp-dimensions canvas')) {
-        (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore = true;
-      }
-    });
+    await markCanvases(page);
     const values = { ...settingsOf(newest().manifest), 'analysis.variance.quantile': 0.5 };
     await webview.postFromHost(configValues(values));
-    const expected = nonDiscriminativeMask({
-      variance: readFloats(newest(), 'variance'),
-      importance: readFloats(newest(), 'importance.absolute'),
+    const expected = newestStepMask({
+      importance: 'absolute',
       varianceQuantile: 0.5,
       gradcamQuantile: 0.25,
       combine: 'union',
     });
-    await page.waitForFunction(
-      (count) =>
-        document.querySelector('sp-dimensions #dims-masked-count')?.getAttribute('data-masked') ===
-        String(count),
-      expected.count,
-    );
+    await maskedCountBecomes(page, expected.count);
     assert.notEqual(expected.count, newest().manifest.masked);
     assert.ok((await handle.boundingBox())!.x > leftBefore + 10, 'the variance line moved right');
     assert.match(
@@ -331,36 +303,23 @@ describe('feature-dimension view in Chromium', function () {
       new RegExp(`variance q 0\\.25 → 0\\.5: ${expected.count} masked`),
     );
     // Updated in place: the same canvases, no new chart.
-    assert.equal(
-      await page.evaluate(() =>
-        [...document.querySelectorAll('sp-dimensions canvas')].every(
-          (canvas) => (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore,
-        ),
-      ),
-      true,
-    );
+    assert.equal(await canvasesKept(page), true);
     // Another variant and combine: the importance of that variant is read and the mask recut.
     await webview.postFromHost(
       configValues({ ...values, 'analysis.gradcam.variant': 'positive', 'analysis.combine': 'intersection' }),
     );
-    const positive = nonDiscriminativeMask({
-      variance: readFloats(newest(), 'variance'),
-      importance: readFloats(newest(), 'importance.positive'),
+    const positive = newestStepMask({
+      importance: 'positive',
       varianceQuantile: 0.5,
       gradcamQuantile: 0.25,
       combine: 'intersection',
     });
-    await page.waitForFunction(
-      (count) =>
-        document.querySelector('sp-dimensions #dims-masked-count')?.getAttribute('data-masked') ===
-        String(count),
-      positive.count,
-    );
+    await maskedCountBecomes(page, positive.count);
     assert.match(
       (await page.locator('sp-dimensions #dims-importance-title').textContent()) ?? '',
       /positive/,
     );
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -369,58 +328,36 @@ describe('feature-dimension view in Chromium', function () {
     const { page } = webview;
     await chartsDrawn(page);
     assert.equal(await maskedCount(page), steps[1]!.manifest.masked);
-    await page.evaluate(() => {
-      for (const canvas of document.querySelectorAll('sp-dimensions canvas')) {
-        (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore = true;
-      }
-    });
-    await webview.postFromHost({
-      type: 'analyses',
-      runDir: run.runDir,
-      steps: steps.map(({ epoch, folderUri, manifest }) => ({ epoch, folderUri, manifest })),
-    });
+    await markCanvases(page);
+    await webview.postFromHost(analysesMessage(run.runDir, steps));
     await page.waitForFunction(() =>
       /Epoch 3 was cut/.test(document.querySelector('sp-dimensions #dims-saved')?.textContent ?? ''),
     );
     assert.notEqual(steps[1]!.manifest.masked, newest().manifest.masked);
     assert.equal(await maskedCount(page), newest().manifest.masked);
-    assert.equal(
-      await page.evaluate(() =>
-        [...document.querySelectorAll('sp-dimensions canvas')].every(
-          (canvas) => (canvas as HTMLCanvasElement & { drawnBefore?: boolean }).drawnBefore,
-        ),
-      ),
-      true,
-    );
+    assert.equal(await canvasesKept(page), true);
     // VS Code restyles <html> when the theme changes: the canvases take the new colours without a reload.
-    const redPixels = () =>
-      page.evaluate(() => {
-        const canvas = document.querySelector<HTMLCanvasElement>(
-          'sp-dimensions [data-chart="variance"] canvas',
-        )!;
-        const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
-        let count = 0;
-        for (let at = 0; at < data.length; at += 4) {
-          if (data[at] === 255 && data[at + 1] === 0 && data[at + 2] === 0) count++;
-        }
-        return count;
-      });
-    assert.equal(await redPixels(), 0);
-    await page.evaluate(() =>
-      document.documentElement.style.setProperty('--vscode-charts-orange', '#ff0000'),
-    );
-    await page.waitForFunction(() => {
+    const redPixels = () => {
       const canvas = document.querySelector<HTMLCanvasElement>(
         'sp-dimensions [data-chart="variance"] canvas',
       )!;
       const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      let count = 0;
       for (let at = 0; at < data.length; at += 4) {
-        if (data[at] === 255 && data[at + 1] === 0 && data[at + 2] === 0) return true;
+        if (data[at] === 255 && data[at + 1] === 0 && data[at + 2] === 0) count++;
       }
-      return false;
-    });
-    assert.ok((await redPixels()) > 100, 'the bars at or below the threshold are drawn in the new colour');
-    await assertClean(webview);
+      return count;
+    };
+    assert.equal(await page.evaluate(redPixels), 0);
+    await page.evaluate(() =>
+      document.documentElement.style.setProperty('--vscode-charts-orange', '#ff0000'),
+    );
+    await page.waitForFunction(redPixels);
+    assert.ok(
+      (await page.evaluate(redPixels)) > 100,
+      'the bars at or below the threshold are drawn in the new colour',
+    );
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -465,7 +402,7 @@ describe('feature-dimension view in Chromium', function () {
       ),
     );
     assert.deepEqual(focusable, [0, 0, 0, 0]);
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -488,7 +425,7 @@ describe('feature-dimension view in Chromium', function () {
     );
     assert.equal(await maskedCount(page), steps[1]!.manifest.masked);
     assert.equal(((await webview.state()) as { dimensionsEpoch?: number }).dimensionsEpoch, 2);
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -526,7 +463,7 @@ describe('feature-dimension view in Chromium', function () {
           .offsetWidth > 600,
     );
     await screenshot(page, 'dimensions-log');
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 });

@@ -1,16 +1,20 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Browser } from 'playwright-core';
 import {
+  type AnalysisArray,
   type AnalysisManifest,
   analysisManifest,
+  type EvalRecord,
   evalRecord,
+  type MetricsRecord,
   metricsRecord,
   runStatus,
 } from '../../src/protocol/runFiles';
-import type { AnalysisStepRef, HostToDashboard } from '../../src/protocol/webview';
+import type { AnalysisStepRef, DashboardRun, HostToDashboard } from '../../src/protocol/webview';
 import type { SynthesisResultMessage } from '../../src/protocol/worker';
-import { type FixtureRun, fixtureAnalysisFolders } from '../support/fixtureRun';
-import { origin } from './harness';
+import { type FixtureRun, fixtureAnalysisFolders, trainedFixtureRun } from '../support/fixtureRun';
+import { assertBundleBuilt, launchChromium, origin } from './harness';
 
 const root = path.join(__dirname, '..', '..');
 
@@ -31,6 +35,17 @@ export async function fixtureSteps(runDir: string): Promise<FixtureStep[]> {
   });
 }
 
+/** What a suite that drives the dashboard with the fixture run starts from, its bundle checked built. */
+export async function fixtureDashboard(): Promise<{
+  run: FixtureRun;
+  steps: FixtureStep[];
+  browser: Browser;
+}> {
+  assertBundleBuilt('dashboard');
+  const run = await trainedFixtureRun();
+  return { run, steps: await fixtureSteps(run.runDir), browser: await launchChromium() };
+}
+
 export function analysesMessage(runDir: string, steps: readonly FixtureStep[]): HostToDashboard {
   return {
     type: 'analyses',
@@ -39,52 +54,85 @@ export function analysesMessage(runDir: string, steps: readonly FixtureStep[]): 
   };
 }
 
-/** The binding the host sends for a fixture run's experiment, that run shown. */
+/** A run as the host lists it in a binding, from its run.json; named after its folder unless `label` says. */
+export function listedRun(runDir: string, label = path.basename(runDir)): DashboardRun {
+  const status = runStatus.parse(JSON.parse(readFileSync(path.join(runDir, 'run.json'), 'utf8')));
+  return {
+    runDir,
+    label,
+    state: status.state,
+    epoch: status.epoch,
+    epochs: status.epoch,
+    startedAt: status.startedAt,
+  };
+}
+
+/** The binding the host sends for a fixture run's experiment, that run shown; `runs` lists others beside it. */
 export function bindingMessage(
   run: FixtureRun,
-  options: { locked?: boolean; canRun?: boolean; overlaidRuns?: string[] } = {},
+  options: { locked?: boolean; canRun?: boolean; runs?: DashboardRun[]; overlaidRuns?: string[] } = {},
 ): Extract<HostToDashboard, { type: 'binding' }> {
-  const status = runStatus.parse(JSON.parse(readFileSync(path.join(run.runDir, 'run.json'), 'utf8')));
   return {
     type: 'binding',
     configFile: run.configFile,
     configLabel: path.basename(run.configFile),
     locked: options.locked ?? false,
     canRun: options.canRun ?? true,
-    runs: [
-      {
-        runDir: run.runDir,
-        label: path.basename(run.runDir),
-        state: status.state,
-        epoch: status.epoch,
-        epochs: status.epoch,
-        startedAt: status.startedAt,
-      },
-    ],
+    runs: options.runs ?? [listedRun(run.runDir)],
     selectedRun: run.runDir,
     overlaidRuns: options.overlaidRuns ?? [],
   };
 }
 
-export function runMetricsMessage(runDir: string): Extract<HostToDashboard, { type: 'runMetrics' }> {
+export interface RunRecords {
+  metrics: MetricsRecord[];
+  evals: EvalRecord[];
+}
+
+/** The records of a run's metrics.jsonl and eval.jsonl. */
+export function runRecords(runDir: string): RunRecords {
   const lines = (file: string) =>
     readFileSync(path.join(runDir, file), 'utf8')
       .split('\n')
       .filter((line) => line.trim() !== '')
       .map((line) => JSON.parse(line) as unknown);
   return {
-    type: 'runMetrics',
-    runDir,
-    reset: true,
     metrics: lines('metrics.jsonl').map((record) => metricsRecord.parse(record)),
     evals: lines('eval.jsonl').map((record) => evalRecord.parse(record)),
   };
 }
 
-function arrayBase64(step: FixtureStep, name: string): string {
+/**
+ * The run's whole log as the host sends it when it starts to follow the run; `records` sends others in its
+ * place, such as the few a live run has added since, which the host sends with `reset: false`.
+ */
+export function runMetricsMessage(
+  runDir: string,
+  options: { reset?: boolean; records?: RunRecords } = {},
+): Extract<HostToDashboard, { type: 'runMetrics' }> {
+  return {
+    type: 'runMetrics',
+    runDir,
+    reset: options.reset ?? true,
+    ...(options.records ?? runRecords(runDir)),
+  };
+}
+
+/** The bytes of one of an analysis step's arrays as the engine wrote them. */
+function arrayBytes(step: FixtureStep, name: string, dtype: AnalysisArray['dtype']): Buffer {
   const entry = step.manifest.arrays[name];
   if (!entry) throw new Error(`step ${step.epoch} has no ${name}`);
-  return readFileSync(path.join(step.folder, entry.file)).toString('base64');
+  if (entry.dtype !== dtype) throw new Error(`${name} of step ${step.epoch} is ${entry.dtype}, not ${dtype}`);
+  return readFileSync(path.join(step.folder, entry.file));
+}
+
+export function floatArray(step: FixtureStep, name: string): Float32Array {
+  const bytes = arrayBytes(step, name, 'float32');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+export function byteArray(step: FixtureStep, name: string): Uint8Array {
+  return arrayBytes(step, name, 'uint8');
 }
 
 /**
@@ -119,9 +167,9 @@ export function synthesisOfStep(step: FixtureStep, elapsedMs = 200): SynthesisRe
     },
     combine: manifest.combine,
     perturb: { mode: perturb.mode, strength: perturb.strength, fraction: perturb.fraction },
-    originals: arrayBase64(step, 'probes.centre'),
-    reconstructions: arrayBase64(step, 'reconstructions'),
-    perturbed: arrayBase64(step, 'perturbed'),
+    originals: arrayBytes(step, 'probes.centre', 'uint8').toString('base64'),
+    reconstructions: arrayBytes(step, 'reconstructions', 'uint8').toString('base64'),
+    perturbed: arrayBytes(step, 'perturbed', 'uint8').toString('base64'),
     elapsedMs,
   };
 }

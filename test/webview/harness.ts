@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { renderWebviewHtml } from '../../src/panels/webviewHtml';
@@ -111,6 +112,30 @@ export async function openWebview(
       await page.evaluate((data) => window.postMessage(data, '*'), message);
     },
   };
+}
+
+/** Fails a suite early, and says why, when the bundle it loads has not been built. */
+export function assertBundleBuilt(bundle: string): void {
+  if (!existsSync(path.join(root, 'dist', 'webview', `${bundle}.js`))) {
+    throw new Error(`dist/webview/${bundle}.js is missing: run \`npm run build\` first`);
+  }
+}
+
+/** The dashboard panel's page, as `openWebview` loads it. */
+export function openDashboard(
+  browser: Browser,
+  options: { theme: ThemeName; state?: unknown; width?: number; height?: number },
+): Promise<OpenedWebview> {
+  return openWebview(browser, { bundle: 'dashboard', title: 'SynthPair Dashboard', ...options });
+}
+
+/** The page logged no error, refused no host message and broke no rule of its CSP. */
+export async function assertNoErrors(webview: OpenedWebview): Promise<void> {
+  assert.deepEqual(
+    webview.consoleMessages.filter((line) => line.startsWith('error') || line.includes('refused')),
+    [],
+  );
+  assert.deepEqual(await webview.cspViolations(), []);
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { type AnalysisManifest, analysisManifest, runStatus } from '../../src/protocol/runFiles';
-import type { AnalysisStepRef, HeatmapSettings } from '../../src/protocol/webview';
+import type { HeatmapSettings } from '../../src/protocol/webview';
 import {
   colormapTable,
   compositeOverlay,
@@ -12,13 +9,17 @@ import {
   normalisedValue,
   upsampleBilinear,
 } from '../../webview/dashboard/views/heatmapMath';
-import { type FixtureRun, fixtureAnalysisFolders, trainedFixtureRun } from '../support/fixtureRun';
-import { launchChromium, type OpenedWebview, openWebview, screenshot } from './harness';
+import type { FixtureRun } from '../support/fixtureRun';
+import {
+  analysesMessage,
+  bindingMessage,
+  byteArray,
+  type FixtureStep,
+  fixtureDashboard,
+  floatArray,
+} from './fixtureMessages';
+import { assertNoErrors, type OpenedWebview, openDashboard, screenshot } from './harness';
 import type { ThemeName } from './themes';
-
-const root = path.join(__dirname, '..', '..');
-const bundle = path.join(root, 'dist', 'webview', 'dashboard.js');
-const origin = 'https://webview.synthpair.test';
 
 /** The grid's pixels: per tile, its size and RGBA bytes. */
 type TilePixels = { width: number; height: number; data: number[] }[];
@@ -41,28 +42,21 @@ function differingTiles(before: TilePixels, after: TilePixels): number {
     .length;
 }
 
-function readArray(folder: string, manifest: AnalysisManifest, name: string): Float32Array | Uint8Array {
-  const entry = manifest.arrays[name]!;
-  const bytes = readFileSync(path.join(folder, entry.file));
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  return entry.dtype === 'float32' ? new Float32Array(buffer) : new Uint8Array(buffer);
-}
-
 /**
  * The tiles are the step's saved per-image heat maps (`heatmap.*`, which the engine normalised itself) over
  * the view's probes, in the settings' colormap and opacity, within rounding.
  */
 function assertShowsSavedMaps(
   tiles: TilePixels,
-  step: { folder: string; manifest: AnalysisManifest },
+  step: FixtureStep,
   settings: Omit<HeatmapSettings, 'epoch'>,
 ): void {
   assert.equal(settings.normalisation, 'image');
-  const { manifest, folder } = step;
+  const { manifest } = step;
   const size = manifest.imageSize;
   const pixels = size * size;
-  const images = readArray(folder, manifest, settings.view === 0 ? 'probes.centre' : 'probes.augmented');
-  const saved = readArray(folder, manifest, `heatmap.${settings.variant}`) as Uint8Array;
+  const images = byteArray(step, settings.view === 0 ? 'probes.centre' : 'probes.augmented');
+  const saved = byteArray(step, `heatmap.${settings.variant}`);
   const probes = manifest.probes.labels.length;
   assert.equal(tiles.length, probes);
   const expected = new Uint8ClampedArray(pixels * 4);
@@ -70,7 +64,7 @@ function assertShowsSavedMaps(
     assert.equal(tile.width, size);
     const levels = saved.subarray((settings.view * probes + probe) * pixels);
     const table = colormapTable(settings.colormap);
-    compositeOverlay(images as Uint8Array, probe * pixels * 3, levels, 0, table, settings.opacity, expected);
+    compositeOverlay(images, probe * pixels * 3, levels, 0, table, settings.opacity, expected);
     const worst = tile.data.reduce(
       (largest, value, index) => Math.max(largest, Math.abs(value - expected[index]!)),
       0,
@@ -86,73 +80,27 @@ describe('heat-map view in Chromium', function () {
   this.timeout(240_000);
   let browser: Browser;
   let run: FixtureRun;
-  let steps: (AnalysisStepRef & { folder: string })[];
+  let steps: FixtureStep[];
 
   before(async () => {
-    if (!existsSync(bundle)) {
-      throw new Error('dist/webview/dashboard.js is missing: run `npm run build` first');
-    }
-    run = await trainedFixtureRun();
-    steps = (await fixtureAnalysisFolders(run.runDir)).map((folder) => {
-      const manifest = analysisManifest.parse(
-        JSON.parse(readFileSync(path.join(folder, 'analysis.json'), 'utf8')),
-      );
-      const folderUri = `${origin}/${path.relative(root, folder).split(path.sep).join('/')}`;
-      return { epoch: manifest.epoch, folderUri, manifest, folder };
-    });
+    ({ run, steps, browser } = await fixtureDashboard());
     assert.deepEqual(
       steps.map((step) => step.epoch),
       [1, 2, 3],
     );
-    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
   });
 
-  function binding() {
-    const status = runStatus.parse(JSON.parse(readFileSync(path.join(run.runDir, 'run.json'), 'utf8')));
-    return {
-      type: 'binding',
-      configFile: run.configFile,
-      configLabel: 'fixture.synthpair.json',
-      locked: false,
-      canRun: true,
-      runs: [
-        {
-          runDir: run.runDir,
-          label: 'run',
-          state: status.state,
-          epoch: status.epoch,
-          epochs: 3,
-          startedAt: status.startedAt,
-        },
-      ],
-      selectedRun: run.runDir,
-      overlaidRuns: [],
-    };
-  }
-
-  function analyses(shown: typeof steps) {
-    return {
-      type: 'analyses',
-      runDir: run.runDir,
-      steps: shown.map(({ epoch, folderUri, manifest }) => ({ epoch, folderUri, manifest })),
-    };
-  }
+  const analyses = (shown: FixtureStep[]) => analysesMessage(run.runDir, shown);
 
   async function openHeatmaps(
-    options: { theme?: ThemeName; state?: unknown; shown?: typeof steps; width?: number } = {},
+    options: { theme?: ThemeName; state?: unknown; shown?: FixtureStep[] } = {},
   ): Promise<OpenedWebview> {
-    const webview = await openWebview(browser, {
-      bundle: 'dashboard',
-      title: 'SynthPair Dashboard',
-      theme: options.theme ?? 'dark',
-      state: options.state,
-      width: options.width,
-    });
-    await webview.postFromHost(binding());
+    const webview = await openDashboard(browser, { theme: options.theme ?? 'dark', state: options.state });
+    await webview.postFromHost(bindingMessage(run));
     await webview.postFromHost(analyses(options.shown ?? steps));
     await webview.page.locator('#tab-heatmaps').click();
     return webview;
@@ -184,14 +132,6 @@ describe('heat-map view in Chromium', function () {
     return ((await webview.state()) as { heatmaps?: unknown } | undefined)?.heatmaps;
   }
 
-  function assertClean(webview: OpenedWebview): Promise<void> {
-    assert.deepEqual(
-      webview.consoleMessages.filter((line) => line.startsWith('error') || line.includes('refused')),
-      [],
-    );
-    return webview.cspViolations().then((violations) => assert.deepEqual(violations, []));
-  }
-
   it('says when heat maps appear while the run has no analysis step', async () => {
     const webview = await openHeatmaps({ shown: [] });
     const empty = webview.page.locator('sp-heatmaps .empty');
@@ -201,7 +141,7 @@ describe('heat-map view in Chromium', function () {
       /first analysis step[\s\S]*analysis\.everyEpochs[\s\S]*finished an epoch/,
     );
     assert.equal(await webview.page.locator('sp-heatmaps .tile').count(), 0);
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await webview.page.close();
   });
 
@@ -222,7 +162,7 @@ describe('heat-map view in Chromium', function () {
       assert.ok(new Set(tile.data).size > 16, `probe ${probe} is not blank`);
     }
     assertShowsSavedMaps(tiles, newest, defaults);
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await webview.page.close();
   });
 
@@ -275,7 +215,7 @@ describe('heat-map view in Chromium', function () {
     // Only the probe with the strongest map keeps its colours; the others are scaled down.
     assert.ok(differingTiles(before, global) >= 6, 'the global scale changed the weaker probes');
     assert.deepEqual(await savedHeatmaps(webview), { ...settings, epoch: null });
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -298,7 +238,7 @@ describe('heat-map view in Chromium', function () {
     await renderedAs(page, 3, { ...defaults, colormap: 'turbo' });
     // The newest step is followed rather than pinned.
     assert.deepEqual(await savedHeatmaps(webview), { ...defaults, colormap: 'turbo', epoch: null });
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -349,7 +289,7 @@ describe('heat-map view in Chromium', function () {
     const [x, y] = [20, 9];
     const box = (await dialog.locator('.large-canvas').boundingBox())!;
     await page.mouse.move(box.x + ((x + 0.5) * box.width) / size, box.y + ((y + 0.5) * box.height) / size);
-    const cam = readArray(newest.folder, newest.manifest, 'cam.gradCam') as Float32Array;
+    const cam = floatArray(newest, 'cam.gradCam');
     const [, probes, height, width] = newest.manifest.arrays['cam.gradCam']!.shape as number[];
     const upsampled = upsampleBilinear(cam, probes!, [height!, width!], [size, size]);
     const divisors = normalisationDivisors(mapMaxima(upsampled, probes!, size * size), 'image');
@@ -361,7 +301,7 @@ describe('heat-map view in Chromium', function () {
     const shownRaw = Number((await dialog.locator('.readout-raw').textContent())?.trim());
     assert.ok(Math.abs(shownRaw - raw) <= Math.abs(raw) * 0.01, `raw ${shownRaw} vs ${raw}`);
     // The read-out agrees with the engine's saved map at that pixel.
-    const saved = readArray(newest.folder, newest.manifest, 'heatmap.gradCam') as Uint8Array;
+    const saved = byteArray(newest, 'heatmap.gradCam');
     assert.ok(Math.abs(value * 255 - saved[probe * size * size + y * size + x]!) <= 1);
 
     const large = await page.evaluate(() => {
@@ -394,7 +334,7 @@ describe('heat-map view in Chromium', function () {
     await page.waitForFunction(
       () => !document.querySelector('sp-heatmaps')!.shadowRoot!.querySelector('dialog')!.open,
     );
-    await assertClean(webview);
+    await assertNoErrors(webview);
     await page.close();
   });
 
@@ -412,7 +352,7 @@ describe('heat-map view in Chromium', function () {
       });
       assert.ok(overflow <= 0, `the view reaches ${overflow} px past its edge at 320 px`);
       await screenshot(webview.page, `heatmaps-${theme}-narrow`);
-      await assertClean(webview);
+      await assertNoErrors(webview);
       await webview.page.close();
     });
   }

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { SynthPairApi } from '../../../src/extension';
-import type { DashboardPanel } from '../../../src/panels/dashboardPanel';
+import { DashboardPanel } from '../../../src/panels/dashboardPanel';
 import type { EditToPixels } from '../../../src/panels/pairsSynthesis';
 import type { HostToDashboard } from '../../../src/protocol/webview';
-import { api, ended, finished, nextMessage, tinyConfigUri, workspaceFile } from './support';
+import { api, ended, extensionOf, finished, nextMessage, tinyConfigUri, workspaceFile } from './support';
 
 type Posted<T extends HostToDashboard['type']> = Extract<HostToDashboard, { type: T }>;
 
@@ -165,5 +165,35 @@ describe('The dashboard bound to the experiment file', function () {
     );
     dashboard.setLocked(false);
     assert.equal(dashboard.boundConfigFile, other.fsPath, 'unlocking follows the active editor again');
+  });
+
+  it('comes back after a reload on the experiment, run and lock its webview saved', async () => {
+    synthpair.currentDashboard()?.dispose();
+    // What VS Code's serializer hands over after a reload: a bare panel and the webview's last setState.
+    const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SynthPair Dashboard', {
+      viewColumn: vscode.ViewColumn.Beside,
+      preserveFocus: true,
+    });
+    const revived = DashboardPanel.revive(
+      panel,
+      {
+        extensionUri: extensionOf().extensionUri,
+        engine: synthpair.engine,
+        catalog: synthpair.catalog,
+        controller: synthpair.controller,
+        output: synthpair.output,
+      },
+      { tab: 'pairs', configFile: tinyConfigUri().fsPath, locked: true, selectedRun: runDir },
+    );
+    try {
+      const binding = await posted(revived, 'binding', (message) => message.selectedRun === runDir);
+      assert.equal(binding.configFile, tinyConfigUri().fsPath);
+      assert.equal(binding.locked, true);
+      assert.equal(revived.panel.title, 'SynthPair: tiny 🔒');
+      // The revived webview asked for its data again, and got the grid.
+      await posted(revived, 'synthesis', (message) => message.result.runDir === runDir);
+    } finally {
+      revived.dispose();
+    }
   });
 });
