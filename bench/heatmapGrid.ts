@@ -6,13 +6,13 @@
 // First renders and first visits of a step fetch and upsample their arrays; later visits reuse them.
 // Run: npx tsx bench/heatmapGrid.ts [--quick]. Prints a table and writes it as JSON to
 // bench/results/heatmapGrid.json.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { analysisManifest } from '../src/protocol/runFiles';
-import type { HeatmapSettings } from '../src/protocol/webview';
-import { fixtureAnalysisFolders, trainedFixtureRun } from '../test/support/fixtureRun';
+import { defaultHeatmapSettings, type HeatmapSettings } from '../src/protocol/webview';
+import { trainedFixtureRun } from '../test/support/fixtureRun';
+import { analysesMessage, bindingMessage, fixtureSteps } from '../test/webview/fixtureMessages';
 import { launchChromium, openWebview } from '../test/webview/harness';
 
 const quick = process.argv.includes('--quick');
@@ -21,8 +21,6 @@ const pages = quick ? 3 : 10;
 /** Changes of each kind per page, once the page's arrays are loaded. */
 const changesPerPage = 3;
 const probes = 64;
-const root = path.join(__dirname, '..');
-const origin = 'https://webview.synthpair.test';
 
 interface Timing {
   drawnMs: number;
@@ -104,50 +102,16 @@ async function main(): Promise<void> {
   console.log(
     `fixture run ${run.runDir} ready in ${((performance.now() - trainStarted) / 1000).toFixed(1)} s`,
   );
-  const steps = (await fixtureAnalysisFolders(run.runDir)).map((folder) => {
-    const manifest = analysisManifest.parse(
-      JSON.parse(readFileSync(path.join(folder, 'analysis.json'), 'utf8')),
-    );
-    return {
-      epoch: manifest.epoch,
-      folderUri: `${origin}/${path.relative(root, folder).split(path.sep).join('/')}`,
-      manifest,
-    };
-  });
+  const steps = await fixtureSteps(run.runDir);
   const newest = steps.at(-1)!;
   if (newest.manifest.probes.labels.length !== probes || steps.length < 3) {
     throw new Error(
       `the fixture run has ${steps.length} steps of ${newest.manifest.probes.labels.length} probes`,
     );
   }
-  const binding = {
-    type: 'binding',
-    configFile: run.configFile,
-    configLabel: 'fixture.synthpair.json',
-    locked: false,
-    canRun: true,
-    runs: [
-      {
-        runDir: run.runDir,
-        label: 'run',
-        state: 'completed',
-        epoch: 3,
-        epochs: 3,
-        startedAt: newest.manifest.time,
-      },
-    ],
-    selectedRun: run.runDir,
-    overlaidRuns: [],
-  };
-  const analyses = { type: 'analyses', runDir: run.runDir, steps };
-  const base: HeatmapSettings = {
-    variant: 'gradCam',
-    view: 0,
-    opacity: 0.5,
-    colormap: 'inferno',
-    normalisation: 'image',
-    epoch: null,
-  };
+  const binding = bindingMessage(run);
+  const analyses = analysesMessage(run.runDir, steps);
+  const base = defaultHeatmapSettings;
 
   const timings = new Map<Case, Timing[]>(cases.map((name) => [name, []]));
   const record = (name: Case, timing: Timing) => timings.get(name)!.push(timing);

@@ -154,6 +154,16 @@ export const heatmapSettings = z.object({
 });
 export type HeatmapSettings = z.infer<typeof heatmapSettings>;
 
+/** The heat-map view a new dashboard opens with: Grad-CAM of the centre view, half opaque, each map on its own scale. */
+export const defaultHeatmapSettings: HeatmapSettings = {
+  variant: 'gradCam',
+  view: 0,
+  opacity: 0.5,
+  colormap: 'inferno',
+  normalisation: 'image',
+  epoch: null,
+};
+
 /** What the dashboard persists with `vscode.setState`, restored after a window reload. */
 export const dashboardState = z.object({
   report: z.optional(backendReport),

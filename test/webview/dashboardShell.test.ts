@@ -116,7 +116,7 @@ describe('dashboard shell and pairs in Chromium', function () {
       type: 'synthesis',
       requestId: 1,
       version: 1,
-      result: synthesisOfStep(latest),
+      result: await synthesisOfStep(latest),
     });
     await page.waitForFunction(() =>
       (window as unknown as { __synthpair: { posted: { type: string }[] } }).__synthpair.posted.some(
@@ -159,7 +159,7 @@ describe('dashboard shell and pairs in Chromium', function () {
       type: 'synthesis',
       requestId: 2,
       version: 2,
-      result: synthesisOfStep(steps[0]!),
+      result: await synthesisOfStep(steps[0]!),
     });
     await page.locator('.pairs-grid[data-pending="false"]').waitFor();
     await page.waitForFunction(() =>
@@ -178,7 +178,7 @@ describe('dashboard shell and pairs in Chromium', function () {
       type: 'synthesis',
       requestId: 1,
       version: 1,
-      result: synthesisOfStep(steps.at(-1)!),
+      result: await synthesisOfStep(steps.at(-1)!),
     });
     const strength = page.locator('#slider-perturb-strength');
     await strength.focus();
@@ -223,7 +223,7 @@ describe('dashboard shell and pairs in Chromium', function () {
         type: 'synthesis',
         requestId: 1,
         version: 1,
-        result: synthesisOfStep(steps.at(-1)!),
+        result: await synthesisOfStep(steps.at(-1)!),
       });
       await webview.page.locator('.pairs-grid[data-pending="false"]').waitFor();
       await screenshot(webview.page, `pairs-${theme}`);

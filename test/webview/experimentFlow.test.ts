@@ -13,8 +13,9 @@ const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'u
 
 /**
  * A new user's first experiment, by clicks and keys only, in a real workbench on an empty folder: the Runs
- * view's welcome, New Experiment, the CodeLens, a diagnostic while typing, Run, the status bar, Stop, Resume.
- * Screenshots of each stage land in test-results/webview/.
+ * view's welcome, New Experiment, the CodeLens, a diagnostic while typing, Run, the status bar, Stop, Resume,
+ * then the dashboard beside the file: curves growing live, heat maps scrubbed across epochs, a threshold
+ * dragged into the file and the pairs redrawn, undone. Screenshots of each stage land in test-results/webview/.
  */
 describe('a first experiment in a real VS Code workbench', function () {
   this.timeout(420_000);
@@ -145,5 +146,92 @@ describe('a first experiment in a real VS Code workbench', function () {
     }
     await preview.locator('td', { hasText: 'train.epochs' }).first().waitFor();
     await screenshot(page, 'flow-8-compare');
+  });
+
+  it('watches a run in the dashboard beside the file: curves grow, heat maps scrub, a dragged threshold edits the file and redraws the pairs, and undo restores it', async () => {
+    // The experiment alone, so its dashboard is the only webview and its frame is unambiguous.
+    await runFromPalette(page, 'View: Close All Editors');
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').fill('birds.synthpair.json');
+    await page
+      .locator('.quick-input-list .monaco-list-row', { hasText: 'birds.synthpair.json' })
+      .first()
+      .waitFor();
+    await page.keyboard.press('Enter');
+    // The find widget of the earlier step comes back with the editor, over the CodeLens.
+    const findWidget = page.locator('.find-widget.visible');
+    if ((await findWidget.count()) > 0) {
+      await findWidget.locator('[aria-label^="Close"]').first().click();
+      await findWidget.waitFor({ state: 'detached', timeout: 10_000 });
+    }
+    await codeLens('Open Dashboard').click();
+    const dashboard = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    await dashboard
+      .locator('#config-label', { hasText: 'birds.synthpair.json' })
+      .waitFor({ timeout: 60_000 });
+
+    // A new run: the dashboard, on the newest run, moves to it and its curves grow as it trains.
+    await codeLens('Run').click();
+    await dashboard.locator('.run-state[data-state="running"]').waitFor({ timeout: 120_000 });
+    const losses = dashboard.locator('sp-curves .curve-card[data-chart="losses"] .curve-plot');
+    const points = async () => Number((await losses.getAttribute('data-points', { timeout: 120_000 })) ?? 0);
+    await losses.waitFor({ timeout: 120_000 });
+    const early = await points();
+    await dashboard.locator('.run-state', { hasText: /epoch [2-8]\// }).waitFor({ timeout: 240_000 });
+    const later = await points();
+    assert.ok(later > early, `the losses grew from ${early} to ${later} points while training`);
+    await screenshot(page, 'flow-9-dashboard-curves-live');
+    await codeLens('Stop').click();
+    await dashboard.locator('.run-state[data-state="stopped"]').waitFor({ timeout: 120_000 });
+
+    // Heat maps of every analysis step: the slider goes back to the first epoch.
+    await dashboard.locator('#tab-heatmaps').click();
+    await dashboard.locator('sp-heatmaps .tile').first().waitFor({ timeout: 30_000 });
+    const newest = (await dashboard.locator('sp-heatmaps #step-label').textContent())?.trim();
+    await dashboard.locator('sp-heatmaps #step').focus();
+    await page.keyboard.press('Home');
+    await dashboard.locator('sp-heatmaps #step-label', { hasText: 'epoch 1' }).waitFor();
+    assert.notEqual(newest, 'epoch 1', 'there is more than one step to scrub');
+    await dashboard.locator('sp-heatmaps[data-rendered-epoch="1"]').waitFor({ timeout: 30_000 });
+    await screenshot(page, 'flow-10-dashboard-heatmaps');
+
+    // The variance threshold dragged to the right masks more dimensions and writes the quantile into the file.
+    await dashboard.locator('#tab-dimensions').click();
+    const count = dashboard.locator('sp-dimensions #dims-masked-count');
+    await count.waitFor({ timeout: 30_000 });
+    const maskedBefore = Number(await count.textContent());
+    const handle = dashboard
+      .locator('sp-dimensions .dims-plot[data-chart="variance"] .dims-threshold')
+      .first();
+    // The panel shares the window with the editor: the histogram may be below the webview's fold.
+    await handle.scrollIntoViewIfNeeded();
+    const box = await handle.boundingBox();
+    assert.ok(box, 'the variance threshold is on screen');
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    for (let step = 1; step <= 8; step++)
+      await page.mouse.move(box.x + box.width / 2 + step * 10, box.y + box.height / 2);
+    await page.mouse.up();
+    await page.locator('.tab.dirty', { hasText: 'birds.synthpair.json' }).waitFor({ timeout: 30_000 });
+    const maskedAfter = Number(await count.textContent());
+    assert.ok(maskedAfter > maskedBefore, `masked ${maskedBefore} → ${maskedAfter}`);
+    await screenshot(page, 'flow-11-dashboard-threshold-dragged');
+
+    // The host read the quantile back from the unsaved document, and the worker redrew the pairs with it.
+    await dashboard.locator('#tab-pairs').click();
+    const status = dashboard.locator('#pairs-status', { hasText: /variance q = 0\.(?!25\b)\d+/ });
+    await status.waitFor({ timeout: 60_000 });
+    const written = Number(/variance q = ([\d.]+)/.exec((await status.textContent()) ?? '')?.[1]);
+    assert.ok(written > 0.25, `the pairs were redrawn with the dragged quantile ${written}`);
+    await screenshot(page, 'flow-12-dashboard-pairs');
+
+    // Undo in the editor puts the file back, and the pairs follow it.
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+Z');
+    await page
+      .locator('.tab.dirty', { hasText: 'birds.synthpair.json' })
+      .waitFor({ state: 'detached', timeout: 30_000 });
+    await dashboard.locator('#pairs-status', { hasText: 'variance q = 0.25' }).waitFor({ timeout: 60_000 });
+    await screenshot(page, 'flow-13-dashboard-undone');
   });
 });

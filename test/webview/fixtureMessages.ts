@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { analysisStepPairs } from '../../src/panels/runFeed';
 import {
   type AnalysisArray,
-  type AnalysisManifest,
   analysisManifest,
   type EvalRecord,
   evalRecord,
@@ -137,41 +137,12 @@ export function byteArray(step: FixtureStep, name: string): Uint8Array {
 
 /**
  * The pair grid the worker would answer with no overrides: the analysis step's own pixels (synthesize with
- * the analysis's settings redraws them within 1/255, docs/run-directory.md).
+ * the analysis's settings redraws them within 1/255, docs/run-directory.md), as the host shows a training run.
  */
-export function synthesisOfStep(step: FixtureStep, elapsedMs = 200): SynthesisResultMessage {
-  const manifest: AnalysisManifest = step.manifest;
-  const perturb = manifest.perturb;
-  if (!perturb) throw new Error('the fixture run has a decoder');
-  return {
-    cancelled: false,
-    runDir: path.dirname(path.dirname(step.folder)),
-    checkpoint: `epoch-${String(manifest.epoch).padStart(4, '0')}`,
-    epoch: manifest.epoch,
-    analysisEpoch: manifest.epoch,
-    probes: manifest.probes.testPositions.length,
-    imageSize: manifest.imageSize,
-    samples: perturb.samples,
-    dimensions: manifest.dimensions,
-    masked: manifest.masked,
-    variance: {
-      quantile: manifest.variance.quantile,
-      count: manifest.variance.count,
-      threshold: manifest.variance.threshold,
-    },
-    gradcam: {
-      quantile: manifest.gradcam.quantile,
-      count: manifest.gradcam.count,
-      threshold: manifest.gradcam.threshold,
-      variant: manifest.gradcam.variant,
-    },
-    combine: manifest.combine,
-    perturb: { mode: perturb.mode, strength: perturb.strength, fraction: perturb.fraction },
-    originals: arrayBytes(step, 'probes.centre', 'uint8').toString('base64'),
-    reconstructions: arrayBytes(step, 'reconstructions', 'uint8').toString('base64'),
-    perturbed: arrayBytes(step, 'perturbed', 'uint8').toString('base64'),
-    elapsedMs,
-  };
+export async function synthesisOfStep(step: FixtureStep, elapsedMs = 200): Promise<SynthesisResultMessage> {
+  const grid = await analysisStepPairs(path.dirname(path.dirname(step.folder)), step);
+  if (!grid) throw new Error('the fixture run has a decoder');
+  return { ...grid, elapsedMs };
 }
 
 /** The panel keys as a fresh experiment file holds them. */

@@ -19,13 +19,14 @@ import {
   type DashboardToHost,
   dashboardState,
   dashboardTab,
+  defaultHeatmapSettings,
   type HostToDashboard,
   hostToDashboard,
 } from '../../src/protocol/webview';
 import { connectToHost } from '../shared/vscodeApi';
 import { errorBlock, reportBlock } from './engineReport';
 import type { CurveRun, CurveSettings, DashboardEvents } from './model';
-import { defaultHeatmapSettings } from './views/heatmaps';
+import './views/heatmaps';
 import type { PairsSynthesis } from './views/pairs';
 
 type Binding = Extract<HostToDashboard, { type: 'binding' }>;

@@ -5,7 +5,11 @@ import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
-import type { AnalysisStepRef, HeatmapSettings } from '../../../src/protocol/webview';
+import {
+  type AnalysisStepRef,
+  defaultHeatmapSettings,
+  type HeatmapSettings,
+} from '../../../src/protocol/webview';
 import { emit } from '../model';
 import { type PreparedMaps, prepareMaps } from './heatmapData';
 import {
@@ -15,15 +19,6 @@ import {
   compositeOverlay,
   normalisedValue,
 } from './heatmapMath';
-
-export const defaultHeatmapSettings: HeatmapSettings = {
-  variant: 'gradCam',
-  view: 0,
-  opacity: 0.5,
-  colormap: 'inferno',
-  normalisation: 'image',
-  epoch: null,
-};
 
 const variantLabels: Record<HeatmapSettings['variant'], string> = {
   gradCam: 'Grad-CAM',
