@@ -50,7 +50,7 @@ const builds = [
     platform: 'browser',
     format: 'iife',
     target: 'chrome120',
-    entryPoints: { dashboard: 'webview/dashboard/main.ts' },
+    entryPoints: { dashboard: 'webview/dashboard/main.ts', heatmapEditor: 'webview/heatmapEditor/main.ts' },
     outdir: 'dist/webview',
   },
 ];

@@ -6,6 +6,8 @@ import { registerRunCommands } from './commands/runCommands';
 import { readRunSettings, readWorkerLaunchOptions } from './config/readSettings';
 import { registerConfigDiagnostics } from './editor/configDiagnostics';
 import { ExperimentCodeLensProvider } from './editor/experimentCodeLens';
+import { type HeatmapEditor, HeatmapEditorProvider } from './editor/heatmapEditor';
+import { ProbeHoverProvider } from './editor/probeHover';
 import { runsViewId } from './manifest/contributions';
 import { type DashboardDependencies, DashboardPanel } from './panels/dashboardPanel';
 import { RunCatalog } from './runManager/runCatalog';
@@ -22,6 +24,8 @@ export interface SynthPairApi {
   runsTree: RunsTreeProvider;
   statusBar: TrainingStatusBar;
   currentDashboard(): DashboardPanel | undefined;
+  /** The open SynthPair: Heatmap editors, oldest first. */
+  heatmapEditors(): readonly HeatmapEditor[];
   output: vscode.LogOutputChannel;
   /** How long `activate` took, as the output channel reports it. */
   activationMs: number;
@@ -87,6 +91,13 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     controller,
     output,
   };
+  const heatmapEditors = HeatmapEditorProvider.register({
+    extensionUri: context.extensionUri,
+    engine,
+    catalog,
+    controller,
+    output,
+  });
   context.subscriptions.push(
     output,
     { dispose: () => engine.dispose() },
@@ -100,6 +111,11 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     ...registerRunCommands({ catalog, controller, output }),
     registerNewExperimentCommand(output),
     registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
+    heatmapEditors.registration,
+    vscode.languages.registerHoverProvider(
+      { pattern: '**/*.synthpair.json' },
+      new ProbeHoverProvider(catalog),
+    ),
     vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
       deserializeWebviewPanel: async (panel, state: unknown) => {
         DashboardPanel.revive(panel, dependencies, state);
@@ -116,6 +132,7 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     runsTree,
     statusBar,
     currentDashboard: () => DashboardPanel.current,
+    heatmapEditors: () => heatmapEditors.provider.editors,
     output,
   };
 }

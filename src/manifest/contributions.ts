@@ -2,6 +2,8 @@ import { commandDefinitions, contextKeys } from '../commands/commandIds';
 import { settingDefinitions, settingsSection } from '../config/settings';
 
 export const runsViewId = 'synthpair.runs';
+/** The heat-map editor's viewType (src/editor/heatmapEditor.ts registers it). */
+export const heatmapEditorViewType = 'synthpair.heatmap';
 const viewContainerId = 'synthpair';
 
 const isExperimentFile = 'resourceFilename =~ /\\.synthpair\\.json$/';
@@ -38,6 +40,15 @@ export function manifestContributions() {
     // The schema lets comments and trailing commas through (VS Code's `allowComments`), so the files need
     // no `jsonc` language association.
     jsonValidation: [{ fileMatch: '*.synthpair.json', url: './media/schema/experiment.schema.json' }],
+    // Offered by Open With on any image rather than replacing the image preview: most images are not data.
+    customEditors: [
+      {
+        viewType: heatmapEditorViewType,
+        displayName: 'SynthPair: Heatmap',
+        selector: [{ filenamePattern: '*.png' }, { filenamePattern: '*.jpg' }, { filenamePattern: '*.jpeg' }],
+        priority: 'option',
+      },
+    ],
     viewsContainers: {
       activitybar: [{ id: viewContainerId, title: 'SynthPair', icon: 'media/activity.svg' }],
     },
@@ -94,7 +105,11 @@ export function manifestContributions() {
           when: `view == ${runsViewId} && viewItem == config && isWorkspaceTrusted`,
           group: 'inline@1',
         },
-        { command: openDashboard.id, when: `view == ${runsViewId} && viewItem == config`, group: 'inline@2' },
+        {
+          command: openDashboard.id,
+          when: `view == ${runsViewId} && (viewItem == config || viewItem =~ /^run\\./)`,
+          group: 'inline@2',
+        },
         {
           command: commandDefinitions.runWithOverrides.id,
           when: `view == ${runsViewId} && viewItem == config`,

@@ -62,6 +62,36 @@ export const synthesisResult = z.object({
 });
 export type SynthesisResultMessage = z.infer<typeof synthesisResult>;
 
+/**
+ * The Grad-CAM of one image of a run's data set, from the run's latest checkpoint. `pixels` are the centre
+ * view the maps are of (S × S × 3 RGB bytes, row-major), each map S × S bytes (value × 255, divided by its
+ * maximum as the analysis's `heatmap.*` arrays are), all base64-encoded.
+ */
+export const imageHeatmapResult = z.object({
+  runDir: z.string(),
+  imageFile: z.string(),
+  checkpoint: z.string(),
+  /** The epoch the checkpoint was saved after. */
+  epoch: z.int().check(z.nonnegative()),
+  /** The analysis whose probes the image was differentiated with. */
+  analysisEpoch: z.int().check(z.nonnegative()),
+  split: z.enum(['train', 'test']),
+  /** The image's position in its split. */
+  position: z.int().check(z.nonnegative()),
+  /** Which of the analysis's probes the image is; null when it is none. */
+  probe: z.nullable(z.int().check(z.nonnegative())),
+  imageSize: z.int().check(z.positive()),
+  pixels: z.base64(),
+  gradCam: z.base64(),
+  gradientTimesActivation: z.base64(),
+  /** L_C of the batch the maps were differentiated in, and the images it held. */
+  loss: z.number(),
+  batchImages: z.int().check(z.positive()),
+  /** From the request's arrival to the maps, loading the run included when it was not loaded yet. */
+  elapsedMs: z.number().check(z.nonnegative()),
+});
+export type ImageHeatmapResultMessage = z.infer<typeof imageHeatmapResult>;
+
 /** A place in a text as an editor counts it: zero-based line, UTF-16 code units into the line. */
 const textPosition = z.object({
   line: z.int().check(z.nonnegative()),
@@ -128,6 +158,16 @@ export const workerMethods = {
    * those only this machine can tell (the data set under data.root, the backend) and mask settings that
    * defeat the method. `configFile` is the file's path, which a relative data.root is resolved against.
    */
+  /**
+   * The Grad-CAM and gradient × activation maps of `imageFile`, an image of the data set of the run in
+   * `runDir`, from its latest checkpoint: the image is differentiated in a batch with the latest analysis's
+   * probes, as the analysis draws theirs. A run being trained is read at its latest checkpoint. The run stays
+   * loaded for the next request.
+   */
+  imageHeatmap: {
+    params: z.object({ runDir: z.string(), imageFile: z.string() }),
+    result: imageHeatmapResult,
+  },
   diagnoseConfig: {
     params: z.object({ configFile: z.string(), text: z.string() }),
     result: z.array(configDiagnostic),

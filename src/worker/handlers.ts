@@ -1,5 +1,7 @@
+import { heatmapperKind, type ImageHeatmap, type RunHeatmapper } from '../engine/analysis/imageHeatmap';
 import type { SelectedBackend } from '../engine/backends/selectBackend';
 import { diagnoseExperimentText } from '../engine/diagnostics/semanticDiagnostics';
+import { LoadedRunCache } from '../engine/savedRun';
 import { imageBytes } from '../engine/synthesis/grid';
 import {
   describeSynthesis,
@@ -9,6 +11,7 @@ import {
 } from '../engine/synthesis/synthesizer';
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
 import type {
+  ImageHeatmapResultMessage,
   LogLevel,
   ProgressDetails,
   SynthesisResultMessage,
@@ -36,7 +39,9 @@ export interface HandlerOptions {
 export function createHandlers(options: HandlerOptions): WorkerHandlers {
   // One run per worker: the host starts a worker per run, so a second one here is the host's mistake.
   let training: { stopRequested: boolean } | undefined;
-  const synthesizers = new SynthesizerCache();
+  // One cache for every model a request loads from a run: they share training's variable names.
+  const loadedRuns = new LoadedRunCache();
+  const synthesizers = new SynthesizerCache(loadedRuns);
   // Counts synthesize and train requests: a synthesis that is no longer the newest request answers
   // `cancelled`, since the host has asked for something else since.
   let newestRequest = 0;
@@ -55,8 +60,8 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
       training = current;
       newestRequest++;
       try {
-        // The trainer builds variables of the names a loaded synthesizer holds.
-        await synthesizers.close();
+        // The trainer builds variables of the names a loaded run holds.
+        await loadedRuns.close();
         const experiment = await resolveExperiment(start);
         for (const diagnostic of experiment.diagnostics) {
           context.log('warn', diagnostic.message);
@@ -133,9 +138,23 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
       const result = synthesisMessage(synthesizer, synthesis, performance.now() - started);
       return (await superseded()) ? { cancelled: true } : result;
     },
+    imageHeatmap: async ({ runDir, imageFile }, context) => {
+      const started = performance.now();
+      if (training) {
+        throw new Error('this worker is training a run; draw heat maps in another worker');
+      }
+      await context.backend();
+      return loadedRuns.use(heatmapperKind, runDir, async (heatmapper) =>
+        imageHeatmapMessage(heatmapper, await heatmapper.heatmapOf(imageFile), performance.now() - started),
+      );
+    },
     diagnoseConfig: async ({ configFile, text }) =>
       diagnoseExperimentText(configFile, text, { nativeModulePaths: options.nativeModulePaths }),
   };
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 function synthesisMessage(
@@ -144,8 +163,6 @@ function synthesisMessage(
   elapsedMs: number,
 ): SynthesisResultMessage {
   const { pairs } = synthesis;
-  const base64 = (bytes: Uint8Array) =>
-    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   return {
     cancelled: false,
     runDir: synthesizer.sources.runDir,
@@ -156,6 +173,31 @@ function synthesisMessage(
     originals: base64(synthesizer.probeBytes),
     reconstructions: base64(imageBytes(pairs.reconstructions)),
     perturbed: base64(imageBytes(pairs.perturbed)),
+    elapsedMs,
+  };
+}
+
+function imageHeatmapMessage(
+  heatmapper: RunHeatmapper,
+  heatmap: ImageHeatmap,
+  elapsedMs: number,
+): ImageHeatmapResultMessage {
+  const { sources } = heatmapper;
+  return {
+    runDir: sources.runDir,
+    imageFile: heatmap.imageFile,
+    checkpoint: sources.checkpoint,
+    epoch: sources.checkpointEpoch,
+    analysisEpoch: sources.analysis.manifest.epoch,
+    split: heatmap.split,
+    position: heatmap.position,
+    probe: heatmap.probe ?? null,
+    imageSize: heatmap.imageSize,
+    pixels: base64(heatmap.pixels),
+    gradCam: base64(imageBytes(heatmap.maps.gradCam)),
+    gradientTimesActivation: base64(imageBytes(heatmap.maps.gradientTimesActivation)),
+    loss: heatmap.loss,
+    batchImages: heatmap.batchImages,
     elapsedMs,
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeExampleDataset } from '../../src/experiments/exampleDataset';
 import { assertCliBuilt, runCli } from './cli';
@@ -51,7 +51,7 @@ const defaultDataset: FixtureDataset = { trainPerClass: 12, testPerClass: 4 };
 /**
  * Trains the fixture run through the bundled CLI once per config and reuses it afterwards; a folder that
  * holds a finished run is the cache, so a test never sees a half-trained one. A larger `dataset` (say, a test
- * split that holds 64 probes) is part of the cache key; the default one keeps the key of its config alone.
+ * split that holds 64 probes) is part of the cache key.
  */
 export async function trainedFixtureRun(
   patch: Config = {},
@@ -63,7 +63,8 @@ export async function trainedFixtureRun(
   const isDefault =
     sizes.trainPerClass === defaultDataset.trainPerClass &&
     sizes.testPerClass === defaultDataset.testPerClass;
-  const keyed = isDefault ? config : { config, dataset: sizes };
+  // The layout version retires folders written by older versions of this function.
+  const keyed = isDefault ? { config, layout: 2 } : { config, dataset: sizes, layout: 2 };
   const key = createHash('sha256').update(JSON.stringify(keyed)).digest('hex').slice(0, 12);
   const workspace = path.join(fixtureRunsFolder, key);
   const configFile = path.join(workspace, 'fixture.synthpair.json');
@@ -71,20 +72,19 @@ export async function trainedFixtureRun(
   if (existsSync(path.join(workspace, '.complete'))) {
     return { workspace, configFile, runDir };
   }
-  const staging = `${workspace}.staging-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  await writeExampleDataset(path.join(staging, 'data'), sizes);
-  await writeFile(path.join(staging, 'fixture.synthpair.json'), JSON.stringify(config, null, 2));
-  const result = runCli(staging, 'run', 'fixture.synthpair.json', '--out', 'run');
+  // Trained where it stays: a run records its experiment file and data.root as absolute paths. The marker
+  // written last tells a finished folder from one a killed test run left behind.
+  await rm(workspace, { recursive: true, force: true });
+  await mkdir(workspace, { recursive: true });
+  await writeExampleDataset(path.join(workspace, 'data'), sizes);
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const result = runCli(workspace, 'run', 'fixture.synthpair.json', '--out', 'run');
   if (result.code !== 0) {
     throw new Error(
       `training the fixture run failed (exit ${result.code}):\n${result.stderr}\n${result.stdout}`,
     );
   }
-  await writeFile(path.join(staging, '.complete'), '');
-  await rm(workspace, { recursive: true, force: true });
-  await rename(staging, workspace);
+  await writeFile(path.join(workspace, '.complete'), '');
   return { workspace, configFile, runDir };
 }
 

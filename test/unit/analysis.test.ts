@@ -9,12 +9,12 @@ import {
   importanceVariants,
   upsampleAndNormalise,
 } from '../../src/engine/analysis/gradcam';
-import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../src/engine/analysis/mask';
 import { FeatureVarianceAccumulator } from '../../src/engine/analysis/variance';
 import { ntXentLoss } from '../../src/engine/losses/ntXent';
 import type { SslMethod } from '../../src/engine/methods/method';
 import { createMethod, type MethodName } from '../../src/engine/methods/registry';
 import { tf } from '../../src/engine/tf';
+import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../src/method/mask';
 import { tinyMethodOptions } from '../support/methodOptions';
 
 interface CamReference {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../src/engine/analysis/mask';
+import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../src/method/mask';
 import { analysisManifest } from '../../src/protocol/runFiles';
 import {
   asinhLinearThreshold,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { type MaskCombine, nonDiscriminativeMask } from '../../src/engine/analysis/mask';
+import { type MaskCombine, nonDiscriminativeMask } from '../../src/method/mask';
 import type { AnalysisManifest } from '../../src/protocol/runFiles';
 import type { ConfigScalar } from '../../src/protocol/webview';
 import { formatValue, quantileForCount } from '../../webview/dashboard/views/dimensionsMath';

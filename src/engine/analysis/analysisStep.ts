@@ -1,5 +1,7 @@
 import type { ResolvedConfig } from '../../config/experiment/definitions';
+import { type NonDiscriminativeMask, nonDiscriminativeMask } from '../../method/mask';
 import { augmentView, centreView } from '../data/augment';
+import type { DecodedImage } from '../data/decode';
 import { buildTrainBatch, epochOrder, evalBatches, type ImageSet, trainBatchCount } from '../data/loader';
 import { chooseProbes } from '../data/probes';
 import { RandomStream, StreamPurpose } from '../data/random';
@@ -9,7 +11,6 @@ import type { Perturbation } from '../synthesis/pairLoss';
 import { type SynthesizedPairs, synthesizePairs } from '../synthesis/pairs';
 import { tf } from '../tf';
 import { type GradCamAnalysis, gradCamOfMethod, type ImportanceVariant, importanceVariants } from './gradcam';
-import { type NonDiscriminativeMask, nonDiscriminativeMask } from './mask';
 import { FeatureVarianceAccumulator } from './variance';
 
 export interface ProbeSet {
@@ -52,24 +53,28 @@ export function probeSet(testSet: ImageSet, config: ResolvedConfig): ProbeSet {
   const centre = new Float32Array(positions.length * viewLength);
   const augmented = new Float32Array(positions.length * viewLength);
   positions.forEach((position, probe) => {
-    const image = testSet.images[position]!;
-    centreView(image, size, centre.subarray(probe * viewLength, (probe + 1) * viewLength));
-    const random = new RandomStream(
-      config.seed,
-      StreamPurpose.augment,
-      probeViewEpoch,
-      testSet.indices[position]!,
-      1,
-    );
-    augmentView(
-      image,
-      config.augment,
-      size,
-      random,
-      augmented.subarray(probe * viewLength, (probe + 1) * viewLength),
-    );
+    probeViews(testSet.images[position]!, testSet.indices[position]!, config, {
+      centre: centre.subarray(probe * viewLength, (probe + 1) * viewLength),
+      augmented: augmented.subarray(probe * viewLength, (probe + 1) * viewLength),
+    });
   });
   return { positions, labels: positions.map((position) => testSet.labels[position]!), centre, augmented };
+}
+
+/**
+ * The two views a probe is analysed in: view 1 the centre view evaluation sees, view 2 an augmented view drawn
+ * from the seed and the image's dataset position alone (never from training's streams).
+ */
+export function probeViews(
+  image: DecodedImage,
+  datasetIndex: number,
+  config: ResolvedConfig,
+  out: { centre: Float32Array; augmented: Float32Array },
+): void {
+  const size = config.data.imageSize;
+  centreView(image, size, out.centre);
+  const random = new RandomStream(config.seed, StreamPurpose.augment, probeViewEpoch, datasetIndex, 1);
+  augmentView(image, config.augment, size, random, out.augmented);
 }
 
 /** σ_k, the per-dimension standard deviation the gaussian perturbation scales its noise by. */

@@ -1,27 +1,16 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { keyPaths, type ResolvedConfig } from '../../config/experiment/definitions';
 import { overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
-import { RunDirectory, RunDirectoryError } from '../../runs/runDirectory';
+import type { NonDiscriminativeMask } from '../../method/mask';
 import { maskOf, sigmaOf } from '../analysis/analysisStep';
-import {
-  latestAnalysis,
-  readAnalysisArray,
-  readMaskCriteria,
-  type SavedAnalysis,
-} from '../analysis/artefacts';
+import { readAnalysisArray, readMaskCriteria } from '../analysis/artefacts';
 import type { ImportanceVariant } from '../analysis/gradcam';
-import type { NonDiscriminativeMask } from '../analysis/mask';
-import {
-  latestCheckpointName,
-  loadCheckpoint,
-  readCheckpointManifest,
-  restoreVariables,
-} from '../checkpoint';
+import { loadCheckpoint, restoreVariables } from '../checkpoint';
 import { createMethod } from '../methods/registry';
 import type { FrozenDecoder } from '../models/decoder';
+import { LoadedRunCache, type LoadedRunKind, locateRunSources, type RunSources } from '../savedRun';
 import { tf } from '../tf';
-import { ExperimentInputError, loadSavedConfig } from '../training/experiment';
+import { ExperimentInputError } from '../training/experiment';
 import { methodOptions } from '../training/trainer';
 import { type BuiltDecoder, buildDecoder, usesDecoder } from './pairLoss';
 import { type SynthesizedPairs, synthesizePairs } from './pairs';
@@ -81,62 +70,21 @@ export function describeSynthesis(synthesizer: RunSynthesizer, { mask, settings 
   };
 }
 
-/**
- * What a synthesizer is opened from. The key changes whenever the run is trained further (a new checkpoint
- * or analysis, or one rewritten by a resume), which is when a loaded synthesizer is stale.
- */
-export interface RunSources {
-  runDir: string;
-  config: ResolvedConfig;
-  checkpoint: string;
-  analysis: SavedAnalysis;
-  key: string;
-}
+export type { RunSources } from '../savedRun';
 
 /**
  * Finds the checkpoint and analysis a synthesis of the run uses, refusing a run that cannot be synthesized:
- * one still being trained, one without a decoder, one without a checkpoint or an analysis yet. Reads a few
- * small files only, so it is cheap enough to repeat before every request.
+ * one still being trained, one without a decoder, one without a checkpoint or an analysis yet.
  */
-export async function locateSources(runDir: string): Promise<RunSources> {
-  const run = await RunDirectory.open(runDir).catch((error: unknown) => {
-    throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+export function locateSources(runDir: string): Promise<RunSources> {
+  return locateRunSources(runDir, {
+    purpose: 'synthesize',
+    whileTraining: 'refuse',
+    refuse: (config) =>
+      usesDecoder(config)
+        ? undefined
+        : 'was trained without a decoder (loss.alpha = loss.nu = 0), so it has nothing to synthesize with',
   });
-  if (run.livePid !== undefined) {
-    throw new ExperimentInputError(
-      `${runDir}: being trained by process ${run.livePid}; synthesize it once it has stopped`,
-    );
-  }
-  const config = await loadSavedConfig(run);
-  if (!usesDecoder(config)) {
-    throw new ExperimentInputError(
-      `${runDir}: was trained without a decoder (loss.alpha = loss.nu = 0), so it has nothing to synthesize with`,
-    );
-  }
-  const checkpoints = run.file('checkpoints');
-  const checkpoint = await latestCheckpointName(checkpoints);
-  if (checkpoint === undefined) {
-    throw new ExperimentInputError(
-      `${runDir}: has no checkpoint yet (one is saved every checkpoint.everyEpochs epochs and at the end)`,
-    );
-  }
-  const checkpointManifest = path.join(checkpoints, checkpoint, 'manifest.json');
-  const { epoch: checkpointEpoch } = await readCheckpointManifest(checkpoints, checkpoint);
-  // The mask the run itself would perturb with from this checkpoint on, as a resume picks it.
-  const analysis = await latestAnalysis(runDir, checkpointEpoch);
-  if (!analysis) {
-    throw new ExperimentInputError(
-      `${runDir}: has no analysis at or before its checkpoint ${checkpoint} yet (one is written every analysis.everyEpochs epochs and at the end)`,
-    );
-  }
-  const modified = async (file: string) => (await stat(file)).mtimeMs;
-  const key = [
-    checkpoint,
-    await modified(checkpointManifest),
-    analysis.folder,
-    await modified(path.join(analysis.folder, 'analysis.json')),
-  ].join('|');
-  return { runDir, config, checkpoint, analysis, key };
 }
 
 /**
@@ -323,40 +271,29 @@ export function synthesisConfig(saved: ResolvedConfig, overrides: readonly strin
   return config;
 }
 
+/** How the worker's {@link LoadedRunCache} finds and opens a synthesizer. */
+export const synthesizerKind: LoadedRunKind<RunSynthesizer> = {
+  name: 'synthesizer',
+  locate: locateSources,
+  open: (sources) => RunSynthesizer.fromSources(sources),
+  // The method and decoder it builds are disposed once h and d(h) of the probes are computed.
+  keepsVariables: false,
+};
+
 /**
  * One run's synthesizer kept loaded between requests, and reopened when the run was trained further or
- * another run is asked for. Opening and closing are serialised: two models of the same variable names may
- * not live at once.
+ * another run is asked for, in a cache it may share with other kinds of loaded runs.
  */
 export class SynthesizerCache {
-  private loaded: RunSynthesizer | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  constructor(private readonly runs = new LoadedRunCache()) {}
 
   /** The synthesizer of `runDir`, refusing the run as {@link locateSources} does. */
   get(runDir: string): Promise<RunSynthesizer> {
-    return this.serially(async () => {
-      const sources = await locateSources(runDir);
-      if (this.loaded?.sources.key === sources.key) {
-        return this.loaded;
-      }
-      this.loaded?.dispose();
-      this.loaded = undefined;
-      this.loaded = await RunSynthesizer.fromSources(sources);
-      return this.loaded;
-    });
+    return this.runs.use(synthesizerKind, runDir, (synthesizer) => synthesizer);
   }
 
-  /** Frees the loaded synthesizer, e.g. before the process trains a model of the same names. */
+  /** Frees every run the cache holds, e.g. before the process trains a model of the same names. */
   close(): Promise<void> {
-    return this.serially(async () => {
-      this.loaded?.dispose();
-      this.loaded = undefined;
-    });
-  }
-
-  private serially<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(task);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.runs.close();
   }
 }

@@ -15,6 +15,7 @@ const testModules: Array<() => unknown> =
         () => require('./editor.test'),
         () => require('./runs.test'),
         () => require('./dashboard.test'),
+        () => require('./heatmapEditor.test'),
       ];
 
 /** Printed last, parsed by test/integration/run.ts into test-results/integration.json. */

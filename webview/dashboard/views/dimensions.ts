@@ -8,7 +8,7 @@ import {
   type LowestQuantile,
   type NonDiscriminativeMask,
   nonDiscriminativeMask,
-} from '../../../src/engine/analysis/mask';
+} from '../../../src/method/mask';
 import type { AnalysisStepRef, ConfigScalar } from '../../../src/protocol/webview';
 import { loadAnalysisArray } from '../arrays';
 import { emit } from '../model';

@@ -1,11 +1,11 @@
 import { experimentDefinition } from '../../../src/config/experiment/definitions';
-import type { MaskCombine } from '../../../src/engine/analysis/mask';
+import type { MaskCombine } from '../../../src/method/mask';
 import type { AnalysisManifest } from '../../../src/protocol/runFiles';
 import type { ConfigScalar } from '../../../src/protocol/webview';
 
 /**
  * The pure arithmetic of the feature-dimension view: histograms, the quantile a dragged threshold stands for,
- * and the mask settings the config asks for. The mask itself is the engine's own (src/engine/analysis/mask.ts),
+ * and the mask settings the config asks for. The mask itself is the one the engine cuts (src/method/mask.ts),
  * so what the view shows is what a run would cut.
  */
 
