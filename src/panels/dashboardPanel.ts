@@ -411,7 +411,11 @@ export class DashboardPanel implements vscode.Disposable {
       edit.replace(document.uri, range, replacement.content);
     }
     const applied = await vscode.workspace.applyEdit(edit);
-    if (!applied) {
+    if (applied) {
+      this.dependencies.output.info(
+        `Dashboard: set ${key} to ${JSON.stringify(value)} in ${this.configFile}`,
+      );
+    } else {
       this.dependencies.output.warn(`Dashboard: VS Code refused the edit of ${key} in ${this.configFile}`);
     }
     return applied;
@@ -438,7 +442,17 @@ export class DashboardPanel implements vscode.Disposable {
       return;
     }
     this.received.fire(message.value);
-    const value = message.value;
+    try {
+      await this.handle(message.value);
+    } catch (error) {
+      // A handler's failure would otherwise vanish as an unhandled rejection of the message event.
+      this.dependencies.output.error(
+        `Dashboard: ${message.value.type} failed: ${toWireError(error).message}`,
+      );
+    }
+  }
+
+  private async handle(value: DashboardToHost): Promise<void> {
     switch (value.type) {
       case 'ready':
         this.ready = true;
