@@ -201,7 +201,7 @@ describe('a first experiment in a real VS Code workbench', function () {
     await dashboard.locator('#tab-dimensions').click();
     const count = dashboard.locator('sp-dimensions #dims-masked-count');
     await count.waitFor({ timeout: 30_000 });
-    const maskedBefore = Number(await count.textContent());
+    const maskedBefore = Number(await count.getAttribute('data-masked'));
     const handle = dashboard
       .locator('sp-dimensions .dims-plot[data-chart="variance"] .dims-threshold')
       .first();
@@ -214,7 +214,7 @@ describe('a first experiment in a real VS Code workbench', function () {
     for (let step = 1; step <= 8; step++)
       await page.mouse.move(box.x + box.width / 2 + step * 10, box.y + box.height / 2);
     await page.mouse.up();
-    const maskedAfter = Number(await count.textContent());
+    const maskedAfter = Number(await count.getAttribute('data-masked'));
     assert.ok(maskedAfter > maskedBefore, `masked ${maskedBefore} → ${maskedAfter}`);
     await screenshot(page, 'flow-11-dashboard-threshold-dragged');
 
