@@ -15,12 +15,19 @@ import {
   hostToHeatmapEditor,
 } from '../../src/protocol/heatmapEditor';
 import type { ImageHeatmapResultMessage } from '../../src/protocol/worker';
+import { colormapTable, compositeOverlay } from '../dashboard/views/heatmapMath';
 import {
-  colormapNames,
-  colormapTable,
-  colourBarPixels,
-  compositeOverlay,
-} from '../dashboard/views/heatmapMath';
+  colormapControl,
+  heatmapControlStyles,
+  opacityControl,
+  type Pixel,
+  paintColourBars,
+  pixelAfterArrowKey,
+  pixelUnderPointer,
+  placeMarker,
+  selectValue,
+  variantLabels,
+} from '../shared/heatmapControls';
 import { connectToHost } from '../shared/vscodeApi';
 
 type Settings = Omit<HeatmapEditorState, 'configFile'>;
@@ -29,11 +36,6 @@ type HeatmapMessage = Extract<HostToHeatmapEditor, { type: 'heatmap' }>;
 
 const defaultSettings: Settings = { variant: 'gradCam', colormap: 'inferno', opacity: 0.5 };
 
-const variantLabels: Record<Variant, string> = {
-  gradCam: 'Grad-CAM',
-  gradientTimesActivation: 'Gradient × activation',
-};
-
 /** A heat map as the canvas draws it: the worker's base64 decoded once. */
 interface Shown {
   message: HeatmapMessage;
@@ -41,12 +43,6 @@ interface Shown {
   pixels: Uint8Array;
   /** One colormap level (value × 255) per pixel. */
   levels: Record<Variant, Uint8Array>;
-}
-
-/** A pixel of the image, in its own coordinates. */
-interface Pixel {
-  x: number;
-  y: number;
 }
 
 function decodeBase64(base64: string): Uint8Array {
@@ -67,10 +63,6 @@ function shownFrom(message: HeatmapMessage): Shown {
       gradientTimesActivation: decodeBase64(heatmap.gradientTimesActivation),
     },
   };
-}
-
-function selectValue(event: Event): string {
-  return (event.target as HTMLElement & { value: string }).value;
 }
 
 /**
@@ -127,8 +119,8 @@ export class HeatmapEditorView extends LitElement {
 
   protected override updated(changed: PropertyValues): void {
     if (changed.has('shown') || changed.has('settings')) this.paint();
-    this.paintColourBar();
-    this.placeMarker();
+    paintColourBars(this.renderRoot, this.settings.colormap);
+    this.moveMarker();
   }
 
   private paint(): void {
@@ -162,55 +154,21 @@ export class HeatmapEditorView extends LitElement {
     );
   }
 
-  private paintColourBar(): void {
-    const canvas = this.renderRoot.querySelector<HTMLCanvasElement>('canvas.colour-bar');
-    const { colormap } = this.settings;
-    if (canvas && canvas.dataset.colormap !== colormap) {
-      canvas.dataset.colormap = colormap;
-      canvas
-        .getContext('2d')!
-        .putImageData(new ImageData(colourBarPixels(colormapTable(colormap)), 256, 1), 0, 0);
-    }
-  }
-
-  /** Through the CSSOM: the webview's CSP refuses inline style attributes. */
-  private placeMarker(): void {
+  private moveMarker(): void {
     const marker = this.renderRoot.querySelector<HTMLElement>('.marker');
     const size = this.shown?.size;
-    if (!marker || !this.pointer || !size) return;
-    marker.style.left = `${(this.pointer.x / size) * 100}%`;
-    marker.style.top = `${(this.pointer.y / size) * 100}%`;
-    marker.style.width = `${100 / size}%`;
-    marker.style.height = `${100 / size}%`;
+    if (marker && this.pointer && size) placeMarker(marker, this.pointer, size);
   }
 
   private pointAt(event: PointerEvent): void {
     const size = this.shown?.size;
-    if (!size) return;
-    const bounds = (event.currentTarget as HTMLElement).getBoundingClientRect();
-    const cell = (offset: number, extent: number) =>
-      Math.min(size - 1, Math.max(0, Math.floor((offset / extent) * size)));
-    this.pointer = {
-      x: cell(event.clientX - bounds.left, bounds.width),
-      y: cell(event.clientY - bounds.top, bounds.height),
-    };
+    if (size) this.pointer = pixelUnderPointer(event, size);
   }
 
-  /** Arrow keys move the read-out point, for those who do not use a pointer. */
   private stepPointer(event: KeyboardEvent): void {
     const size = this.shown?.size;
-    const moves: Record<string, [number, number]> = {
-      ArrowLeft: [-1, 0],
-      ArrowRight: [1, 0],
-      ArrowUp: [0, -1],
-      ArrowDown: [0, 1],
-    };
-    const move = moves[event.key];
-    if (!size || !move) return;
-    event.preventDefault();
-    const from = this.pointer ?? { x: Math.floor(size / 2) - move[0], y: Math.floor(size / 2) - move[1] };
-    const clamp = (value: number) => Math.min(size - 1, Math.max(0, value));
-    this.pointer = { x: clamp(from.x + move[0]), y: clamp(from.y + move[1]) };
+    const moved = size ? pixelAfterArrowKey(event, this.pointer, size) : undefined;
+    if (moved) this.pointer = moved;
   }
 
   protected override render(): TemplateResult {
@@ -401,44 +359,8 @@ export class HeatmapEditorView extends LitElement {
           )}
         </vscode-radio-group>
       </div>
-      <div class="control">
-        <span>Colormap</span>
-        <vscode-single-select
-          id="colormap"
-          aria-label="Colormap"
-          @change=${(event: Event) => this.change({ colormap: selectValue(event) as Settings['colormap'] })}
-        >
-          ${colormapNames.map(
-            (name) =>
-              html`<vscode-option value=${name} .selected=${settings.colormap === name}>${name}</vscode-option>`,
-          )}
-        </vscode-single-select>
-        <span class="legend" title="0 … 1 = the map's maximum">
-          <span aria-hidden="true">0</span>
-          <canvas
-            class="colour-bar"
-            width="256"
-            height="1"
-            role="img"
-            aria-label=${`${settings.colormap}: 0 to the map's maximum`}
-          ></canvas>
-          <span aria-hidden="true">1</span>
-        </span>
-      </div>
-      <label class="control">
-        <span>Opacity</span>
-        <input
-          id="opacity"
-          type="range"
-          min="0"
-          max="1"
-          step="0.05"
-          .value=${String(settings.opacity)}
-          aria-valuetext=${`${Math.round(settings.opacity * 100)} %`}
-          @input=${(event: Event) => this.change({ opacity: Number((event.target as HTMLInputElement).value) })}
-        />
-        <span class="value">${Math.round(settings.opacity * 100)} %</span>
-      </label>
+      ${colormapControl(settings.colormap, "1 = the map's maximum", (colormap) => this.change({ colormap }))}
+      ${opacityControl(settings.opacity, (opacity) => this.change({ opacity }))}
     </div>`;
   }
 
@@ -450,7 +372,9 @@ export class HeatmapEditorView extends LitElement {
       <span class="readout-item">${variantLabels[this.settings.variant]} <b id="value">${value.toFixed(2)}</b></span>`;
   }
 
-  static override styles = css`
+  static override styles = [
+    heatmapControlStyles,
+    css`
     :host {
       display: block;
       color: var(--vscode-foreground);
@@ -568,53 +492,11 @@ export class HeatmapEditorView extends LitElement {
     }
 
     .controls {
-      display: flex;
-      flex-wrap: wrap;
-      align-items: center;
-      gap: 8px 20px;
       margin: 12px 0;
     }
 
-    .control {
-      display: flex;
-      flex-wrap: wrap;
-      align-items: center;
-      gap: 4px 8px;
-      min-width: 0;
-    }
-
     .control vscode-single-select {
-      width: auto;
       min-width: 8em;
-    }
-
-    .legend {
-      display: inline-flex;
-      align-items: center;
-      gap: 4px;
-      color: var(--vscode-descriptionForeground);
-      font-size: 0.9em;
-    }
-
-    .colour-bar {
-      width: 96px;
-      height: 10px;
-      border: 1px solid var(--vscode-widget-border, var(--vscode-contrastBorder, transparent));
-    }
-
-    input[type='range'] {
-      width: 7em;
-      accent-color: var(--vscode-progressBar-background, var(--vscode-focusBorder));
-    }
-
-    input[type='range']:focus-visible {
-      outline: 1px solid var(--vscode-focusBorder);
-      outline-offset: 2px;
-    }
-
-    .value {
-      min-width: 3.5em;
-      font-variant-numeric: tabular-nums;
     }
 
     .stage {
@@ -656,16 +538,6 @@ export class HeatmapEditorView extends LitElement {
       right: 8px;
     }
 
-    .marker {
-      position: absolute;
-      box-sizing: border-box;
-      min-width: 3px;
-      min-height: 3px;
-      border: 1px solid var(--vscode-editor-background);
-      outline: 1px solid var(--vscode-foreground);
-      pointer-events: none;
-    }
-
     .details {
       flex: 1 1 220px;
       min-width: 0;
@@ -691,7 +563,8 @@ export class HeatmapEditorView extends LitElement {
       margin: 0;
       min-width: 0;
     }
-  `;
+  `,
+  ];
 }
 
 customElements.define('sp-heatmap-editor', HeatmapEditorView);

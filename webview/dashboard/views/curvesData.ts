@@ -200,42 +200,46 @@ function lossesDraft(runs: readonly CurveRun[], options: { logScale: boolean }):
   };
 }
 
-/** The learning rate over steps: both kinds of record carry the rate at their step. */
-function learningRateDraft(runs: readonly CurveRun[]): ChartDraft {
-  const metric: MetricSpec = { id: 'lr.lr', label: 'learning rate', colour: 'yellow' };
+/** One metric of the metrics records over steps, a line per run, from the records that carry it. */
+function stepMetricDraft(
+  runs: readonly CurveRun[],
+  base: Omit<ChartDraft['base'], 'xLabel' | 'metrics'>,
+  metric: MetricSpec,
+  measured: (record: MetricsRecord) => number | undefined,
+): ChartDraft {
   const pending = orderRuns(runs).map(
     (run, runIndex): PendingSeries => ({
       metric,
       run,
       runIndex,
       style: 'line',
-      points: run.metrics.map((record) => ({ x: record.step, y: record.lr })),
+      points: run.metrics.flatMap((record) => {
+        const y = measured(record);
+        return y === undefined ? [] : [{ x: record.step, y }];
+      }),
     }),
   );
-  return {
-    base: { id: 'lr', title: 'Learning rate', xLabel: 'step', yLabel: 'lr', metrics: [metric] },
-    pending,
-  };
+  return { base: { ...base, xLabel: 'step', metrics: [metric] }, pending };
+}
+
+/** The learning rate over steps: both kinds of record carry the rate at their step. */
+function learningRateDraft(runs: readonly CurveRun[]): ChartDraft {
+  return stepMetricDraft(
+    runs,
+    { id: 'lr', title: 'Learning rate', yLabel: 'lr' },
+    { id: 'lr.lr', label: 'learning rate', colour: 'yellow' },
+    (record) => record.lr,
+  );
 }
 
 /** Training throughput over steps, which only `step` records measure. */
 function throughputDraft(runs: readonly CurveRun[]): ChartDraft {
-  const metric: MetricSpec = { id: 'throughput.imagesPerSecond', label: 'images/s', colour: 'green' };
-  const pending = orderRuns(runs).map(
-    (run, runIndex): PendingSeries => ({
-      metric,
-      run,
-      runIndex,
-      style: 'line',
-      points: run.metrics
-        .filter((record) => record.kind === 'step' && record.imagesPerSecond !== undefined)
-        .map((record) => ({ x: record.step, y: record.imagesPerSecond! })),
-    }),
+  return stepMetricDraft(
+    runs,
+    { id: 'throughput', title: 'Throughput', yLabel: 'images/s' },
+    { id: 'throughput.imagesPerSecond', label: 'images/s', colour: 'green' },
+    (record) => (record.kind === 'step' ? record.imagesPerSecond : undefined),
   );
-  return {
-    base: { id: 'throughput', title: 'Throughput', xLabel: 'step', yLabel: 'images/s', metrics: [metric] },
-    pending,
-  };
 }
 
 /** Evaluation metrics over epochs, as percentages. */

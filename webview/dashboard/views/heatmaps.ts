@@ -10,20 +10,22 @@ import {
   defaultHeatmapSettings,
   type HeatmapSettings,
 } from '../../../src/protocol/webview';
+import {
+  colormapControl,
+  colourBar,
+  heatmapControlStyles,
+  opacityControl,
+  type Pixel,
+  paintColourBars,
+  pixelAfterArrowKey,
+  pixelUnderPointer,
+  placeMarker,
+  selectValue,
+  variantLabels,
+} from '../../shared/heatmapControls';
 import { emit } from '../model';
 import { type PreparedMaps, prepareMaps } from './heatmapData';
-import {
-  colormapNames,
-  colormapTable,
-  colourBarPixels,
-  compositeOverlay,
-  normalisedValue,
-} from './heatmapMath';
-
-const variantLabels: Record<HeatmapSettings['variant'], string> = {
-  gradCam: 'Grad-CAM',
-  gradientTimesActivation: 'Gradient × activation',
-};
+import { colormapTable, compositeOverlay, normalisedValue } from './heatmapMath';
 
 const viewLabels = ['centre view', 'augmented view'] as const;
 
@@ -39,12 +41,6 @@ export interface HeatmapsRendered {
 interface Shown {
   maps: PreparedMaps;
   settings: HeatmapSettings;
-}
-
-/** A pixel of the large view, in the probe image's own coordinates. */
-interface Pixel {
-  x: number;
-  y: number;
 }
 
 /**
@@ -112,7 +108,7 @@ export class HeatmapsView extends LitElement {
       this.requestPaint();
     }
     this.paintColourBars();
-    this.placeMarker();
+    this.moveMarker();
   }
 
   private requestPaint(): void {
@@ -195,13 +191,7 @@ export class HeatmapsView extends LitElement {
   }
 
   private paintColourBars(): void {
-    const { colormap } = this.current;
-    for (const canvas of this.renderRoot.querySelectorAll<HTMLCanvasElement>('canvas.colour-bar')) {
-      if (canvas.dataset.colormap !== colormap) {
-        canvas.dataset.colormap = colormap;
-        drawImage(canvas, new ImageData(colourBarPixels(colormapTable(colormap)), 256, 1));
-      }
-    }
+    paintColourBars(this.renderRoot, this.current.colormap);
   }
 
   private async openLarge(probe: number, tile: HTMLElement): Promise<void> {
@@ -227,35 +217,13 @@ export class HeatmapsView extends LitElement {
 
   private pointAt(event: PointerEvent): void {
     const size = this.shown?.maps.size;
-    if (!size) {
-      return;
-    }
-    const bounds = (event.currentTarget as HTMLElement).getBoundingClientRect();
-    const cell = (offset: number, extent: number) =>
-      Math.min(size - 1, Math.max(0, Math.floor((offset / extent) * size)));
-    this.pointer = {
-      x: cell(event.clientX - bounds.left, bounds.width),
-      y: cell(event.clientY - bounds.top, bounds.height),
-    };
+    if (size) this.pointer = pixelUnderPointer(event, size);
   }
 
-  /** Arrow keys move the read-out point over the large view, for those who do not use a pointer. */
   private stepPointer(event: KeyboardEvent): void {
     const size = this.shown?.maps.size;
-    const moves: Record<string, [number, number]> = {
-      ArrowLeft: [-1, 0],
-      ArrowRight: [1, 0],
-      ArrowUp: [0, -1],
-      ArrowDown: [0, 1],
-    };
-    const move = moves[event.key];
-    if (!size || !move) {
-      return;
-    }
-    event.preventDefault();
-    const from = this.pointer ?? { x: Math.floor(size / 2) - move[0], y: Math.floor(size / 2) - move[1] };
-    const clamp = (value: number) => Math.min(size - 1, Math.max(0, value));
-    this.pointer = { x: clamp(from.x + move[0]), y: clamp(from.y + move[1]) };
+    const moved = size ? pixelAfterArrowKey(event, this.pointer, size) : undefined;
+    if (moved) this.pointer = moved;
   }
 
   protected override render(): TemplateResult {
@@ -323,35 +291,8 @@ export class HeatmapsView extends LitElement {
             <vscode-radio name="view" value="1" .checked=${settings.view === 1}>Augmented</vscode-radio>
           </vscode-radio-group>
         </div>
-        <label class="control">
-          <span>Opacity</span>
-          <input
-            id="opacity"
-            type="range"
-            min="0"
-            max="1"
-            step="0.05"
-            .value=${String(settings.opacity)}
-            aria-valuetext=${`${Math.round(settings.opacity * 100)} %`}
-            @input=${(event: Event) => this.change({ opacity: Number((event.target as HTMLInputElement).value) })}
-          />
-          <span class="value">${Math.round(settings.opacity * 100)} %</span>
-        </label>
-        <div class="control">
-          <span>Colormap</span>
-          <vscode-single-select
-            id="colormap"
-            aria-label="Colormap"
-            @change=${(event: Event) =>
-              this.change({ colormap: selectValue(event) as HeatmapSettings['colormap'] })}
-          >
-            ${colormapNames.map(
-              (name) =>
-                html`<vscode-option value=${name} .selected=${settings.colormap === name}>${name}</vscode-option>`,
-            )}
-          </vscode-single-select>
-          ${colourBar(settings)}
-        </div>
+        ${opacityControl(settings.opacity, (opacity) => this.change({ opacity }))}
+        ${colormapControl(settings.colormap, colourBarTop(settings), (colormap) => this.change({ colormap }))}
         <div class="control">
           <span id="normalisation-label">Scale</span>
           <vscode-radio-group
@@ -453,7 +394,7 @@ export class HeatmapsView extends LitElement {
                 ></canvas>
                 ${this.renderMarker()}
               </div>
-              ${colourBar(this.current)}
+              ${colourBar(this.current.colormap, colourBarTop(this.current))}
               <p class="readout" aria-live="polite">${this.readout(probe)}</p>
             </div>`
       }
@@ -464,20 +405,10 @@ export class HeatmapsView extends LitElement {
     return this.pointer && this.shown ? html`<div class="marker"></div>` : nothing;
   }
 
-  /**
-   * Placed through the CSSOM rather than a style attribute (or lit's styleMap, whose first render writes
-   * one), since the webview's CSP refuses inline style attributes.
-   */
-  private placeMarker(): void {
+  private moveMarker(): void {
     const marker = this.renderRoot.querySelector<HTMLElement>('.marker');
     const size = this.shown?.maps.size;
-    if (!marker || !this.pointer || !size) {
-      return;
-    }
-    marker.style.left = `${(this.pointer.x / size) * 100}%`;
-    marker.style.top = `${(this.pointer.y / size) * 100}%`;
-    marker.style.width = `${100 / size}%`;
-    marker.style.height = `${100 / size}%`;
+    if (marker && this.pointer && size) placeMarker(marker, this.pointer, size);
   }
 
   private readout(probe: number): TemplateResult | string {
@@ -494,7 +425,9 @@ export class HeatmapsView extends LitElement {
       <span class="readout-item">raw <b class="readout-raw">${formatRaw(raw)}</b></span>`;
   }
 
-  static override styles = css`
+  static override styles = [
+    heatmapControlStyles,
+    css`
     :host {
       display: block;
       color: var(--vscode-foreground);
@@ -509,60 +442,6 @@ export class HeatmapsView extends LitElement {
 
     .error {
       color: var(--vscode-errorForeground);
-    }
-
-    .controls {
-      display: flex;
-      flex-wrap: wrap;
-      align-items: center;
-      gap: 8px 20px;
-      margin: 8px 0;
-    }
-
-    .control {
-      display: flex;
-      flex-wrap: wrap;
-      align-items: center;
-      gap: 4px 8px;
-      min-width: 0;
-    }
-
-    .control vscode-single-select {
-      width: auto;
-      min-width: 9em;
-    }
-
-    .value {
-      min-width: 3.5em;
-      font-variant-numeric: tabular-nums;
-    }
-
-    input[type='range'] {
-      accent-color: var(--vscode-progressBar-background, var(--vscode-focusBorder));
-      min-width: 0;
-    }
-
-    input[type='range']:focus-visible {
-      outline: 1px solid var(--vscode-focusBorder);
-      outline-offset: 2px;
-    }
-
-    #opacity {
-      width: 7em;
-    }
-
-    .legend {
-      display: inline-flex;
-      align-items: center;
-      gap: 4px;
-      color: var(--vscode-descriptionForeground);
-      font-size: 0.9em;
-    }
-
-    .colour-bar {
-      width: 96px;
-      height: 10px;
-      border: 1px solid var(--vscode-widget-border, var(--vscode-contrastBorder, transparent));
     }
 
     .step-row {
@@ -681,16 +560,6 @@ export class HeatmapsView extends LitElement {
       outline: 1px solid var(--vscode-focusBorder);
     }
 
-    .marker {
-      position: absolute;
-      box-sizing: border-box;
-      min-width: 3px;
-      min-height: 3px;
-      border: 1px solid var(--vscode-editor-background);
-      outline: 1px solid var(--vscode-foreground);
-      pointer-events: none;
-    }
-
     .large .legend {
       width: min(80vw, 60vh, 512px);
     }
@@ -707,17 +576,13 @@ export class HeatmapsView extends LitElement {
       min-height: 1.5em;
       font-variant-numeric: tabular-nums;
     }
-  `;
+  `,
+  ];
 }
 
-/** The colour bar of the current colormap, 0 on the left and the normalisation's 1 on the right. */
-function colourBar(settings: HeatmapSettings): TemplateResult {
-  const top = settings.normalisation === 'image' ? "1 = the map's maximum" : "1 = the step's maximum";
-  return html`<span class="legend" title=${`0 … ${top}`}>
-    <span aria-hidden="true">0</span>
-    <canvas class="colour-bar" width="256" height="1" role="img" aria-label=${`${settings.colormap}: 0 to ${top}`}></canvas>
-    <span aria-hidden="true">1</span>
-  </span>`;
+/** What the colour bar's 1 stands for under the chosen normalisation. */
+function colourBarTop(settings: HeatmapSettings): string {
+  return settings.normalisation === 'image' ? "1 = the map's maximum" : "1 = the step's maximum";
 }
 
 function drawImage(canvas: HTMLCanvasElement, image: ImageData): void {
@@ -732,10 +597,6 @@ function drawImage(canvas: HTMLCanvasElement, image: ImageData): void {
 function renderedKey(epoch: number, settings: HeatmapSettings): string {
   const { variant, view, normalisation, colormap, opacity } = settings;
   return `${epoch}|${variant}|${view}|${normalisation}|${colormap}|${opacity}`;
-}
-
-function selectValue(event: Event): string {
-  return (event.target as HTMLElement & { value: string }).value;
 }
 
 /** Raw map values span orders of magnitude between runs and variants: three significant digits of any. */
