@@ -506,7 +506,8 @@ export class DashboardPanel implements vscode.Disposable {
     }
   }
 
-  private async saveExport(suggestedName: string, format: 'png' | 'csv', base64: string): Promise<void> {
+  /** Saves an export the webview made where the user chooses; the webview cannot write files itself. */
+  async saveExport(suggestedName: string, format: 'png' | 'csv', base64: string): Promise<void> {
     const folder = this.configFile
       ? path.dirname(this.configFile)
       : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;

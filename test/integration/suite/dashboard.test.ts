@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import * as vscode from 'vscode';
 import type { SynthPairApi } from '../../../src/extension';
 import { DashboardPanel } from '../../../src/panels/dashboardPanel';
@@ -167,8 +168,9 @@ describe('The dashboard bound to the experiment file', function () {
     assert.equal(dashboard.boundConfigFile, other.fsPath, 'unlocking follows the active editor again');
   });
 
-  it('comes back after a reload on the experiment, run and lock its webview saved', async () => {
+  it('comes back after a reload on the experiment, run and lock its webview saved, and saves its exports', async () => {
     synthpair.currentDashboard()?.dispose();
+    const offered: { name: string; format: string }[] = [];
     // What VS Code's serializer hands over after a reload: a bare panel and the webview's last setState.
     const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SynthPair Dashboard', {
       viewColumn: vscode.ViewColumn.Beside,
@@ -182,6 +184,11 @@ describe('The dashboard bound to the experiment file', function () {
         catalog: synthpair.catalog,
         controller: synthpair.controller,
         output: synthpair.output,
+        // Stands in for the save dialog, which a test cannot click.
+        chooseExportTarget: async (suggested, format) => {
+          offered.push({ name: path.basename(suggested.fsPath), format });
+          return workspaceFile(`exported.${format}`);
+        },
       },
       { tab: 'pairs', configFile: tinyConfigUri().fsPath, locked: true, selectedRun: runDir },
     );
@@ -192,6 +199,10 @@ describe('The dashboard bound to the experiment file', function () {
       assert.equal(revived.panel.title, 'SynthPair: tiny 🔒');
       // The revived webview asked for its data again, and got the grid.
       await posted(revived, 'synthesis', (message) => message.result.runDir === runDir);
+      // An export the webview made lands where the user chose, next to the experiment by default.
+      await revived.saveExport('../tiny-curves.csv', 'csv', Buffer.from('run,kind\r\n').toString('base64'));
+      assert.deepEqual(offered, [{ name: 'tiny-curves.csv', format: 'csv' }]);
+      assert.equal(await readFile(workspaceFile('exported.csv').fsPath, 'utf8'), 'run,kind\r\n');
     } finally {
       revived.dispose();
     }
