@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { mulberry32 } from '../../src/engine/eval/linearProbe';
 import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../src/method/mask';
 import { analysisManifest } from '../../src/protocol/runFiles';
 import {
@@ -26,18 +27,6 @@ import {
 } from '../../webview/dashboard/views/dimensionsMath';
 import { fixtureAnalysisFolders, trainedFixtureRun } from '../support/fixtureRun';
 
-/** mulberry32: a small seeded generator, so every run of the test draws the same values. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Values with many ties (dead units at 0, a few repeated levels) and a spread over orders of magnitude. */
 function drawValues(next: () => number, count: number): Float32Array {
   return Float32Array.from({ length: count }, () => {
@@ -51,7 +40,7 @@ function drawValues(next: () => number, count: number): Float32Array {
 describe('feature-dimension math of the dashboard', () => {
   describe('histogram', () => {
     it('puts every value in the bin whose edges hold it, linear and arcsinh', () => {
-      const next = random(1);
+      const next = mulberry32(1);
       for (const threshold of [null, 1e-4]) {
         const values = drawValues(next, 500);
         const bins = histogram(values, 20, threshold);
@@ -197,7 +186,7 @@ describe('feature-dimension math of the dashboard', () => {
     });
 
     it('matches lowestQuantile: a line dropped at x selects exactly the values at or below x, ties included', () => {
-      const next = random(7);
+      const next = mulberry32(7);
       for (const dimensions of [1, 2, 3, 7, 64, 100, 257, 2048]) {
         const values = drawValues(next, dimensions);
         const drops = [
@@ -314,7 +303,7 @@ describe('feature-dimension math of the dashboard', () => {
     });
 
     it('cuts the mask a brute-force ranking gives, for every combine', () => {
-      const next = random(3);
+      const next = mulberry32(3);
       for (const combine of ['union', 'intersection', 'variance', 'gradcam'] as MaskCombine[]) {
         const variance = drawValues(next, 97);
         const importance = drawValues(next, 97);

@@ -114,7 +114,7 @@ function shuffled(count: number, nextRandom: () => number): Int32Array {
 }
 
 // A small seedable generator: Math.random cannot be seeded, and the batch order must repeat for a given seed.
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
