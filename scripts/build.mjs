@@ -11,9 +11,9 @@ const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
 const watch = args.has('--watch');
 
-// Native packages stay real `require`s: the TF.js ones are optional and detected at run time, and sharp
-// loads its platform's libvips binary from its own folder.
-const optionalNative = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp'];
+// Native packages stay real `require`s: the TF.js ones and Dawn's WebGPU are optional and detected at run
+// time, and sharp loads its platform's libvips binary from its own folder.
+const optionalNative = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'webgpu'];
 
 const common = {
   bundle: true,
@@ -66,6 +66,20 @@ if (!production) {
   });
 }
 
+/**
+ * The oneDNN addon (or the reason it could not be built) beside the worker bundle, where the engine looks
+ * first; a stale copy from an earlier build must not outlive a failed rebuild.
+ */
+function copyOneDnnAddon() {
+  const from = path.join(root, 'native/build/Release');
+  const to = path.join(root, 'dist/native');
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(to, { recursive: true });
+  for (const file of ['synthpair_onednn.node', 'synthpair_onednn.unavailable.txt']) {
+    if (existsSync(path.join(from, file))) cpSync(path.join(from, file), path.join(to, file));
+  }
+}
+
 function copyWasmBinaries() {
   const from = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   const to = path.join(root, 'dist/wasm');
@@ -109,6 +123,7 @@ if (production) {
   copySharpRuntime();
 }
 copyWasmBinaries();
+copyOneDnnAddon();
 if (watch) {
   const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
   await Promise.all(contexts.map((context) => context.watch()));

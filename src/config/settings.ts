@@ -9,8 +9,10 @@ export const settingDefinitions = {
     type: 'string',
     enum: ['auto', ...backendNames],
     enumDescriptions: [
-      'Try node-gpu, node, wasm, then cpu, and use the first that works.',
+      'Try node-gpu, webgpu, onednn, node, wasm, then cpu, and use the first that works.',
       '@tensorflow/tfjs-node-gpu (CUDA 11.2 / cuDNN 8.1), when installed and an NVIDIA GPU is present.',
+      'WebGPU through Dawn (the `webgpu` package) on a hardware GPU adapter; forcing it also accepts a software adapter.',
+      "SynthPair's native oneDNN kernels on the CPU, all cores; built at install when a compiler and oneDNN (`libdnnl-dev`) are present.",
       '@tensorflow/tfjs-node (libtensorflow on the CPU), when installed.',
       "WebAssembly with SIMD (XNNPACK) and SynthPair's training kernels. Always available.",
       'Pure JavaScript. Always available and slow: for debugging.',

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import './zodLocale';
 
 /** SynthPair's names for the TF.js backends, in the order the worker tries them. */
-export const backendNames = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const backendNames = ['node-gpu', 'webgpu', 'onednn', 'node', 'wasm', 'cpu'] as const;
 export const backendName = z.enum(backendNames);
 export type BackendName = z.infer<typeof backendName>;
 
@@ -32,6 +32,23 @@ export const backendReport = z.object({
       threadCount: z.int().check(z.positive()),
       /** Kernels SynthPair registers because stock tfjs-backend-wasm lacks or slows training. */
       trainingKernels: z.array(z.string()),
+    }),
+  ),
+  onednn: z.optional(
+    z.object({
+      /** oneDNN's own version string, e.g. `2.6.3 (cpu_runtime: OMP, isa: AVX-512 with ...)`. */
+      library: z.string(),
+      threads: z.int().check(z.positive()),
+      /** TF.js kernels the addon runs natively; every other kernel runs the cpu backend's JavaScript. */
+      nativeKernels: z.array(z.string()),
+    }),
+  ),
+  webgpu: z.optional(
+    z.object({
+      /** Vendor, architecture and description as the adapter reports them. */
+      adapter: z.string(),
+      /** Whether it is a software (CPU) adapter, used only when the backend is forced to webgpu. */
+      software: z.boolean(),
     }),
   ),
   versions: z.object({

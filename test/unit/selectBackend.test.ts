@@ -42,7 +42,7 @@ describe('backend selection', function () {
 
   const options = { wasmDir, synthpairVersion: 'test' };
 
-  it('explains each native failure, then falls back to wasm', async () => {
+  it('explains each native failure, then runs the native oneDNN kernels', async () => {
     const { report, tf } = await selectBackend({
       ...options,
       preference: 'auto',
@@ -52,14 +52,30 @@ describe('backend selection', function () {
     const byName = Object.fromEntries(report.attempts.map((attempt) => [attempt.name, attempt]));
     assert.equal(byName['node-gpu']?.outcome, 'failed');
     assert.match(byName['node-gpu']!.reason, /libcudart\.so\.11\.0.*CUDA 11\.2 and cuDNN 8\.1.*CUDA 12/);
-    assert.equal(byName.node?.outcome, 'failed');
-    assert.match(byName.node!.reason, /tfjs_binding\.node.*libtensorflow was not downloaded/);
-    assert.equal(byName.wasm?.outcome, 'selected');
-    assert.equal(byName.cpu?.outcome, 'not-tried');
-    assert.equal(report.selected, 'wasm');
-    assert.equal(tf.getBackend(), 'wasm');
-    assert.deepEqual(report.wasm?.trainingKernels, ['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+    // This project's install builds the addon; the onednn attempt is the first CPU one.
+    assert.equal(byName.onednn?.outcome, 'selected', byName.onednn?.reason);
+    assert.match(byName.onednn!.reason, /oneDNN 2\.\d+\.\d+ .*OpenMP threads/);
+    assert.equal(byName.node?.outcome, 'not-tried');
+    assert.equal(byName.wasm?.outcome, 'not-tried');
+    assert.equal(report.selected, 'onednn');
+    assert.equal(tf.getBackend(), 'onednn');
+    for (const kernel of [
+      'Conv2D',
+      'Conv2DBackpropInput',
+      'Conv2DBackpropFilter',
+      'BatchMatMul',
+      'MaxPoolGrad',
+    ]) {
+      assert.ok(report.onednn?.nativeKernels.includes(kernel), kernel);
+    }
     assert.equal(report.versions.tfjs, tf.version_core);
+  });
+
+  it('explains a broken libtensorflow when the native CPU package is forced', async () => {
+    await assert.rejects(
+      selectBackend({ ...options, preference: 'node', nativeModulePaths: [installs] }),
+      /tfjs_binding\.node.*libtensorflow was not downloaded/,
+    );
   });
 
   it('does not load the GPU package on a machine without an NVIDIA driver', async () => {
@@ -77,12 +93,25 @@ describe('backend selection', function () {
   it('says a native package is not installed when no folder has it', async () => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'synthpair-empty-'));
     try {
-      const { report } = await selectBackend({ ...options, preference: 'wasm', nativeModulePaths: [empty] });
+      const { report, tf } = await selectBackend({
+        ...options,
+        preference: 'wasm',
+        nativeModulePaths: [empty],
+      });
       assert.deepEqual(
-        report.attempts.map((attempt) => attempt.outcome),
-        ['not-tried', 'not-tried', 'selected', 'not-tried'],
+        Object.fromEntries(report.attempts.map((attempt) => [attempt.name, attempt.outcome])),
+        {
+          'node-gpu': 'not-tried',
+          webgpu: 'not-tried',
+          onednn: 'not-tried',
+          node: 'not-tried',
+          wasm: 'selected',
+          cpu: 'not-tried',
+        },
       );
       assert.match(report.attempts[0]!.reason, /forced to wasm/);
+      assert.equal(tf.getBackend(), 'wasm');
+      assert.deepEqual(report.wasm?.trainingKernels, ['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
@@ -96,7 +125,10 @@ describe('backend selection', function () {
     });
     assert.equal(report.selected, 'cpu');
     assert.equal(tf.getBackend(), 'cpu');
-    assert.match(report.attempts[3]!.reason, /tfjs-backend-cpu 4\.22\.0/);
+    assert.match(
+      report.attempts.find((attempt) => attempt.name === 'cpu')!.reason,
+      /tfjs-backend-cpu 4\.22\.0/,
+    );
   });
 
   it('fails with every reason when the forced backend cannot start', async () => {

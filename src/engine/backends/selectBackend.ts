@@ -11,7 +11,9 @@ import {
   type NativeBackendName,
   nativePackages,
 } from './nativeBackends';
+import { tryOneDnn } from './onednn/onednnBackend';
 import { initWasmBackend } from './wasm/loadWasm';
+import { tryWebGpu } from './webgpu/webgpuBackend';
 
 export type TensorFlow = typeof tfCore;
 
@@ -27,8 +29,15 @@ export interface BackendSelectionOptions extends NativeBackendLookup {
   synthpairVersion: string;
 }
 
-type Attempt =
-  | { outcome: 'selected'; tf: TensorFlow; tfjsBackend: string; reason: string; wasm?: BackendReport['wasm'] }
+/** What trying one backend came to; a selected one brings the part of the report only it can fill in. */
+export type Attempt =
+  | {
+      outcome: 'selected';
+      tf: TensorFlow;
+      tfjsBackend: string;
+      reason: string;
+      details?: Pick<BackendReport, 'wasm' | 'onednn' | 'webgpu'>;
+    }
   | { outcome: Exclude<BackendAttempt['outcome'], 'selected' | 'not-tried'>; reason: string };
 
 /**
@@ -82,7 +91,7 @@ export async function selectBackend(options: BackendSelectionOptions): Promise<S
       tfjsBackend: chosen.tfjsBackend,
       preference: options.preference,
       attempts,
-      ...(chosen.wasm ? { wasm: chosen.wasm } : {}),
+      ...chosen.details,
       versions: {
         tfjs: chosen.tf.version_core,
         node: process.versions.node,
@@ -104,6 +113,10 @@ async function tryBackend(name: BackendName, options: BackendSelectionOptions): 
     case 'node-gpu':
     case 'node':
       return tryNative(name, options);
+    case 'webgpu':
+      return tryWebGpu({ forced: options.preference === 'webgpu' });
+    case 'onednn':
+      return tryOneDnn();
     case 'wasm':
       return tryWasm(options.wasmDir);
     case 'cpu':
@@ -131,6 +144,14 @@ async function tryNative(name: NativeBackendName, options: BackendSelectionOptio
   } catch (error) {
     return { outcome: 'failed', reason: `${packageName} failed to load: ${explainNativeFailure(error)}` };
   }
+  // libtensorflow only warns on stderr when CUDA 11's libraries are absent and then runs on the CPU, so a
+  // GPU package that loaded is not yet a GPU that runs.
+  if (name === 'node-gpu' && (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === false) {
+    return {
+      outcome: 'unusable',
+      reason: `${packageName} loaded but libtensorflow found no usable GPU: it needs CUDA 11.2 and cuDNN 8.1 on the library path, which a CUDA 12 machine lacks`,
+    };
+  }
   return {
     outcome: 'selected',
     tf,
@@ -139,10 +160,28 @@ async function tryNative(name: NativeBackendName, options: BackendSelectionOptio
   };
 }
 
-function explainNativeFailure(error: unknown): string {
+/** What a native package's load error means for the user, appended to the error itself. */
+export function explainNativeFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (/libcudart\.so\.11|libcudnn\.so\.8|libcublas\.so\.11/.test(message)) {
+  // libtensorflow 2.9, inside tfjs-node-gpu 4.x, asks for CUDA 11's libraries and cuDNN 8's. CUDA 12 renamed
+  // these (cudart, cuBLAS and cuSPARSE to .so.12 / 64_12.dll, cuFFT to .so.11 / 64_11.dll), cuDNN 9 too.
+  if (
+    /lib(?:cudart|cublas|cublasLt|cusparse)\.so\.11|libcufft\.so\.10|libcudnn\.so\.8|(?:cudart64_110|cublas(?:Lt)?64_11|cusparse64_11|cufft64_10|cudnn64_8)\.dll/.test(
+      message,
+    )
+  ) {
     return `${message} — tfjs-node-gpu 4.x needs CUDA 11.2 and cuDNN 8.1; a CUDA 12 machine cannot load it`;
+  }
+  // cuSOLVER and cuRAND kept these sonames in CUDA 12, so their absence means no CUDA libraries are found at all.
+  if (/libcusolver\.so\.11|libcurand\.so\.10|(?:cusolver64_11|curand64_10)\.dll/.test(message)) {
+    return `${message} — the CUDA libraries are not on the library path: tfjs-node-gpu 4.x needs CUDA 11.2 and cuDNN 8.1 installed there (LD_LIBRARY_PATH on Linux, PATH on Windows)`;
+  }
+  if (/CUDA driver version is insufficient/i.test(message)) {
+    return `${message} — the NVIDIA driver is older than the CUDA 11.2 runtime tfjs-node-gpu 4.x is built on: update the driver`;
+  }
+  // Checked before the binding's name, which such a message also holds ("required by .../tfjs_binding.node").
+  if (/GLIBC(?:XX)?_[\d.]+' not found/.test(message)) {
+    return `${message} — this Linux's C or C++ runtime is older than the one libtensorflow was built against: it needs a newer distribution`;
   }
   if (/tfjs_binding\.node|libtensorflow/.test(message)) {
     return `${message} — libtensorflow was not downloaded when the package was installed`;
@@ -162,7 +201,7 @@ async function tryWasm(wasmDir: string): Promise<Attempt> {
       tf: tfCore,
       tfjsBackend: 'wasm',
       reason: `XNNPACK WebAssembly (${features.join(', ')}) with SynthPair's training kernels`,
-      wasm,
+      details: { wasm },
     };
   } catch (error) {
     return {

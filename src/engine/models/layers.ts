@@ -1,3 +1,4 @@
+import { fusedBatchNormTraining, fusedBatchNormTrainingAvailable } from '../backends/onednn/batchNorm';
 import { tf } from '../tf';
 import { heNormal, linearUniform, type ParameterStore, type SeedSequence } from './parameters';
 
@@ -32,8 +33,10 @@ export class BatchNorm {
     if (mode === 'eval') {
       return tf.batchNorm(x, this.runningMean, this.runningVariance, this.beta, this.gamma, epsilon);
     }
-    const axes = x.rank === 4 ? [0, 1, 2] : [0];
-    const { mean, variance } = tf.moments(x, axes);
+    const fused = fusedBatchNormTrainingAvailable()
+      ? fusedBatchNormTraining(x, this.gamma, this.beta, epsilon)
+      : undefined;
+    const { mean, variance } = fused ?? tf.moments(x, x.rank === 4 ? [0, 1, 2] : [0]);
     const momentum = this.options.momentum ?? 0.1;
     const count = x.size / x.shape[x.rank - 1]!;
     // PyTorch keeps the unbiased variance in its running estimate while normalising with the biased one.
@@ -42,7 +45,7 @@ export class BatchNorm {
     this.runningVariance.assign(
       tf.add(tf.mul(this.runningVariance, 1 - momentum), tf.mul(unbiased, momentum)),
     );
-    return tf.batchNorm(x, mean, variance, this.beta, this.gamma, epsilon);
+    return fused?.y ?? tf.batchNorm(x, mean, variance, this.beta, this.gamma, epsilon);
   }
 
   /**

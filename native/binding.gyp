@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "synthpair_onednn",
+      "sources": [
+        "src/addon.cc",
+        "src/convolution.cc",
+        "src/matmul.cc",
+        "src/normalization.cc",
+        "src/pooling.cc",
+        "src/elementwise.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
+      "libraries": ["-ldnnl", "-fopenmp"]
+    }
+  ]
+}

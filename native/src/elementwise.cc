@@ -1,0 +1,146 @@
+// The memory-bound kernels that take over a training step's profile once convolutions are fast: binary
+// arithmetic with broadcasting, unary activations and reductions. oneDNN JIT-compiles them for the CPU it
+// runs on and spreads them over the OpenMP threads, where TF.js's cpu kernels run one scalar loop.
+#include <cmath>
+
+#include "common.h"
+
+namespace synthpair {
+namespace {
+
+using dnnl::algorithm;
+
+dnnl::memory::desc plain(const dims& shape) {
+  dims strides(shape.size(), 1);
+  for (int axis = static_cast<int>(shape.size()) - 2; axis >= 0; --axis) {
+    strides[axis] = strides[axis + 1] * shape[axis + 1];
+  }
+  return dnnl::memory::desc(shape, dt::f32, strides);
+}
+
+// Kinds, in the order the JavaScript side numbers them.
+const algorithm binaryKinds[] = {algorithm::binary_add, algorithm::binary_sub, algorithm::binary_mul,
+                                 algorithm::binary_div, algorithm::binary_max, algorithm::binary_min};
+const algorithm unaryKinds[] = {algorithm::eltwise_relu,     algorithm::eltwise_exp,  algorithm::eltwise_log,
+                                algorithm::eltwise_sqrt,     algorithm::eltwise_square, algorithm::eltwise_abs,
+                                algorithm::eltwise_tanh,     algorithm::eltwise_logistic};
+const algorithm reductionKinds[] = {algorithm::reduction_sum, algorithm::reduction_mean, algorithm::reduction_max,
+                                    algorithm::reduction_min};
+
+template <typename Kinds>
+algorithm kindAt(const Kinds& kinds, const Napi::Value& value) {
+  auto index = value.As<Napi::Number>().Int32Value();
+  if (index < 0 || index >= static_cast<int>(std::size(kinds))) {
+    throw Napi::RangeError::New(value.Env(), "unknown kernel kind");
+  }
+  return kinds[index];
+}
+
+struct Binary {
+  dnnl::memory::desc first, second;
+  dnnl::binary primitive;
+};
+
+std::unordered_map<std::string, std::unique_ptr<Binary>> binaries;
+
+// binary(kind, a, b, out, shapeOfA, shapeOfB): out has a's shape; b's sizes are a's or 1 (broadcast).
+Napi::Value RunBinary(const Napi::CallbackInfo& info) {
+  auto kind = kindAt(binaryKinds, info[0]);
+  auto firstShape = integers(info[4]);
+  auto secondShape = integers(info[5]);
+  auto key = cacheKey("b", firstShape) + cacheKey("|", secondShape) + "|" + std::to_string(static_cast<int>(kind));
+  auto found = binaries.find(key);
+  if (found == binaries.end()) {
+    auto first = plain(firstShape);
+    auto second = plain(secondShape);
+    dnnl::binary::primitive_desc pd(dnnl::binary::desc(kind, first, second, first), cpuEngine());
+    found = binaries.emplace(key, std::make_unique<Binary>(Binary{first, second, dnnl::binary(pd)})).first;
+  }
+  auto& entry = *found->second;
+  entry.primitive.execute(cpuStream(), {{DNNL_ARG_SRC_0, dnnl::memory(entry.first, cpuEngine(), floats(info[1]))},
+                                        {DNNL_ARG_SRC_1, dnnl::memory(entry.second, cpuEngine(), floats(info[2]))},
+                                        {DNNL_ARG_DST, dnnl::memory(entry.first, cpuEngine(), floats(info[3]))}});
+  cpuStream().wait();
+  return info.Env().Undefined();
+}
+
+struct Unary {
+  dnnl::memory::desc data;
+  dnnl::eltwise_forward primitive;
+};
+
+std::unordered_map<std::string, std::unique_ptr<Unary>> unaries;
+
+// unary(kind, x, y, size)
+Napi::Value RunUnary(const Napi::CallbackInfo& info) {
+  auto kind = kindAt(unaryKinds, info[0]);
+  int64_t size = info[3].As<Napi::Number>().Int64Value();
+  auto key = "u" + std::to_string(static_cast<int>(kind)) + "," + std::to_string(size);
+  auto found = unaries.find(key);
+  if (found == unaries.end()) {
+    auto data = plain({size});
+    dnnl::eltwise_forward::primitive_desc pd(
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, kind, data, 0.f, 0.f), cpuEngine());
+    found = unaries.emplace(key, std::make_unique<Unary>(Unary{data, dnnl::eltwise_forward(pd)})).first;
+  }
+  auto& entry = *found->second;
+  entry.primitive.execute(cpuStream(), {{DNNL_ARG_SRC, dnnl::memory(entry.data, cpuEngine(), floats(info[1]))},
+                                        {DNNL_ARG_DST, dnnl::memory(entry.data, cpuEngine(), floats(info[2]))}});
+  cpuStream().wait();
+  return info.Env().Undefined();
+}
+
+// step(x, y, alpha): 1 where x > 0, alpha elsewhere, NaN kept; the mask of ReLU's gradient.
+Napi::Value RunStep(const Napi::CallbackInfo& info) {
+  auto input = info[0].As<Napi::Float32Array>();
+  const float* x = floats(input);
+  float* y = floats(info[1]);
+  float alpha = info[2].As<Napi::Number>().FloatValue();
+  int64_t size = static_cast<int64_t>(input.ElementLength());
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < size; ++i) {
+    y[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.f ? 1.f : alpha);
+  }
+  return info.Env().Undefined();
+}
+
+struct Reduction {
+  dnnl::memory::desc source, destination;
+  dnnl::reduction primitive;
+};
+
+std::unordered_map<std::string, std::unique_ptr<Reduction>> reductions;
+
+// reduce(kind, x, y, shapeOfX, shapeOfY): y's sizes are x's, or 1 on the reduced axes.
+Napi::Value RunReduce(const Napi::CallbackInfo& info) {
+  auto kind = kindAt(reductionKinds, info[0]);
+  auto sourceShape = integers(info[3]);
+  auto destinationShape = integers(info[4]);
+  auto key = cacheKey("r", sourceShape) + cacheKey("|", destinationShape) + "|" +
+             std::to_string(static_cast<int>(kind));
+  auto found = reductions.find(key);
+  if (found == reductions.end()) {
+    auto source = plain(sourceShape);
+    auto destination = plain(destinationShape);
+    dnnl::reduction::primitive_desc pd(dnnl::reduction::desc(kind, source, destination, 0.f, 0.f), cpuEngine());
+    found = reductions.emplace(key, std::make_unique<Reduction>(Reduction{source, destination, dnnl::reduction(pd)}))
+                .first;
+  }
+  auto& entry = *found->second;
+  entry.primitive.execute(cpuStream(),
+                          {{DNNL_ARG_SRC, dnnl::memory(entry.source, cpuEngine(), floats(info[1]))},
+                           {DNNL_ARG_DST, dnnl::memory(entry.destination, cpuEngine(), floats(info[2]))}});
+  cpuStream().wait();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerElementwise(Napi::Env env, Napi::Object exports) {
+  exportKernel<RunBinary>(env, exports, "binary");
+  exportKernel<RunUnary>(env, exports, "unary");
+  exportKernel<RunStep>(env, exports, "step");
+  exportKernel<RunReduce>(env, exports, "reduce");
+}
+
+}  // namespace synthpair
