@@ -8,7 +8,8 @@
         "src/matmul.cc",
         "src/normalization.cc",
         "src/pooling.cc",
-        "src/elementwise.cc"
+        "src/elementwise.cc",
+        "src/optimizer.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -55,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerNormalization(env, exports);
   registerPooling(env, exports);
   registerElementwise(env, exports);
+  registerOptimizer(env, exports);
   return exports;
 }
 

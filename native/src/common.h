@@ -38,6 +38,9 @@ inline std::vector<int64_t> integers(const Napi::Value& value) {
   return std::vector<int64_t>(array.Data(), array.Data() + array.ElementLength());
 }
 
+// Loops this short finish on one thread before an OpenMP team would have woken.
+constexpr int64_t parallelThreshold = 1 << 15;
+
 inline std::string cacheKey(const char* kernel, const std::vector<int64_t>& sizes) {
   std::string key(kernel);
   for (auto size : sizes) {
@@ -100,5 +103,6 @@ void registerMatmul(Napi::Env env, Napi::Object exports);
 void registerNormalization(Napi::Env env, Napi::Object exports);
 void registerPooling(Napi::Env env, Napi::Object exports);
 void registerElementwise(Napi::Env env, Napi::Object exports);
+void registerOptimizer(Napi::Env env, Napi::Object exports);
 
 }  // namespace synthpair

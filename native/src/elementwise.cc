@@ -97,7 +97,7 @@ Napi::Value RunStep(const Napi::CallbackInfo& info) {
   float* y = floats(info[1]);
   float alpha = info[2].As<Napi::Number>().FloatValue();
   int64_t size = static_cast<int64_t>(input.ElementLength());
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (size >= parallelThreshold)
   for (int64_t i = 0; i < size; ++i) {
     y[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.f ? 1.f : alpha);
   }

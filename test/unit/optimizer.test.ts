@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import type { OneDnnBackend } from '../../src/engine/backends/onednn/nativeKernel';
+import { tryOneDnn } from '../../src/engine/backends/onednn/onednnBackend';
 import { tf } from '../../src/engine/tf';
 import { learningRateAt, type OptimizerName, SslOptimizer } from '../../src/engine/training/optimizer';
 
@@ -46,13 +48,44 @@ function reference(
   return state.map((entry) => entry.w);
 }
 
+/** Counts the addon's fused update calls, so a test on onednn knows the fused path ran. */
+function countFusedUpdates(): { calls: number; restore(): void } {
+  const addon = (tf.backend() as OneDnnBackend).addon;
+  const original = { adam: addon.adam, momentum: addon.momentum };
+  const counter = {
+    calls: 0,
+    restore() {
+      Object.assign(addon, original);
+    },
+  };
+  addon.adam = (...args) => {
+    counter.calls++;
+    original.adam(...args);
+  };
+  addon.momentum = (...args) => {
+    counter.calls++;
+    original.momentum(...args);
+  };
+  return counter;
+}
+
 describe('optimizers', () => {
   before(async () => {
+    const attempt = await tryOneDnn();
+    assert.equal(attempt.outcome, 'selected', attempt.reason);
+  });
+
+  after(async () => {
     await tf.setBackend('cpu');
   });
 
-  for (const name of ['sgd', 'lars', 'adam'] as OptimizerName[]) {
-    it(`${name} follows PyTorch's update rule, decaying only multi-dimensional weights`, () => {
+  // The cpu backend composes each update from TF.js ops; onednn runs one fused kernel per parameter.
+  for (const [backend, name] of (['cpu', 'onednn'] as const).flatMap((backend) =>
+    (['sgd', 'lars', 'adam'] as OptimizerName[]).map((name) => [backend, name] as const),
+  ))
+    it(`${name} on ${backend} follows PyTorch's update rule, decaying only multi-dimensional weights`, async () => {
+      await tf.setBackend(backend);
+      const fused = backend === 'onednn' ? countFusedUpdates() : undefined;
       const initial = [
         [0.5, -1, 2, 0.25],
         [1, 3],
@@ -61,8 +94,12 @@ describe('optimizers', () => {
         [1, 1, 1, 1],
         [0, 0],
       ];
-      const matrix = tf.variable(tf.tensor2d(initial[0]!, [2, 2]), true, `opt-test-${name}-matrix`);
-      const bias = tf.variable(tf.tensor1d(initial[1]!), true, `opt-test-${name}-bias`);
+      const matrix = tf.variable(
+        tf.tensor2d(initial[0]!, [2, 2]),
+        true,
+        `opt-test-${backend}-${name}-matrix`,
+      );
+      const bias = tf.variable(tf.tensor1d(initial[1]!), true, `opt-test-${backend}-${name}-bias`);
       const optimizer = new SslOptimizer({ name, momentum: 0.9, weightDecay: 0.1, trustCoefficient: 0.001 }, [
         { variables: [matrix, bias], scheduled: true },
       ]);
@@ -93,21 +130,24 @@ describe('optimizers', () => {
         name === 'adam'
           ? [
               'optimizer.step',
-              `optimizer.opt-test-${name}-matrix.firstMoment`,
-              `optimizer.opt-test-${name}-matrix.secondMoment`,
-              `optimizer.opt-test-${name}-bias.firstMoment`,
-              `optimizer.opt-test-${name}-bias.secondMoment`,
+              `optimizer.opt-test-${backend}-${name}-matrix.firstMoment`,
+              `optimizer.opt-test-${backend}-${name}-matrix.secondMoment`,
+              `optimizer.opt-test-${backend}-${name}-bias.firstMoment`,
+              `optimizer.opt-test-${backend}-${name}-bias.secondMoment`,
             ]
           : [
               'optimizer.step',
-              `optimizer.opt-test-${name}-matrix.momentum`,
-              `optimizer.opt-test-${name}-bias.momentum`,
+              `optimizer.opt-test-${backend}-${name}-matrix.momentum`,
+              `optimizer.opt-test-${backend}-${name}-bias.momentum`,
             ],
       );
       optimizer.dispose();
       tf.dispose([matrix, bias]);
+      if (fused) {
+        fused.restore();
+        assert.equal(fused.calls, 10, 'one fused update per parameter and step');
+      }
     });
-  }
 
   it('warms up linearly, then follows a half cosine to zero, scaled by batch size / 256', () => {
     const schedule = {

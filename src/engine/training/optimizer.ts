@@ -1,3 +1,8 @@
+import {
+  fusedAdamUpdate,
+  fusedMomentumUpdate,
+  fusedOptimizerUpdatesAvailable,
+} from '../backends/onednn/optimizerUpdates';
 import { ParameterStore } from '../models/parameters';
 import { tf } from '../tf';
 
@@ -66,13 +71,15 @@ export class SslOptimizer {
         return computed.total;
       }, variables);
       this.stepCount.assign(tf.add(this.stepCount, 1));
+      // The fused kernels take the step as a number; reading it back is free on the CPU backends that have them.
+      const fusedStep = fusedOptimizerUpdatesAvailable() ? this.stepCount.dataSync()[0]! : undefined;
       for (const group of this.groups) {
         const rate = group.scheduled ? learningRates.scheduled : learningRates.fixed;
         for (const variable of group.variables) {
           // A variable this step's loss does not reach (the decoder before any term trains it) keeps its
           // value and its optimizer slots, as PyTorch's optimizers skip a parameter whose grad is None.
           const gradient = grads[variable.name];
-          if (gradient) this.update(variable, gradient, rate);
+          if (gradient) this.update(variable, gradient, rate, fusedStep);
         }
       }
       return values!;
@@ -83,12 +90,26 @@ export class SslOptimizer {
     this.state.dispose();
   }
 
-  private update(variable: tf.Variable, gradient: tf.Tensor, rate: number): void {
+  private update(variable: tf.Variable, gradient: tf.Tensor, rate: number, step: number | undefined): void {
     const { name, momentum, weightDecay, trustCoefficient } = this.settings;
     const regularised = variable.rank > 1;
-    const decayed =
-      regularised && weightDecay > 0 ? tf.add(gradient, tf.mul(variable, weightDecay)) : gradient;
     const slots = this.slots.get(variable)!;
+    const decay = regularised ? weightDecay : 0;
+    if (name === 'adam' && step !== undefined) {
+      const [first, second] = slots as [tf.Variable, tf.Variable];
+      const updated = fusedAdamUpdate(variable, gradient, first, second, {
+        rate,
+        beta1: adamBetas[0],
+        beta2: adamBetas[1],
+        epsilon: adamEpsilon,
+        correction1: 1 - adamBetas[0] ** step,
+        correction2: 1 - adamBetas[1] ** step,
+        weightDecay: decay,
+      });
+      for (const [index, target] of [variable, first, second].entries()) target.assign(updated[index]!);
+      return;
+    }
+    const decayed = decay > 0 ? tf.add(gradient, tf.mul(variable, decay)) : gradient;
     if (name === 'adam') {
       const [first, second] = slots as [tf.Variable, tf.Variable];
       first.assign(tf.add(tf.mul(first, adamBetas[0]), tf.mul(decayed, 1 - adamBetas[0])));
@@ -99,20 +120,29 @@ export class SslOptimizer {
       variable.assign(tf.sub(variable, tf.mul(rate, tf.div(tf.div(first, correction1), denominator))));
       return;
     }
-    let scaled = decayed;
+    let ratio: tf.Tensor = tf.scalar(1);
     if (name === 'lars' && regularised) {
       // Each layer's step is scaled to η·‖w‖/‖g‖ of its weights; a zero norm leaves the step as SGD's.
       const weightNorm = tf.norm(variable);
       const gradientNorm = tf.norm(decayed);
-      const ratio = tf.where(
+      ratio = tf.where(
         tf.logicalAnd(tf.greater(weightNorm, 0), tf.greater(gradientNorm, 0)),
         tf.div(tf.mul(weightNorm, trustCoefficient), gradientNorm),
         tf.onesLike(weightNorm),
       );
-      scaled = tf.mul(decayed, ratio);
     }
     const [buffer] = slots as [tf.Variable];
-    buffer.assign(tf.add(tf.mul(buffer, momentum), scaled));
+    if (step !== undefined) {
+      const [updatedVariable, updatedBuffer] = fusedMomentumUpdate(variable, gradient, buffer, ratio, {
+        rate,
+        momentum,
+        weightDecay: decay,
+      });
+      buffer.assign(updatedBuffer);
+      variable.assign(updatedVariable);
+      return;
+    }
+    buffer.assign(tf.add(tf.mul(buffer, momentum), tf.mul(decayed, ratio)));
     variable.assign(tf.sub(variable, tf.mul(buffer, rate)));
   }
 }

@@ -60,6 +60,24 @@ export interface OneDnnAddon {
   unary(kind: number, x: Float32Array, y: Float32Array, size: number): void;
   step(x: Float32Array, y: Float32Array, alpha: number): void;
   reduce(kind: number, x: Float32Array, y: Float32Array, shapeX: Int32Array, shapeY: Int32Array): void;
+  adam(
+    variable: Float32Array,
+    gradient: Float32Array,
+    first: Float32Array,
+    second: Float32Array,
+    newVariable: Float32Array,
+    newFirst: Float32Array,
+    newSecond: Float32Array,
+    settings: Float32Array,
+  ): void;
+  momentum(
+    variable: Float32Array,
+    gradient: Float32Array,
+    buffer: Float32Array,
+    newVariable: Float32Array,
+    newBuffer: Float32Array,
+    settings: Float32Array,
+  ): void;
 }
 
 export const addonFileName = 'synthpair_onednn.node';

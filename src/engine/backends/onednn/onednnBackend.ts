@@ -15,6 +15,7 @@ import { convolutionKernels } from './convolution';
 import { elementwiseKernels } from './elementwise';
 import { matmulKernels } from './matmul';
 import { OneDnnBackend, oneDnnBackendName } from './nativeKernel';
+import { optimizerKernels } from './optimizerUpdates';
 import { poolingKernels } from './pooling';
 
 function nativeKernels(): readonly KernelConfig[] {
@@ -24,6 +25,7 @@ function nativeKernels(): readonly KernelConfig[] {
     ...batchNormKernels,
     ...poolingKernels,
     ...elementwiseKernels,
+    ...optimizerKernels,
   ];
 }
 
