@@ -18,6 +18,16 @@ export function formatBackendReport(report: BackendReport): string {
       `WebAssembly: SIMD ${report.wasm.simd ? 'on' : 'off'}, ${report.wasm.threads ? `${report.wasm.threadCount} threads` : 'single thread'}; training kernels: ${report.wasm.trainingKernels.join(', ')}`,
     );
   }
+  if (report.onednn) {
+    lines.push(
+      `oneDNN ${report.onednn.library}, ${report.onednn.threads} threads; native kernels: ${report.onednn.nativeKernels.join(', ')}`,
+    );
+  }
+  if (report.webgpu) {
+    lines.push(
+      `WebGPU adapter: ${report.webgpu.adapter}${report.webgpu.software ? ' (software, forced)' : ''}`,
+    );
+  }
   lines.push('Backends tried, fastest first:');
   const width = Math.max(...report.attempts.map((attempt) => attempt.name.length));
   for (const attempt of report.attempts) {

@@ -37,6 +37,24 @@ export function reportBlock(report: BackendReport): TemplateResult {
           </div>`
           : nothing
       }
+      ${
+        report.onednn
+          ? html`<div class="features">
+            <span class="feature" data-on="true">oneDNN ${report.onednn.library}</span>
+            <span class="feature" data-on="true">${report.onednn.threads} threads</span>
+            <span class="feature" data-on="true">native kernels: ${report.onednn.nativeKernels.join(', ')}</span>
+          </div>`
+          : nothing
+      }
+      ${
+        report.webgpu
+          ? html`<div class="features">
+            <span class="feature" data-on=${!report.webgpu.software}>
+              WebGPU adapter: ${report.webgpu.adapter}${report.webgpu.software ? ' (software)' : ''}
+            </span>
+          </div>`
+          : nothing
+      }
     </section>
     <h2>Backends, fastest first</h2>
     <vscode-table id="attempts" zebra bordered-rows resizable columns='["18%", "16%", "56%", "10%"]'>
