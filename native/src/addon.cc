@@ -40,16 +40,10 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  omp_set_num_threads(info[0].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportKernel<Describe>(env, exports, "describe");
-  exportKernel<SetThreads>(env, exports, "setThreads");
   registerConvolution(env, exports);
   registerMatmul(env, exports);
   registerNormalization(env, exports);

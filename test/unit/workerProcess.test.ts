@@ -92,6 +92,8 @@ describe('engine worker process (bundled dist/worker.js)', function () {
       report.attempts.map((attempt) => [attempt.name, attempt.outcome]),
       [
         ['node-gpu', 'not-tried'],
+        ['webgpu', 'not-tried'],
+        ['onednn', 'not-tried'],
         ['node', 'not-tried'],
         ['wasm', 'not-tried'],
         ['cpu', 'selected'],

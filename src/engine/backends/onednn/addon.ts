@@ -22,7 +22,6 @@ export const reductionKinds = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
  */
 export interface OneDnnAddon {
   describe(): { version: string; cpuRuntime: string; threads: number; isa: number };
-  setThreads(threads: number): void;
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, sizes: Int32Array): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, sizes: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dFilter: Float32Array, sizes: Int32Array): void;
@@ -113,6 +112,11 @@ export function loadOneDnnAddon(): AddonLoad {
     };
   }
   const file = path.join(folder, addonFileName);
+  // OpenMP reads this once, as the addon loads. Its default spins idle threads between parallel regions,
+  // which on a machine whose cores the batch workers, the editor and other processes share burns those cores
+  // and stalls every region on a descheduled thread: a tiny run took four times as long as with sleeping
+  // threads. OMP_NUM_THREADS and an explicit OMP_WAIT_POLICY still win.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
   try {
     return { loaded: true, addon: createRequire(file)(file) as OneDnnAddon, file };
   } catch (error) {

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import {
   getKernel,
   getKernelsForBackend,
@@ -61,9 +60,6 @@ export async function tryOneDnn(): Promise<Attempt> {
   }
   try {
     const nativeKernelNames = registerOneDnnBackend(load.addon);
-    // OpenMP starts one thread per logical CPU, which oversubscribes a machine whose cores are shared with the
-    // batch workers only when the user asked for fewer; it is the right default here.
-    load.addon.setThreads(Number(process.env.SYNTHPAIR_THREADS ?? os.availableParallelism()));
     if (!(await tf.setBackend(oneDnnBackendName))) {
       return { outcome: 'failed', reason: 'TF.js could not initialise the onednn backend' };
     }

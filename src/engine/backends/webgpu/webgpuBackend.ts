@@ -31,6 +31,11 @@ const sanityCheckMillis = 20_000;
  * backend is forced to webgpu: it runs every shader on the CPU, slower than the CPU backends.
  */
 export async function tryWebGpu(options: { forced: boolean }): Promise<Attempt> {
+  // Without a Vulkan loader Dawn can find no hardware adapter on Linux, and asking it would print its
+  // warning on the standard error of every run and CLI command.
+  if (!options.forced && process.platform === 'linux' && vulkanLoaderInstalled() === false) {
+    return { outcome: 'unusable', reason: `no WebGPU adapter: ${noAdapterAdvice('linux', false)}` };
+  }
   const loaded = await loadDawn();
   if ('outcome' in loaded) {
     return loaded;
