@@ -152,7 +152,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/synthpair_onednn\.(node|unavailable\.txt)|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
             file,
           ),
       );
@@ -163,6 +163,8 @@ describe('dashboard in a real VS Code workbench', function () {
         'dist/batchWorker.js',
         'dist/webview/dashboard.js',
         'dist/wasm/tfjs-backend-wasm-simd.wasm',
+        // The clean machine this runs on has a compiler and oneDNN, so the install built the addon.
+        'dist/native/synthpair_onednn.node',
         'media/schema/experiment.schema.json',
         'dist/node_modules/sharp/package.json',
         `dist/node_modules/@img/sharp-${process.platform}-${process.arch}/package.json`,
@@ -204,6 +206,17 @@ describe('dashboard in a real VS Code workbench', function () {
         JSON.parse(readFileSync(path.join(experiment, 'run', 'run.json'), 'utf8')).state,
         'completed',
       );
+      // The installed copy's addon loads against the system's oneDNN, away from the repository's build.
+      const oneDnn = JSON.parse(
+        execFileSync(
+          process.execPath,
+          [path.join(installed, 'dist', 'cli.js'), 'backend', '--backend', 'onednn', '--json'],
+          {
+            encoding: 'utf8',
+          },
+        ),
+      );
+      assert.equal(oneDnn.selected, 'onednn');
       const { page, server } = await openWorkbench(
         { id: 'synthpair.synthpair', version, location: installed },
         'Default Dark Modern',
@@ -222,7 +235,9 @@ describe('dashboard in a real VS Code workbench', function () {
         }
         await page.waitForFunction(
           (element) =>
-            /\b(wasm|node|node-gpu)\s+selected\s/.test((element?.textContent ?? '').replace(/\u00a0/g, ' ')),
+            /\b(onednn|wasm|node|node-gpu|webgpu)\s+selected\s/.test(
+              (element?.textContent ?? '').replace(/\u00a0/g, ' '),
+            ),
           await outputLines.elementHandle(),
           { timeout: 60_000 },
         );
