@@ -51,12 +51,13 @@ function diagnose(output) {
   if (/cannot find -ldnnl/.test(output)) {
     return 'the oneDNN library was not found (Debian/Ubuntu: apt install libdnnl-dev), so the addon was not built';
   }
-  if (
-    /(g\+\+|c\+\+|make|cc): (not found|No such file)|not found: make|spawn (make|g\+\+) ENOENT/.test(output)
-  ) {
+  // make's "g++: not found", or gyp failing to run the compiler it probes at configure time.
+  const compilerMissing =
+    /(g\+\+|c\+\+|cc|clang\+*|make): (command )?not found|FileNotFoundError: \[Errno 2\] No such file|spawn (make|g\+\+|c\+\+) ENOENT/;
+  if (compilerMissing.test(output)) {
     return 'no C++ compiler or make was found (Debian/Ubuntu: apt install g++ make), so the addon was not built';
   }
-  if (/find Python|python.*not found/i.test(output)) {
+  if (/Could not find any Python|gyp ERR! find Python/.test(output)) {
     return 'node-gyp found no Python 3, so the addon was not built';
   }
   const firstError = output.split('\n').find((line) => /error|ERR!/.test(line));

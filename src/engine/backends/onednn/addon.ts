@@ -99,8 +99,8 @@ function candidateFolders(): string[] {
   return folders;
 }
 
-export function loadOneDnnAddon(): AddonLoad {
-  const folders = candidateFolders();
+/** `folders` replaces the places searched, for tests of an install that could not build the addon. */
+export function loadOneDnnAddon(folders: readonly string[] = candidateFolders()): AddonLoad {
   const folder = folders.find((candidate) => existsSync(path.join(candidate, addonFileName)));
   if (!folder) {
     const explained = folders.find((candidate) => existsSync(path.join(candidate, unavailableFileName)));
