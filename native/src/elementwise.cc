@@ -43,17 +43,43 @@ struct Binary {
 
 std::unordered_map<std::string, std::unique_ptr<Binary>> binaries;
 
-// binary(kind, a, b, out, shapeOfA, shapeOfB): out has a's shape; b's sizes are a's or 1 (broadcast).
+// What may follow a binary operation in the same pass, numbered as on the JavaScript side: a negation or a
+// reciprocal lets b − a and b / a run with the broadcast operand second (oneDNN broadcasts only that one),
+// and a square makes a squared difference.
+dnnl::post_ops followingOperation(int kind) {
+  dnnl::post_ops operations;
+  switch (kind) {
+    case 1:
+      operations.append_eltwise(1.f, algorithm::eltwise_linear, -1.f, 0.f);
+      break;
+    case 2:
+      operations.append_eltwise(1.f, algorithm::eltwise_pow, 1.f, -1.f);
+      break;
+    case 3:
+      operations.append_eltwise(1.f, algorithm::eltwise_square, 0.f, 0.f);
+      break;
+    default:
+      break;
+  }
+  return operations;
+}
+
+// binary(kind, a, b, out, shapeOfA, shapeOfB, following): out has a's shape; b's sizes are a's or 1
+// (broadcast).
 Napi::Value RunBinary(const Napi::CallbackInfo& info) {
   auto kind = kindAt(binaryKinds, info[0]);
   auto firstShape = integers(info[4]);
   auto secondShape = integers(info[5]);
-  auto key = cacheKey("b", firstShape) + cacheKey("|", secondShape) + "|" + std::to_string(static_cast<int>(kind));
+  int following = info[6].As<Napi::Number>().Int32Value();
+  auto key = cacheKey("b", firstShape) + cacheKey("|", secondShape) + "|" + std::to_string(static_cast<int>(kind)) +
+             "|" + std::to_string(following);
   auto found = binaries.find(key);
   if (found == binaries.end()) {
     auto first = plain(firstShape);
     auto second = plain(secondShape);
-    dnnl::binary::primitive_desc pd(dnnl::binary::desc(kind, first, second, first), cpuEngine());
+    dnnl::primitive_attr attributes;
+    attributes.set_post_ops(followingOperation(following));
+    dnnl::binary::primitive_desc pd(dnnl::binary::desc(kind, first, second, first), attributes, cpuEngine());
     found = binaries.emplace(key, std::make_unique<Binary>(Binary{first, second, dnnl::binary(pd)})).first;
   }
   auto& entry = *found->second;

@@ -4,6 +4,8 @@ import path from 'node:path';
 
 /** Numbering shared with native/src/elementwise.cc. */
 export const binaryKinds = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5 } as const;
+/** What native/src/elementwise.cc can apply to a binary result in the same pass. */
+export const followingOperations = { none: 0, negate: 1, reciprocal: 2, square: 3 } as const;
 export const unaryKinds = {
   Relu: 0,
   Exp: 1,
@@ -55,6 +57,7 @@ export interface OneDnnAddon {
     out: Float32Array,
     shapeA: Int32Array,
     shapeB: Int32Array,
+    following: number,
   ): void;
   unary(kind: number, x: Float32Array, y: Float32Array, size: number): void;
   step(x: Float32Array, y: Float32Array, alpha: number): void;

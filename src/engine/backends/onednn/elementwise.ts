@@ -8,7 +8,7 @@ import {
   type UnaryInputs,
   util,
 } from '@tensorflow/tfjs-core';
-import { binaryKinds, reductionKinds, unaryKinds } from './addon';
+import { binaryKinds, followingOperations, reductionKinds, unaryKinds } from './addon';
 import { nativeKernel, sizeOf } from './nativeKernel';
 
 /**
@@ -17,31 +17,54 @@ import { nativeKernel, sizeOf } from './nativeKernel';
  */
 export const nativeElementThreshold = 4096;
 
-const commutative = new Set<keyof typeof binaryKinds>(['Add', 'Multiply', 'Maximum', 'Minimum']);
+/**
+ * How a kernel maps onto oneDNN's binary primitive, which writes the shape of its first operand and
+ * broadcasts only the second: when the broadcast operand comes first, the operands swap and an operation
+ * on the result in the same pass restores the order (b − a negated, b / a inverted).
+ */
+interface BinaryPlan {
+  kind: keyof typeof binaryKinds;
+  following: keyof typeof followingOperations;
+  swapped: keyof typeof followingOperations | undefined;
+}
 
-/** oneDNN's binary primitive writes the shape of its first operand and broadcasts only the second. */
-function binaryKernel(kernelName: keyof typeof binaryKinds): KernelConfig {
+const binaryPlans: Record<string, BinaryPlan> = {
+  Add: { kind: 'Add', following: 'none', swapped: 'none' },
+  Sub: { kind: 'Sub', following: 'none', swapped: 'negate' },
+  Multiply: { kind: 'Multiply', following: 'none', swapped: 'none' },
+  RealDiv: { kind: 'RealDiv', following: 'none', swapped: 'reciprocal' },
+  Maximum: { kind: 'Maximum', following: 'none', swapped: 'none' },
+  Minimum: { kind: 'Minimum', following: 'none', swapped: 'none' },
+  // (a − b)², the reconstruction loss's kernel; squaring makes the order irrelevant.
+  SquaredDifference: { kind: 'Sub', following: 'square', swapped: 'square' },
+};
+
+function binaryKernel(kernelName: string): KernelConfig {
+  const plan = binaryPlans[kernelName]!;
   return nativeKernel<BinaryInputs>(kernelName, ({ inputs, backend }) => {
     const outShape = backend_util.assertAndGetBroadcastShape(inputs.a!.shape, inputs.b!.shape);
     const rank = outShape.length;
     if (rank === 0 || rank > 5 || sizeOf(outShape) < nativeElementThreshold) return undefined;
     const padded = (shape: number[]) => [...new Array<number>(rank - shape.length).fill(1), ...shape];
     let [first, second] = [inputs.a!, inputs.b!];
+    let following = plan.following;
     if (!util.arraysEqual(padded(first.shape), outShape)) {
-      if (!commutative.has(kernelName) || !util.arraysEqual(padded(second.shape), outShape)) return undefined;
+      if (plan.swapped === undefined || !util.arraysEqual(padded(second.shape), outShape)) return undefined;
       [first, second] = [second, first];
+      following = plan.swapped;
     }
     const firstValues = backend.floats(first);
     const secondValues = backend.floats(second);
     if (!firstValues || !secondValues) return undefined;
     const out = backend.output(outShape);
     backend.addon.binary(
-      binaryKinds[kernelName],
+      binaryKinds[plan.kind],
       firstValues,
       secondValues,
       out.values,
       Int32Array.from(outShape),
       Int32Array.from(padded(second.shape)),
+      followingOperations[following],
     );
     return out.info;
   });
@@ -93,7 +116,7 @@ function reductionKernel(
 }
 
 export const elementwiseKernels: readonly KernelConfig[] = [
-  ...(Object.keys(binaryKinds) as (keyof typeof binaryKinds)[]).map(binaryKernel),
+  ...Object.keys(binaryPlans).map(binaryKernel),
   ...(Object.keys(unaryKinds) as (keyof typeof unaryKinds)[]).map(unaryKernel),
   step,
   reductionKernel('Sum', 'axis'),

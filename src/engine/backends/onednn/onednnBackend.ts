@@ -11,6 +11,7 @@ import type { Attempt } from '../selectBackend';
 import { isaName, loadOneDnnAddon, type OneDnnAddon } from './addon';
 import { batchNormKernels, batchNormTrainingGradient } from './batchNorm';
 import { convolutionKernels } from './convolution';
+import { dataMovementKernels } from './dataMovement';
 import { elementwiseKernels } from './elementwise';
 import { matmulKernels } from './matmul';
 import { OneDnnBackend, oneDnnBackendName } from './nativeKernel';
@@ -25,6 +26,7 @@ function nativeKernels(): readonly KernelConfig[] {
     ...poolingKernels,
     ...elementwiseKernels,
     ...optimizerKernels,
+    ...dataMovementKernels,
   ];
 }
 
