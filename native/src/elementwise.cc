@@ -19,13 +19,13 @@ dnnl::memory::desc plain(const dims& shape) {
 }
 
 // Kinds, in the order the JavaScript side numbers them.
+// oneDNN's max and min return the other operand where one is NaN, and its relu and exp turn NaN into 0 and
+// infinity; TF.js keeps NaN, which is how a diverging run shows, so those stay out or run in loops below.
 const algorithm binaryKinds[] = {algorithm::binary_add, algorithm::binary_sub, algorithm::binary_mul,
-                                 algorithm::binary_div, algorithm::binary_max, algorithm::binary_min};
-const algorithm unaryKinds[] = {algorithm::eltwise_relu,     algorithm::eltwise_exp,  algorithm::eltwise_log,
-                                algorithm::eltwise_sqrt,     algorithm::eltwise_square, algorithm::eltwise_abs,
-                                algorithm::eltwise_tanh,     algorithm::eltwise_logistic};
-const algorithm reductionKinds[] = {algorithm::reduction_sum, algorithm::reduction_mean, algorithm::reduction_max,
-                                    algorithm::reduction_min};
+                                 algorithm::binary_div};
+const algorithm unaryKinds[] = {algorithm::eltwise_log,  algorithm::eltwise_sqrt, algorithm::eltwise_square,
+                                algorithm::eltwise_abs,  algorithm::eltwise_tanh, algorithm::eltwise_logistic};
+const algorithm reductionKinds[] = {algorithm::reduction_sum, algorithm::reduction_mean};
 
 template <typename Kinds>
 algorithm kindAt(const Kinds& kinds, const Napi::Value& value) {
@@ -116,16 +116,30 @@ Napi::Value RunUnary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// step(x, y, alpha): 1 where x > 0, alpha elsewhere, NaN kept; the mask of ReLU's gradient.
-Napi::Value RunStep(const Napi::CallbackInfo& info) {
-  auto input = info[0].As<Napi::Float32Array>();
+// pointwise(kind, x, y, alpha) with kind 0 step (1 where x > 0, alpha elsewhere: the mask of ReLU's
+// gradient), 1 relu, 2 exp; each keeps NaN.
+Napi::Value RunPointwise(const Napi::CallbackInfo& info) {
+  int kind = info[0].As<Napi::Number>().Int32Value();
+  auto input = info[1].As<Napi::Float32Array>();
   const float* x = floats(input);
-  float* y = floats(info[1]);
-  float alpha = info[2].As<Napi::Number>().FloatValue();
+  float* y = floats(info[2]);
+  float alpha = info[3].As<Napi::Number>().FloatValue();
   int64_t size = static_cast<int64_t>(input.ElementLength());
+  switch (kind) {
+    case 0:
 #pragma omp parallel for simd schedule(static) if (size >= parallelThreshold)
-  for (int64_t i = 0; i < size; ++i) {
-    y[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.f ? 1.f : alpha);
+      for (int64_t i = 0; i < size; ++i) y[i] = std::isnan(x[i]) ? x[i] : (x[i] > 0.f ? 1.f : alpha);
+      break;
+    case 1:
+#pragma omp parallel for simd schedule(static) if (size >= parallelThreshold)
+      for (int64_t i = 0; i < size; ++i) y[i] = x[i] <= 0.f ? 0.f : x[i];
+      break;
+    case 2:
+#pragma omp parallel for schedule(static) if (size >= parallelThreshold)
+      for (int64_t i = 0; i < size; ++i) y[i] = std::exp(x[i]);
+      break;
+    default:
+      throw Napi::RangeError::New(info.Env(), "unknown kernel kind");
   }
   return info.Env().Undefined();
 }
@@ -165,7 +179,7 @@ Napi::Value RunReduce(const Napi::CallbackInfo& info) {
 void registerElementwise(Napi::Env env, Napi::Object exports) {
   exportKernel<RunBinary>(env, exports, "binary");
   exportKernel<RunUnary>(env, exports, "unary");
-  exportKernel<RunStep>(env, exports, "step");
+  exportKernel<RunPointwise>(env, exports, "pointwise");
   exportKernel<RunReduce>(env, exports, "reduce");
 }
 

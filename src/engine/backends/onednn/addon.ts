@@ -3,20 +3,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 
 /** Numbering shared with native/src/elementwise.cc. */
-export const binaryKinds = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5 } as const;
+export const binaryKinds = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;
+export const unaryKinds = { Log: 0, Sqrt: 1, Square: 2, Abs: 3, Tanh: 4, Sigmoid: 5 } as const;
+export const pointwiseKinds = { Step: 0, Relu: 1, Exp: 2 } as const;
+export const reductionKinds = { Sum: 0, Mean: 1 } as const;
 /** What native/src/elementwise.cc can apply to a binary result in the same pass. */
 export const followingOperations = { none: 0, negate: 1, reciprocal: 2, square: 3 } as const;
-export const unaryKinds = {
-  Relu: 0,
-  Exp: 1,
-  Log: 2,
-  Sqrt: 3,
-  Square: 4,
-  Abs: 5,
-  Tanh: 6,
-  Sigmoid: 7,
-} as const;
-export const reductionKinds = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
 
 /**
  * The native addon built from native/src at install. Every function reads and writes the Float32Arrays that
@@ -60,7 +52,7 @@ export interface OneDnnAddon {
     following: number,
   ): void;
   unary(kind: number, x: Float32Array, y: Float32Array, size: number): void;
-  step(x: Float32Array, y: Float32Array, alpha: number): void;
+  pointwise(kind: number, x: Float32Array, y: Float32Array, alpha: number): void;
   reduce(kind: number, x: Float32Array, y: Float32Array, shapeX: Int32Array, shapeY: Int32Array): void;
   adam(
     variable: Float32Array,

@@ -13,9 +13,30 @@ import {
 } from '@tensorflow/tfjs-core';
 import { nativeKernel } from './nativeKernel';
 
-/** The layout of native/src/convolution.cc's sizes. */
-function convolutionSizes(info: backend_util.Conv2DInfo): Int32Array {
+/**
+ * The layout of native/src/convolution.cc's sizes, or undefined where TF.js's output size is not the one
+ * oneDNN derives from the padding: 'ceil' rounding makes one more window than the padding holds.
+ */
+function convolutionSizes(info: backend_util.Conv2DInfo): Int32Array | undefined {
   const { padInfo } = info;
+  if (
+    !windowsFit(
+      info.inHeight,
+      padInfo.top + padInfo.bottom,
+      info.effectiveFilterHeight,
+      info.strideHeight,
+      info.outHeight,
+    ) ||
+    !windowsFit(
+      info.inWidth,
+      padInfo.left + padInfo.right,
+      info.effectiveFilterWidth,
+      info.strideWidth,
+      info.outWidth,
+    )
+  ) {
+    return undefined;
+  }
   return Int32Array.of(
     info.batchSize,
     info.inHeight,
@@ -37,6 +58,17 @@ function convolutionSizes(info: backend_util.Conv2DInfo): Int32Array {
   );
 }
 
+/** Whether `outputs` windows of `window` cells, `stride` apart, tile the padded input as oneDNN counts them. */
+export function windowsFit(
+  input: number,
+  padding: number,
+  window: number,
+  stride: number,
+  outputs: number,
+): boolean {
+  return Math.floor((input + padding - window) / stride) + 1 === outputs;
+}
+
 function channelsLast(dataFormat: string): boolean {
   return backend_util.convertConv2DDataFormat(dataFormat as 'NHWC' | 'NCHW') === 'channelsLast';
 }
@@ -54,8 +86,10 @@ const conv2d = nativeKernel<Conv2DInputs, Conv2DAttrs>(Conv2D, ({ inputs, attrs,
     attrs.pad,
     attrs.dimRoundingMode,
   );
+  const sizes = convolutionSizes(info);
+  if (!sizes) return undefined;
   const out = backend.output(info.outShape);
-  backend.addon.conv2d(xValues, filterValues, out.values, convolutionSizes(info));
+  backend.addon.conv2d(xValues, filterValues, out.values, sizes);
   return out.info;
 });
 
@@ -75,8 +109,10 @@ const conv2dBackpropInput = nativeKernel<Conv2DBackpropInputInputs, Conv2DBackpr
       attrs.pad,
       attrs.dimRoundingMode,
     );
+    const sizes = convolutionSizes(info);
+    if (!sizes) return undefined;
     const out = backend.output(info.inShape);
-    backend.addon.conv2dBackpropInput(dyValues, filterValues, out.values, convolutionSizes(info));
+    backend.addon.conv2dBackpropInput(dyValues, filterValues, out.values, sizes);
     return out.info;
   },
 );
@@ -96,8 +132,10 @@ const conv2dBackpropFilter = nativeKernel<Conv2DBackpropFilterInputs, Conv2DBack
       attrs.pad,
       attrs.dimRoundingMode,
     );
+    const sizes = convolutionSizes(info);
+    if (!sizes) return undefined;
     const out = backend.output(info.filterShape);
-    backend.addon.conv2dBackpropFilter(xValues, dyValues, out.values, convolutionSizes(info));
+    backend.addon.conv2dBackpropFilter(xValues, dyValues, out.values, sizes);
     return out.info;
   },
 );

@@ -2,13 +2,12 @@ import {
   type BinaryInputs,
   backend_util,
   type KernelConfig,
-  type NamedAttrMap,
-  Step,
   type StepAttrs,
+  type SumAttrs,
   type UnaryInputs,
   util,
 } from '@tensorflow/tfjs-core';
-import { binaryKinds, followingOperations, reductionKinds, unaryKinds } from './addon';
+import { binaryKinds, followingOperations, pointwiseKinds, reductionKinds, unaryKinds } from './addon';
 import { nativeKernel, sizeOf } from './nativeKernel';
 
 /**
@@ -33,8 +32,6 @@ const binaryPlans: Record<string, BinaryPlan> = {
   Sub: { kind: 'Sub', following: 'none', swapped: 'negate' },
   Multiply: { kind: 'Multiply', following: 'none', swapped: 'none' },
   RealDiv: { kind: 'RealDiv', following: 'none', swapped: 'reciprocal' },
-  Maximum: { kind: 'Maximum', following: 'none', swapped: 'none' },
-  Minimum: { kind: 'Minimum', following: 'none', swapped: 'none' },
   // (a − b)², the reconstruction loss's kernel; squaring makes the order irrelevant.
   SquaredDifference: { kind: 'Sub', following: 'square', swapped: 'square' },
 };
@@ -81,25 +78,25 @@ function unaryKernel(kernelName: keyof typeof unaryKinds): KernelConfig {
   });
 }
 
-const step = nativeKernel<UnaryInputs, StepAttrs>(Step, ({ inputs, attrs, backend }) => {
-  const x = inputs.x!;
-  const values = backend.floats(x);
-  if (!values || values.length < nativeElementThreshold) return undefined;
-  const out = backend.output(x.shape);
-  backend.addon.step(values, out.values, attrs.alpha);
-  return out.info;
-});
+/** Step (ReLU's gradient mask) takes its value below zero as an attribute. */
+function pointwiseKernel(kernelName: keyof typeof pointwiseKinds): KernelConfig {
+  return nativeKernel<UnaryInputs, Partial<StepAttrs>>(kernelName, ({ inputs, attrs, backend }) => {
+    const x = inputs.x!;
+    const values = backend.floats(x);
+    if (!values || values.length < nativeElementThreshold) return undefined;
+    const out = backend.output(x.shape);
+    backend.addon.pointwise(pointwiseKinds[kernelName], values, out.values, attrs?.alpha ?? 0);
+    return out.info;
+  });
+}
 
-/** Sum and Mean name their axes `axis`, Max names them `reductionIndices`. */
-function reductionKernel(
-  kernelName: keyof typeof reductionKinds,
-  axesAttr: 'axis' | 'reductionIndices',
-): KernelConfig {
-  return nativeKernel<UnaryInputs, NamedAttrMap>(kernelName, ({ inputs, attrs, backend }) => {
+/** Sum and Mean, over any axes. */
+function reductionKernel(kernelName: keyof typeof reductionKinds): KernelConfig {
+  return nativeKernel<UnaryInputs, SumAttrs>(kernelName, ({ inputs, attrs, backend }) => {
     const x = inputs.x!;
     const values = backend.floats(x);
     if (!values || values.length < nativeElementThreshold || x.shape.length > 5) return undefined;
-    const axes = util.parseAxisParam(attrs[axesAttr] as number | number[], x.shape);
+    const axes = util.parseAxisParam(attrs.axis, x.shape);
     const keptShape = x.shape.map((dimension, axis) => (axes.includes(axis) ? 1 : dimension));
     const out = backend.output(
       attrs.keepDims ? keptShape : x.shape.filter((_, axis) => !axes.includes(axis)),
@@ -118,9 +115,7 @@ function reductionKernel(
 export const elementwiseKernels: readonly KernelConfig[] = [
   ...Object.keys(binaryPlans).map(binaryKernel),
   ...(Object.keys(unaryKinds) as (keyof typeof unaryKinds)[]).map(unaryKernel),
-  step,
-  reductionKernel('Sum', 'axis'),
-  reductionKernel('Mean', 'axis'),
-  reductionKernel('Max', 'reductionIndices'),
-  reductionKernel('Min', 'axis'),
+  ...(Object.keys(pointwiseKinds) as (keyof typeof pointwiseKinds)[]).map(pointwiseKernel),
+  reductionKernel('Sum'),
+  reductionKernel('Mean'),
 ];

@@ -15,6 +15,7 @@ import {
   type MaxPoolInputs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { windowsFit } from './convolution';
 import { nativeKernel, type OneDnnBackend } from './nativeKernel';
 
 type PoolAttrs = Pick<MaxPoolAttrs, 'filterSize' | 'strides' | 'pad' | 'dimRoundingMode'>;
@@ -31,6 +32,18 @@ function poolingSizes(x: TensorInfo, attrs: PoolAttrs, isMax: boolean): Int32Arr
     attrs.dimRoundingMode,
   );
   const { padInfo } = info;
+  if (
+    !windowsFit(
+      info.inHeight,
+      padInfo.top + padInfo.bottom,
+      info.filterHeight,
+      info.strideHeight,
+      info.outHeight,
+    ) ||
+    !windowsFit(info.inWidth, padInfo.left + padInfo.right, info.filterWidth, info.strideWidth, info.outWidth)
+  ) {
+    return undefined;
+  }
   return Int32Array.of(
     info.batchSize,
     info.inHeight,
@@ -75,6 +88,10 @@ function poolGrad(
   const inputValues = backend.floats(input);
   const sizes = poolingSizes(input, attrs, isMax);
   if (!dyValues || !inputValues || !sizes) return undefined;
+  // TF.js's average-pooling gradient spreads each window's gradient over the whole window, padding included,
+  // while its forward pass averages over the cells inside the image; oneDNN's gradient is that forward's
+  // exact one. Padded windows go to TF.js's kernel so that every backend trains alike.
+  if (!isMax && sizes.subarray(10, 14).some((padding) => padding > 0)) return undefined;
   const out = backend.output(input.shape);
   backend.addon.poolGrad(dyValues, inputValues, out.values, sizes);
   return out.info;
