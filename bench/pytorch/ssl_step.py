@@ -1,4 +1,4 @@
-"""Times one SimCLR or MoCo v2 training step in PyTorch on the CPU: the reference of SynthPair's benches.
+"""Times one training step in PyTorch on the CPU: the reference of SynthPair's benches.
 
 The network mirrors SynthPair's buildBranch('online', {arch: 'resnet18', width, stem: 'imagenet'},
 {hiddenDim: 512, outDim: 128}) layer for layer, so that both sides do the same arithmetic and hold the same
@@ -6,12 +6,24 @@ trainable parameters. MoCo v2 follows src/engine/methods/mocov2.ts: a momentum c
 earlier keys and the InfoNCE loss symmetrised over the two views. Inputs are random tensors made once: the
 step alone is timed, not data loading or augmentation.
 
-Prints one JSON line: imagesPerSecond, stepMillis, parameters, torch, threads, method.
+--step picks what one step trains (bench/stepBench.ts describes the same three on SynthPair's side):
+- encoder: the SSL method's step (SimCLR or MoCo v2).
+- decoder: the decoder of src/engine/models/decoder.ts ('resize' upsampling) learning to reconstruct the
+  centre views from the pooled features of the encoder, frozen in evaluation mode.
+- full: a SimCLR step of the synthesized-pair method as src/engine/synthesis/pairLoss.ts computes it once
+  L_Cp is due: L_C + alpha * L_R + nu * L_Cp, with one Gaussian-perturbed copy per image, every masked
+  dimension moved, and the decoder's output detached for L_Cp (perturb.samples 1, perturb.fraction 1,
+  synthesis.detachDecoder true: the settings the bench pins).
+
+Prints one JSON line: imagesPerSecond, stepMillis (the median), stepTimesMs, parameters (trainable ones of
+the step), maxRssKiB, torch, threads, method, step.
 """
 
 import argparse
 import copy
 import json
+import math
+import resource
 import statistics
 import time
 
@@ -20,9 +32,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def js_round(value):
+    """JavaScript's Math.round for the positive values here: halves go up, where Python's round goes to even."""
+    return math.floor(value + 0.5)
+
+
 def stage_channels(width):
     # Same rounding and floor as src/engine/models/resnet.ts.
-    return [max(8, round(channels * width)) for channels in (64, 128, 256, 512)]
+    return [max(8, js_round(channels * width)) for channels in (64, 128, 256, 512)]
 
 
 class ConvBn(nn.Sequential):
@@ -76,10 +93,45 @@ class Branch(nn.Module):
             nn.Linear(hidden_dim, out_dim),
         )
 
-    def forward(self, images):
+    def features(self, images):
+        """h: the pooled last feature map."""
         x = F.max_pool2d(F.relu(self.stem(images)), 3, 2, padding=1)
-        features = self.blocks(x).mean(dim=(2, 3))
-        return self.projector(features)
+        return self.blocks(x).mean(dim=(2, 3))
+
+    def forward(self, images):
+        return self.projector(self.features(images))
+
+
+DECODER_BASE_CHANNELS = 256
+
+
+class Decoder(nn.Module):
+    """SynthPair's Decoder with upsample 'resize': dense -> BN-ReLU map -> (nearest x2, 3x3 conv-BN-ReLU) per
+    stage -> 3x3 conv with bias -> sigmoid, centre-cropped to the image size."""
+
+    def __init__(self, feature_dim, image_size, width):
+        super().__init__()
+        # decoderLayout: the start map lies in [4, 8] pixels whatever the image size.
+        stages = math.floor(math.log2(image_size / 4))
+        self.start_size = math.ceil(image_size / 2**stages)
+        self.image_size = image_size
+        channels = [max(8, js_round(DECODER_BASE_CHANNELS * width / 2**index)) for index in range(stages + 1)]
+        self.start_channels = channels[0]
+        self.fc = nn.Linear(feature_dim, self.start_size**2 * self.start_channels, bias=False)
+        self.fc_norm = nn.BatchNorm2d(self.start_channels)
+        self.stages = nn.ModuleList(ConvBn(channels[index], channels[index + 1], 3, 1) for index in range(stages))
+        self.head = nn.Conv2d(channels[-1], 3, 3, padding=1)
+
+    def forward(self, features):
+        size, count = self.start_size, features.shape[0]
+        # TF.js reads the dense output as an NHWC map, channel = column mod C.
+        x = self.fc(features).view(count, size, size, self.start_channels).permute(0, 3, 1, 2)
+        x = F.relu(self.fc_norm(x))
+        for stage in self.stages:
+            x = F.relu(stage(F.interpolate(x, scale_factor=2, mode="nearest")))
+        images = torch.sigmoid(self.head(x))
+        offset = (images.shape[-1] - self.image_size) // 2
+        return images[..., offset : offset + self.image_size, offset : offset + self.image_size]
 
 
 def nt_xent(z1, z2, temperature):
@@ -99,6 +151,25 @@ def info_nce(queries, keys, queue, temperature):
     positive = (q * keys).sum(dim=1, keepdim=True)
     logits = torch.cat([positive, q @ queue.t()], dim=1) / temperature
     return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+
+
+def perturb_gaussian(features, mask, sigma, strength):
+    """h' = h + m * eps, eps ~ N(0, (s * sigma_k)^2), as perturbFeatures in gaussian mode with fraction 1."""
+    return torch.where(mask, features + torch.randn_like(features) * (strength * sigma), features)
+
+
+def synthesis_loss(model, decoder, centre, perturbation, args):
+    """alpha * L_R + nu * L_Cp of src/engine/synthesis/pairLoss.ts, with the decoder detached for L_Cp."""
+    features = model.features(centre)
+    reconstructions = decoder(features)
+    reconstruction = F.mse_loss(reconstructions, centre)
+    mask, sigma = perturbation
+    variants = decoder(perturb_gaussian(features.detach(), mask, sigma, args.strength))
+    # One encoder pass over originals and copies together, as SynthPair's: batch norm sees them as one batch.
+    projections = model(torch.cat([reconstructions.detach(), variants.detach()]))
+    count = centre.shape[0]
+    pairs = nt_xent(projections[:count], projections[count:], args.pair_temperature)
+    return args.alpha * reconstruction + args.nu * pairs
 
 
 class MocoV2:
@@ -147,29 +218,59 @@ def main():
     parser.add_argument("--temperature", type=float, help="default 0.5 for SimCLR, 0.2 for MoCo v2")
     parser.add_argument("--queue-size", type=int, default=65536, help="MoCo v2 negatives")
     parser.add_argument("--momentum", type=float, default=0.999, help="MoCo v2 key encoder momentum")
+    parser.add_argument("--step", choices=["encoder", "decoder", "full"], default="encoder")
+    parser.add_argument("--decoder-width", type=float, default=0.5, help="decoder channel multiplier")
+    parser.add_argument("--alpha", type=float, default=1.0, help="weight of L_R (full step)")
+    parser.add_argument("--nu", type=float, default=1.0, help="weight of L_Cp (full step)")
+    parser.add_argument("--pair-temperature", type=float, default=0.2, help="temperature of L_Cp")
+    parser.add_argument("--strength", type=float, default=1.0, help="perturbation strength s")
+    parser.add_argument("--mask-share", type=float, default=0.25, help="share of h's dimensions masked")
     args = parser.parse_args()
     if args.temperature is None:
         args.temperature = 0.5 if args.method == "simclr" else 0.2
+    if args.step != "encoder" and args.method != "simclr":
+        parser.error(f"--step {args.step} is timed with SimCLR only")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out_dim = 128
     model = Branch(args.width, hidden_dim=512, out_dim=out_dim)
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    feature_dim = stage_channels(args.width)[-1]
+    decoder = None if args.step == "encoder" else Decoder(feature_dim, args.size, args.decoder_width)
+    if args.step == "decoder":
+        # The frozen encoder: evaluation-mode batch norm, no gradients.
+        model.eval().requires_grad_(False)
+        trained = list(decoder.parameters())
+    else:
+        trained = list(model.parameters()) + (list(decoder.parameters()) if decoder else [])
+    optimizer = torch.optim.Adam(trained, lr=1e-3)
     view1 = torch.randn(args.batch, 3, args.size, args.size)
     view2 = torch.randn(args.batch, 3, args.size, args.size)
+    # The un-augmented centre views, in [0, 1] as the decoder's sigmoid output they are compared with.
+    centre = torch.rand(args.batch, 3, args.size, args.size)
+    masked = math.floor(args.mask_share * feature_dim)
+    perturbation = (torch.arange(feature_dim) < masked, torch.ones(feature_dim))
 
     moco = MocoV2(model, args.queue_size, out_dim, args.momentum) if args.method == "mocov2" else None
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
+    def contrastive_loss():
         # Two forward passes, not one over the concatenated views, so that batch norm sees each view's own
         # statistics as in SynthPair's createSimClr and createMocoV2.
         if moco:
-            loss = moco.loss(view1, view2, args.temperature)
+            return moco.loss(view1, view2, args.temperature)
+        return nt_xent(model(view1), model(view2), args.temperature)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        if args.step == "decoder":
+            with torch.no_grad():
+                features = model.features(centre)
+            loss = F.mse_loss(decoder(features), centre)
+        elif args.step == "full":
+            loss = contrastive_loss() + synthesis_loss(model, decoder, centre, perturbation, args)
         else:
-            loss = nt_xent(model(view1), model(view2), args.temperature)
+            loss = contrastive_loss()
         loss.backward()
         optimizer.step()
         if moco:
@@ -189,10 +290,14 @@ def main():
             {
                 "imagesPerSecond": args.batch / step_seconds,
                 "stepMillis": step_seconds * 1000,
-                "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                "stepTimesMs": [seconds * 1000 for seconds in times],
+                "parameters": sum(p.numel() for p in trained),
+                # Kilobytes on Linux.
+                "maxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "method": args.method,
+                "step": args.step,
             }
         )
     )
