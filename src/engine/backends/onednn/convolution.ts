@@ -13,30 +13,10 @@ import {
 } from '@tensorflow/tfjs-core';
 import { nativeKernel } from './nativeKernel';
 
-/**
- * The layout of native/src/convolution.cc's sizes, or undefined where TF.js's output size is not the one
- * oneDNN derives from the padding: 'ceil' rounding makes one more window than the padding holds.
- */
+/** The layout of native/src/convolution.cc's sizes, or undefined where the padding does not fit. */
 function convolutionSizes(info: backend_util.Conv2DInfo): Int32Array | undefined {
   const { padInfo } = info;
-  if (
-    !windowsFit(
-      info.inHeight,
-      padInfo.top + padInfo.bottom,
-      info.effectiveFilterHeight,
-      info.strideHeight,
-      info.outHeight,
-    ) ||
-    !windowsFit(
-      info.inWidth,
-      padInfo.left + padInfo.right,
-      info.effectiveFilterWidth,
-      info.strideWidth,
-      info.outWidth,
-    )
-  ) {
-    return undefined;
-  }
+  if (!paddingFits(info)) return undefined;
   return Int32Array.of(
     info.batchSize,
     info.inHeight,
@@ -58,15 +38,30 @@ function convolutionSizes(info: backend_util.Conv2DInfo): Int32Array | undefined
   );
 }
 
-/** Whether `outputs` windows of `window` cells, `stride` apart, tile the padded input as oneDNN counts them. */
-export function windowsFit(
-  input: number,
-  padding: number,
-  window: number,
-  stride: number,
-  outputs: number,
-): boolean {
-  return Math.floor((input + padding - window) / stride) + 1 === outputs;
+/**
+ * Whether TF.js's output size is the one oneDNN derives from the padding, for convolutions and pooling:
+ * 'ceil' rounding makes one more window than the padding holds.
+ */
+export function paddingFits(info: backend_util.Conv2DInfo): boolean {
+  const fits = (input: number, padding: number, window: number, stride: number, outputs: number) =>
+    Math.floor((input + padding - window) / stride) + 1 === outputs;
+  const { padInfo } = info;
+  return (
+    fits(
+      info.inHeight,
+      padInfo.top + padInfo.bottom,
+      info.effectiveFilterHeight,
+      info.strideHeight,
+      info.outHeight,
+    ) &&
+    fits(
+      info.inWidth,
+      padInfo.left + padInfo.right,
+      info.effectiveFilterWidth,
+      info.strideWidth,
+      info.outWidth,
+    )
+  );
 }
 
 function channelsLast(dataFormat: string): boolean {

@@ -15,7 +15,7 @@ import {
   type MaxPoolInputs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { windowsFit } from './convolution';
+import { paddingFits } from './convolution';
 import { nativeKernel, type OneDnnBackend } from './nativeKernel';
 
 type PoolAttrs = Pick<MaxPoolAttrs, 'filterSize' | 'strides' | 'pad' | 'dimRoundingMode'>;
@@ -32,18 +32,7 @@ function poolingSizes(x: TensorInfo, attrs: PoolAttrs, isMax: boolean): Int32Arr
     attrs.dimRoundingMode,
   );
   const { padInfo } = info;
-  if (
-    !windowsFit(
-      info.inHeight,
-      padInfo.top + padInfo.bottom,
-      info.filterHeight,
-      info.strideHeight,
-      info.outHeight,
-    ) ||
-    !windowsFit(info.inWidth, padInfo.left + padInfo.right, info.filterWidth, info.strideWidth, info.outWidth)
-  ) {
-    return undefined;
-  }
+  if (!paddingFits(info)) return undefined;
   return Int32Array.of(
     info.batchSize,
     info.inHeight,
