@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { OneDnnAddon } from '../../src/engine/backends/onednn/addon';
 import { OneDnnBackend } from '../../src/engine/backends/onednn/nativeKernel';
 import { tryOneDnn } from '../../src/engine/backends/onednn/onednnBackend';
+import { mulberry32 } from '../../src/engine/eval/linearProbe';
 import { tf } from '../../src/engine/tf';
 
 /**
@@ -76,17 +77,10 @@ export class NativeCallCounter {
   }
 }
 
-/** Uniform values in [low, high) from a seed (mulberry32), so a failing case reproduces exactly. */
+/** Uniform values in [low, high) from a seed, so a failing case reproduces exactly. */
 export function seededUniform(size: number, seed: number, low = -1, high = 1): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(size);
-  for (let index = 0; index < size; index++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = Math.imul(state ^ (state >>> 15), 1 | state);
-    mixed = (mixed + Math.imul(mixed ^ (mixed >>> 7), 61 | mixed)) ^ mixed;
-    values[index] = low + (((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296) * (high - low);
-  }
-  return values;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: size }, () => low + next() * (high - low));
 }
 
 export function sizeOf(shape: readonly number[]): number {

@@ -1,14 +1,12 @@
 import {
   engine,
   type GradConfig,
-  getBackend,
-  getKernel,
   type KernelConfig,
   type NamedAttrMap,
   type Tensor,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { onlyNativeKernel } from './nativeKernel';
+import { activeBackendHas, onlyNativeKernel } from './nativeKernel';
 
 /**
  * Batch norm in training as one kernel: y, the batch mean and the biased batch variance per channel (the last
@@ -100,7 +98,7 @@ export const batchNormTrainingGradient: GradConfig = {
 
 /** Whether the active backend trains batch norm with the fused kernel. */
 export function fusedBatchNormTrainingAvailable(): boolean {
-  return getKernel(batchNormTrainingKernelName, getBackend()) !== undefined;
+  return activeBackendHas(batchNormTrainingKernelName);
 }
 
 /** Normalises x over every axis but the last with the batch's moments, and returns them too. */

@@ -1,5 +1,6 @@
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import {
+  getBackend,
   getKernel,
   type KernelConfig,
   type KernelFunc,
@@ -71,6 +72,11 @@ export function onlyNativeKernel<
     backendName: oneDnnBackendName,
     kernelFunc: (args) => run(args as unknown as NativeKernelArgs<Inputs, Attrs>),
   };
+}
+
+/** Whether the active backend has a kernel: the fused ones exist only on onednn, and callers compose otherwise. */
+export function activeBackendHas(kernelName: string): boolean {
+  return getKernel(kernelName, getBackend()) !== undefined;
 }
 
 export function sizeOf(shape: readonly number[]): number {

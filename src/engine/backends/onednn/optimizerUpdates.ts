@@ -1,13 +1,11 @@
 import {
   engine,
-  getBackend,
-  getKernel,
   type KernelConfig,
   type NamedAttrMap,
   type Tensor,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { onlyNativeKernel } from './nativeKernel';
+import { activeBackendHas, onlyNativeKernel } from './nativeKernel';
 
 const adamKernelName = 'SynthPairAdamUpdate';
 const momentumKernelName = 'SynthPairMomentumUpdate';
@@ -81,7 +79,7 @@ export const optimizerKernels: readonly KernelConfig[] = [adam, momentum];
 
 /** Whether the active backend updates parameters in one kernel each; the optimiser composes them otherwise. */
 export function fusedOptimizerUpdatesAvailable(): boolean {
-  return getKernel(adamKernelName, getBackend()) !== undefined;
+  return activeBackendHas(adamKernelName);
 }
 
 /** Adam's new parameter and moments, as PyTorch's Adam (L2 weight decay added to the gradient) computes them. */
