@@ -14,7 +14,7 @@ import { buildDecoder, type Perturbation, synthesisLoss } from '../src/engine/sy
 import { tf } from '../src/engine/tf';
 import { SslOptimizer } from '../src/engine/training/optimizer';
 import { methodOptions } from '../src/engine/training/trainer';
-import { type BackendName, backendNames } from '../src/protocol/backend';
+import { type BackendName, backendNames } from '../src/shared/protocol/backend';
 import {
   benchConfig,
   learningRate,

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BackendName, backendNames } from '../src/protocol/backend';
+import { type BackendName, backendNames } from '../src/shared/protocol/backend';
 import {
   benchConfig,
   learningRate,

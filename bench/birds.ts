@@ -11,15 +11,15 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ResolvedConfig } from '../src/config/experiment/definitions';
-import { parseExperimentConfig } from '../src/config/experiment/parse';
 import { selectBackend } from '../src/engine/backends/selectBackend';
 import { listDataset } from '../src/engine/data/datasets';
 import { createMethod } from '../src/engine/methods/registry';
 import { methodOptions, train } from '../src/engine/training/trainer';
-import type { BackendName, BackendReport } from '../src/protocol/backend';
-import type { EvalRecord } from '../src/protocol/runFiles';
-import { RunDirectory } from '../src/runs/runDirectory';
+import type { ResolvedConfig } from '../src/shared/config/experiment/definitions';
+import { parseExperimentConfig } from '../src/shared/config/experiment/parse';
+import type { BackendName, BackendReport } from '../src/shared/protocol/backend';
+import type { EvalRecord } from '../src/shared/protocol/runFiles';
+import { RunDirectory } from '../src/shared/runFolder/runDirectory';
 
 const { values: flags } = parseArgs({
   options: {

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { defaultHeatmapSettings, type HeatmapSettings } from '../src/protocol/webview';
+import { defaultHeatmapSettings, type HeatmapSettings } from '../src/shared/protocol/webview';
 import { trainedFixtureRun } from '../test/support/fixtureRun';
 import { analysesMessage, bindingMessage, fixtureSteps } from '../test/webview/fixtureMessages';
 import { launchChromium, openWebview } from '../test/webview/harness';

@@ -1,8 +1,8 @@
 // What bench/backends.ts and its per-process child bench/backendStep.ts share: the experiment whose steps are
 // timed, and the line the child answers with. Free of tensor code, so the parent loads no TF.js backend.
-import type { ResolvedConfig } from '../src/config/experiment/definitions';
-import { parseExperimentConfig } from '../src/config/experiment/parse';
-import type { BackendName, BackendReport } from '../src/protocol/backend';
+import type { ResolvedConfig } from '../src/shared/config/experiment/definitions';
+import { parseExperimentConfig } from '../src/shared/config/experiment/parse';
+import type { BackendName, BackendReport } from '../src/shared/protocol/backend';
 import type { KernelTotals, StepFlops } from './stepFlops';
 
 /**

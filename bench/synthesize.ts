@@ -12,11 +12,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readPanelValues } from '../src/panels/configValues';
-import { type EditToPixels, PairsSynthesis } from '../src/panels/pairsSynthesis';
-import type { HostToDashboard } from '../src/protocol/webview';
-import type { WorkerParams, WorkerResult } from '../src/protocol/worker';
-import { WorkerProcess } from '../src/workerHost/workerProcess';
+import { readPanelValues } from '../src/host/dashboard/configValues';
+import { type EditToPixels, PairsSynthesis } from '../src/host/dashboard/pairsSynthesis';
+import { WorkerProcess } from '../src/host/workers/workerProcess';
+import type { HostToDashboard } from '../src/shared/protocol/webview';
+import type { WorkerParams, WorkerResult } from '../src/shared/protocol/worker';
 import { makeImageFolder } from '../test/fixtures/makeImages';
 import { launchChromium, openWebview } from '../test/webview/harness';
 

@@ -34,7 +34,12 @@ const nodeTargets = {
 };
 
 const builds = [
-  { ...nodeTargets, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist', external: ['vscode'] },
+  {
+    ...nodeTargets,
+    entryPoints: { extension: 'src/host/extension.ts' },
+    outdir: 'dist',
+    external: ['vscode'],
+  },
   { ...nodeTargets, entryPoints: { worker: 'src/worker/main.ts' }, outdir: 'dist', external: optionalNative },
   // The engine's batch worker threads only augment pixels: no TF.js, no native packages.
   { ...nodeTargets, entryPoints: { batchWorker: 'src/engine/data/batchWorker.ts' }, outdir: 'dist' },

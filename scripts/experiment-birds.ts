@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRecord, runStatus } from '../src/protocol/runFiles';
+import { evalRecord, runStatus } from '../src/shared/protocol/runFiles';
 
 const { values: flags } = parseArgs({
   options: {

@@ -3,8 +3,8 @@
 // with `--check` it only reports stale files, which the unit tests rely on.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { experimentJsonSchema } from '../src/config/experiment/jsonSchema';
-import { experimentConfigMarkdown } from '../src/config/experiment/markdown';
+import { experimentJsonSchema } from '../src/shared/config/experiment/jsonSchema';
+import { experimentConfigMarkdown } from '../src/shared/config/experiment/markdown';
 
 const root = path.join(__dirname, '..');
 

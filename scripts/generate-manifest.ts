@@ -3,7 +3,7 @@
 // everything; with `--check` it only reports whether any of them is stale, which the unit tests rely on.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { manifestContributions } from '../src/manifest/contributions';
+import { manifestContributions } from '../src/host/manifest/contributions';
 import { checkConfigFiles, writeConfigFiles } from './generate-config-docs';
 
 const manifestPath = path.join(__dirname, '..', 'package.json');

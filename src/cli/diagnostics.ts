@@ -1,4 +1,4 @@
-import type { ConfigDiagnostic } from '../config/experiment/parse';
+import type { ConfigDiagnostic } from '../shared/config/experiment/parse';
 
 /**
  * `file:line:column: severity: message`, the form terminals and editors turn into links; `file: severity:

@@ -1,13 +1,13 @@
 import path from 'node:path';
-import type { ResolvedConfig } from '../config/experiment/definitions';
-import { overrideKey } from '../config/experiment/parse';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError } from '../engine/data/datasets';
 import { evaluateCheckpoint } from '../engine/training/evaluateCheckpoint';
 import { ExperimentInputError, loadSavedConfig } from '../engine/training/experiment';
-import type { BackendPreference } from '../protocol/backend';
-import { describeEvaluation } from '../runs/describe';
-import { RunDirectory, RunDirectoryError } from '../runs/runDirectory';
+import type { ResolvedConfig } from '../shared/config/experiment/definitions';
+import { overrideKey } from '../shared/config/experiment/parse';
+import type { BackendPreference } from '../shared/protocol/backend';
+import { describeEvaluation } from '../shared/runFolder/describe';
+import { RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
 import { UsageError } from './runCommand';
 
 export interface EvalCommandOptions {

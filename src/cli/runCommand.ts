@@ -9,7 +9,7 @@ import {
   runExperiment,
 } from '../engine/training/experiment';
 import type { TrainingProgress } from '../engine/training/trainer';
-import type { BackendPreference } from '../protocol/backend';
+import type { BackendPreference } from '../shared/protocol/backend';
 import { formatDiagnostic } from './diagnostics';
 
 /** A problem with what the user gave (config, arguments, data, run folder): exit code 2. */

@@ -10,7 +10,7 @@ import {
   synthesisConfig,
 } from '../engine/synthesis/synthesizer';
 import { ExperimentInputError } from '../engine/training/experiment';
-import type { BackendPreference } from '../protocol/backend';
+import type { BackendPreference } from '../shared/protocol/backend';
 import { UsageError } from './runCommand';
 
 export interface SynthesizeCommandOptions {

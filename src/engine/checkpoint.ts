@@ -1,10 +1,10 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod/mini';
-import '../protocol/zodLocale';
-import { validateMessage } from '../protocol/validate';
-import { replaceFolderAtomically, writeJsonAtomically } from '../runs/atomicFiles';
-import { epochFolderName } from '../runs/runDirectory';
+import '../shared/protocol/zodLocale';
+import { validateMessage } from '../shared/protocol/validate';
+import { replaceFolderAtomically, writeJsonAtomically } from '../shared/runFolder/atomicFiles';
+import { epochFolderName } from '../shared/runFolder/runDirectory';
 import { tf } from './tf';
 
 const tensorEntry = z.object({

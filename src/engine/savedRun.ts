@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../config/experiment/definitions';
-import { RunDirectory, RunDirectoryError } from '../runs/runDirectory';
+import type { ResolvedConfig } from '../shared/config/experiment/definitions';
+import { RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
 import { latestAnalysis, type SavedAnalysis } from './analysis/artefacts';
 import { latestCheckpointName, readCheckpointManifest } from './checkpoint';
 import { ExperimentInputError, loadSavedConfig } from './training/experiment';

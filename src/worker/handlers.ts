@@ -18,7 +18,7 @@ import type {
   WorkerMethod,
   WorkerParams,
   WorkerResult,
-} from '../protocol/worker';
+} from '../shared/protocol/worker';
 
 export interface WorkerContext {
   backend(): Promise<SelectedBackend>;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type SelectedBackend, selectBackend } from '../engine/backends/selectBackend';
-import { toWireError } from '../protocol/errors';
-import { describeForLog, validateMessage } from '../protocol/validate';
+import { toWireError } from '../shared/protocol/errors';
+import { describeForLog, validateMessage } from '../shared/protocol/validate';
 import {
   type LogLevel,
   type WorkerLaunchOptions,
@@ -12,7 +12,7 @@ import {
   workerLaunchOptions,
   workerMethods,
   workerRequest,
-} from '../protocol/worker';
+} from '../shared/protocol/worker';
 import { createHandlers, type WorkerContext } from './handlers';
 
 function send(message: WorkerToHost): void {

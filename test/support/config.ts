@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { ResolvedConfig } from '../../src/config/experiment/definitions';
-import { parseExperimentConfig } from '../../src/config/experiment/parse';
+import type { ResolvedConfig } from '../../src/shared/config/experiment/definitions';
+import { parseExperimentConfig } from '../../src/shared/config/experiment/parse';
 
 export type Config = { [key: string]: unknown };
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeExampleDataset } from '../../src/experiments/exampleDataset';
+import { writeExampleDataset } from '../../src/host/newExperiment/exampleDataset';
 import { assertCliBuilt, runCli } from './cli';
 import { type Config, mergeConfig } from './config';
 

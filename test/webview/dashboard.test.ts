@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { sampleReport } from '../unit/sampleReport';
+import { sampleReport } from '../support/sampleReport';
 import { launchChromium, type OpenedWebview, openWebview, screenshot } from './harness';
 import type { ThemeName } from './themes';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { type MaskCombine, nonDiscriminativeMask } from '../../src/method/mask';
-import type { AnalysisManifest } from '../../src/protocol/runFiles';
-import type { ConfigScalar } from '../../src/protocol/webview';
-import { formatValue, quantileForCount } from '../../webview/dashboard/views/dimensionsMath';
+import { type MaskCombine, nonDiscriminativeMask } from '../../src/shared/mask';
+import type { AnalysisManifest } from '../../src/shared/protocol/runFiles';
+import type { ConfigScalar } from '../../src/shared/protocol/webview';
+import { formatValue, quantileForCount } from '../../webview/dashboard/views/dimensions/math';
 import type { FixtureRun } from '../support/fixtureRun';
 import {
   analysesMessage,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { analysisStepPairs } from '../../src/panels/runFeed';
+import { analysisStepPairs } from '../../src/host/dashboard/runFeed';
 import {
   type AnalysisArray,
   analysisManifest,
@@ -10,9 +10,9 @@ import {
   type MetricsRecord,
   metricsRecord,
   runStatus,
-} from '../../src/protocol/runFiles';
-import type { AnalysisStepRef, DashboardRun, HostToDashboard } from '../../src/protocol/webview';
-import type { SynthesisResultMessage } from '../../src/protocol/worker';
+} from '../../src/shared/protocol/runFiles';
+import type { AnalysisStepRef, DashboardRun, HostToDashboard } from '../../src/shared/protocol/webview';
+import type { SynthesisResultMessage } from '../../src/shared/protocol/worker';
 import { type FixtureRun, fixtureAnalysisFolders, trainedFixtureRun } from '../support/fixtureRun';
 import { assertBundleBuilt, launchChromium, origin } from './harness';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { renderWebviewHtml } from '../../src/panels/webviewHtml';
+import { renderWebviewHtml } from '../../src/host/webview/webviewHtml';
 import { chromiumArgs, chromiumPath } from '../integration/run';
 import { type ThemeName, themes } from './themes';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import type { HeatmapSettings } from '../../src/protocol/webview';
+import type { HeatmapSettings } from '../../src/shared/protocol/webview';
 import {
   colormapTable,
   compositeOverlay,
@@ -8,7 +8,7 @@ import {
   normalisationDivisors,
   normalisedValue,
   upsampleBilinear,
-} from '../../webview/dashboard/views/heatmapMath';
+} from '../../webview/dashboard/views/heatmaps/math';
 import type { FixtureRun } from '../support/fixtureRun';
 import {
   analysesMessage,

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { backendNames } from '../../src/protocol/backend';
+import { backendNames } from '../../src/shared/protocol/backend';
 import { type CodeServer, type LinkedExtension, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, fixtureWorkspace, quietSettings } from '../integration/run';

@@ -1,5 +1,5 @@
-import type { AnalysisArray } from '../../src/protocol/runFiles';
-import type { AnalysisStepRef } from '../../src/protocol/webview';
+import type { AnalysisArray } from '../../src/shared/protocol/runFiles';
+import type { AnalysisStepRef } from '../../src/shared/protocol/webview';
 
 export type ArrayData = Float32Array | Uint8Array;
 

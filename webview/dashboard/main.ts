@@ -7,11 +7,11 @@ import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import 'uplot/dist/uPlot.min.css';
-import './views/curves';
-import './views/dimensions';
-import './views/pairs';
+import './views/curves/view';
+import './views/dimensions/view';
+import './views/pairs/view';
 import { html, nothing, render, type TemplateResult } from 'lit';
-import type { EvalRecord, MetricsRecord } from '../../src/protocol/runFiles';
+import type { EvalRecord, MetricsRecord } from '../../src/shared/protocol/runFiles';
 import {
   type AnalysisStepRef,
   type DashboardState,
@@ -22,12 +22,12 @@ import {
   defaultHeatmapSettings,
   type HostToDashboard,
   hostToDashboard,
-} from '../../src/protocol/webview';
+} from '../../src/shared/protocol/webview';
 import { connectToHost } from '../shared/vscodeApi';
-import { errorBlock, reportBlock } from './engineReport';
 import type { CurveRun, CurveSettings, DashboardEvents } from './model';
-import './views/heatmaps';
-import type { PairsSynthesis } from './views/pairs';
+import { errorBlock, reportBlock } from './views/engine/view';
+import './views/heatmaps/view';
+import type { PairsSynthesis } from './views/pairs/view';
 
 type Binding = Extract<HostToDashboard, { type: 'binding' }>;
 type ConfigValues = Extract<HostToDashboard, { type: 'configValues' }>;

@@ -1,5 +1,5 @@
-import type { EvalRecord, MetricsRecord } from '../../src/protocol/runFiles';
-import type { ConfigScalar, DashboardState, PanelConfigKey } from '../../src/protocol/webview';
+import type { EvalRecord, MetricsRecord } from '../../src/shared/protocol/runFiles';
+import type { ConfigScalar, DashboardState, PanelConfigKey } from '../../src/shared/protocol/webview';
 
 /** One run as the curves draw it: everything its metrics.jsonl and eval.jsonl held so far. */
 export interface CurveRun {

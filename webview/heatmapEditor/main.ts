@@ -13,9 +13,9 @@ import {
   type HostToHeatmapEditor,
   heatmapEditorState,
   hostToHeatmapEditor,
-} from '../../src/protocol/heatmapEditor';
-import type { ImageHeatmapResultMessage } from '../../src/protocol/worker';
-import { colormapTable, compositeOverlay } from '../dashboard/views/heatmapMath';
+} from '../../src/shared/protocol/heatmapEditor';
+import type { ImageHeatmapResultMessage } from '../../src/shared/protocol/worker';
+import { colormapTable, compositeOverlay } from '../dashboard/views/heatmaps/math';
 import {
   colormapControl,
   heatmapControlStyles,

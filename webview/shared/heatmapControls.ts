@@ -1,8 +1,8 @@
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { css, html, type TemplateResult } from 'lit';
-import type { HeatmapSettings } from '../../src/protocol/webview';
-import { colormapNames, colormapTable, colourBarPixels } from '../dashboard/views/heatmapMath';
+import type { HeatmapSettings } from '../../src/shared/protocol/webview';
+import { colormapNames, colormapTable, colourBarPixels } from '../dashboard/views/heatmaps/math';
 
 /** The controls the dashboard's heat-map tab and the heat-map image editor both show, so they look and act alike. */
 

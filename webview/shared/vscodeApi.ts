@@ -1,5 +1,5 @@
 import type * as z from 'zod/mini';
-import { describeForLog, validateMessage } from '../../src/protocol/validate';
+import { describeForLog, validateMessage } from '../../src/shared/protocol/validate';
 
 interface VsCodeApi<State> {
   postMessage(message: unknown): void;

@@ -1,5 +1,5 @@
-import type { ResolvedConfig } from '../../config/experiment/definitions';
-import { type NonDiscriminativeMask, nonDiscriminativeMask } from '../../method/mask';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { type NonDiscriminativeMask, nonDiscriminativeMask } from '../../shared/mask';
 import { augmentView, centreView } from '../data/augment';
 import type { DecodedImage } from '../data/decode';
 import { buildTrainBatch, epochOrder, evalBatches, type ImageSet, trainBatchCount } from '../data/loader';

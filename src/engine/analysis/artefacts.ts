@@ -1,9 +1,9 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../../config/experiment/definitions';
-import { type AnalysisArray, type AnalysisManifest, analysisManifest } from '../../protocol/runFiles';
-import { replaceFolderAtomically } from '../../runs/atomicFiles';
-import { epochFolderName, runFileNames } from '../../runs/runDirectory';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { type AnalysisArray, type AnalysisManifest, analysisManifest } from '../../shared/protocol/runFiles';
+import { replaceFolderAtomically } from '../../shared/runFolder/atomicFiles';
+import { epochFolderName, runFileNames } from '../../shared/runFolder/runDirectory';
 import { imageBytes, overlayHeatmap, tileGridPng } from '../synthesis/grid';
 import { pairGridPng } from '../synthesis/pairs';
 import type { AnalysisResult } from './analysisStep';

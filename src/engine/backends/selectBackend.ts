@@ -2,8 +2,13 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
-import type { BackendAttempt, BackendName, BackendPreference, BackendReport } from '../../protocol/backend';
-import { backendNames } from '../../protocol/backend';
+import type {
+  BackendAttempt,
+  BackendName,
+  BackendPreference,
+  BackendReport,
+} from '../../shared/protocol/backend';
+import { backendNames } from '../../shared/protocol/backend';
 import { tf as tfCore } from '../tf';
 import {
   locateNativeBackend,

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../../config/experiment/definitions';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { listDataset } from './datasets';
 import { cacheSizeFor } from './decode';
 import { describeSkipped, ImageCache } from './imageCache';

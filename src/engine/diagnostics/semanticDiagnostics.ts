@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { findNodeAtLocation, type Node, parseTree } from 'jsonc-parser';
-import type { ResolvedConfig } from '../../config/experiment/definitions';
-import { parseExperimentConfig } from '../../config/experiment/parse';
-import type { ConfigDiagnosticMessage } from '../../protocol/worker';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { parseExperimentConfig } from '../../shared/config/experiment/parse';
+import type { ConfigDiagnosticMessage } from '../../shared/protocol/worker';
 import { locateNativeBackend, type NativeBackendLookup } from '../backends/nativeBackends';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
 import { dataConflicts } from '../training/experiment';

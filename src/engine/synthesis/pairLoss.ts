@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../../config/experiment/definitions';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { ntXentLoss } from '../losses/ntXent';
 import { reconstructionLoss } from '../losses/reconstruction';
 import { stopGradient } from '../losses/tensorOps';

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { keyPaths, type ResolvedConfig } from '../../config/experiment/definitions';
-import { overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
-import type { NonDiscriminativeMask } from '../../method/mask';
+import { keyPaths, type ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { overrideKey, parseExperimentConfig } from '../../shared/config/experiment/parse';
+import type { NonDiscriminativeMask } from '../../shared/mask';
 import { maskOf, sigmaOf } from '../analysis/analysisStep';
 import { readAnalysisArray, readMaskCriteria } from '../analysis/artefacts';
 import type { ImportanceVariant } from '../analysis/gradcam';

@@ -1,5 +1,5 @@
-import type { ResolvedConfig } from '../../config/experiment/definitions';
-import { type RunDirectory, RunDirectoryError } from '../../runs/runDirectory';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { type RunDirectory, RunDirectoryError } from '../../shared/runFolder/runDirectory';
 import { type LoadedCheckpoint, loadCheckpoint, loadLatestCheckpoint, restoreVariables } from '../checkpoint';
 import { loadSplits, type SplitLog } from '../data/splits';
 import { createMethod } from '../methods/registry';

@@ -1,10 +1,14 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../../config/experiment/definitions';
-import { type ConfigDiagnostic, overrideKey, parseExperimentConfig } from '../../config/experiment/parse';
-import type { BackendName } from '../../protocol/backend';
-import { describeEvaluation } from '../../runs/describe';
-import { RunDirectory, RunDirectoryError, runFolderName } from '../../runs/runDirectory';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import {
+  type ConfigDiagnostic,
+  overrideKey,
+  parseExperimentConfig,
+} from '../../shared/config/experiment/parse';
+import type { BackendName } from '../../shared/protocol/backend';
+import { describeEvaluation } from '../../shared/runFolder/describe';
+import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/runFolder/runDirectory';
 import { DatasetError, listDataset } from '../data/datasets';
 import { type TrainerHooks, type TrainingOutcome, train } from './trainer';
 

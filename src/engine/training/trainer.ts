@@ -1,8 +1,8 @@
-import type { ResolvedConfig } from '../../config/experiment/definitions';
-import type { EvalRecord, MetricsRecord } from '../../protocol/runFiles';
-import { describeEvaluation } from '../../runs/describe';
-import { rewriteJsonLines } from '../../runs/jsonLines';
-import type { RunDirectory } from '../../runs/runDirectory';
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import type { EvalRecord, MetricsRecord } from '../../shared/protocol/runFiles';
+import { describeEvaluation } from '../../shared/runFolder/describe';
+import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
+import type { RunDirectory } from '../../shared/runFolder/runDirectory';
 import { analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
 import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { type BackendReport, backendNames } from '../../../src/protocol/backend';
-import type { DashboardToHost, HostToDashboard } from '../../../src/protocol/webview';
+import { type BackendReport, backendNames } from '../../../src/shared/protocol/backend';
+import type { DashboardToHost, HostToDashboard } from '../../../src/shared/protocol/webview';
 
 import { api, nextMessage } from './support';
 

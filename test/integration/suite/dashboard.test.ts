@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { SynthPairApi } from '../../../src/extension';
-import { DashboardPanel } from '../../../src/panels/dashboardPanel';
-import type { EditToPixels } from '../../../src/panels/pairsSynthesis';
-import type { HostToDashboard } from '../../../src/protocol/webview';
+import { DashboardPanel } from '../../../src/host/dashboard/dashboardPanel';
+import type { EditToPixels } from '../../../src/host/dashboard/pairsSynthesis';
+import type { SynthPairApi } from '../../../src/host/extension';
+import type { HostToDashboard } from '../../../src/shared/protocol/webview';
 import { api, ended, extensionOf, finished, nextMessage, tinyConfigUri, workspaceFile } from './support';
 
 type Posted<T extends HostToDashboard['type']> = Extract<HostToDashboard, { type: T }>;

@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { copyFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { HeatmapEditor } from '../../../src/editor/heatmapEditor';
-import type { SynthPairApi } from '../../../src/extension';
-import type { HostToHeatmapEditor } from '../../../src/protocol/heatmapEditor';
+import type { SynthPairApi } from '../../../src/host/extension';
+import type { HeatmapEditor } from '../../../src/host/heatmapEditor/heatmapEditor';
+import type { HostToHeatmapEditor } from '../../../src/shared/protocol/heatmapEditor';
 import { api, ended, finished, tinyConfigUri, until, workspaceFile } from './support';
 
 /** The editor open on `uri` once it has posted a message of `type`; its last message is that one. */

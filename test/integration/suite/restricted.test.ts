@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { SynthPairApi } from '../../../src/extension';
+import type { SynthPairApi } from '../../../src/host/extension';
 
 const EXTENSION_ID = 'synthpair.synthpair';
 

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { RunsNode } from '../../../src/runManager/runsTree';
-import { isAlive } from '../../../src/runs/liveness';
+import type { RunsNode } from '../../../src/host/runs/runsTree';
+import { isAlive } from '../../../src/shared/runFolder/liveness';
 import { api, ended, extensionOf, finished, tinyConfigUri, until } from './support';
 
 async function runStatus(

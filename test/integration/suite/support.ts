@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { SynthPairApi } from '../../../src/extension';
-import type { RunEnding, RunRequest } from '../../../src/runManager/runController';
+import type { SynthPairApi } from '../../../src/host/extension';
+import type { RunEnding, RunRequest } from '../../../src/host/runs/runController';
 
 const EXTENSION_ID = 'synthpair.synthpair';
 /** Written by the runner next to the workspace's tiny dataset: trains in seconds. */

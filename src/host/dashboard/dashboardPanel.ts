@@ -1,0 +1,566 @@
+import path from 'node:path';
+import * as vscode from 'vscode';
+import { toWireError } from '../../shared/protocol/errors';
+import { describeForLog, validateMessage } from '../../shared/protocol/validate';
+import {
+  type DashboardState,
+  type DashboardTab,
+  type DashboardToHost,
+  dashboardState,
+  dashboardToHost,
+  type HostToDashboard,
+  hostToDashboard,
+  type PanelConfigKey,
+  type WorkerState,
+} from '../../shared/protocol/webview';
+import type { RunSummary } from '../../shared/runFolder/runSummary';
+import { commandDefinitions } from '../manifest/commandIds';
+import type { RunCatalog } from '../runs/runCatalog';
+import type { RunController } from '../runs/runController';
+import { onRunsChanged } from '../runs/runsChanged';
+import { renderWebviewHtml } from '../webview/webviewHtml';
+import type { EngineService } from '../workers/engineService';
+import { changedKeys, type PanelValues, readPanelValues, setConfigValue } from './configValues';
+import { type EditToPixels, PairsSynthesis } from './pairsSynthesis';
+import { analysisStepPairs, RunLogFeed, readAnalysisSteps } from './runFeed';
+
+export interface DashboardDependencies {
+  extensionUri: vscode.Uri;
+  engine: EngineService;
+  catalog: RunCatalog;
+  controller: RunController;
+  output: vscode.LogOutputChannel;
+  /** Where an export goes; the save dialog unless a test answers instead. */
+  chooseExportTarget?: (suggested: vscode.Uri, format: 'png' | 'csv') => Thenable<vscode.Uri | undefined>;
+}
+
+/** How often a live run's curves and steps reach the webview at most. */
+const liveIntervalMs = 500;
+
+const isExperimentFile = (uri: vscode.Uri) => uri.scheme === 'file' && uri.path.endsWith('.synthpair.json');
+
+/**
+ * The dashboard: one panel per window that shows the experiment of the active editor, like the Markdown
+ * preview follows its document, or one experiment when locked. It reads the runs from disk and the config from
+ * the editor's document (saved or not); the webview holds only what it is sent and its own view settings.
+ */
+export class DashboardPanel implements vscode.Disposable {
+  static readonly viewType = 'synthpair.dashboard';
+  private static currentPanel: DashboardPanel | undefined;
+
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly received = new vscode.EventEmitter<DashboardToHost>();
+  private readonly posted = new vscode.EventEmitter<HostToDashboard>();
+  /** Messages from the webview that passed validation; tests observe the conversation through these. */
+  readonly onDidReceiveMessage = this.received.event;
+  readonly onDidPostMessage = this.posted.event;
+
+  private configFile: string | undefined;
+  private locked = false;
+  private selectedRun: string | undefined;
+  private newestRun: string | undefined;
+  private overlaidRuns: string[] = [];
+  private panelValues: PanelValues | undefined;
+  private readonly logs = new RunLogFeed();
+  private sentSteps = '';
+  private readonly synthesis: PairsSynthesis;
+  private ready = false;
+  /** The pairs shown are a training run's analysis grid, to be redrawn by the worker once it stops. */
+  private trainingShown = false;
+
+  static get current(): DashboardPanel | undefined {
+    return DashboardPanel.currentPanel;
+  }
+
+  /** Shows the dashboard beside the active editor, bound to `configFile` or else to the active experiment. */
+  static createOrShow(dependencies: DashboardDependencies, configFile?: string): DashboardPanel {
+    const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.One;
+    const target = configFile ?? activeExperimentFile();
+    if (DashboardPanel.currentPanel) {
+      const current = DashboardPanel.currentPanel;
+      current.panel.reveal(column, true);
+      if (target && target !== current.configFile) void current.bind(target);
+      return current;
+    }
+    const panel = vscode.window.createWebviewPanel(
+      DashboardPanel.viewType,
+      'SynthPair Dashboard',
+      {
+        viewColumn: column,
+        preserveFocus: true,
+      },
+      DashboardPanel.webviewOptions(dependencies.extensionUri),
+    );
+    return new DashboardPanel(panel, dependencies, { configFile: target ?? null });
+  }
+
+  /** A panel VS Code restores after a reload, with the state its webview last saved. */
+  static revive(
+    panel: vscode.WebviewPanel,
+    dependencies: DashboardDependencies,
+    state: unknown,
+  ): DashboardPanel {
+    DashboardPanel.currentPanel?.dispose();
+    panel.webview.options = DashboardPanel.webviewOptions(dependencies.extensionUri);
+    const checked = validateMessage(dashboardState, state ?? {});
+    return new DashboardPanel(panel, dependencies, checked.ok ? checked.value : {});
+  }
+
+  private static webviewOptions(
+    extensionUri: vscode.Uri,
+  ): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+    return {
+      enableScripts: true,
+      localResourceRoots: [
+        vscode.Uri.joinPath(extensionUri, 'dist', 'webview'),
+        vscode.Uri.joinPath(extensionUri, 'media'),
+        // Analysis arrays are fetched straight from the run folders, which live in the workspace.
+        ...(vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri),
+      ],
+    };
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly dependencies: DashboardDependencies,
+    restored: Pick<DashboardState, 'configFile' | 'locked' | 'selectedRun'>,
+  ) {
+    DashboardPanel.currentPanel = this;
+    this.configFile = restored.configFile ?? undefined;
+    this.locked = restored.locked ?? false;
+    this.selectedRun = restored.selectedRun ?? undefined;
+    this.synthesis = new PairsSynthesis({
+      synthesize: (params) => dependencies.engine.synthesize(params),
+      post: (message) => void this.post(message),
+      log: (message) => dependencies.output.info(`Dashboard: ${message}`),
+    });
+    panel.iconPath = vscode.Uri.joinPath(dependencies.extensionUri, 'media', 'icon.png');
+    panel.webview.html = this.html();
+    this.updateTitle();
+    const onState = (state: WorkerState, detail?: string) =>
+      void this.post({ type: 'workerState', state, ...(detail ? { detail } : {}) });
+    dependencies.engine.on('state', onState);
+    const runsChanged = onRunsChanged(
+      dependencies.catalog,
+      dependencies.controller,
+      () => void this.refreshRuns(),
+      liveIntervalMs,
+    );
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((raw: unknown) => this.onMessage(raw)),
+      this.received,
+      this.posted,
+      this.synthesis,
+      runsChanged,
+      { dispose: () => dependencies.engine.off('state', onState) },
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        if (!this.locked && editor && isExperimentFile(editor.document.uri)) {
+          void this.bind(editor.document.uri.fsPath);
+        }
+      }),
+      vscode.workspace.onDidChangeTextDocument((event) => {
+        if (event.contentChanges.length > 0 && event.document.uri.fsPath === this.configFile) {
+          this.readConfig(event.document, performance.now());
+        }
+      }),
+    );
+  }
+
+  /** The experiment file shown, if any. */
+  get boundConfigFile(): string | undefined {
+    return this.configFile;
+  }
+
+  get shownRun(): string | undefined {
+    return this.selectedRun;
+  }
+
+  /** Every edit-to-pixels time measured in this panel, as the grids appear. */
+  onDidRenderPairs(listener: (timing: EditToPixels) => void): vscode.Disposable {
+    return new vscode.Disposable(this.synthesis.onDidRender(listener).dispose);
+  }
+
+  dispose(): void {
+    if (DashboardPanel.currentPanel === this) {
+      DashboardPanel.currentPanel = undefined;
+    }
+    this.panel.dispose();
+    for (const disposable of this.disposables.splice(0)) {
+      disposable.dispose();
+    }
+  }
+
+  /** Shows `configFile` and its newest run. */
+  async bind(configFile: string): Promise<void> {
+    if (configFile === this.configFile) return;
+    this.configFile = configFile;
+    this.selectedRun = undefined;
+    this.overlaidRuns = [];
+    this.panelValues = undefined;
+    this.synthesis.cancel();
+    this.updateTitle();
+    await this.sendEverything();
+  }
+
+  setLocked(locked: boolean): void {
+    this.locked = locked;
+    this.updateTitle();
+    void this.sendBinding();
+    // Unlocking follows the editor again, starting with the one that is active now.
+    const active = activeExperimentFile();
+    if (!locked && active) void this.bind(active);
+  }
+
+  async selectRun(runDir: string): Promise<void> {
+    this.selectedRun = runDir;
+    this.overlaidRuns = this.overlaidRuns.filter((dir) => dir !== runDir);
+    this.synthesis.cancel();
+    await this.sendEverything();
+  }
+
+  showTab(tab: DashboardTab): Promise<void> {
+    return this.post({ type: 'showTab', tab });
+  }
+
+  private updateTitle(): void {
+    const name = this.configFile
+      ? path.basename(this.configFile).replace(/\.synthpair\.json$/, '')
+      : undefined;
+    this.panel.title = name ? `SynthPair: ${name}${this.locked ? ' 🔒' : ''}` : 'SynthPair Dashboard';
+  }
+
+  private runsOfConfig(): readonly RunSummary[] {
+    const configFile = this.configFile;
+    return configFile
+      ? this.dependencies.catalog.runs.filter((run) => run.status.configFile === configFile)
+      : [];
+  }
+
+  private async sendEverything(): Promise<void> {
+    if (!this.ready) return;
+    this.sentSteps = '';
+    await this.sendBinding();
+    if (this.configFile) {
+      const document = await openDocument(this.configFile);
+      if (document) this.readConfig(document, performance.now());
+    }
+    await this.sendRunData();
+  }
+
+  private async refreshRuns(): Promise<void> {
+    if (!this.ready) return;
+    const selected = this.selectedRun;
+    await this.sendBinding();
+    await this.sendRunData();
+    // Another run shown, or the shown one has just stopped training: the worker can redraw it now.
+    const stoppedTraining =
+      this.trainingShown && this.selectedRun !== undefined && !this.isTraining(this.selectedRun);
+    if (selected !== this.selectedRun || stoppedTraining) this.requestPairs(performance.now());
+  }
+
+  private async sendBinding(): Promise<void> {
+    const runs = this.runsOfConfig();
+    // Someone watching the newest run wants to see the next one as soon as it starts; a run picked from the
+    // list stays picked.
+    const wasNewest = this.selectedRun === this.newestRun;
+    this.newestRun = runs[0]?.dir;
+    if (!this.selectedRun || wasNewest || !runs.some((run) => run.dir === this.selectedRun)) {
+      this.selectedRun = runs[0]?.dir;
+    }
+    this.overlaidRuns = this.overlaidRuns.filter((dir) => runs.some((run) => run.dir === dir));
+    const folder = this.configFile
+      ? vscode.workspace.getWorkspaceFolder(vscode.Uri.file(this.configFile))
+      : undefined;
+    await this.post({
+      type: 'binding',
+      configFile: this.configFile ?? null,
+      configLabel: this.configFile
+        ? folder
+          ? path.relative(folder.uri.fsPath, this.configFile)
+          : path.basename(this.configFile)
+        : null,
+      locked: this.locked,
+      canRun: vscode.workspace.isTrusted,
+      runs: runs.map((run) => ({
+        runDir: run.dir,
+        label: path.basename(run.dir),
+        state: run.state,
+        epoch: run.status.epoch,
+        ...(run.epochs === undefined ? {} : { epochs: run.epochs }),
+        startedAt: run.status.startedAt,
+      })),
+      selectedRun: this.selectedRun ?? null,
+      overlaidRuns: this.overlaidRuns,
+    });
+  }
+
+  private async sendRunData(): Promise<void> {
+    const shown = [this.selectedRun, ...this.overlaidRuns].filter((dir): dir is string => dir !== undefined);
+    this.logs.keepOnly(shown);
+    for (const runDir of shown) {
+      const update = await this.logs.update(runDir);
+      if (update) await this.post(update);
+    }
+    const runDir = this.selectedRun;
+    if (!runDir) return;
+    const steps = await readAnalysisSteps(runDir);
+    const fingerprint = `${runDir}|${steps.map((step) => `${step.epoch}@${step.manifest.time}`).join(',')}`;
+    if (fingerprint === this.sentSteps) return;
+    const hadSteps = this.sentSteps.startsWith(`${runDir}|`);
+    this.sentSteps = fingerprint;
+    this.allowResourcesOf(runDir);
+    await this.post({
+      type: 'analyses',
+      runDir,
+      steps: steps.map((step) => ({
+        epoch: step.epoch,
+        folderUri: this.panel.webview.asWebviewUri(vscode.Uri.file(step.folder)).toString(),
+        manifest: step.manifest,
+      })),
+    });
+    // New steps mean a new checkpoint may be there too: the pairs follow the run as it trains.
+    if (!hadSteps || steps.length > 0) this.requestPairs(performance.now());
+  }
+
+  /** Whether a process trains the run now: the worker cannot redraw it, as its weights change under it. */
+  private isTraining(runDir: string): boolean {
+    const summary = this.dependencies.catalog.runs.find((run) => run.dir === runDir);
+    return this.dependencies.controller.owns(runDir) || summary?.livePid !== undefined;
+  }
+
+  /** A run being trained shows the grid its newest analysis step drew, and says when edits will apply. */
+  private async showTrainingPairs(runDir: string): Promise<void> {
+    this.synthesis.cancel();
+    const newest = (await readAnalysisSteps(runDir)).at(-1);
+    const grid = newest ? await analysisStepPairs(runDir, newest) : undefined;
+    if (runDir !== this.selectedRun) return;
+    if (grid) await this.post({ type: 'synthesis', requestId: 0, version: 0, result: grid });
+    await this.post({
+      type: 'synthesisState',
+      requestId: 0,
+      state: 'unavailable',
+      message: grid
+        ? `This run is being trained: the grid is the one its analysis after epoch ${grid.epoch} drew. Edits to perturb.* and analysis.* redraw it once training stops.`
+        : 'This run is being trained and has no analysis step yet: its pairs appear after its first analysis (analysis.everyEpochs).',
+    });
+  }
+
+  /** Run folders outside the workspace (`synthpair run --out`) become readable by the webview too. */
+  private allowResourcesOf(runDir: string): void {
+    const options = this.panel.webview.options;
+    const roots = options.localResourceRoots ?? [];
+    if (roots.some((root) => isInside(runDir, root.fsPath))) return;
+    this.panel.webview.options = { ...options, localResourceRoots: [...roots, vscode.Uri.file(runDir)] };
+  }
+
+  private readConfig(document: vscode.TextDocument, editedAt: number): void {
+    const read = readPanelValues(document.getText());
+    if (!read.ok) {
+      if (this.panelValues) {
+        void this.post({
+          type: 'configValues',
+          configFile: document.uri.fsPath,
+          version: document.version,
+          values: this.panelValues,
+          problem: read.problem,
+        });
+      }
+      return;
+    }
+    const changed = changedKeys(this.panelValues, read.values);
+    this.panelValues = read.values;
+    void this.post({
+      type: 'configValues',
+      configFile: document.uri.fsPath,
+      version: document.version,
+      values: read.values,
+    });
+    if (changed.length > 0) this.requestPairs(editedAt, document.version);
+  }
+
+  private requestPairs(editedAt: number, version = 0): void {
+    const runDir = this.selectedRun;
+    if (!runDir || !this.panelValues) return;
+    this.trainingShown = this.isTraining(runDir);
+    if (this.trainingShown) {
+      void this.showTrainingPairs(runDir);
+    } else {
+      this.synthesis.schedule(runDir, this.panelValues, version, editedAt);
+    }
+  }
+
+  /** Writes one key into the experiment file as an edit of its document: undoable, and the file turns dirty. */
+  async editConfig(key: PanelConfigKey, value: string | number | boolean): Promise<boolean> {
+    if (!this.configFile) return false;
+    const document = await openDocument(this.configFile);
+    if (!document) return false;
+    const editor = vscode.window.visibleTextEditors.find((visible) => visible.document === document);
+    const replacements = setConfigValue(document.getText(), key, value, {
+      insertSpaces: editor ? editor.options.insertSpaces !== false : true,
+      tabSize: typeof editor?.options.tabSize === 'number' ? editor.options.tabSize : 2,
+      eol: document.eol === vscode.EndOfLine.CRLF ? '\r\n' : '\n',
+    });
+    if (replacements.length === 0) return true;
+    const edit = new vscode.WorkspaceEdit();
+    for (const replacement of replacements) {
+      const range = new vscode.Range(
+        document.positionAt(replacement.offset),
+        document.positionAt(replacement.offset + replacement.length),
+      );
+      edit.replace(document.uri, range, replacement.content);
+    }
+    const applied = await vscode.workspace.applyEdit(edit);
+    if (applied) {
+      this.dependencies.output.info(
+        `Dashboard: set ${key} to ${JSON.stringify(value)} in ${this.configFile}`,
+      );
+    } else {
+      this.dependencies.output.warn(`Dashboard: VS Code refused the edit of ${key} in ${this.configFile}`);
+    }
+    return applied;
+  }
+
+  private html(): string {
+    const webview = this.panel.webview;
+    const asset = (...segments: string[]) =>
+      webview.asWebviewUri(vscode.Uri.joinPath(this.dependencies.extensionUri, ...segments)).toString();
+    return renderWebviewHtml({
+      title: 'SynthPair Dashboard',
+      cspSource: webview.cspSource,
+      scriptUri: asset('dist', 'webview', 'dashboard.js'),
+      styleUris: [asset('media', 'webview.css'), asset('dist', 'webview', 'dashboard.css')],
+    });
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const message = validateMessage(dashboardToHost, raw);
+    if (!message.ok) {
+      this.dependencies.output.warn(
+        `Dashboard: refused malformed message (${message.reason}): ${describeForLog(raw)}`,
+      );
+      return;
+    }
+    this.received.fire(message.value);
+    try {
+      await this.handle(message.value);
+    } catch (error) {
+      // A handler's failure would otherwise vanish as an unhandled rejection of the message event.
+      this.dependencies.output.error(
+        `Dashboard: ${message.value.type} failed: ${toWireError(error).message}`,
+      );
+    }
+  }
+
+  private async handle(value: DashboardToHost): Promise<void> {
+    switch (value.type) {
+      case 'ready':
+        this.ready = true;
+        // A reloaded webview has lost what it was sent.
+        this.logs.keepOnly([]);
+        await this.post({ type: 'workerState', state: this.dependencies.engine.state });
+        await this.sendEverything();
+        await this.sendBackendReport(false);
+        return;
+      case 'refreshBackend':
+        await this.sendBackendReport(true);
+        return;
+      case 'showOutput':
+        this.dependencies.output.show(true);
+        return;
+      case 'selectRun':
+        await this.selectRun(value.runDir);
+        return;
+      case 'overlayRuns':
+        this.overlaidRuns = value.runDirs.filter((dir) => dir !== this.selectedRun);
+        await this.sendBinding();
+        await this.sendRunData();
+        return;
+      case 'setLocked':
+        this.setLocked(value.locked);
+        return;
+      case 'runExperiment':
+        if (this.configFile) {
+          await vscode.commands.executeCommand(
+            commandDefinitions.runExperiment.id,
+            vscode.Uri.file(this.configFile),
+          );
+        }
+        return;
+      case 'openConfig':
+        if (this.configFile) {
+          await vscode.window.showTextDocument(vscode.Uri.file(this.configFile), {
+            viewColumn: vscode.ViewColumn.One,
+          });
+        }
+        return;
+      case 'editConfig':
+        await this.editConfig(value.key, value.value);
+        return;
+      case 'saveExport':
+        await this.saveExport(value.suggestedName, value.format, value.base64);
+        return;
+      case 'synthesisRendered':
+        this.synthesis.rendered(value.requestId, value.renderMs);
+        return;
+    }
+  }
+
+  /** Saves an export the webview made where the user chooses; the webview cannot write files itself. */
+  async saveExport(suggestedName: string, format: 'png' | 'csv', base64: string): Promise<void> {
+    const folder = this.configFile
+      ? path.dirname(this.configFile)
+      : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const suggested = vscode.Uri.file(path.join(folder ?? '', path.basename(suggestedName)));
+    const choose =
+      this.dependencies.chooseExportTarget ??
+      ((uri: vscode.Uri, kind: 'png' | 'csv') =>
+        vscode.window.showSaveDialog({
+          defaultUri: uri,
+          filters: kind === 'png' ? { 'PNG image': ['png'] } : { 'CSV table': ['csv'] },
+          title: `Export ${kind.toUpperCase()}`,
+        }));
+    const target = await choose(suggested, format);
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, Buffer.from(base64, 'base64'));
+    this.dependencies.output.info(`Dashboard: exported ${target.fsPath}`);
+  }
+
+  private async sendBackendReport(restart: boolean): Promise<void> {
+    try {
+      const report = await this.dependencies.engine.backendReport({ restart });
+      await this.post({ type: 'backendReport', report });
+    } catch (error) {
+      await this.post({ type: 'backendError', error: toWireError(error) });
+    }
+  }
+
+  private async post(message: HostToDashboard): Promise<void> {
+    // Validating our own messages keeps the webview's contract honest when either side changes.
+    const checked = validateMessage(hostToDashboard, message);
+    if (!checked.ok) {
+      this.dependencies.output.error(`Dashboard: not sending an invalid message (${checked.reason})`);
+      return;
+    }
+    this.posted.fire(checked.value);
+    await this.panel.webview.postMessage(checked.value);
+  }
+}
+
+function activeExperimentFile(): string | undefined {
+  const uri = vscode.window.activeTextEditor?.document.uri;
+  return uri && isExperimentFile(uri) ? uri.fsPath : undefined;
+}
+
+async function openDocument(file: string): Promise<vscode.TextDocument | undefined> {
+  try {
+    return await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+  } catch {
+    return undefined;
+  }
+}
+
+function isInside(file: string, folder: string): boolean {
+  const relative = path.relative(folder, file);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}

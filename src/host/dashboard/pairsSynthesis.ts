@@ -1,0 +1,124 @@
+import { toWireError } from '../../shared/protocol/errors';
+import type { HostToDashboard } from '../../shared/protocol/webview';
+import type { WorkerParams, WorkerResult } from '../../shared/protocol/worker';
+import type { PanelValues } from './configValues';
+
+/** How long an edit settles before the worker redraws: typing "0.35" is one redraw, not four. */
+export const synthesisDebounceMs = 80;
+
+export interface PairsSynthesisDependencies {
+  synthesize(params: WorkerParams<'synthesize'>): Promise<WorkerResult<'synthesize'>>;
+  post(message: HostToDashboard): void;
+  log(message: string): void;
+  debounceMs?: number;
+}
+
+/** One redraw from the edit that asked for it to the pixels on screen. */
+export interface EditToPixels {
+  requestId: number;
+  /** From the document change to the webview's report that it painted the grid. */
+  totalMs: number;
+  /** The worker's share: loading (first time), encoding, perturbing, decoding. */
+  workerMs: number;
+  /** From the message's arrival in the webview to the painted frame. */
+  renderMs: number;
+}
+
+interface Requested {
+  version: number;
+  editedAt: number;
+  workerMs?: number;
+}
+
+/**
+ * Redraws the pair grid in the worker whenever the panel keys of the experiment change, debounced. The worker
+ * answers a request superseded by a newer one with `cancelled`, so the grid only ever moves forward.
+ */
+export class PairsSynthesis {
+  private timer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private readonly requested = new Map<number, Requested>();
+  private readonly listeners = new Set<(timing: EditToPixels) => void>();
+  private latest = 0;
+
+  constructor(private readonly dependencies: PairsSynthesisDependencies) {}
+
+  /**
+   * Asks for a grid of `runDir` with `values`; `editedAt` (performance.now()) is when the edit that changed
+   * them happened, which edit-to-pixels is timed from.
+   */
+  schedule(runDir: string, values: PanelValues, version: number, editedAt: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run(runDir, values, version, editedAt);
+    }, this.dependencies.debounceMs ?? synthesisDebounceMs);
+  }
+
+  /** Drops a pending redraw, e.g. when the panel shows another run. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.latest = this.nextId;
+  }
+
+  /** Called when the webview reports the grid of `requestId` painted. */
+  rendered(requestId: number, renderMs: number): EditToPixels | undefined {
+    const requested = this.requested.get(requestId);
+    if (!requested || requested.workerMs === undefined) return undefined;
+    this.requested.delete(requestId);
+    const timing: EditToPixels = {
+      requestId,
+      totalMs: performance.now() - requested.editedAt,
+      workerMs: requested.workerMs,
+      renderMs,
+    };
+    this.dependencies.log(
+      `pairs redrawn: edit to pixels ${timing.totalMs.toFixed(0)} ms (worker ${timing.workerMs.toFixed(0)} ms, webview paint ${renderMs.toFixed(0)} ms)`,
+    );
+    for (const listener of this.listeners) listener(timing);
+    return timing;
+  }
+
+  /** Every measured edit-to-pixels time, as the grids appear. */
+  onDidRender(listener: (timing: EditToPixels) => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.listeners.clear();
+  }
+
+  private async run(runDir: string, values: PanelValues, version: number, editedAt: number): Promise<void> {
+    const requestId = this.nextId++;
+    this.latest = requestId;
+    this.requested.set(requestId, { version, editedAt });
+    // Only the newest request's bookkeeping can still be needed.
+    for (const id of this.requested.keys()) if (id < requestId - 8) this.requested.delete(id);
+    this.dependencies.post({ type: 'synthesisState', requestId, state: 'pending' });
+    try {
+      const result = await this.dependencies.synthesize({ runDir, overrides: { ...values } });
+      if (result.cancelled || requestId !== this.latest) {
+        this.requested.delete(requestId);
+        this.dependencies.post({ type: 'synthesisState', requestId, state: 'cancelled' });
+        return;
+      }
+      this.requested.get(requestId)!.workerMs = result.elapsedMs;
+      this.dependencies.post({ type: 'synthesis', requestId, version, result });
+    } catch (error) {
+      this.requested.delete(requestId);
+      if (requestId !== this.latest) return;
+      const wire = toWireError(error);
+      // The worker refuses runs it cannot redraw (no decoder, still training, no checkpoint yet) with a reason a
+      // person can act on; anything else is a failure.
+      this.dependencies.post({
+        type: 'synthesisState',
+        requestId,
+        state: wire.name === 'ExperimentInputError' ? 'unavailable' : 'failed',
+        message: wire.message,
+      });
+    }
+  }
+}

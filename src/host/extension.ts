@@ -1,0 +1,143 @@
+import * as vscode from 'vscode';
+import { registerCommands, showErrorWithOutput } from './dashboard/dashboardCommands';
+import { type DashboardDependencies, DashboardPanel } from './dashboard/dashboardPanel';
+import { ExperimentCodeLensProvider } from './experimentFile/codeLens';
+import { registerConfigDiagnostics } from './experimentFile/configDiagnostics';
+import { ProbeHoverProvider } from './experimentFile/probeHover';
+import { type HeatmapEditor, HeatmapEditorProvider } from './heatmapEditor/heatmapEditor';
+import { contextKeys } from './manifest/commandIds';
+import { runsViewId } from './manifest/contributions';
+import { registerNewExperimentCommand } from './newExperiment/newExperimentCommand';
+import { RunCatalog } from './runs/runCatalog';
+import { registerRunCommands } from './runs/runCommands';
+import { RunController } from './runs/runController';
+import { RunsTreeProvider } from './runs/runsTree';
+import { TrainingStatusBar } from './runs/trainingStatus';
+import { readRunSettings, readWorkerLaunchOptions } from './settings/readSettings';
+import { EngineService } from './workers/engineService';
+
+/** What `activate` returns: the services other extensions and the integration tests talk to. */
+export interface SynthPairApi {
+  engine: EngineService;
+  controller: RunController;
+  catalog: RunCatalog;
+  runsTree: RunsTreeProvider;
+  statusBar: TrainingStatusBar;
+  currentDashboard(): DashboardPanel | undefined;
+  /** The open SynthPair: Heatmap editors, oldest first. */
+  heatmapEditors(): readonly HeatmapEditor[];
+  output: vscode.LogOutputChannel;
+  /** How long `activate` took, as the output channel reports it. */
+  activationMs: number;
+}
+
+let stopRuns: (() => Promise<void>) | undefined;
+
+export function activate(context: vscode.ExtensionContext): SynthPairApi {
+  const activationStarted = performance.now();
+  const output = vscode.window.createOutputChannel('SynthPair', { log: true });
+  const workerScript = vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath;
+  const launchOptions = () => readWorkerLaunchOptions(context.extensionUri, output);
+  const engine = new EngineService({
+    workerScript,
+    launchOptions,
+    log: (level, message) => output[level === 'debug' ? 'debug' : level](`worker: ${message}`),
+  });
+  engine.on('crashed', (error) => {
+    output.error(`${error.message}. Last output of the worker:\n${error.lastLines.join('\n') || '(none)'}`);
+    const tail = error.lastLines.slice(-3).join(' | ');
+    void showErrorWithOutput(`${error.message}.${tail ? ` Last output: ${tail}` : ''}`, output);
+  });
+
+  const controller = new RunController({
+    workerScript,
+    launchOptions,
+    runtime: () => {
+      const settings = readRunSettings();
+      return {
+        concurrency: settings.concurrency,
+        heapMb: settings.workerMemoryMb,
+        ...(settings.nodeExecutable ? { execPath: settings.nodeExecutable } : {}),
+      };
+    },
+    log: (level, message) => output[level === 'debug' ? 'debug' : level](message),
+  });
+  stopRuns = () => controller.dispose();
+  const catalog = new RunCatalog();
+  const runsTree = new RunsTreeProvider(catalog, controller);
+  const treeView = vscode.window.createTreeView(runsViewId, {
+    treeDataProvider: runsTree,
+    canSelectMany: true,
+    showCollapseAll: true,
+  });
+  const statusBar = new TrainingStatusBar(controller);
+  const codeLens = new ExperimentCodeLensProvider(catalog, controller);
+  // 'changed' fires with every step; the context key and the badge change only when runs start or end.
+  let busy = '';
+  controller.on('changed', () => {
+    const configs = controller.busyConfigs();
+    const training = controller.running.length;
+    const key = `${training}|${configs.join('|')}`;
+    if (key === busy) return;
+    busy = key;
+    void vscode.commands.executeCommand('setContext', contextKeys.busyConfigs, configs);
+    treeView.badge = training > 0 ? { value: training, tooltip: `${training} training` } : undefined;
+  });
+
+  const dependencies: DashboardDependencies = {
+    extensionUri: context.extensionUri,
+    engine,
+    catalog,
+    controller,
+    output,
+  };
+  const heatmapEditors = HeatmapEditorProvider.register({
+    extensionUri: context.extensionUri,
+    engine,
+    catalog,
+    controller,
+    output,
+  });
+  context.subscriptions.push(
+    output,
+    { dispose: () => engine.dispose() },
+    catalog,
+    runsTree,
+    treeView,
+    statusBar,
+    codeLens,
+    vscode.languages.registerCodeLensProvider({ pattern: '**/*.synthpair.json' }, codeLens),
+    ...registerCommands(dependencies),
+    ...registerRunCommands({ catalog, controller, output }),
+    registerNewExperimentCommand(output),
+    registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
+    heatmapEditors.registration,
+    vscode.languages.registerHoverProvider(
+      { pattern: '**/*.synthpair.json' },
+      new ProbeHoverProvider(catalog),
+    ),
+    vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        DashboardPanel.revive(panel, dependencies, state);
+      },
+    }),
+  );
+  const activationMs = performance.now() - activationStarted;
+  output.info(`activated in ${activationMs.toFixed(1)} ms`);
+  return {
+    activationMs,
+    engine,
+    controller,
+    catalog,
+    runsTree,
+    statusBar,
+    currentDashboard: () => DashboardPanel.current,
+    heatmapEditors: () => heatmapEditors.provider.editors,
+    output,
+  };
+}
+
+/** Runs stop after their step and record `stopped`, so closing the window never leaves a run to repair. */
+export async function deactivate(): Promise<void> {
+  await stopRuns?.();
+}

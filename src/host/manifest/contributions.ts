@@ -1,0 +1,146 @@
+import { settingDefinitions, settingsSection } from '../../shared/config/settings';
+import { commandDefinitions, contextKeys } from './commandIds';
+
+export const runsViewId = 'synthpair.runs';
+/** The heat-map editor's viewType (src/host/heatmapEditor/heatmapEditor.ts registers it). */
+export const heatmapEditorViewType = 'synthpair.heatmap';
+const viewContainerId = 'synthpair';
+
+const isExperimentFile = 'resourceFilename =~ /\\.synthpair\\.json$/';
+const isBusy = `resourcePath in ${contextKeys.busyConfigs}`;
+
+/** `viewItem` values of the Runs view's nodes, which its menus match. */
+export const runsViewItems = {
+  config: 'config',
+  queued: 'queued',
+  run: (state: string, live: boolean) => `run.${state}${live ? '.live' : ''}`,
+} as const;
+
+const { runExperiment, stopRun, resumeRun, openDashboard, revealRunFolder, deleteRun } = commandDefinitions;
+
+/** What the extension contributes to VS Code, generated into package.json by `npm run generate`. */
+export function manifestContributions() {
+  return {
+    commands: Object.values(commandDefinitions).map((definition) => ({
+      command: definition.id,
+      title: definition.title,
+      category: definition.category,
+      ...('icon' in definition ? { icon: definition.icon } : {}),
+      ...('enablement' in definition ? { enablement: definition.enablement } : {}),
+    })),
+    configuration: {
+      title: 'SynthPair',
+      properties: Object.fromEntries(
+        Object.entries(settingDefinitions).map(([name, definition]) => [
+          `${settingsSection}.${name}`,
+          definition,
+        ]),
+      ),
+    },
+    // The schema lets comments and trailing commas through (VS Code's `allowComments`), so the files need
+    // no `jsonc` language association.
+    jsonValidation: [{ fileMatch: '*.synthpair.json', url: './media/schema/experiment.schema.json' }],
+    // Offered by Open With on any image rather than replacing the image preview: most images are not data.
+    customEditors: [
+      {
+        viewType: heatmapEditorViewType,
+        displayName: 'SynthPair: Heatmap',
+        selector: [{ filenamePattern: '*.png' }, { filenamePattern: '*.jpg' }, { filenamePattern: '*.jpeg' }],
+        priority: 'option',
+      },
+    ],
+    viewsContainers: {
+      activitybar: [{ id: viewContainerId, title: 'SynthPair', icon: 'media/activity.svg' }],
+    },
+    views: {
+      [viewContainerId]: [
+        { id: runsViewId, name: 'Runs', contextualTitle: 'SynthPair', icon: 'media/activity.svg' },
+      ],
+    },
+    viewsWelcome: [
+      {
+        view: runsViewId,
+        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *.synthpair.json file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line.`,
+      },
+    ],
+    menus: {
+      'editor/title': [
+        {
+          command: runExperiment.id,
+          when: `${isExperimentFile} && !(${isBusy}) && isWorkspaceTrusted`,
+          group: 'navigation@1',
+        },
+        { command: stopRun.id, when: `${isExperimentFile} && ${isBusy}`, group: 'navigation@1' },
+        { command: openDashboard.id, when: isExperimentFile, group: 'navigation@2' },
+        {
+          command: commandDefinitions.runWithOverrides.id,
+          when: `${isExperimentFile} && isWorkspaceTrusted`,
+          group: '1_run@1',
+        },
+      ],
+      'explorer/context': [
+        {
+          command: runExperiment.id,
+          when: `${isExperimentFile} && isWorkspaceTrusted`,
+          group: 'synthpair@1',
+        },
+        {
+          command: commandDefinitions.runWithOverrides.id,
+          when: `${isExperimentFile} && isWorkspaceTrusted`,
+          group: 'synthpair@2',
+        },
+      ],
+      'view/title': [
+        {
+          command: commandDefinitions.newExperiment.id,
+          when: `view == ${runsViewId}`,
+          group: 'navigation@1',
+        },
+        { command: commandDefinitions.compareRuns.id, when: `view == ${runsViewId}`, group: 'navigation@2' },
+        { command: commandDefinitions.refreshRuns.id, when: `view == ${runsViewId}`, group: 'navigation@3' },
+      ],
+      'view/item/context': [
+        {
+          command: runExperiment.id,
+          when: `view == ${runsViewId} && viewItem == config && isWorkspaceTrusted`,
+          group: 'inline@1',
+        },
+        {
+          command: openDashboard.id,
+          when: `view == ${runsViewId} && (viewItem == config || viewItem =~ /^run\\./)`,
+          group: 'inline@2',
+        },
+        {
+          command: commandDefinitions.runWithOverrides.id,
+          when: `view == ${runsViewId} && viewItem == config`,
+          group: '1_run@1',
+        },
+        {
+          command: stopRun.id,
+          when: `view == ${runsViewId} && (viewItem == queued || viewItem =~ /^run\\..*\\.live$/)`,
+          group: 'inline@1',
+        },
+        {
+          command: resumeRun.id,
+          when: `view == ${runsViewId} && viewItem =~ /^run\\.(stopped|failed)$/ && isWorkspaceTrusted`,
+          group: 'inline@1',
+        },
+        {
+          command: revealRunFolder.id,
+          when: `view == ${runsViewId} && viewItem =~ /^run\\./`,
+          group: '2_files@1',
+        },
+        {
+          command: deleteRun.id,
+          when: `view == ${runsViewId} && viewItem =~ /^run\\.[a-z]+$/`,
+          group: '2_files@2',
+        },
+        {
+          command: commandDefinitions.compareRuns.id,
+          when: `view == ${runsViewId} && viewItem =~ /^run\\./`,
+          group: '3_compare@1',
+        },
+      ],
+    },
+  };
+}

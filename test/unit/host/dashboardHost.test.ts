@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { appendFile, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { applyEdits } from 'jsonc-parser';
+import { changedKeys, readPanelValues, setConfigValue } from '../../../src/host/dashboard/configValues';
+import { PairsSynthesis } from '../../../src/host/dashboard/pairsSynthesis';
+import { RunLogFeed, readAnalysisSteps } from '../../../src/host/dashboard/runFeed';
+import type { HostToDashboard } from '../../../src/shared/protocol/webview';
+import type { WorkerParams, WorkerResult } from '../../../src/shared/protocol/worker';
+import { makeTempDir } from '../../fixtures/makeImages';
+import { trainedFixtureRun } from '../../support/fixtureRun';
+
+const experimentText = `// an experiment with comments that edits must keep
+{
+  "name": "birds",
+  "data": { "root": "data" },
+  "analysis": {
+    "variance": { "quantile": 0.3 } // the paper's value is 0.25
+  },
+  "perturb": { "mode": "shuffle" }
+}
+`;
+
+const formatting = { insertSpaces: true, tabSize: 2, eol: '\n' };
+
+describe('dashboard host: the config values the panels show and edit', () => {
+  it('reads every panel key, defaults filled in, from unsaved text', () => {
+    const read = readPanelValues(experimentText);
+    assert.ok(read.ok);
+    assert.deepEqual(read.values, {
+      'analysis.variance.quantile': 0.3,
+      'analysis.gradcam.quantile': 0.25,
+      'analysis.gradcam.variant': 'absolute',
+      'analysis.combine': 'union',
+      'analysis.probes.samples': 4,
+      'perturb.mode': 'shuffle',
+      'perturb.strength': 1,
+      'perturb.fraction': 1,
+    });
+  });
+
+  it('names the first error of a text that is not a config, so the panels keep their last values', () => {
+    const read = readPanelValues(experimentText.replace('0.3', '1.7'));
+    assert.equal(read.ok, false);
+    assert.match(!read.ok ? read.problem : '', /analysis\.variance\.quantile/);
+    assert.equal(readPanelValues('{ "name": ').ok, false);
+  });
+
+  it('lists the keys that changed between two readings', () => {
+    const before = readPanelValues(experimentText);
+    const after = readPanelValues(experimentText.replace('"shuffle"', '"gaussian"'));
+    assert.ok(before.ok && after.ok);
+    assert.deepEqual(changedKeys(before.values, after.values), ['perturb.mode']);
+    assert.equal(changedKeys(undefined, after.values).length, 8);
+  });
+
+  it('edits an existing key in place, keeping comments and layout', () => {
+    const edits = setConfigValue(experimentText, 'analysis.variance.quantile', 0.4, formatting);
+    const edited = applyEdits(experimentText, edits);
+    assert.equal(edited, experimentText.replace('"quantile": 0.3', '"quantile": 0.4'));
+    const read = readPanelValues(edited);
+    assert.ok(read.ok);
+    assert.equal(read.values['analysis.variance.quantile'], 0.4);
+  });
+
+  it('creates the enclosing objects of a key the file does not mention', () => {
+    const edited = applyEdits(
+      experimentText,
+      setConfigValue(experimentText, 'analysis.gradcam.quantile', 0.1, formatting),
+    );
+    const read = readPanelValues(edited);
+    assert.ok(read.ok);
+    assert.equal(read.values['analysis.gradcam.quantile'], 0.1);
+    assert.equal(read.values['analysis.variance.quantile'], 0.3);
+    assert.match(edited, /the paper's value is 0\.25/);
+  });
+});
+
+describe('dashboard host: run logs and analysis steps', function () {
+  this.timeout(180_000);
+  let folder: string;
+  let fixtureRunDir: string;
+
+  before(async () => {
+    fixtureRunDir = (await trainedFixtureRun()).runDir;
+  });
+
+  beforeEach(async () => {
+    folder = await makeTempDir('run-feed');
+  });
+
+  afterEach(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  const record = (step: number, time: string) =>
+    JSON.stringify({ kind: 'step', epoch: 1, step, time, losses: { contrastive: 3 }, lr: 0.1 });
+
+  it('sends a run whole first, then only the lines appended since, then nothing', async () => {
+    const metrics = path.join(folder, 'metrics.jsonl');
+    await writeFile(metrics, `${record(10, 't10')}\n${record(20, 't20')}\n`);
+    const feed = new RunLogFeed();
+    const first = await feed.update(folder);
+    assert.equal(first?.reset, true);
+    assert.deepEqual(
+      first?.metrics.map((entry) => entry.step),
+      [10, 20],
+    );
+    // A torn last line (a write in progress) is not sent until it is whole.
+    await appendFile(metrics, `${record(30, 't30')}\n{"kind":"st`);
+    const second = await feed.update(folder);
+    assert.equal(second?.reset, false);
+    assert.deepEqual(
+      second?.metrics.map((entry) => entry.step),
+      [30],
+    );
+    assert.equal(await feed.update(folder), undefined);
+  });
+
+  it('sends the whole run again when a resume rewrote its logs', async () => {
+    const metrics = path.join(folder, 'metrics.jsonl');
+    await writeFile(metrics, `${record(10, 't10')}\n${record(20, 't20')}\n`);
+    const feed = new RunLogFeed();
+    await feed.update(folder);
+    await writeFile(metrics, `${record(10, 't10')}\n${record(20, 'resumed')}\n${record(30, 't30')}\n`);
+    const update = await feed.update(folder);
+    assert.equal(update?.reset, true);
+    assert.equal(update?.metrics.length, 3);
+    feed.keepOnly([]);
+    assert.equal((await feed.update(folder))?.reset, true);
+  });
+
+  it('lists a run folder’s analysis steps oldest first and skips a folder without a valid manifest', async () => {
+    await cp(path.join(fixtureRunDir, 'analysis'), path.join(folder, 'analysis'), { recursive: true });
+    await mkdir(path.join(folder, 'analysis', 'epoch-0009'));
+    await writeFile(path.join(folder, 'analysis', 'epoch-0009', 'analysis.json'), '{"format": 2}');
+    const steps = await readAnalysisSteps(folder);
+    assert.deepEqual(
+      steps.map((step) => step.epoch),
+      [1, 2, 3],
+    );
+    assert.equal(steps[2]?.manifest.dimensions, 64);
+    assert.deepEqual(await readAnalysisSteps(path.join(folder, 'missing')), []);
+  });
+});
+
+describe('dashboard host: redrawing the pairs as the config changes', () => {
+  const values = readPanelValues(experimentText);
+  assert.ok(values.ok);
+
+  function synthesisResult(elapsedMs: number): WorkerResult<'synthesize'> {
+    const criterion = { quantile: 0.25, count: 1, threshold: 0.1 };
+    return {
+      cancelled: false,
+      runDir: 'run',
+      checkpoint: 'epoch-0001',
+      epoch: 1,
+      analysisEpoch: 1,
+      probes: 1,
+      imageSize: 1,
+      samples: 1,
+      dimensions: 4,
+      masked: 1,
+      variance: criterion,
+      gradcam: { ...criterion, variant: 'absolute' },
+      combine: 'union',
+      perturb: { mode: 'gaussian', strength: 1, fraction: 1 },
+      originals: 'AAAA',
+      reconstructions: 'AAAA',
+      perturbed: 'AAAA',
+      elapsedMs,
+    };
+  }
+
+  function harness(
+    answer: (params: WorkerParams<'synthesize'>, call: number) => Promise<WorkerResult<'synthesize'>>,
+  ) {
+    const posted: HostToDashboard[] = [];
+    const requests: WorkerParams<'synthesize'>[] = [];
+    const synthesis = new PairsSynthesis({
+      synthesize: (params) => {
+        requests.push(params);
+        return answer(params, requests.length);
+      },
+      post: (message) => posted.push(message),
+      log: () => undefined,
+      debounceMs: 20,
+    });
+    return { synthesis, posted, requests };
+  }
+
+  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('debounces a burst of edits into one request carrying the latest values', async () => {
+    const { synthesis, posted, requests } = harness(async () => synthesisResult(5));
+    synthesis.schedule('run', { ...values.values, 'perturb.strength': 1.5 }, 1, performance.now());
+    synthesis.schedule('run', { ...values.values, 'perturb.strength': 2 }, 2, performance.now());
+    await settle(60);
+    assert.equal(requests.length, 1);
+    assert.equal(requests[0]?.overrides['perturb.strength'], 2);
+    assert.deepEqual(
+      posted.map((message) => message.type),
+      ['synthesisState', 'synthesis'],
+    );
+    const grid = posted[1];
+    assert.ok(grid?.type === 'synthesis');
+    assert.equal(grid.version, 2);
+    synthesis.dispose();
+  });
+
+  it('times an edit to the webview’s painted grid, and only once', async () => {
+    const { synthesis, posted } = harness(async () => synthesisResult(7));
+    const editedAt = performance.now();
+    synthesis.schedule('run', values.values, 1, editedAt);
+    await settle(60);
+    const grid = posted.find((message) => message.type === 'synthesis');
+    assert.ok(grid?.type === 'synthesis');
+    const timing = synthesis.rendered(grid.requestId, 3);
+    assert.ok(timing);
+    assert.equal(timing.workerMs, 7);
+    assert.ok(timing.totalMs >= 20, `${timing.totalMs} ms includes the debounce`);
+    assert.equal(synthesis.rendered(grid.requestId, 3), undefined);
+    synthesis.dispose();
+  });
+
+  it('drops an answer that a newer request overtook, and tells an unavailable run from a failure', async () => {
+    const { synthesis, posted } = harness(async (_params, call) => {
+      if (call === 1) {
+        await settle(80);
+        return synthesisResult(80);
+      }
+      const error = new Error('run: was trained without a decoder');
+      error.name = 'ExperimentInputError';
+      throw error;
+    });
+    synthesis.schedule('run', values.values, 1, performance.now());
+    await settle(40);
+    synthesis.schedule('run', values.values, 2, performance.now());
+    await settle(150);
+    assert.equal(posted.filter((message) => message.type === 'synthesis').length, 0);
+    const states = posted.flatMap((message) => (message.type === 'synthesisState' ? [message.state] : []));
+    assert.deepEqual(states, ['pending', 'pending', 'unavailable', 'cancelled']);
+    synthesis.dispose();
+  });
+});

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { RunController, type RunEnding, type RunRequest } from '../../../src/host/runs/runController';
+import { isAlive } from '../../../src/shared/runFolder/liveness';
+import { makeTempDir } from '../../fixtures/makeImages';
+import { tinyConfig, writeTinyExperiment } from '../../support/cli';
+import { repoRoot as root } from '../../support/paths';
+
+const workerScript = path.join(root, 'dist', 'worker.js');
+
+/** The extension's run queue, without VS Code: real worker processes training a tiny experiment. */
+describe('run controller: a worker per run, a queue, stop', function () {
+  this.timeout(120_000);
+  let folder: string;
+  let controller: RunController;
+  let concurrency = 1;
+
+  function request(label: string, patch = {}): Omit<RunRequest, 'id'> {
+    return {
+      label,
+      configFile: path.join(folder, 'tiny.synthpair.json'),
+      start: {
+        kind: 'new',
+        configFile: path.join(folder, 'tiny.synthpair.json'),
+        text: JSON.stringify(tinyConfig({ checkpoint: { everyEpochs: 1 }, ...patch })),
+        overrides: [],
+        overridesBase: folder,
+        out: path.join(folder, 'runs', label),
+        runsFolder: path.join(folder, 'runs'),
+      },
+      cacheFolder: path.join(folder, 'cache'),
+    };
+  }
+
+  function ended(id: number): Promise<RunEnding> {
+    return new Promise((resolve) => {
+      const listener = (request: RunRequest, ending: RunEnding) => {
+        if (request.id !== id) return;
+        controller.off('ended', listener);
+        resolve(ending);
+      };
+      controller.on('ended', listener);
+    });
+  }
+
+  before(async () => {
+    if (!existsSync(workerScript)) throw new Error('dist/worker.js is missing: run `npm run build` first');
+    folder = await makeTempDir('run-controller');
+    await writeTinyExperiment(folder);
+  });
+
+  beforeEach(() => {
+    concurrency = 1;
+    controller = new RunController({
+      workerScript,
+      launchOptions: () => ({
+        backend: 'wasm',
+        wasmDir: path.join(root, 'dist', 'wasm'),
+        nativeModulePaths: [],
+      }),
+      runtime: () => ({ concurrency, heapMb: 1024 }),
+      log: () => undefined,
+    });
+  });
+
+  afterEach(async () => {
+    await controller.dispose(1000);
+  });
+
+  after(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('trains runs one at a time in order, and takes a cancelled one out of the queue', async () => {
+    const first = controller.enqueue(request('first'));
+    const second = controller.enqueue(request('second'));
+    const third = controller.enqueue(request('third'));
+    assert.deepEqual(
+      controller.running.map((run) => run.request.id),
+      [first.id],
+    );
+    assert.deepEqual(
+      controller.queued.map((queued) => queued.id),
+      [second.id, third.id],
+    );
+    assert.deepEqual(controller.busyConfigs(), [path.join(folder, 'tiny.synthpair.json')]);
+    const [firstEnding, secondEnding] = [ended(first.id), ended(second.id)];
+    const secondStarted = new Promise<number>((resolve) => {
+      const listener = () => {
+        if (controller.running.some((run) => run.request.id === second.id)) {
+          controller.off('changed', listener);
+          resolve(Date.now());
+        }
+      };
+      controller.on('changed', listener);
+    });
+    assert.equal(await controller.stop(third.id), true);
+    assert.deepEqual(
+      controller.queued.map((queued) => queued.id),
+      [second.id],
+    );
+    const firstDone = await firstEnding;
+    const firstEndedAt = Date.now();
+    assert.equal(firstDone.kind === 'finished' && firstDone.result.state, 'completed');
+    assert.ok((await secondStarted) >= firstEndedAt - 50, 'the second run starts only after the first ends');
+    const secondDone = await secondEnding;
+    assert.equal(secondDone.kind === 'finished' && secondDone.result.state, 'completed');
+    assert.equal(existsSync(path.join(folder, 'runs', 'third')), false);
+    assert.equal(await controller.stop(third.id), false, 'an ended run cannot be stopped again');
+  });
+
+  it('runs up to synthpair.concurrency at once', async () => {
+    concurrency = 2;
+    const a = controller.enqueue(request('pair-a'));
+    const b = controller.enqueue(request('pair-b'));
+    assert.equal(controller.running.length, 2);
+    assert.equal(controller.queued.length, 0);
+    const endings = await Promise.all([ended(a.id), ended(b.id)]);
+    assert.deepEqual(
+      endings.map((ending) => ending.kind === 'finished' && ending.result.state),
+      ['completed', 'completed'],
+    );
+  });
+
+  it('stops a run after a step, reports its progress and folder first, and ends its worker', async () => {
+    const run = controller.enqueue(request('halted', { train: { epochs: 20 } }));
+    const ending = ended(run.id);
+    const progressed = await new Promise<NonNullable<(typeof controller.running)[number]>>((resolve) => {
+      const listener = () => {
+        const active = controller.running.find((candidate) => candidate.request.id === run.id);
+        if (active?.runDir && (active.progress?.epoch ?? 0) >= 2 && active.secondsPerStep !== undefined) {
+          controller.off('changed', listener);
+          resolve(active);
+        }
+      };
+      controller.on('changed', listener);
+    });
+    assert.equal(progressed.runDir, path.join(folder, 'runs', 'halted'));
+    const pid = progressed.pid!;
+    assert.equal(await controller.stop(run.id), true);
+    const done = await ending;
+    assert.ok(done.kind === 'finished');
+    assert.equal(done.result.state, 'stopped');
+    assert.ok(done.result.epoch < 20);
+    assert.equal(isAlive(pid), false, 'the worker process has ended');
+    const status = JSON.parse(await readFile(path.join(folder, 'runs', 'halted', 'run.json'), 'utf8'));
+    assert.equal(status.state, 'stopped');
+  });
+
+  it('reports a config the worker refuses as a failed start, without a run folder', async () => {
+    const run = controller.enqueue(request('refused', { train: { epochs: -1 } }));
+    const ending = await ended(run.id);
+    assert.equal(ending.kind, 'failed');
+    assert.match(ending.kind === 'failed' ? ending.error.message : '', /train\.epochs/);
+    assert.equal(existsSync(path.join(folder, 'runs', 'refused')), false);
+  });
+
+  it('stops every run on dispose, leaving them resumable', async () => {
+    const run = controller.enqueue(request('closing', { train: { epochs: 20 } }));
+    await new Promise<void>((resolve) => {
+      const listener = () => {
+        if (
+          controller.running.some(
+            (active) => active.request.id === run.id && (active.progress?.epoch ?? 0) >= 1,
+          )
+        ) {
+          controller.off('changed', listener);
+          resolve();
+        }
+      };
+      controller.on('changed', listener);
+    });
+    await controller.dispose(10_000);
+    const status = JSON.parse(await readFile(path.join(folder, 'runs', 'closing', 'run.json'), 'utf8'));
+    assert.equal(status.state, 'stopped');
+    assert.throws(() => controller.enqueue(request('late')), /shutting down/);
+  });
+});
