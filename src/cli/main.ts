@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { formatBackendReport } from '../shared/backendReportText';
+import { experimentFileSuffix } from '../shared/config/experiment/choices';
 import { type BackendPreference, backendPreference } from '../shared/protocol/backend';
 import { evalCommand } from './evalCommand';
 import { runCommand, UsageError } from './runCommand';
@@ -66,7 +67,7 @@ async function main(argv: readonly string[]): Promise<void> {
   program
     .command('run')
     .description('train an experiment into a new run folder, or resume one')
-    .argument('[config]', 'the experiment file (*.synthpair.json)')
+    .argument('[config]', `the experiment file (*${experimentFileSuffix})`)
     .option('--out <dir>', 'run folder (default: .synthpair/runs/<name>-<time> under the current folder)')
     .option('--set <key=value...>', 'override config keys, e.g. --set train.epochs=10 ssl.method=mocov2', [])
     .option('--resume <runDir>', 'continue a stopped or killed run from its last checkpoint')

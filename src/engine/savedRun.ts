@@ -1,8 +1,9 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../shared/config/experiment/definitions';
-import { RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
-import { latestAnalysis, type SavedAnalysis } from './analysis/artefacts';
+import type { AnalysisStep } from '../shared/runFolder/analysisSteps';
+import { analysisManifestFile, RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
+import { latestAnalysis } from './analysis/artefacts';
 import { latestCheckpointName, readCheckpointManifest } from './checkpoint';
 import { ExperimentInputError, loadSavedConfig } from './training/experiment';
 
@@ -17,7 +18,7 @@ export interface RunSources {
   checkpoint: string;
   /** The epoch the checkpoint was saved after. */
   checkpointEpoch: number;
-  analysis: SavedAnalysis;
+  analysis: AnalysisStep;
   key: string;
 }
 
@@ -74,7 +75,7 @@ export async function locateRunSources(runDir: string, options: LocateOptions): 
     checkpoint,
     await modified(checkpointManifest),
     analysis.folder,
-    await modified(path.join(analysis.folder, 'analysis.json')),
+    await modified(path.join(analysis.folder, analysisManifestFile)),
   ].join('|');
   return { runDir, config, checkpoint, checkpointEpoch, analysis, key };
 }

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { experimentFileGlob } from '../shared/config/experiment/choices';
 import { registerCommands, showErrorWithOutput } from './dashboard/dashboardCommands';
 import { type DashboardDependencies, DashboardPanel } from './dashboard/dashboardPanel';
 import { ExperimentCodeLensProvider } from './experimentFile/codeLens';
@@ -106,16 +107,13 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     treeView,
     statusBar,
     codeLens,
-    vscode.languages.registerCodeLensProvider({ pattern: '**/*.synthpair.json' }, codeLens),
+    vscode.languages.registerCodeLensProvider({ pattern: experimentFileGlob }, codeLens),
     ...registerCommands(dependencies),
     ...registerRunCommands({ catalog, controller, output }),
     registerNewExperimentCommand(output),
     registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
     heatmapEditors.registration,
-    vscode.languages.registerHoverProvider(
-      { pattern: '**/*.synthpair.json' },
-      new ProbeHoverProvider(catalog),
-    ),
+    vscode.languages.registerHoverProvider({ pattern: experimentFileGlob }, new ProbeHoverProvider(catalog)),
     vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
       deserializeWebviewPanel: async (panel, state: unknown) => {
         DashboardPanel.revive(panel, dependencies, state);

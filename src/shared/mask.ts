@@ -1,7 +1,4 @@
-/**
- * Which criteria make a dimension non-discriminative: either, both, or one alone (the paper's ablations).
- */
-export type MaskCombine = 'union' | 'intersection' | 'variance' | 'gradcam';
+import type { MaskCombine } from './config/experiment/choices';
 
 export interface MaskOptions {
   /** Per-dimension variance of h, [C]. */

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeExampleDataset } from '../../src/host/newExperiment/exampleDataset';
+import { listAnalysisSteps } from '../../src/shared/runFolder/analysisSteps';
 import { assertCliBuilt, runCli } from './cli';
 import { type Config, mergeConfig } from './config';
 
@@ -93,6 +94,5 @@ export async function trainedFixtureRun(
 
 /** The run folder's analysis steps, oldest first. */
 export async function fixtureAnalysisFolders(runDir: string): Promise<string[]> {
-  const names = (await readdir(path.join(runDir, 'analysis'))).filter((name) => name.startsWith('epoch-'));
-  return names.sort().map((name) => path.join(runDir, 'analysis', name));
+  return (await listAnalysisSteps(runDir)).map((step) => step.folder);
 }

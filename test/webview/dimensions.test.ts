@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { type MaskCombine, nonDiscriminativeMask } from '../../src/shared/mask';
+import type { MaskCombine } from '../../src/shared/config/experiment/choices';
+import { nonDiscriminativeMask } from '../../src/shared/mask';
 import type { AnalysisManifest } from '../../src/shared/protocol/runFiles';
 import type { ConfigScalar } from '../../src/shared/protocol/webview';
 import { formatValue, quantileForCount } from '../../webview/dashboard/views/dimensions/math';

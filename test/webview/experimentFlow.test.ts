@@ -178,12 +178,22 @@ describe('a first experiment in a real VS Code workbench', function () {
     const points = async () => Number((await losses.getAttribute('data-points', { timeout: 120_000 })) ?? 0);
     await losses.waitFor({ timeout: 120_000 });
     const early = await points();
-    await dashboard.locator('.run-state', { hasText: /epoch [2-8]\// }).waitFor({ timeout: 240_000 });
-    const later = await points();
+    // Every epoch logs at least one step record, so the chart grows while the 8 epochs train: wait for that
+    // state, however long an epoch takes on this machine.
+    let later = early;
+    for (const deadline = Date.now() + 240_000; later <= early && Date.now() < deadline; ) {
+      await page.waitForTimeout(250);
+      later = await points();
+    }
     assert.ok(later > early, `the losses grew from ${early} to ${later} points while training`);
     await screenshot(page, 'flow-9-dashboard-curves-live');
-    await codeLens('Stop').click();
-    await dashboard.locator('.run-state[data-state="stopped"]').waitFor({ timeout: 120_000 });
+    // A fast machine may finish the run before Stop is pressed: either end leaves analysis steps to scrub.
+    await codeLens('Stop')
+      .click({ timeout: 10_000 })
+      .catch(() => undefined);
+    await dashboard
+      .locator('.run-state[data-state="stopped"], .run-state[data-state="completed"]')
+      .waitFor({ timeout: 120_000 });
 
     // Heat maps of every analysis step: the slider goes back to the first epoch.
     await dashboard.locator('#tab-heatmaps').click();

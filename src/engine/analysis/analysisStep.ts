@@ -1,3 +1,4 @@
+import { type ImportanceVariant, importanceVariants } from '../../shared/config/experiment/choices';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { type NonDiscriminativeMask, nonDiscriminativeMask } from '../../shared/mask';
 import { augmentView, centreView } from '../data/augment';
@@ -10,7 +11,7 @@ import type { Decoder } from '../models/decoder';
 import type { Perturbation } from '../synthesis/pairLoss';
 import { type SynthesizedPairs, synthesizePairs } from '../synthesis/pairs';
 import { tf } from '../tf';
-import { type GradCamAnalysis, gradCamOfMethod, type ImportanceVariant, importanceVariants } from './gradcam';
+import { type GradCamAnalysis, gradCamOfMethod } from './gradcam';
 import { FeatureVarianceAccumulator } from './variance';
 
 export interface ProbeSet {

@@ -1,15 +1,15 @@
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { type ImportanceVariant, importanceVariants } from '../../shared/config/experiment/choices';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
-import { type AnalysisArray, type AnalysisManifest, analysisManifest } from '../../shared/protocol/runFiles';
+import type { AnalysisArray, AnalysisManifest } from '../../shared/protocol/runFiles';
+import { type AnalysisStep, listAnalysisSteps, readAnalysisStep } from '../../shared/runFolder/analysisSteps';
 import { replaceFolderAtomically } from '../../shared/runFolder/atomicFiles';
-import { epochFolderName, runFileNames } from '../../shared/runFolder/runDirectory';
+import { analysisManifestFile, epochFolderName, runFileNames } from '../../shared/runFolder/runDirectory';
 import { imageBytes, overlayHeatmap, tileGridPng } from '../synthesis/grid';
 import { pairGridPng } from '../synthesis/pairs';
 import type { AnalysisResult } from './analysisStep';
-import { camVariants, type ImportanceVariant, importanceVariants } from './gradcam';
-
-const stepPattern = /^epoch-(\d{4,})$/;
+import { camVariants } from './gradcam';
 
 /** Heat maps laid over the probes at this opacity in the PNG grid; the webview lets a person choose. */
 const gridOverlay = { opacity: 0.5, colormap: 'inferno' } as const;
@@ -133,7 +133,7 @@ async function fillAnalysisFolder(
     arrays,
     grids,
   };
-  await writeFile(path.join(staging, 'analysis.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFile(path.join(staging, analysisManifestFile), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 /**
@@ -164,48 +164,17 @@ async function heatmapGridPng(result: AnalysisResult, size: number): Promise<Buf
   return tileGridPng(rows, size);
 }
 
-export interface SavedAnalysis {
-  folder: string;
-  manifest: AnalysisManifest;
-}
-
-/** The analysis steps of a run, oldest first; a run that has none yet gives an empty list. */
-export async function listAnalyses(runDir: string): Promise<{ epoch: number; folder: string }[]> {
-  const root = path.join(runDir, runFileNames.analysis);
-  const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [] as string[];
-    throw error;
-  });
-  return entries
-    .map((entry) => ({ entry, match: stepPattern.exec(entry) }))
-    .filter(({ match }) => match !== null)
-    .map(({ entry, match }) => ({ epoch: Number(match![1]), folder: path.join(root, entry) }))
-    .sort((a, b) => a.epoch - b.epoch);
-}
-
-export async function readAnalysis(folder: string): Promise<SavedAnalysis> {
-  const text = await readFile(path.join(folder, 'analysis.json'), 'utf8');
-  const parsed = analysisManifest.safeParse(JSON.parse(text));
-  if (!parsed.success) {
-    throw new Error(
-      `${path.join(folder, 'analysis.json')}: not an analysis manifest: ${parsed.error.message}`,
-    );
-  }
-  return { folder, manifest: parsed.data };
-}
-
 /** The newest analysis step at or before `epoch` (all of them when omitted). */
 export async function latestAnalysis(
   runDir: string,
   epoch = Number.MAX_SAFE_INTEGER,
-): Promise<SavedAnalysis | undefined> {
-  const steps = (await listAnalyses(runDir)).filter((step) => step.epoch <= epoch);
-  const newest = steps.at(-1);
-  return newest ? readAnalysis(newest.folder) : undefined;
+): Promise<AnalysisStep | undefined> {
+  const newest = (await listAnalysisSteps(runDir)).filter((step) => step.epoch <= epoch).at(-1);
+  return newest ? readAnalysisStep(newest) : undefined;
 }
 
 export async function readAnalysisArray(
-  saved: SavedAnalysis,
+  saved: AnalysisStep,
   name: string,
 ): Promise<Float32Array | Uint8Array> {
   const description = saved.manifest.arrays[name];
@@ -226,14 +195,14 @@ export async function readAnalysisArray(
 
 /** Drops the analysis steps after `epoch`: a resumed run recomputes them from the checkpoint. */
 export async function removeAnalysesAfter(runDir: string, epoch: number): Promise<void> {
-  for (const step of await listAnalyses(runDir)) {
+  for (const step of await listAnalysisSteps(runDir)) {
     if (step.epoch > epoch) await rm(step.folder, { recursive: true, force: true });
   }
 }
 
 /** The per-dimension measurements a mask is cut from, as an analysis step saved them. */
 export async function readMaskCriteria(
-  saved: SavedAnalysis,
+  saved: AnalysisStep,
 ): Promise<{ variance: Float32Array; importance: Record<ImportanceVariant, Float32Array> }> {
   const variance = (await readAnalysisArray(saved, 'variance')) as Float32Array;
   const importance = Object.fromEntries(

@@ -1,17 +1,19 @@
+import {
+  type HeatmapVariant,
+  heatmapVariants,
+  type ImportanceVariant,
+  importanceVariants,
+} from '../../shared/config/experiment/choices';
 import type { SslMethod } from '../methods/method';
 import type { Mode } from '../models/layers';
 import { tf } from '../tf';
 
 /**
- * How per-image channel gradients become one importance per dimension. `signed` keeps the sign, so a dimension
+ * How per-image channel gradients become one importance per dimension (`analysis.gradcam.variant`). `signed` keeps the sign, so a dimension
  * whose gradient pushes different images in opposite directions averages towards 0; `absolute` and `positive`
  * are applied to each image's weight before the average over images, precisely so that such a dimension still
  * counts as used by the loss (`absolute`) or counts only where raising it raises the loss (`positive`).
  */
-export type ImportanceVariant = 'signed' | 'absolute' | 'positive';
-
-export const importanceVariants: readonly ImportanceVariant[] = ['signed', 'absolute', 'positive'];
-
 /**
  * Grad-CAM's channel weights as dimension importances: α_nk = mean over (h, w) of G_n[:, :, k] for each image
  * n, transformed by the variant, then averaged over the images. Because h_k is the spatial mean of A_k, α_nk is
@@ -34,23 +36,21 @@ export function channelImportance(gradients: tf.Tensor4D, variant: ImportanceVar
  * only in the weights W they take from the gradients, which broadcast against A [N, h, w, C].
  */
 export interface CamVariant {
-  readonly name: 'gradCam' | 'gradientTimesActivation';
+  readonly name: HeatmapVariant;
   weights(gradients: tf.Tensor4D): tf.Tensor4D;
 }
 
-/** Grad-CAM (Selvaraju et al., ICCV 2017): each image's own channel weights, its gradient's spatial mean. */
-export const gradCam: CamVariant = {
-  name: 'gradCam',
-  weights: (gradients) => tf.mean(gradients, [1, 2], true) as tf.Tensor4D,
+const camWeights: Record<HeatmapVariant, CamVariant['weights']> = {
+  /** Grad-CAM (Selvaraju et al., ICCV 2017): each image's own channel weights, its gradient's spatial mean. */
+  gradCam: (gradients) => tf.mean(gradients, [1, 2], true) as tf.Tensor4D,
+  /** The gradient × activation map LCR (Shu et al., CVPR 2023) uses: every position keeps its own gradient. */
+  gradientTimesActivation: (gradients) => gradients,
 };
 
-/** The gradient × activation map LCR (Shu et al., CVPR 2023) uses: every position keeps its own gradient. */
-export const gradientTimesActivation: CamVariant = {
-  name: 'gradientTimesActivation',
-  weights: (gradients) => gradients,
-};
-
-export const camVariants: readonly CamVariant[] = [gradCam, gradientTimesActivation];
+export const camVariants: readonly CamVariant[] = heatmapVariants.map((name) => ({
+  name,
+  weights: camWeights[name],
+}));
 
 /** @returns the maps at feature-map resolution, [N, h, w] */
 export function classActivationMaps(

@@ -1,8 +1,6 @@
+import { type PerturbMode, perturbModes } from '../../shared/config/experiment/choices';
 import { RandomStream, StreamPurpose } from '../data/random';
 import { tf, tfSeed } from '../tf';
-
-export const perturbModes = ['gaussian', 'shuffle', 'interpolate'] as const;
-export type PerturbMode = (typeof perturbModes)[number];
 
 export interface PerturbOptions {
   readonly mode: PerturbMode;

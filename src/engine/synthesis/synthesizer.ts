@@ -1,10 +1,10 @@
 import path from 'node:path';
+import type { ImportanceVariant } from '../../shared/config/experiment/choices';
 import { keyPaths, type ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { overrideKey, parseExperimentConfig } from '../../shared/config/experiment/parse';
 import type { NonDiscriminativeMask } from '../../shared/mask';
 import { maskOf, sigmaOf } from '../analysis/analysisStep';
 import { readAnalysisArray, readMaskCriteria } from '../analysis/artefacts';
-import type { ImportanceVariant } from '../analysis/gradcam';
 import { loadCheckpoint, restoreVariables } from '../checkpoint';
 import { createMethod } from '../methods/registry';
 import type { FrozenDecoder } from '../models/decoder';

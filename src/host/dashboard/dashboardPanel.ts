@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
+import { isExperimentFileName } from '../../shared/config/experiment/choices';
 import { toWireError } from '../../shared/protocol/errors';
 import { describeForLog, validateMessage } from '../../shared/protocol/validate';
 import {
@@ -13,6 +14,7 @@ import {
   type PanelConfigKey,
   type WorkerState,
 } from '../../shared/protocol/webview';
+import { readReadableAnalysisSteps } from '../../shared/runFolder/analysisSteps';
 import type { RunSummary } from '../../shared/runFolder/runSummary';
 import { commandDefinitions } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
@@ -22,7 +24,7 @@ import { renderWebviewHtml } from '../webview/webviewHtml';
 import type { EngineService } from '../workers/engineService';
 import { changedKeys, type PanelValues, readPanelValues, setConfigValue } from './configValues';
 import { type EditToPixels, PairsSynthesis } from './pairsSynthesis';
-import { analysisStepPairs, RunLogFeed, readAnalysisSteps } from './runFeed';
+import { analysisStepPairs, RunLogFeed } from './runFeed';
 
 export interface DashboardDependencies {
   extensionUri: vscode.Uri;
@@ -37,7 +39,7 @@ export interface DashboardDependencies {
 /** How often a live run's curves and steps reach the webview at most. */
 const liveIntervalMs = 500;
 
-const isExperimentFile = (uri: vscode.Uri) => uri.scheme === 'file' && uri.path.endsWith('.synthpair.json');
+const isExperimentFile = (uri: vscode.Uri) => uri.scheme === 'file' && isExperimentFileName(uri.path);
 
 /**
  * The dashboard: one panel per window that shows the experiment of the active editor, like the Markdown
@@ -304,7 +306,7 @@ export class DashboardPanel implements vscode.Disposable {
     }
     const runDir = this.selectedRun;
     if (!runDir) return;
-    const steps = await readAnalysisSteps(runDir);
+    const steps = await readReadableAnalysisSteps(runDir);
     const fingerprint = `${runDir}|${steps.map((step) => `${step.epoch}@${step.manifest.time}`).join(',')}`;
     if (fingerprint === this.sentSteps) return;
     const hadSteps = this.sentSteps.startsWith(`${runDir}|`);
@@ -332,7 +334,7 @@ export class DashboardPanel implements vscode.Disposable {
   /** A run being trained shows the grid its newest analysis step drew, and says when edits will apply. */
   private async showTrainingPairs(runDir: string): Promise<void> {
     this.synthesis.cancel();
-    const newest = (await readAnalysisSteps(runDir)).at(-1);
+    const newest = (await readReadableAnalysisSteps(runDir)).at(-1);
     const grid = newest ? await analysisStepPairs(runDir, newest) : undefined;
     if (runDir !== this.selectedRun) return;
     if (grid) await this.post({ type: 'synthesis', requestId: 0, version: 0, result: grid });

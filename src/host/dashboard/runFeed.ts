@@ -1,16 +1,15 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type AnalysisManifest,
-  analysisManifest,
   type EvalRecord,
   evalRecord,
   type MetricsRecord,
   metricsRecord,
 } from '../../shared/protocol/runFiles';
-import { validateMessage } from '../../shared/protocol/validate';
 import type { HostToDashboard } from '../../shared/protocol/webview';
 import type { SynthesisResultMessage } from '../../shared/protocol/worker';
+import type { AnalysisStep } from '../../shared/runFolder/analysisSteps';
 import { readJsonLines } from '../../shared/runFolder/jsonLines';
 import { runFileNames } from '../../shared/runFolder/runDirectory';
 
@@ -22,12 +21,6 @@ interface SentLogs {
   evals: number;
   lastMetric?: MetricsRecord;
   lastEval?: EvalRecord;
-}
-
-export interface AnalysisStepOnDisk {
-  epoch: number;
-  folder: string;
-  manifest: AnalysisManifest;
 }
 
 /**
@@ -90,43 +83,13 @@ function continuesFrom<T extends { time: string }>(
 }
 
 /**
- * A run's analysis steps, oldest first. A step is renamed into place whole, so a folder either has a valid
- * analysis.json or is skipped (a foreign folder, or one from a newer format).
- */
-export async function readAnalysisSteps(runDir: string): Promise<AnalysisStepOnDisk[]> {
-  const root = path.join(runDir, runFileNames.analysis);
-  let names: string[];
-  try {
-    names = (await readdir(root)).filter((name) => /^epoch-\d{4,}$/.test(name)).sort();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const steps = await Promise.all(
-    names.map(async (name): Promise<AnalysisStepOnDisk | undefined> => {
-      const folder = path.join(root, name);
-      try {
-        const checked = validateMessage(
-          analysisManifest,
-          JSON.parse(await readFile(path.join(folder, 'analysis.json'), 'utf8')),
-        );
-        return checked.ok ? { epoch: checked.value.epoch, folder, manifest: checked.value } : undefined;
-      } catch {
-        return undefined;
-      }
-    }),
-  );
-  return steps.filter((step): step is AnalysisStepOnDisk => step !== undefined);
-}
-
-/**
  * The pair grid an analysis step drew while training, as a synthesis answer: what the pairs panel shows of a
  * run still being trained, which the worker does not redraw (its weights change under it). Undefined for a
  * run without a decoder.
  */
 export async function analysisStepPairs(
   runDir: string,
-  step: AnalysisStepOnDisk,
+  step: AnalysisStep,
 ): Promise<SynthesisResultMessage | undefined> {
   const { manifest } = step;
   const perturb = manifest.perturb;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { isExperimentFileName } from '../../shared/config/experiment/choices';
 import type { ConfigDiagnosticMessage, WorkerParams, WorkerResult } from '../../shared/protocol/worker';
 
 /** Who answers `diagnoseConfig`: the EngineService in the extension, a fake in tests. */
@@ -13,7 +14,6 @@ export interface ConfigDiagnosticsOptions {
   log?: (message: string) => void;
 }
 
-const experimentSuffix = '.synthpair.json';
 const severities: Record<ConfigDiagnosticMessage['severity'], vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
   warning: vscode.DiagnosticSeverity.Warning,
@@ -65,7 +65,7 @@ export class ConfigDiagnostics implements vscode.Disposable {
 
   private schedule(document: vscode.TextDocument, delayMs: number): void {
     // Other schemes (a diff's git: side, a remote file) are copies of a file or not files at all.
-    if (document.uri.scheme !== 'file' || !document.fileName.endsWith(experimentSuffix)) return;
+    if (document.uri.scheme !== 'file' || !isExperimentFileName(document.fileName)) return;
     const key = document.uri.toString();
     const state = this.documents.get(key) ?? { timer: undefined, generation: 0 };
     this.documents.set(key, state);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { getLocation } from 'jsonc-parser';
 import * as vscode from 'vscode';
-import { readAnalysisSteps } from '../dashboard/runFeed';
+import { readReadableAnalysisSteps } from '../../shared/runFolder/analysisSteps';
 import { commandDefinitions } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
 
@@ -40,7 +40,7 @@ export class ProbeHoverProvider implements vscode.HoverProvider {
     const markdown = new vscode.MarkdownString();
     const runs = this.catalog.runs.filter((run) => run.status.configFile === configUri.fsPath);
     for (const run of runs) {
-      const step = (await readAnalysisSteps(run.dir)).at(-1);
+      const step = (await readReadableAnalysisSteps(run.dir)).at(-1);
       const grid = step?.manifest.grids.heatmaps;
       if (!step || grid === undefined) continue;
       const { manifest } = step;

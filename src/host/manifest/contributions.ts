@@ -1,3 +1,4 @@
+import { experimentFileSuffix } from '../../shared/config/experiment/choices';
 import { settingDefinitions, settingsSection } from '../../shared/config/settings';
 import { commandDefinitions, contextKeys } from './commandIds';
 
@@ -6,7 +7,7 @@ export const runsViewId = 'synthpair.runs';
 export const heatmapEditorViewType = 'synthpair.heatmap';
 const viewContainerId = 'synthpair';
 
-const isExperimentFile = 'resourceFilename =~ /\\.synthpair\\.json$/';
+const isExperimentFile = `resourceFilename =~ /${experimentFileSuffix.replaceAll('.', '\\.')}$/`;
 const isBusy = `resourcePath in ${contextKeys.busyConfigs}`;
 
 /** `viewItem` values of the Runs view's nodes, which its menus match. */
@@ -39,7 +40,7 @@ export function manifestContributions() {
     },
     // The schema lets comments and trailing commas through (VS Code's `allowComments`), so the files need
     // no `jsonc` language association.
-    jsonValidation: [{ fileMatch: '*.synthpair.json', url: './media/schema/experiment.schema.json' }],
+    jsonValidation: [{ fileMatch: `*${experimentFileSuffix}`, url: './media/schema/experiment.schema.json' }],
     // Offered by Open With on any image rather than replacing the image preview: most images are not data.
     customEditors: [
       {
@@ -60,7 +61,7 @@ export function manifestContributions() {
     viewsWelcome: [
       {
         view: runsViewId,
-        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *.synthpair.json file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line.`,
+        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *${experimentFileSuffix} file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line.`,
       },
     ],
     menus: {

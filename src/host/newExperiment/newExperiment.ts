@@ -1,6 +1,7 @@
 import { type Dirent, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'jsonc-parser';
+import { experimentFileSuffix } from '../../shared/config/experiment/choices';
 import { type ExampleDatasetSummary, pathExists, writeExampleDataset } from './exampleDataset';
 import { experimentTemplate } from './template';
 
@@ -9,8 +10,6 @@ import { experimentTemplate } from './template';
  * has, and write `<name>.synthpair.json` (plus a generated example dataset when there is no data), so the
  * command only asks for the name and opens the file.
  */
-
-const experimentFileSuffix = '.synthpair.json';
 
 /** Names become file names and run-folder prefixes: keep them portable and free of path syntax. */
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

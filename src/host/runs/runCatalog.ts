@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
+import { experimentFileGlob } from '../../shared/config/experiment/choices';
 import { listRuns, type RunSummary } from '../../shared/runFolder/runSummary';
 import { readRunSettings } from '../settings/readSettings';
 
@@ -10,8 +11,6 @@ const settleMs = 300;
  * catalog also reads again on a timer: often while another process trains a run, rarely otherwise.
  */
 const pollMs = { whileLive: 2000, idle: 15_000 };
-
-export const experimentFileGlob = '**/*.synthpair.json';
 
 /** The runs folder of a workspace folder, as `synthpair.runsFolder` places it. */
 export function runsFolderOf(workspaceFolder: string): string {

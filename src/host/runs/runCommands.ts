@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import { isExperimentFileName } from '../../shared/config/experiment/choices';
 import { keyPaths } from '../../shared/config/experiment/definitions';
 import { parseExperimentConfig } from '../../shared/config/experiment/parse';
 import { compareRunsMarkdown } from '../../shared/runFolder/compareRuns';
@@ -21,8 +22,6 @@ export interface RunCommandDependencies {
 
 /** What a command was invoked on: nothing (palette), an editor or explorer file, or a node of the Runs view. */
 type Target = vscode.Uri | RunsNode | undefined;
-
-const isExperimentFile = (file: string) => file.endsWith('.synthpair.json');
 
 function isNode(target: unknown): target is RunsNode {
   return typeof target === 'object' && target !== null && 'kind' in target && !(target instanceof vscode.Uri);
@@ -59,7 +58,7 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
       return vscode.workspace.openTextDocument(vscode.Uri.file(target.file));
     }
     const active = vscode.window.activeTextEditor?.document;
-    if (active && isExperimentFile(active.uri.fsPath)) return active;
+    if (active && isExperimentFileName(active.uri.fsPath)) return active;
     if (catalog.configs.length === 0) {
       const create = 'New Experiment';
       if (
@@ -87,7 +86,7 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
     if (isNode(target) && target.kind === 'run') return target.summary;
     if (target instanceof vscode.Uri) {
       const file = target.fsPath;
-      return isExperimentFile(file)
+      return isExperimentFileName(file)
         ? catalog.runs.find((run) => run.status.configFile === file && filter(run))
         : catalog.runs.find((run) => run.dir === file);
     }
@@ -273,7 +272,7 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
       await controller.stop(target.kind === 'queued' ? target.request.id : target.run.request.id);
       return;
     }
-    if (target instanceof vscode.Uri && isExperimentFile(target.fsPath)) {
+    if (target instanceof vscode.Uri && isExperimentFileName(target.fsPath)) {
       const file = target.fsPath;
       const mine = [...controller.queued, ...controller.running.map((run) => run.request)].find(
         (request) => request.configFile === file,

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { importanceVariants, maskCombines, perturbModes } from '../config/experiment/choices';
 import './zodLocale';
 import { backendName } from './backend';
 
@@ -87,12 +88,12 @@ export const analysisManifest = z.object({
   featureMapSize: z.tuple([z.int(), z.int()]),
   variance: z.extend(quantileCriterion, { images: z.int().check(z.positive()) }),
   gradcam: z.extend(quantileCriterion, {
-    variant: z.enum(['absolute', 'signed', 'positive']),
+    variant: z.enum(importanceVariants),
     images: z.int().check(z.positive()),
     /** Mean SSL loss L_C of the batches the importances were averaged over. */
     loss: z.number(),
   }),
-  combine: z.enum(['union', 'intersection', 'variance', 'gradcam']),
+  combine: z.enum(maskCombines),
   /** Dimensions in the mask. */
   masked: z.int().check(z.nonnegative()),
   probes: z.object({
@@ -106,7 +107,7 @@ export const analysisManifest = z.object({
   /** The perturbation the probes' d(h′) were drawn with; absent on a run without a decoder. */
   perturb: z.optional(
     z.object({
-      mode: z.enum(['gaussian', 'shuffle', 'interpolate']),
+      mode: z.enum(perturbModes),
       strength: z.number(),
       fraction: z.number(),
       samples: z.int().check(z.positive()),

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { heatmapVariants } from '../config/experiment/choices';
 import { backendReport } from './backend';
 import { analysisManifest, evalRecord, metricsRecord, runState } from './runFiles';
 import { synthesisResult, wireError } from './worker';
@@ -142,7 +143,7 @@ export type DashboardToHost = z.infer<typeof dashboardToHost>;
 
 /** How the heat-map grid is drawn; persisted so a reload shows the same view. */
 export const heatmapSettings = z.object({
-  variant: z.enum(['gradCam', 'gradientTimesActivation']),
+  variant: z.enum(heatmapVariants),
   /** Which view of the probes: 0 the centre view, 1 the augmented view. */
   view: z.union([z.literal(0), z.literal(1)]),
   opacity: z.number().check(z.gte(0), z.lte(1)),

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { importanceVariants, maskCombines, perturbModes } from '../config/experiment/choices';
 import { backendPreference, backendReport } from './backend';
 import { evalRecord, quantileCriterion } from './runFiles';
 import './zodLocale';
@@ -47,10 +48,10 @@ export const synthesisResult = z.object({
   dimensions: z.int().check(z.positive()),
   masked: z.int().check(z.nonnegative()),
   variance: quantileCriterion,
-  gradcam: z.extend(quantileCriterion, { variant: z.enum(['absolute', 'signed', 'positive']) }),
-  combine: z.enum(['union', 'intersection', 'variance', 'gradcam']),
+  gradcam: z.extend(quantileCriterion, { variant: z.enum(importanceVariants) }),
+  combine: z.enum(maskCombines),
   perturb: z.object({
-    mode: z.enum(['gaussian', 'shuffle', 'interpolate']),
+    mode: z.enum(perturbModes),
     strength: z.number(),
     fraction: z.number(),
   }),
@@ -154,11 +155,6 @@ export const workerMethods = {
     result: z.union([z.object({ cancelled: z.literal(true) }), synthesisResult]),
   },
   /**
-   * The problems of an experiment file's text as the editor holds it: those the config reader finds, then
-   * those only this machine can tell (the data set under data.root, the backend) and mask settings that
-   * defeat the method. `configFile` is the file's path, which a relative data.root is resolved against.
-   */
-  /**
    * The Grad-CAM and gradient × activation maps of `imageFile`, an image of the data set of the run in
    * `runDir`, from its latest checkpoint: the image is differentiated in a batch with the latest analysis's
    * probes, as the analysis draws theirs. A run being trained is read at its latest checkpoint. The run stays
@@ -168,6 +164,11 @@ export const workerMethods = {
     params: z.object({ runDir: z.string(), imageFile: z.string() }),
     result: imageHeatmapResult,
   },
+  /**
+   * The problems of an experiment file's text as the editor holds it: those the config reader finds, then
+   * those only this machine can tell (the data set under data.root, the backend) and mask settings that
+   * defeat the method. `configFile` is the file's path, which a relative data.root is resolved against.
+   */
   diagnoseConfig: {
     params: z.object({ configFile: z.string(), text: z.string() }),
     result: z.array(configDiagnostic),

@@ -28,6 +28,9 @@ export const runFileNames = {
   analysis: 'analysis',
 } as const;
 
+/** Inside each step folder of `analysis/`: what the step measured and where its arrays are. */
+export const analysisManifestFile = 'analysis.json';
+
 /**
  * `epoch-0003`: the folder of what was saved after an epoch, a checkpoint or an analysis step; zero-padded so
  * a plain sort is chronological.

@@ -5,8 +5,6 @@ import {
   channelImportance,
   gradCamOfLoss,
   gradCamOfMethod,
-  type ImportanceVariant,
-  importanceVariants,
   upsampleAndNormalise,
 } from '../../../src/engine/analysis/gradcam';
 import { FeatureVarianceAccumulator } from '../../../src/engine/analysis/variance';
@@ -14,7 +12,12 @@ import { ntXentLoss } from '../../../src/engine/losses/ntXent';
 import type { SslMethod } from '../../../src/engine/methods/method';
 import { createMethod, type MethodName } from '../../../src/engine/methods/registry';
 import { tf } from '../../../src/engine/tf';
-import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../../src/shared/mask';
+import {
+  type ImportanceVariant,
+  importanceVariants,
+  type MaskCombine,
+} from '../../../src/shared/config/experiment/choices';
+import { lowestQuantile, nonDiscriminativeMask } from '../../../src/shared/mask';
 import { tinyMethodOptions } from '../../support/methodOptions';
 import { repoRoot } from '../../support/paths';
 

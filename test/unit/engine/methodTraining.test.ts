@@ -2,16 +2,12 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import {
-  latestAnalysis,
-  listAnalyses,
-  readAnalysis,
-  readAnalysisArray,
-} from '../../../src/engine/analysis/artefacts';
+import { latestAnalysis, readAnalysisArray } from '../../../src/engine/analysis/artefacts';
 import { initWasmBackend } from '../../../src/engine/backends/wasm/loadWasm';
 import { loadLatestCheckpoint } from '../../../src/engine/checkpoint';
 import { tf } from '../../../src/engine/tf';
 import { type TrainerHooks, train } from '../../../src/engine/training/trainer';
+import { listAnalysisSteps, readAnalysisStep } from '../../../src/shared/runFolder/analysisSteps';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { makeImageFolder, makeTempDir } from '../../fixtures/makeImages';
 import { type Config, mergeConfig, resolvedConfig } from '../../support/config';
@@ -110,11 +106,11 @@ describe('the synthesized-pair method in training', function () {
     assert.ok(![...observedWeights.keys()].some((name) => name.startsWith('decoder.')));
 
     assert.deepEqual(
-      (await listAnalyses(everyEpoch.run.dir)).map((step) => step.epoch),
+      (await listAnalysisSteps(everyEpoch.run.dir)).map((step) => step.epoch),
       [1, 2, 3],
     );
     assert.deepEqual(
-      (await listAnalyses(atEnd.run.dir)).map((step) => step.epoch),
+      (await listAnalysisSteps(atEnd.run.dir)).map((step) => step.epoch),
       [3],
     );
     const saved = (await latestAnalysis(atEnd.run.dir))!;
@@ -148,12 +144,12 @@ describe('the synthesized-pair method in training', function () {
     assert.ok((await checkpointTensors(run)).has('decoder.head.weight'), 'the checkpoint holds the decoder');
 
     // startEpoch 1: the mask is computed before training, then after each epoch.
-    const steps = await listAnalyses(run.dir);
+    const steps = await listAnalysisSteps(run.dir);
     assert.deepEqual(
       steps.map((step) => step.epoch),
       [0, 1, 2, 3],
     );
-    const saved = await readAnalysis(steps.at(-1)!.folder);
+    const saved = await readAnalysisStep(steps.at(-1)!);
     const { manifest } = saved;
     const dimensions = manifest.dimensions;
     const mask = (await readAnalysisArray(saved, 'mask')) as Uint8Array;
@@ -224,9 +220,9 @@ describe('the synthesized-pair method in training', function () {
     assert.deepEqual(await checkpointTensors(reopened), await checkpointTensors(uninterrupted.run));
     const variances = async (run: RunDirectory) =>
       Promise.all(
-        (await listAnalyses(run.dir)).map(async (step) => [
+        (await listAnalysisSteps(run.dir)).map(async (step) => [
           step.epoch,
-          [...(await readAnalysisArray(await readAnalysis(step.folder), 'variance'))],
+          [...(await readAnalysisArray(await readAnalysisStep(step), 'variance'))],
         ]),
       );
     assert.deepEqual(await variances(reopened), await variances(uninterrupted.run));

@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { RandomStream } from '../../../src/engine/data/random';
 import {
   drawPerturbationPlan,
-  type PerturbMode,
   type PerturbOptions,
   perturbedDimCount,
   perturbFeatures,
-  perturbModes,
 } from '../../../src/engine/synthesis/perturb';
 import { tf } from '../../../src/engine/tf';
+import { type PerturbMode, perturbModes } from '../../../src/shared/config/experiment/choices';
 
 interface Features {
   readonly values: Float32Array;

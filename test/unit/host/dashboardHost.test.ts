@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdits } from 'jsonc-parser';
 import { changedKeys, readPanelValues, setConfigValue } from '../../../src/host/dashboard/configValues';
 import { PairsSynthesis } from '../../../src/host/dashboard/pairsSynthesis';
-import { RunLogFeed, readAnalysisSteps } from '../../../src/host/dashboard/runFeed';
+import { RunLogFeed } from '../../../src/host/dashboard/runFeed';
 import type { HostToDashboard } from '../../../src/shared/protocol/webview';
 import type { WorkerParams, WorkerResult } from '../../../src/shared/protocol/worker';
 import { makeTempDir } from '../../fixtures/makeImages';
-import { trainedFixtureRun } from '../../support/fixtureRun';
 
 const experimentText = `// an experiment with comments that edits must keep
 {
@@ -76,15 +75,9 @@ describe('dashboard host: the config values the panels show and edit', () => {
   });
 });
 
-describe('dashboard host: run logs and analysis steps', function () {
+describe('dashboard host: run logs', function () {
   this.timeout(180_000);
   let folder: string;
-  let fixtureRunDir: string;
-
-  before(async () => {
-    fixtureRunDir = (await trainedFixtureRun()).runDir;
-  });
-
   beforeEach(async () => {
     folder = await makeTempDir('run-feed');
   });
@@ -128,19 +121,6 @@ describe('dashboard host: run logs and analysis steps', function () {
     assert.equal(update?.metrics.length, 3);
     feed.keepOnly([]);
     assert.equal((await feed.update(folder))?.reset, true);
-  });
-
-  it('lists a run folder’s analysis steps oldest first and skips a folder without a valid manifest', async () => {
-    await cp(path.join(fixtureRunDir, 'analysis'), path.join(folder, 'analysis'), { recursive: true });
-    await mkdir(path.join(folder, 'analysis', 'epoch-0009'));
-    await writeFile(path.join(folder, 'analysis', 'epoch-0009', 'analysis.json'), '{"format": 2}');
-    const steps = await readAnalysisSteps(folder);
-    assert.deepEqual(
-      steps.map((step) => step.epoch),
-      [1, 2, 3],
-    );
-    assert.equal(steps[2]?.manifest.dimensions, 64);
-    assert.deepEqual(await readAnalysisSteps(path.join(folder, 'missing')), []);
   });
 });
 

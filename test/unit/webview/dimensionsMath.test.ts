@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { mulberry32 } from '../../../src/engine/eval/linearProbe';
-import { lowestQuantile, type MaskCombine, nonDiscriminativeMask } from '../../../src/shared/mask';
+import type { MaskCombine } from '../../../src/shared/config/experiment/choices';
+import { lowestQuantile, nonDiscriminativeMask } from '../../../src/shared/mask';
 import { analysisManifest } from '../../../src/shared/protocol/runFiles';
 import {
   asinhLinearThreshold,

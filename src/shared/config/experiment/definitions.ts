@@ -1,5 +1,6 @@
 import { backendPreference } from '../../protocol/backend';
 import { settingDefinitions } from '../settings';
+import { importanceVariants, maskCombines, perturbModes } from './choices';
 
 /**
  * The single typed source of the experiment file (`*.synthpair.json`): the parser, the JSON schema
@@ -485,7 +486,7 @@ export const experimentDefinition = group(
           {
             quantile: probability(0.25, 'Dimensions among the lowest `⌊q·C⌋` by importance are candidates.'),
             variant: oneOf(
-              ['absolute', 'signed', 'positive'],
+              importanceVariants,
               'absolute',
               [
                 'Mean of |∂L_C/∂A_k|: a dimension matters however the loss moves with it.',
@@ -503,7 +504,7 @@ export const experimentDefinition = group(
           },
         ),
         combine: oneOf(
-          ['union', 'intersection', 'variance', 'gradcam'],
+          maskCombines,
           'union',
           [
             'Non-discriminative by either criterion.',
@@ -549,7 +550,7 @@ export const experimentDefinition = group(
     ),
     perturb: group('How h′ = h + m ⊙ ε moves the non-discriminative dimensions.', {
       mode: oneOf(
-        ['gaussian', 'shuffle', 'interpolate'],
+        perturbModes,
         'gaussian',
         [
           'ε ~ N(0, (s·σ_k)²), σ_k the dimension’s standard deviation over the training set.',

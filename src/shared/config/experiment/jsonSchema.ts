@@ -1,3 +1,4 @@
+import { experimentFileSuffix } from './choices';
 import { experimentDefinition, type KeyDefinition } from './definitions';
 
 type JsonSchema = Record<string, unknown>;
@@ -18,7 +19,7 @@ export function experimentJsonSchema(): JsonSchema {
     properties: {
       $schema: {
         type: 'string',
-        description: 'The schema of this file; VS Code needs none for *.synthpair.json.',
+        description: `The schema of this file; VS Code needs none for *${experimentFileSuffix}.`,
       },
       ...(root.properties as JsonSchema),
     },

@@ -1,3 +1,4 @@
+import { experimentFileSuffix } from './choices';
 import { experimentDefinition, type KeyDefinition, keyPaths, type LeafKey } from './definitions';
 
 /** docs/config.md: every key of the experiment file with its type, default, allowed values and meaning. */
@@ -8,7 +9,7 @@ export function experimentConfigMarkdown(): string {
     '',
     '<!-- Generated from src/shared/config/experiment/definitions.ts by `npm run generate`; do not edit. -->',
     '',
-    'An experiment is one `*.synthpair.json` file: JSON with comments (`//`, `/* */`) and trailing commas.',
+    `An experiment is one \`*${experimentFileSuffix}\` file: JSON with comments (\`//\`, \`/* */\`) and trailing commas.`,
     'VS Code validates it and offers completion and hover docs from the schema SynthPair contributes',
     '(`media/schema/experiment.schema.json`). Every key but `name` and `data.root` has a default; relative',
     'paths in the file are resolved against the folder of the config file. The CLI overrides any key with',

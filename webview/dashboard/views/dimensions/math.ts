@@ -1,5 +1,5 @@
+import type { MaskCombine } from '../../../../src/shared/config/experiment/choices';
 import { experimentDefinition } from '../../../../src/shared/config/experiment/definitions';
-import type { MaskCombine } from '../../../../src/shared/mask';
 import type { AnalysisManifest } from '../../../../src/shared/protocol/runFiles';
 import type { ConfigScalar } from '../../../../src/shared/protocol/webview';
 
