@@ -89,6 +89,15 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     return new DashboardPanel(panel, dependencies, { configFile: target ?? null });
   }
 
+  /** Lets VS Code restore the panel after a reload. */
+  static registerSerializer(dependencies: DashboardDependencies): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        DashboardPanel.revive(panel, dependencies, state);
+      },
+    });
+  }
+
   /** A panel VS Code restores after a reload, with the state its webview last saved. */
   static revive(
     panel: vscode.WebviewPanel,
