@@ -164,10 +164,6 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     return this.configFile;
   }
 
-  get shownRun(): string | undefined {
-    return this.selectedRun;
-  }
-
   /** Every edit-to-pixels time measured in this panel, as the grids appear. */
   onDidRenderPairs(listener: (timing: EditToPixels) => void): vscode.Disposable {
     return new vscode.Disposable(this.synthesis.onDidRender(listener).dispose);
@@ -181,7 +177,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   }
 
   /** Shows `configFile` and its newest run. */
-  async bind(configFile: string): Promise<void> {
+  private async bind(configFile: string): Promise<void> {
     if (configFile === this.configFile) return;
     this.configFile = configFile;
     this.selectedRun = undefined;
