@@ -3,14 +3,26 @@
 // everything; with `--check` it only reports whether any of them is stale, which the unit tests rely on.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { manifestContributions } from '../src/host/manifest/contributions';
+import { manifestContributions, restrictedConfigurations } from '../src/host/manifest/contributions';
 import { checkConfigFiles, writeConfigFiles } from './generate-config-docs';
 
 const manifestPath = path.join(__dirname, '..', 'package.json');
 
+interface Manifest {
+  contributes?: Record<string, unknown>;
+  capabilities?: { untrustedWorkspaces?: Record<string, unknown> };
+}
+
 export function generatedManifest(current: string): string {
-  const manifest = JSON.parse(current) as { contributes?: Record<string, unknown> };
+  const manifest = JSON.parse(current) as Manifest;
   manifest.contributes = { ...manifest.contributes, ...manifestContributions() };
+  manifest.capabilities = {
+    ...manifest.capabilities,
+    untrustedWorkspaces: {
+      ...manifest.capabilities?.untrustedWorkspaces,
+      restrictedConfigurations: restrictedConfigurations(),
+    },
+  };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { experimentFileGlob } from '../shared/config/experiment/choices';
-import { registerCommands, showErrorWithOutput } from './dashboard/dashboardCommands';
+import { registerOpenDashboardCommand } from './dashboard/dashboardCommands';
 import { type DashboardDependencies, DashboardPanel } from './dashboard/dashboardPanel';
 import { ExperimentCodeLensProvider } from './experimentFile/codeLens';
 import { registerConfigDiagnostics } from './experimentFile/configDiagnostics';
@@ -9,12 +9,14 @@ import { type HeatmapEditor, HeatmapEditorProvider } from './heatmapEditor/heatm
 import { contextKeys } from './manifest/commandIds';
 import { runsViewId } from './manifest/contributions';
 import { registerNewExperimentCommand } from './newExperiment/newExperimentCommand';
+import { showErrorWithOutput } from './output';
 import { RunCatalog } from './runs/runCatalog';
 import { registerRunCommands } from './runs/runCommands';
 import { RunController } from './runs/runController';
 import { RunsTreeProvider } from './runs/runsTree';
 import { TrainingStatusBar } from './runs/trainingStatus';
 import { readRunSettings, readWorkerLaunchOptions } from './settings/readSettings';
+import { registerBackendInfoCommand } from './workers/backendInfoCommand';
 import { EngineService } from './workers/engineService';
 
 /** What `activate` returns: the services other extensions and the integration tests talk to. */
@@ -85,20 +87,14 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     treeView.badge = training > 0 ? { value: training, tooltip: `${training} training` } : undefined;
   });
 
-  const dependencies: DashboardDependencies = {
+  const webviewDependencies: DashboardDependencies = {
     extensionUri: context.extensionUri,
     engine,
     catalog,
     controller,
     output,
   };
-  const heatmapEditors = HeatmapEditorProvider.register({
-    extensionUri: context.extensionUri,
-    engine,
-    catalog,
-    controller,
-    output,
-  });
+  const heatmapEditors = HeatmapEditorProvider.register(webviewDependencies);
   context.subscriptions.push(
     output,
     { dispose: () => engine.dispose() },
@@ -108,17 +104,14 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     statusBar,
     codeLens,
     vscode.languages.registerCodeLensProvider({ pattern: experimentFileGlob }, codeLens),
-    ...registerCommands(dependencies),
+    registerOpenDashboardCommand(webviewDependencies),
+    DashboardPanel.registerSerializer(webviewDependencies),
+    registerBackendInfoCommand(engine, output),
     ...registerRunCommands({ catalog, controller, output }),
     registerNewExperimentCommand(output),
     registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
     heatmapEditors.registration,
     vscode.languages.registerHoverProvider({ pattern: experimentFileGlob }, new ProbeHoverProvider(catalog)),
-    vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
-      deserializeWebviewPanel: async (panel, state: unknown) => {
-        DashboardPanel.revive(panel, dependencies, state);
-      },
-    }),
   );
   const activationMs = performance.now() - activationStarted;
   output.info(`activated in ${activationMs.toFixed(1)} ms`);

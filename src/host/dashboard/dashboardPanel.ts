@@ -2,7 +2,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { isExperimentFileName } from '../../shared/config/experiment/choices';
 import { toWireError } from '../../shared/protocol/errors';
-import { describeForLog, validateMessage } from '../../shared/protocol/validate';
+import { validateMessage } from '../../shared/protocol/validate';
 import {
   type DashboardState,
   type DashboardTab,
@@ -20,7 +20,8 @@ import { commandDefinitions } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
 import type { RunController } from '../runs/runController';
 import { onRunsChanged } from '../runs/runsChanged';
-import { renderWebviewHtml } from '../webview/webviewHtml';
+import { HostedWebview } from '../webview/hostedWebview';
+import type { WebviewProtocol } from '../webview/webviewBridge';
 import type { EngineService } from '../workers/engineService';
 import { changedKeys, type PanelValues, readPanelValues, setConfigValue } from './configValues';
 import { type EditToPixels, PairsSynthesis } from './pairsSynthesis';
@@ -41,21 +42,20 @@ const liveIntervalMs = 500;
 
 const isExperimentFile = (uri: vscode.Uri) => uri.scheme === 'file' && isExperimentFileName(uri.path);
 
+const dashboardProtocol: WebviewProtocol<DashboardToHost, HostToDashboard> = {
+  name: 'Dashboard',
+  toHost: dashboardToHost,
+  toWebview: hostToDashboard,
+};
+
 /**
  * The dashboard: one panel per window that shows the experiment of the active editor, like the Markdown
  * preview follows its document, or one experiment when locked. It reads the runs from disk and the config from
  * the editor's document (saved or not); the webview holds only what it is sent and its own view settings.
  */
-export class DashboardPanel implements vscode.Disposable {
+export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboard> {
   static readonly viewType = 'synthpair.dashboard';
   private static currentPanel: DashboardPanel | undefined;
-
-  private readonly disposables: vscode.Disposable[] = [];
-  private readonly received = new vscode.EventEmitter<DashboardToHost>();
-  private readonly posted = new vscode.EventEmitter<HostToDashboard>();
-  /** Messages from the webview that passed validation; tests observe the conversation through these. */
-  readonly onDidReceiveMessage = this.received.event;
-  readonly onDidPostMessage = this.posted.event;
 
   private configFile: string | undefined;
   private locked = false;
@@ -84,16 +84,20 @@ export class DashboardPanel implements vscode.Disposable {
       if (target && target !== current.configFile) void current.bind(target);
       return current;
     }
-    const panel = vscode.window.createWebviewPanel(
-      DashboardPanel.viewType,
-      'SynthPair Dashboard',
-      {
-        viewColumn: column,
-        preserveFocus: true,
-      },
-      DashboardPanel.webviewOptions(dependencies.extensionUri),
-    );
+    const panel = vscode.window.createWebviewPanel(DashboardPanel.viewType, 'SynthPair Dashboard', {
+      viewColumn: column,
+      preserveFocus: true,
+    });
     return new DashboardPanel(panel, dependencies, { configFile: target ?? null });
+  }
+
+  /** Lets VS Code restore the panel after a reload. */
+  static registerSerializer(dependencies: DashboardDependencies): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(DashboardPanel.viewType, {
+      deserializeWebviewPanel: async (panel, state: unknown) => {
+        DashboardPanel.revive(panel, dependencies, state);
+      },
+    });
   }
 
   /** A panel VS Code restores after a reload, with the state its webview last saved. */
@@ -103,30 +107,24 @@ export class DashboardPanel implements vscode.Disposable {
     state: unknown,
   ): DashboardPanel {
     DashboardPanel.currentPanel?.dispose();
-    panel.webview.options = DashboardPanel.webviewOptions(dependencies.extensionUri);
     const checked = validateMessage(dashboardState, state ?? {});
     return new DashboardPanel(panel, dependencies, checked.ok ? checked.value : {});
   }
 
-  private static webviewOptions(
-    extensionUri: vscode.Uri,
-  ): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-    return {
-      enableScripts: true,
-      localResourceRoots: [
-        vscode.Uri.joinPath(extensionUri, 'dist', 'webview'),
-        vscode.Uri.joinPath(extensionUri, 'media'),
-        // Analysis arrays are fetched straight from the run folders, which live in the workspace.
-        ...(vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri),
-      ],
-    };
-  }
-
   private constructor(
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     private readonly dependencies: DashboardDependencies,
     restored: Pick<DashboardState, 'configFile' | 'locked' | 'selectedRun'>,
   ) {
+    super(panel, {
+      protocol: dashboardProtocol,
+      extensionUri: dependencies.extensionUri,
+      output: dependencies.output,
+      bundle: 'dashboard',
+      title: 'SynthPair Dashboard',
+      // Analysis arrays are fetched straight from the run folders, which live in the workspace.
+      resourceRoots: (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri),
+    });
     DashboardPanel.currentPanel = this;
     this.configFile = restored.configFile ?? undefined;
     this.locked = restored.locked ?? false;
@@ -136,8 +134,6 @@ export class DashboardPanel implements vscode.Disposable {
       post: (message) => void this.post(message),
       log: (message) => dependencies.output.info(`Dashboard: ${message}`),
     });
-    panel.iconPath = vscode.Uri.joinPath(dependencies.extensionUri, 'media', 'icon.png');
-    panel.webview.html = this.html();
     this.updateTitle();
     const onState = (state: WorkerState, detail?: string) =>
       void this.post({ type: 'workerState', state, ...(detail ? { detail } : {}) });
@@ -149,10 +145,6 @@ export class DashboardPanel implements vscode.Disposable {
       liveIntervalMs,
     );
     this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw: unknown) => this.onMessage(raw)),
-      this.received,
-      this.posted,
       this.synthesis,
       runsChanged,
       { dispose: () => dependencies.engine.off('state', onState) },
@@ -174,27 +166,20 @@ export class DashboardPanel implements vscode.Disposable {
     return this.configFile;
   }
 
-  get shownRun(): string | undefined {
-    return this.selectedRun;
-  }
-
   /** Every edit-to-pixels time measured in this panel, as the grids appear. */
   onDidRenderPairs(listener: (timing: EditToPixels) => void): vscode.Disposable {
     return new vscode.Disposable(this.synthesis.onDidRender(listener).dispose);
   }
 
-  dispose(): void {
+  override dispose(): void {
     if (DashboardPanel.currentPanel === this) {
       DashboardPanel.currentPanel = undefined;
     }
-    this.panel.dispose();
-    for (const disposable of this.disposables.splice(0)) {
-      disposable.dispose();
-    }
+    super.dispose();
   }
 
   /** Shows `configFile` and its newest run. */
-  async bind(configFile: string): Promise<void> {
+  private async bind(configFile: string): Promise<void> {
     if (configFile === this.configFile) return;
     this.configFile = configFile;
     this.selectedRun = undefined;
@@ -311,6 +296,7 @@ export class DashboardPanel implements vscode.Disposable {
     if (fingerprint === this.sentSteps) return;
     const hadSteps = this.sentSteps.startsWith(`${runDir}|`);
     this.sentSteps = fingerprint;
+    // Run folders outside the workspace (`synthpair run --out`) become readable by the webview too.
     this.allowResourcesOf(runDir);
     await this.post({
       type: 'analyses',
@@ -346,14 +332,6 @@ export class DashboardPanel implements vscode.Disposable {
         ? `This run is being trained: the grid is the one its analysis after epoch ${grid.epoch} drew. Edits to perturb.* and analysis.* redraw it once training stops.`
         : 'This run is being trained and has no analysis step yet: its pairs appear after its first analysis (analysis.everyEpochs).',
     });
-  }
-
-  /** Run folders outside the workspace (`synthpair run --out`) become readable by the webview too. */
-  private allowResourcesOf(runDir: string): void {
-    const options = this.panel.webview.options;
-    const roots = options.localResourceRoots ?? [];
-    if (roots.some((root) => isInside(runDir, root.fsPath))) return;
-    this.panel.webview.options = { ...options, localResourceRoots: [...roots, vscode.Uri.file(runDir)] };
   }
 
   private readConfig(document: vscode.TextDocument, editedAt: number): void {
@@ -423,38 +401,7 @@ export class DashboardPanel implements vscode.Disposable {
     return applied;
   }
 
-  private html(): string {
-    const webview = this.panel.webview;
-    const asset = (...segments: string[]) =>
-      webview.asWebviewUri(vscode.Uri.joinPath(this.dependencies.extensionUri, ...segments)).toString();
-    return renderWebviewHtml({
-      title: 'SynthPair Dashboard',
-      cspSource: webview.cspSource,
-      scriptUri: asset('dist', 'webview', 'dashboard.js'),
-      styleUris: [asset('media', 'webview.css'), asset('dist', 'webview', 'dashboard.css')],
-    });
-  }
-
-  private async onMessage(raw: unknown): Promise<void> {
-    const message = validateMessage(dashboardToHost, raw);
-    if (!message.ok) {
-      this.dependencies.output.warn(
-        `Dashboard: refused malformed message (${message.reason}): ${describeForLog(raw)}`,
-      );
-      return;
-    }
-    this.received.fire(message.value);
-    try {
-      await this.handle(message.value);
-    } catch (error) {
-      // A handler's failure would otherwise vanish as an unhandled rejection of the message event.
-      this.dependencies.output.error(
-        `Dashboard: ${message.value.type} failed: ${toWireError(error).message}`,
-      );
-    }
-  }
-
-  private async handle(value: DashboardToHost): Promise<void> {
+  protected async handle(value: DashboardToHost): Promise<void> {
     switch (value.type) {
       case 'ready':
         this.ready = true;
@@ -536,17 +483,6 @@ export class DashboardPanel implements vscode.Disposable {
       await this.post({ type: 'backendError', error: toWireError(error) });
     }
   }
-
-  private async post(message: HostToDashboard): Promise<void> {
-    // Validating our own messages keeps the webview's contract honest when either side changes.
-    const checked = validateMessage(hostToDashboard, message);
-    if (!checked.ok) {
-      this.dependencies.output.error(`Dashboard: not sending an invalid message (${checked.reason})`);
-      return;
-    }
-    this.posted.fire(checked.value);
-    await this.panel.webview.postMessage(checked.value);
-  }
 }
 
 function activeExperimentFile(): string | undefined {
@@ -560,9 +496,4 @@ async function openDocument(file: string): Promise<vscode.TextDocument | undefin
   } catch {
     return undefined;
   }
-}
-
-function isInside(file: string, folder: string): boolean {
-  const relative = path.relative(folder, file);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }

@@ -4,7 +4,7 @@ import type { WorkerParams, WorkerResult } from '../../shared/protocol/worker';
 import type { PanelValues } from './configValues';
 
 /** How long an edit settles before the worker redraws: typing "0.35" is one redraw, not four. */
-export const synthesisDebounceMs = 80;
+const synthesisDebounceMs = 80;
 
 export interface PairsSynthesisDependencies {
   synthesize(params: WorkerParams<'synthesize'>): Promise<WorkerResult<'synthesize'>>;

@@ -8,13 +8,13 @@ import {
   heatmapEditorToHost,
   hostToHeatmapEditor,
 } from '../../shared/protocol/heatmapEditor';
-import { describeForLog, validateMessage } from '../../shared/protocol/validate';
 import { commandDefinitions } from '../manifest/commandIds';
 import { heatmapEditorViewType } from '../manifest/contributions';
 import type { RunCatalog } from '../runs/runCatalog';
 import type { RunController } from '../runs/runController';
 import { onRunsChanged } from '../runs/runsChanged';
-import { renderWebviewHtml } from '../webview/webviewHtml';
+import { HostedWebview } from '../webview/hostedWebview';
+import type { WebviewProtocol } from '../webview/webviewBridge';
 import type { EngineService } from '../workers/engineService';
 import { type ExperimentDataRoot, experimentsHoldingImage, latestTrainedRun } from './imageExperiments';
 
@@ -28,6 +28,12 @@ export interface HeatmapEditorDependencies {
 
 /** How often run changes (every logged step of a live run) are looked at, at most. */
 const changeIntervalMs = 500;
+
+const heatmapEditorProtocol: WebviewProtocol<HeatmapEditorToHost, HostToHeatmapEditor> = {
+  name: 'Heatmap editor',
+  toHost: heatmapEditorToHost,
+  toWebview: hostToHeatmapEditor,
+};
 
 /**
  * "SynthPair: Heatmap", offered by Open With on the images of a data set: the image with the Grad-CAM of the
@@ -76,15 +82,7 @@ export class HeatmapEditorProvider implements vscode.CustomReadonlyEditorProvide
 }
 
 /** One open heat-map editor: finds the experiment and run for its image and asks the worker for the maps. */
-export class HeatmapEditor implements vscode.Disposable {
-  private readonly disposables: vscode.Disposable[] = [];
-  private readonly received = new vscode.EventEmitter<HeatmapEditorToHost>();
-  private readonly posted = new vscode.EventEmitter<HostToHeatmapEditor>();
-  /** Messages from the webview that passed validation, and those sent to it; tests observe both. */
-  readonly onDidReceiveMessage = this.received.event;
-  readonly onDidPostMessage = this.posted.event;
-  private lastPostedValue: HostToHeatmapEditor | undefined;
-
+export class HeatmapEditor extends HostedWebview<HeatmapEditorToHost, HostToHeatmapEditor> {
   private ready = false;
   /** The experiment the webview asked for, when several hold the image. */
   private preferred: string | undefined;
@@ -96,19 +94,17 @@ export class HeatmapEditor implements vscode.Disposable {
 
   constructor(
     readonly uri: vscode.Uri,
-    readonly panel: vscode.WebviewPanel,
+    panel: vscode.WebviewPanel,
     private readonly dependencies: HeatmapEditorDependencies,
-    catalogRead: Promise<void>,
+    private readonly catalogRead: Promise<void>,
   ) {
-    panel.webview.options = {
-      enableScripts: true,
-      localResourceRoots: [
-        vscode.Uri.joinPath(dependencies.extensionUri, 'dist', 'webview'),
-        vscode.Uri.joinPath(dependencies.extensionUri, 'media'),
-      ],
-    };
-    panel.iconPath = vscode.Uri.joinPath(dependencies.extensionUri, 'media', 'icon.png');
-    panel.webview.html = this.html();
+    super(panel, {
+      protocol: heatmapEditorProtocol,
+      extensionUri: dependencies.extensionUri,
+      output: dependencies.output,
+      bundle: 'heatmapEditor',
+      title: `SynthPair: Heatmap of ${path.basename(uri.fsPath)}`,
+    });
     const changes = onRunsChanged(
       dependencies.catalog,
       dependencies.controller,
@@ -116,12 +112,8 @@ export class HeatmapEditor implements vscode.Disposable {
       changeIntervalMs,
     );
     this.disposables.push(
-      panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw: unknown) => void this.onMessage(raw, catalogRead)),
       changes,
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.refresh(false)),
-      this.received,
-      this.posted,
     );
   }
 
@@ -129,41 +121,11 @@ export class HeatmapEditor implements vscode.Disposable {
     return this.uri.fsPath;
   }
 
-  /** The message last sent to the webview. */
-  get lastPosted(): HostToHeatmapEditor | undefined {
-    return this.lastPostedValue;
-  }
-
-  dispose(): void {
-    for (const disposable of this.disposables.splice(0)) disposable.dispose();
-  }
-
-  private html(): string {
-    const webview = this.panel.webview;
-    const asset = (...segments: string[]) =>
-      webview.asWebviewUri(vscode.Uri.joinPath(this.dependencies.extensionUri, ...segments)).toString();
-    return renderWebviewHtml({
-      title: `SynthPair: Heatmap of ${path.basename(this.imageFile)}`,
-      cspSource: webview.cspSource,
-      scriptUri: asset('dist', 'webview', 'heatmapEditor.js'),
-      styleUris: [asset('media', 'webview.css'), asset('dist', 'webview', 'heatmapEditor.css')],
-    });
-  }
-
-  private async onMessage(raw: unknown, catalogRead: Promise<void>): Promise<void> {
-    const checked = validateMessage(heatmapEditorToHost, raw);
-    if (!checked.ok) {
-      this.dependencies.output.warn(
-        `Heatmap editor: refused malformed message (${checked.reason}): ${describeForLog(raw)}`,
-      );
-      return;
-    }
-    const message = checked.value;
-    this.received.fire(message);
+  protected async handle(message: HeatmapEditorToHost): Promise<void> {
     switch (message.type) {
       case 'ready':
         this.preferred = message.configFile ?? undefined;
-        await catalogRead;
+        await this.catalogRead;
         this.ready = true;
         this.refresh(true);
         return;
@@ -270,17 +232,6 @@ export class HeatmapEditor implements vscode.Disposable {
     if (!force && key === this.shownKey) return;
     this.shownKey = key;
     await this.post(message);
-  }
-
-  private async post(message: HostToHeatmapEditor): Promise<void> {
-    const checked = validateMessage(hostToHeatmapEditor, message);
-    if (!checked.ok) {
-      this.dependencies.output.error(`Heatmap editor: not sending an invalid message (${checked.reason})`);
-      return;
-    }
-    this.lastPostedValue = checked.value;
-    this.posted.fire(checked.value);
-    await this.panel.webview.postMessage(checked.value);
   }
 }
 

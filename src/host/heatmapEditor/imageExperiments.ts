@@ -55,7 +55,7 @@ export async function experimentsHoldingImage(
 }
 
 /** The checkpoint a run's `latest.json` names, or undefined when it has none yet. */
-export async function latestCheckpointOf(runDir: string): Promise<string | undefined> {
+async function latestCheckpointOf(runDir: string): Promise<string | undefined> {
   try {
     const latest: unknown = JSON.parse(
       await readFile(path.join(runDir, runFileNames.checkpoints, 'latest.json'), 'utf8'),

@@ -57,8 +57,6 @@ export const commandDefinitions = {
   showBackendInfo: { id: 'synthpair.showBackendInfo', title: 'Show Backend Info', category: 'SynthPair' },
 } as const;
 
-export type CommandName = keyof typeof commandDefinitions;
-
 /** Context keys the manifest's `when` clauses read; the host sets them. */
 export const contextKeys = {
   /** Absolute paths of the experiment files with a run training or queued. */

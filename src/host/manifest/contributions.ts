@@ -19,6 +19,18 @@ export const runsViewItems = {
 
 const { runExperiment, stopRun, resumeRun, openDashboard, revealRunFolder, deleteRun } = commandDefinitions;
 
+type SettingDefinition = (typeof settingDefinitions)[keyof typeof settingDefinitions] & {
+  restricted?: boolean;
+};
+const settings = Object.entries(settingDefinitions) as [string, SettingDefinition][];
+
+/** `capabilities.untrustedWorkspaces.restrictedConfigurations`, generated into package.json beside `contributes`. */
+export function restrictedConfigurations(): string[] {
+  return settings
+    .filter(([, definition]) => definition.restricted === true)
+    .map(([name]) => `${settingsSection}.${name}`);
+}
+
 /** What the extension contributes to VS Code, generated into package.json by `npm run generate`. */
 export function manifestContributions() {
   return {
@@ -31,11 +43,9 @@ export function manifestContributions() {
     })),
     configuration: {
       title: 'SynthPair',
+      // VS Code learns which settings are restricted from `restrictedConfigurations` only.
       properties: Object.fromEntries(
-        Object.entries(settingDefinitions).map(([name, definition]) => [
-          `${settingsSection}.${name}`,
-          definition,
-        ]),
+        settings.map(([name, { restricted, ...schema }]) => [`${settingsSection}.${name}`, schema]),
       ),
     },
     // The schema lets comments and trailing commas through (VS Code's `allowComments`), so the files need

@@ -122,12 +122,6 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     }
   }
 
-  /** The node of a run folder, for `reveal`. */
-  nodeOf(runDir: string): RunsNode | undefined {
-    const summary = this.catalog.runs.find((run) => run.dir === runDir);
-    return summary ? { kind: 'run', summary } : undefined;
-  }
-
   getParent(node: RunsNode): RunsNode | undefined {
     if (node.kind === 'queued') return { kind: 'queue' };
     if (node.kind === 'starting' && node.run.request.configFile) {

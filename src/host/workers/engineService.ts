@@ -14,7 +14,6 @@ export interface EngineServiceOptions {
 interface EngineServiceEvents {
   state: [state: WorkerState, detail?: string];
   crashed: [error: WorkerCrashedError];
-  report: [report: BackendReport];
 }
 
 /**
@@ -47,7 +46,6 @@ export class EngineService extends EventEmitter<EngineServiceEvents> {
     }
     const report = await this.ensureWorker().request('backendInfo', {});
     this.cachedReport = report;
-    this.emit('report', report);
     return report;
   }
 
@@ -68,10 +66,6 @@ export class EngineService extends EventEmitter<EngineServiceEvents> {
   /** The heat maps of one image of a run's data set, computed from the run's latest checkpoint. */
   async imageHeatmap(params: WorkerParams<'imageHeatmap'>): Promise<WorkerResult<'imageHeatmap'>> {
     return this.ensureWorker().request('imageHeatmap', params);
-  }
-
-  async stop(): Promise<void> {
-    await this.worker?.stop();
   }
 
   dispose(): void {

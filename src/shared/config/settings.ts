@@ -1,8 +1,10 @@
 import { backendNames } from '../protocol/backend';
 
 /**
- * The single typed source of SynthPair's VS Code settings: the manifest's `contributes.configuration` is
- * generated from it (`npm run generate`), and the host reads settings through it.
+ * The single typed source of SynthPair's VS Code settings: the manifest's `contributes.configuration` and
+ * `capabilities.untrustedWorkspaces.restrictedConfigurations` are generated from it (`npm run generate`), and
+ * the host reads settings through it. A `restricted` setting chooses what code runs, so VS Code ignores a
+ * folder's or workspace's value for it until the workspace is trusted.
  */
 export const settingDefinitions = {
   backend: {
@@ -26,6 +28,7 @@ export const settingDefinitions = {
     items: { type: 'string' },
     default: [] as string[],
     scope: 'machine',
+    restricted: true,
     markdownDescription:
       'Extra folders searched for the optional `@tensorflow/tfjs-node` and `@tensorflow/tfjs-node-gpu` packages (a folder whose `node_modules` holds them).',
   },
@@ -55,12 +58,10 @@ export const settingDefinitions = {
     type: 'string',
     default: '',
     scope: 'machine',
+    restricted: true,
     markdownDescription:
       "The Node.js executable that runs the training workers; empty uses the extension host's own runtime. Set it to use a Node with native TF.js packages built for it.",
   },
 } as const;
 
 export const settingsSection = 'synthpair';
-
-/** Settings a folder or workspace may not set while untrusted: they choose what code runs. */
-export const restrictedSettings = ['nodeExecutable', 'nativeModulePaths'] as const;

@@ -9,6 +9,9 @@ const manifestText = readFileSync(path.join(root, 'package.json'), 'utf8');
 const manifest = JSON.parse(manifestText) as {
   main: string;
   activationEvents: string[];
+  capabilities: {
+    untrustedWorkspaces: { supported: boolean | 'limited'; restrictedConfigurations?: string[] };
+  };
   contributes: { commands: { command: string }[]; configuration: { properties: Record<string, unknown> } };
   optionalDependencies?: Record<string, string>;
   dependencies?: Record<string, string>;
@@ -39,6 +42,19 @@ describe('extension manifest', () => {
         .sort(),
     );
     assert.ok('synthpair.backend' in manifest.contributes.configuration.properties);
+  });
+
+  it('ignores an untrusted workspace’s value of the settings that choose what code runs', () => {
+    const { untrustedWorkspaces } = manifest.capabilities;
+    // VS Code reads restrictedConfigurations only from an extension with limited support.
+    assert.equal(untrustedWorkspaces.supported, 'limited');
+    assert.deepEqual(untrustedWorkspaces.restrictedConfigurations, [
+      'synthpair.nativeModulePaths',
+      'synthpair.nodeExecutable',
+    ]);
+    for (const [name, property] of Object.entries(manifest.contributes.configuration.properties)) {
+      assert.ok(!('restricted' in (property as object)), `${name} contributes a field VS Code does not read`);
+    }
   });
 
   it('keeps the native TF.js packages optional and the deprecated toolkit out', () => {
