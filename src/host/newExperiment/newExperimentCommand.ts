@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
+import { experimentFileSuffix } from '../../shared/config/experiment/choices';
 import { commandDefinitions } from '../manifest/commandIds';
 import {
   experimentNameProblem,
@@ -33,7 +34,7 @@ export function registerNewExperimentCommand(output: vscode.LogOutputChannel): v
         presetName ??
         (await vscode.window.showInputBox({
           title: 'SynthPair: New Experiment',
-          prompt: 'Name of the experiment: the file becomes <name>.synthpair.json',
+          prompt: `Name of the experiment: the file becomes <name>${experimentFileSuffix}`,
           value: 'experiment',
           validateInput: (value) => experimentNameProblem(value.trim()),
         }));
