@@ -9,11 +9,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type SelectedBackend, selectBackend } from '../src/engine/backends/selectBackend';
 import { reconstructionLoss } from '../src/engine/losses/reconstruction';
-import { createMethod } from '../src/engine/methods/registry';
+import { createMethodFor } from '../src/engine/methods/registry';
 import { buildDecoder, type Perturbation, synthesisLoss } from '../src/engine/synthesis/pairLoss';
 import { tf } from '../src/engine/tf';
 import { SslOptimizer } from '../src/engine/training/optimizer';
-import { methodOptions } from '../src/engine/training/trainer';
 import { type BackendName, backendNames } from '../src/shared/protocol/backend';
 import {
   benchConfig,
@@ -56,7 +55,7 @@ function buildStep(kind: StepKind): BuiltStep {
   const config = benchConfig;
   const { batchSize } = config.train;
   const size = config.data.imageSize;
-  const method = createMethod(config.ssl.method, methodOptions(config));
+  const method = createMethodFor(config);
   const view1 = tf.randomNormal([batchSize, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const view2 = tf.randomNormal([batchSize, size, size, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
   const centre = tf.randomUniform([batchSize, size, size, 3], 0, 1, 'float32', 3) as tf.Tensor4D;

@@ -13,8 +13,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/engine/backends/selectBackend';
 import { listDataset } from '../src/engine/data/datasets';
-import { createMethod } from '../src/engine/methods/registry';
-import { methodOptions, train } from '../src/engine/training/trainer';
+import { createMethodFor } from '../src/engine/methods/registry';
+import { train } from '../src/engine/training/trainer';
 import type { ResolvedConfig } from '../src/shared/config/experiment/definitions';
 import { parseExperimentConfig } from '../src/shared/config/experiment/parse';
 import type { BackendName, BackendReport } from '../src/shared/protocol/backend';
@@ -130,7 +130,7 @@ async function trainSynthPair(config: ResolvedConfig, report: BackendReport): Pr
       backend,
       versions: { synthpair: 'bench', tfjs: report.versions.tfjs, node: process.versions.node },
     });
-    const method = createMethod(config.ssl.method, methodOptions(config));
+    const method = createMethodFor(config);
     const parameters = method.trainableVariables().reduce((total, variable) => total + variable.size, 0);
     method.dispose();
 

@@ -4,12 +4,11 @@ import { loadCheckpoint, restoreVariables } from '../checkpoint';
 import { DatasetError, listDataset } from '../data/datasets';
 import { cacheSizeFor, type DecodedImage, decodeImage } from '../data/decode';
 import type { SslMethod } from '../methods/method';
-import { createMethod } from '../methods/registry';
+import { createMethodFor } from '../methods/registry';
 import { type LoadedRun, type LoadedRunKind, locateRunSources, type RunSources } from '../savedRun';
 import { imageBytes } from '../synthesis/grid';
 import { tf } from '../tf';
 import { ExperimentInputError } from '../training/experiment';
-import { methodOptions } from '../training/trainer';
 import { probeViews } from './analysisStep';
 import { readAnalysisArray } from './artefacts';
 import { type CamVariant, camVariants, gradCamOfMethod } from './gradcam';
@@ -70,7 +69,7 @@ export class RunHeatmapper implements LoadedRun {
       readAnalysisArray(analysis, 'probes.augmented'),
     ])) as [Uint8Array, Uint8Array];
     const loaded = await loadCheckpoint(path.join(runDir, 'checkpoints'), sources.checkpoint);
-    const method = createMethod(config.ssl.method, methodOptions(config));
+    const method = createMethodFor(config);
     try {
       restoreVariables(method.state(), loaded.tensors);
     } catch (error) {

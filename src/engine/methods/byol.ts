@@ -1,7 +1,8 @@
+import type { MethodOptions } from '../../shared/config/methods/registry';
 import { byolLoss } from '../losses/byol';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
-import type { MethodOptions, SslMethod } from './method';
+import type { NetworkOptions, SslMethod } from './method';
 import { buildBranch, buildPredictor, copyWeights, momentumUpdate, singleTermLoss } from './networks';
 
 /**
@@ -9,10 +10,10 @@ import { buildBranch, buildPredictor, copyWeights, momentumUpdate, singleTermLos
  * network that follows it by an exponential moving average whose momentum rises from τ_base to 1 along a
  * cosine: τ = 1 − (1 − τ_base)·(cos(πk/K) + 1)/2.
  */
-export function createByol(options: MethodOptions): SslMethod {
-  const online = buildBranch('online', options.encoder, options.projector, options.seed);
-  const target = buildBranch('target', options.encoder, options.projector, options.seed);
-  const predictor = buildPredictor(online, options);
+export function createByol(network: NetworkOptions, { momentumBase }: MethodOptions<'byol'>): SslMethod {
+  const online = buildBranch('online', network.encoder, network.projector, network.seed);
+  const target = buildBranch('target', network.encoder, network.projector, network.seed);
+  const predictor = buildPredictor(online, network);
   // The predictor is the online network's last weights; the target has no counterpart to follow it.
   const followed = () => online.parameters.all().filter(([name]) => !name.startsWith('online.predictor.'));
   copyWeights(target.parameters.all(), followed());
@@ -36,9 +37,7 @@ export function createByol(options: MethodOptions): SslMethod {
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...target.parameters.all()],
     afterStep({ step, totalSteps }) {
-      const tau =
-        1 -
-        (1 - options.byol.momentumBase) * ((Math.cos((Math.PI * step) / Math.max(1, totalSteps)) + 1) / 2);
+      const tau = 1 - (1 - momentumBase) * ((Math.cos((Math.PI * step) / Math.max(1, totalSteps)) + 1) / 2);
       momentumUpdate(target.parameters.all(), followed(), tau);
     },
     dispose() {

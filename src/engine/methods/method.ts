@@ -1,3 +1,4 @@
+import type { MethodName } from '../../shared/config/methods/registry';
 import type { Encoder } from '../models/encoder';
 import type { Mode } from '../models/layers';
 import type { EncoderSpec } from '../models/registry';
@@ -21,7 +22,7 @@ export interface LossTerms {
  * views, and what it updates outside the optimiser after each step (momentum encoders, the MoCo queue).
  */
 export interface SslMethod {
-  readonly name: string;
+  readonly name: MethodName;
   /** The encoder f whose pooled features h are evaluated and analysed. */
   readonly encoder: Encoder;
   /** Called inside the gradient tape. */
@@ -54,12 +55,11 @@ export interface SslMethod {
   dispose(): void;
 }
 
-export interface MethodOptions {
+/** What every method builds its networks from; its own options come apart, from its `ssl.<name>` block. */
+export interface NetworkOptions {
   seed: number;
   encoder: EncoderSpec;
   projector: { hiddenDim: number; outDim: number };
+  /** Read only by the methods whose spec says `usesPredictor`. */
   predictor: { hiddenDim: number };
-  simclr: { temperature: number };
-  mocov2: { temperature: number; queueSize: number; momentum: number };
-  byol: { momentumBase: number };
 }

@@ -1,9 +1,10 @@
+import type { MethodOptions } from '../../shared/config/methods/registry';
 import { infoNceLoss } from '../losses/infoNce';
 import { l2NormalizeRows } from '../losses/tensorOps';
 import type { Mode } from '../models/layers';
 import { ParameterStore } from '../models/parameters';
 import { tf, tfSeed } from '../tf';
-import type { MethodOptions, SslMethod } from './method';
+import type { NetworkOptions, SslMethod } from './method';
 import { buildBranch, copyWeights, featureMapsOfViews, momentumUpdate } from './networks';
 
 /**
@@ -12,10 +13,12 @@ import { buildBranch, copyWeights, featureMapsOfViews, momentumUpdate } from './
  * later MoCo versions do, which uses each batch twice. Single-process training has no shuffling batch norm;
  * the symmetric loss and small batches keep the leak it guards against small.
  */
-export function createMocoV2(options: MethodOptions): SslMethod {
-  const { queueSize, temperature, momentum } = options.mocov2;
-  const online = buildBranch('online', options.encoder, options.projector, options.seed);
-  const momentumBranch = buildBranch('momentum', options.encoder, options.projector, options.seed);
+export function createMocoV2(
+  network: NetworkOptions,
+  { queueSize, temperature, momentum }: MethodOptions<'mocov2'>,
+): SslMethod {
+  const online = buildBranch('online', network.encoder, network.projector, network.seed);
+  const momentumBranch = buildBranch('momentum', network.encoder, network.projector, network.seed);
   copyWeights(momentumBranch.parameters.all(), online.parameters.all());
   const buffers = ParameterStore.root('moco');
   const queue = buffers.add(
@@ -23,11 +26,11 @@ export function createMocoV2(options: MethodOptions): SslMethod {
     tf.tidy(() =>
       l2NormalizeRows(
         tf.randomNormal(
-          [queueSize, options.projector.outDim],
+          [queueSize, network.projector.outDim],
           0,
           1,
           'float32',
-          tfSeed(options.seed),
+          tfSeed(network.seed),
         ) as tf.Tensor2D,
       ),
     ),

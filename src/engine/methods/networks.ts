@@ -3,7 +3,7 @@ import { MlpHead } from '../models/mlp';
 import { SeedSequence } from '../models/parameters';
 import { type BuiltEncoder, buildEncoder, type EncoderSpec } from '../models/registry';
 import { tf } from '../tf';
-import type { MethodOptions, SslMethod } from './method';
+import type { NetworkOptions, SslMethod } from './method';
 
 /** An encoder with its projector g: h = f(x), z = g(h). */
 export interface Branch extends BuiltEncoder {
@@ -47,12 +47,12 @@ export function buildBranch(
 /** The predictor q of SimSiam and BYOL: an MLP from projection back to projection space, on the online branch. */
 export function buildPredictor(
   branch: Branch,
-  options: Pick<MethodOptions, 'seed' | 'projector' | 'predictor'>,
+  network: Pick<NetworkOptions, 'seed' | 'projector' | 'predictor'>,
 ): MlpHead {
-  return new MlpHead(branch.parameters.scope('predictor'), new SeedSequence(options.seed ^ 0x9e3779b9), {
-    in: options.projector.outDim,
-    hidden: options.predictor.hiddenDim,
-    out: options.projector.outDim,
+  return new MlpHead(branch.parameters.scope('predictor'), new SeedSequence(network.seed ^ 0x9e3779b9), {
+    in: network.projector.outDim,
+    hidden: network.predictor.hiddenDim,
+    out: network.projector.outDim,
   });
 }
 

@@ -1,18 +1,43 @@
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import type { MethodName, MethodOptions } from '../../shared/config/methods/registry';
 import { createByol } from './byol';
-import type { MethodOptions, SslMethod } from './method';
+import type { NetworkOptions, SslMethod } from './method';
 import { createMocoV2 } from './mocov2';
 import { createSimClr } from './simclr';
 import { createSimSiam } from './simsiam';
 
-export const methodFactories = {
+type MethodFactory<Name extends MethodName> = (
+  network: NetworkOptions,
+  options: MethodOptions<Name>,
+) => SslMethod;
+
+/** Each method's implementation: one the shared registry (src/shared/config/methods) lists but this lacks fails to compile. */
+const methodFactories: { [Name in MethodName]: MethodFactory<Name> } = {
   simclr: createSimClr,
   mocov2: createMocoV2,
   simsiam: createSimSiam,
   byol: createByol,
-} satisfies Record<string, (options: MethodOptions) => SslMethod>;
+};
 
-export type MethodName = keyof typeof methodFactories;
+export function createMethod<Name extends MethodName>(
+  name: Name,
+  network: NetworkOptions,
+  options: MethodOptions<Name>,
+): SslMethod {
+  return methodFactories[name](network, options);
+}
 
-export function createMethod(name: MethodName, options: MethodOptions): SslMethod {
-  return methodFactories[name](options);
+/** The method a config selects, built as a run builds it. */
+export function createMethodFor(config: ResolvedConfig): SslMethod {
+  const { seed, model, ssl } = config;
+  return createMethod(
+    ssl.method,
+    {
+      seed,
+      encoder: { arch: model.arch, width: model.width, stem: model.stem },
+      projector: model.projector,
+      predictor: model.predictor,
+    },
+    ssl[ssl.method],
+  );
 }

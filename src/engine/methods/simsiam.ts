@@ -1,13 +1,16 @@
 import { simSiamLoss } from '../losses/negativeCosine';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
-import type { MethodOptions, SslMethod } from './method';
+import type { NetworkOptions, SslMethod } from './method';
 import { buildBranch, buildPredictor, singleTermLoss } from './networks';
 
-/** SimSiam (Chen & He 2021): a predictor on one branch, a stop-gradient on the other, no negatives. */
-export function createSimSiam(options: MethodOptions): SslMethod {
-  const branch = buildBranch('online', options.encoder, options.projector, options.seed);
-  const predictor = buildPredictor(branch, options);
+/**
+ * SimSiam (Chen & He 2021): a predictor on one branch, a stop-gradient on the other, no negatives. Its one
+ * option, the predictor's fixed learning rate, is the trainer's to apply (the spec's `fixedRateScopes`).
+ */
+export function createSimSiam(network: NetworkOptions): SslMethod {
+  const branch = buildBranch('online', network.encoder, network.projector, network.seed);
+  const predictor = buildPredictor(branch, network);
   const lossFromFeatureMaps = (
     [map1, map2]: [tf.Tensor4D, tf.Tensor4D],
     _views: [tf.Tensor4D, tf.Tensor4D],

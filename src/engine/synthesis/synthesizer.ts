@@ -6,12 +6,11 @@ import type { NonDiscriminativeMask } from '../../shared/mask';
 import { maskOf, sigmaOf } from '../analysis/analysisStep';
 import { readAnalysisArray, readMaskCriteria } from '../analysis/artefacts';
 import { loadCheckpoint, restoreVariables } from '../checkpoint';
-import { createMethod } from '../methods/registry';
+import { createMethodFor } from '../methods/registry';
 import type { FrozenDecoder } from '../models/decoder';
 import { LoadedRunCache, type LoadedRunKind, locateRunSources, type RunSources } from '../savedRun';
 import { tf } from '../tf';
 import { ExperimentInputError } from '../training/experiment';
-import { methodOptions } from '../training/trainer';
 import { type BuiltDecoder, buildDecoder, usesDecoder } from './pairLoss';
 import { type SynthesizedPairs, synthesizePairs } from './pairs';
 
@@ -135,7 +134,7 @@ export class RunSynthesizer {
           `${runDir}: checkpoint ${sources.checkpoint} holds no decoder weights, so it has nothing to synthesize with`,
         );
       }
-      const method = createMethod(config.ssl.method, methodOptions(config));
+      const method = createMethodFor(config);
       try {
         restoreVariables(method.state(), loaded.tensors);
         decoder = buildDecoder(config, method.encoder.featureDim);

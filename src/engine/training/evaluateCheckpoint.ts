@@ -2,10 +2,9 @@ import type { ResolvedConfig } from '../../shared/config/experiment/definitions'
 import { type RunDirectory, RunDirectoryError } from '../../shared/runFolder/runDirectory';
 import { type LoadedCheckpoint, loadCheckpoint, loadLatestCheckpoint, restoreVariables } from '../checkpoint';
 import { loadSplits, type SplitLog } from '../data/splits';
-import { createMethod } from '../methods/registry';
+import { createMethodFor } from '../methods/registry';
 import { tf } from '../tf';
 import { type EvaluationResult, evaluate } from './evaluate';
-import { methodOptions } from './trainer';
 
 export interface CheckpointEvaluation {
   checkpoint: string;
@@ -25,7 +24,7 @@ export async function evaluateCheckpoint(
 ): Promise<CheckpointEvaluation> {
   const checkpointsDir = run.file('checkpoints');
   const loaded = await readCheckpoint(checkpointsDir, options.checkpoint);
-  const method = createMethod(config.ssl.method, methodOptions(config));
+  const method = createMethodFor(config);
   try {
     try {
       restoreVariables(method.state(), loaded.tensors);

@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { selectedMethod } from '../../shared/config/methods/registry';
 import type { EvalRecord, MetricsRecord } from '../../shared/protocol/runFiles';
 import { describeEvaluation } from '../../shared/runFolder/describe';
 import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
@@ -9,8 +10,8 @@ import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../check
 import { openTrainBatchSource } from '../data/batchWorkerPool';
 import { trainBatchCount } from '../data/loader';
 import { loadSplits } from '../data/splits';
-import type { MethodOptions, SslMethod } from '../methods/method';
-import { createMethod } from '../methods/registry';
+import type { SslMethod } from '../methods/method';
+import { createMethodFor } from '../methods/registry';
 import {
   type BuiltDecoder,
   buildDecoder,
@@ -49,31 +50,22 @@ export interface TrainingOutcome {
 /** Steps between two logged step records; epoch summaries are always logged. */
 const logEverySteps = 10;
 
-export function methodOptions(config: ResolvedConfig): MethodOptions {
-  return {
-    seed: config.seed,
-    encoder: { arch: config.model.arch, width: config.model.width, stem: config.model.stem },
-    projector: config.model.projector,
-    predictor: config.model.predictor,
-    simclr: config.ssl.simclr,
-    mocov2: config.ssl.mocov2,
-    byol: config.ssl.byol,
-  };
-}
-
 function parameterGroups(
   config: ResolvedConfig,
   method: SslMethod,
   decoder: BuiltDecoder | undefined,
 ): ParameterGroup[] {
   const variables = [...method.trainableVariables(), ...(decoder?.parameters.trainable() ?? [])];
-  if (config.ssl.method !== 'simsiam' || !config.ssl.simsiam.fixPredictorLr) {
+  const { spec, options } = selectedMethod(config.ssl);
+  const fixedScopes = spec.fixedRateScopes?.(options) ?? [];
+  if (fixedScopes.length === 0) {
     return [{ variables, scheduled: true }];
   }
-  const isPredictor = (variable: tf.Variable) => variable.name.includes('.predictor.');
+  const keepsBaseRate = (variable: tf.Variable) =>
+    fixedScopes.some((scope) => variable.name.includes(`.${scope}.`));
   return [
-    { variables: variables.filter((variable) => !isPredictor(variable)), scheduled: true },
-    { variables: variables.filter(isPredictor), scheduled: false },
+    { variables: variables.filter((variable) => !keepsBaseRate(variable)), scheduled: true },
+    { variables: variables.filter(keepsBaseRate), scheduled: false },
   ];
 }
 
@@ -109,7 +101,7 @@ export async function train(
     totalSteps,
     kind: config.optim.schedule,
   };
-  const method = createMethod(config.ssl.method, methodOptions(config));
+  const method = createMethodFor(config);
   const decoder = usesDecoder(config) ? buildDecoder(config, method.encoder.featureDim) : undefined;
   const pairsWanted = decoder !== undefined && config.loss.nu > 0;
   const probes = probeSet(testSet, config);

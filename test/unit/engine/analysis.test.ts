@@ -10,15 +10,16 @@ import {
 import { FeatureVarianceAccumulator } from '../../../src/engine/analysis/variance';
 import { ntXentLoss } from '../../../src/engine/losses/ntXent';
 import type { SslMethod } from '../../../src/engine/methods/method';
-import { createMethod, type MethodName } from '../../../src/engine/methods/registry';
+import { createMethod } from '../../../src/engine/methods/registry';
 import { tf } from '../../../src/engine/tf';
 import {
   type ImportanceVariant,
   importanceVariants,
   type MaskCombine,
 } from '../../../src/shared/config/experiment/choices';
+import { type MethodName, methodNames } from '../../../src/shared/config/methods/registry';
 import { lowestQuantile, nonDiscriminativeMask } from '../../../src/shared/mask';
-import { tinyMethodOptions } from '../../support/methodOptions';
+import { tinyMethodOptions, tinyNetwork } from '../../support/methodOptions';
 import { repoRoot } from '../../support/paths';
 
 interface CamReference {
@@ -271,12 +272,14 @@ describe('non-discriminative mask', () => {
   });
 });
 
-function methodOptions(seed: number) {
-  return tinyMethodOptions(seed, {
-    projector: { hiddenDim: 32, outDim: 16 },
-    predictor: { hiddenDim: 8 },
-    mocov2: { temperature: 0.2, queueSize: 12, momentum: 0.99 },
-  });
+/** A method on heads smaller still, with a MoCo queue of two batches of six. */
+function smallMethod(name: MethodName, seed: number) {
+  const options = { ...tinyMethodOptions, mocov2: { ...tinyMethodOptions.mocov2, queueSize: 12 } };
+  return createMethod(
+    name,
+    tinyNetwork(seed, { projector: { hiddenDim: 32, outDim: 16 }, predictor: { hiddenDim: 8 } }),
+    options[name],
+  );
 }
 
 function randomViews(seed: number): [tf.Tensor4D, tf.Tensor4D] {
@@ -295,9 +298,9 @@ describe('SSL losses from feature maps', () => {
     await tf.setBackend('cpu');
   });
 
-  for (const name of ['simclr', 'mocov2', 'simsiam', 'byol'] as MethodName[]) {
+  for (const name of methodNames) {
     it(`${name}: equals the training loss bit for bit in train mode`, () => {
-      const method = createMethod(name, methodOptions(11));
+      const method = smallMethod(name, 11);
       const views = randomViews(5);
       try {
         const fromViews = tf.tidy(() => method.loss(...views).total.dataSync()[0]!);
@@ -317,7 +320,7 @@ describe('SSL losses from feature maps', () => {
   }
 
   it('mocov2: only the training loss queues keys', () => {
-    const method = createMethod('mocov2', methodOptions(11));
+    const method = smallMethod('mocov2', 11);
     const views = randomViews(5);
     const queue = () =>
       method
@@ -349,9 +352,9 @@ describe('Grad-CAM of an SSL method', () => {
     await tf.setBackend('cpu');
   });
 
-  for (const name of ['simclr', 'mocov2', 'simsiam', 'byol'] as MethodName[]) {
+  for (const name of methodNames) {
     it(`${name}: maps and importances of the training loss, leaving the method's state and memory as they were`, () => {
-      const method = createMethod(name, methodOptions(3));
+      const method = smallMethod(name, 3);
       const views = randomViews(9);
       try {
         const trainingLoss = tf.tidy(() => method.loss(...views).total.dataSync()[0]!);

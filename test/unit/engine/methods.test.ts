@@ -13,9 +13,10 @@ import {
 import { featureMatrix } from '../../../src/engine/eval/featureMatrix';
 import { knnTop1 } from '../../../src/engine/eval/knn';
 import type { SslMethod } from '../../../src/engine/methods/method';
-import { createMethod, type MethodName } from '../../../src/engine/methods/registry';
+import { createMethod } from '../../../src/engine/methods/registry';
 import { tf } from '../../../src/engine/tf';
-import { tinyMethodOptions } from '../../support/methodOptions';
+import { methodNames } from '../../../src/shared/config/methods/registry';
+import { tinyMethodOptions, tinyNetwork } from '../../support/methodOptions';
 
 const imageSize = 16;
 const classes = 4;
@@ -90,9 +91,9 @@ describe('SSL methods train a tiny encoder', function () {
     await tf.setBackend('cpu');
   });
 
-  for (const name of ['simclr', 'mocov2', 'simsiam', 'byol'] as MethodName[]) {
+  for (const name of methodNames) {
     it(`${name}: the loss falls, kNN beats chance, and no tensor leaks`, async () => {
-      const method = createMethod(name, tinyMethodOptions(3));
+      const method = createMethod(name, tinyNetwork(3), tinyMethodOptions[name]);
       const optimizer = tf.train.adam(3e-3);
       try {
         const batchSize = 16;
@@ -165,7 +166,7 @@ describe('SSL methods are a function of their seed', () => {
     it(`builds identical weights and MoCo queues for seed ${seed}, and others for another seed`, () => {
       // TF.js names variables globally, so one method lives at a time.
       const snapshot = (value: number) => {
-        const method = createMethod('mocov2', tinyMethodOptions(value));
+        const method = createMethod('mocov2', tinyNetwork(value), tinyMethodOptions.mocov2);
         try {
           return new Map(method.state().map(([name, variable]) => [name, Array.from(variable.dataSync())]));
         } finally {

@@ -5,9 +5,9 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { selectBackend } from '../../../src/engine/backends/selectBackend';
 import { loadLatestCheckpoint } from '../../../src/engine/checkpoint';
-import { createMethod } from '../../../src/engine/methods/registry';
+import { createMethodFor } from '../../../src/engine/methods/registry';
 import { tf } from '../../../src/engine/tf';
-import { methodOptions, type TrainingProgress, train } from '../../../src/engine/training/trainer';
+import { type TrainingProgress, train } from '../../../src/engine/training/trainer';
 import { writeExampleDataset } from '../../../src/host/newExperiment/exampleDataset';
 import type { ResolvedConfig } from '../../../src/shared/config/experiment/definitions';
 import type { EvalRecord } from '../../../src/shared/protocol/runFiles';
@@ -189,7 +189,7 @@ describe('training on the onednn backend', function () {
   /** The model's tensors before the first step: the method built from the config's seed, as train() does. */
   async function initialWeights(config: ResolvedConfig): Promise<Map<string, Float32Array>> {
     await tf.setBackend('cpu');
-    const method = createMethod(config.ssl.method, methodOptions(config));
+    const method = createMethodFor(config);
     const weights = new Map(
       method.state().map(([name, variable]) => [name, variable.dataSync().slice() as Float32Array]),
     );

@@ -1,124 +1,61 @@
 import { backendPreference } from '../../protocol/backend';
+import { defaultMethod, type MethodName, methodNames, methodSpecs } from '../methods/registry';
 import { settingDefinitions } from '../settings';
 import { importanceVariants, maskCombines, perturbModes } from './choices';
+import { BYOL, MOCO_V2, SIMCLR, SIMSIAM } from './citations';
+import {
+  type Applicability,
+  flag,
+  type GroupKey,
+  group,
+  integer,
+  interval,
+  type KeyDefinition,
+  number,
+  oneOf,
+  probability,
+  type Resolved,
+  requiredText,
+} from './keys';
 
 /**
  * The single typed source of the experiment file (`*.synthpair.json`): the parser, the JSON schema
  * contributed to VS Code and docs/config.md are all derived from these definitions, so a key's type,
- * default, range and documentation cannot drift apart. Descriptions are markdown.
+ * default, range and documentation cannot drift apart. Descriptions are markdown. `ssl.method` and the
+ * `ssl.<method>` blocks come from the method specs (src/shared/config/methods), so this file names no method.
  */
-
-interface Documented {
-  description: string;
-}
-
-/** A string; without a default the key is required. */
-export interface StringKey extends Documented {
-  kind: 'string';
-  default?: string;
-}
-
-export interface EnumKey<Value extends string = string> extends Documented {
-  kind: 'enum';
-  values: readonly Value[];
-  default: Value;
-  valueDescriptions: readonly string[];
-}
-
-export interface BooleanKey extends Documented {
-  kind: 'boolean';
-  default: boolean;
-}
-
-export interface NumericKey extends Documented {
-  kind: 'integer' | 'number';
-  min: number;
-  max: number;
-  /** The minimum itself is not allowed (a learning rate of 0 trains nothing). */
-  minExclusive?: boolean;
-  default: number;
-}
-
-/** A `[min, max]` pair of numbers within `[lowest, highest]`. */
-export interface IntervalKey extends Documented {
-  kind: 'interval';
-  lowest: number;
-  highest: number;
-  default: readonly [number, number];
-}
-
-/** The keys of a group only take effect when another key has one of some values (a per-method block). */
-export interface Applicability {
-  key: string;
-  values: readonly string[];
-}
-
-export interface GroupKey<Keys extends Record<string, KeyDefinition> = Record<string, KeyDefinition>>
-  extends Documented {
-  kind: 'group';
-  keys: Keys;
-  appliesWhen?: Applicability;
-}
-
-export type LeafKey = StringKey | EnumKey | BooleanKey | NumericKey | IntervalKey;
-export type KeyDefinition = LeafKey | GroupKey;
-
-const oneOf = <const Value extends string>(
-  values: readonly Value[],
-  defaultValue: NoInfer<Value>,
-  valueDescriptions: readonly string[],
-  description: string,
-): EnumKey<Value> => ({ kind: 'enum', values, default: defaultValue, valueDescriptions, description });
-
-const integer = (min: number, max: number, defaultValue: number, description: string): NumericKey => ({
-  kind: 'integer',
-  min,
-  max,
-  default: defaultValue,
-  description,
-});
-
-const number = (
-  min: number,
-  max: number,
-  defaultValue: number,
-  description: string,
-  options: { minExclusive?: boolean } = {},
-): NumericKey => ({ kind: 'number', min, max, default: defaultValue, description, ...options });
-
-const probability = (defaultValue: number, description: string): NumericKey =>
-  number(0, 1, defaultValue, description);
-
-const requiredText = (description: string): StringKey => ({ kind: 'string', description });
-
-const flag = (defaultValue: boolean, description: string): BooleanKey => ({
-  kind: 'boolean',
-  default: defaultValue,
-  description,
-});
-
-const interval = (
-  lowest: number,
-  highest: number,
-  defaultValue: readonly [number, number],
-  description: string,
-): IntervalKey => ({ kind: 'interval', lowest, highest, default: defaultValue, description });
-
-const group = <const Keys extends Record<string, KeyDefinition>>(
-  description: string,
-  keys: Keys,
-  appliesWhen?: Applicability,
-): GroupKey<Keys> =>
-  appliesWhen ? { kind: 'group', description, keys, appliesWhen } : { kind: 'group', description, keys };
 
 const enabled = (augmentation: string) => flag(true, `Whether ${augmentation} is applied at all.`);
 
-// Short citations; the full titles are in the descriptions of `ssl.method`'s values.
-const MOCO_V2 = 'MoCo v2 [Chen et al., 2020]';
-const SIMCLR = 'SimCLR [Chen et al., ICML 2020]';
-const SIMSIAM = 'SimSiam [Chen & He, CVPR 2021]';
-const BYOL = 'BYOL [Grill et al., NeurIPS 2020]';
+const whenMethodIs = (methods: readonly MethodName[]): Applicability => ({
+  key: 'ssl.method',
+  values: methods,
+});
+
+/** Each method's `ssl.<name>` block, applying only when `ssl.method` selects it. */
+const methodBlocks = Object.fromEntries(
+  methodNames.map((name) => [name, { ...methodSpecs[name].options, appliesWhen: whenMethodIs([name]) }]),
+) as { [Name in MethodName]: (typeof methodSpecs)[Name]['options'] };
+
 const AUG_PLUS = `the "aug+" recipe of ${MOCO_V2}`;
+
+/** The training loop: besides its own block, what a method's checks weigh its options against. */
+const trainingLoop = group('The training loop.', {
+  epochs: integer(
+    1,
+    10_000,
+    200,
+    `Number of passes over the training set (200 in ${MOCO_V2} and ${SIMSIAM}).`,
+  ),
+  batchSize: integer(
+    2,
+    4096,
+    256,
+    `Images per step; each gives two views. The learning rate scales with it (see \`optim.lr\`). 256 in ${MOCO_V2} and ${SIMSIAM}; ${SIMCLR} uses 4096 with LARS.`,
+  ),
+});
+
+export type TrainingLoop = Resolved<typeof trainingLoop>;
 
 export const experimentDefinition = group(
   'A SynthPair experiment: data, model, SSL method, training and evaluation.',
@@ -208,7 +145,7 @@ export const experimentDefinition = group(
             `Hidden width of the predictor. Papers: ${SIMSIAM} 512 (a bottleneck), ${BYOL} 4096.`,
           ),
         },
-        { key: 'ssl.method', values: ['simsiam', 'byol'] },
+        whenMethodIs(methodNames.filter((name) => methodSpecs[name].usesPredictor)),
       ),
     }),
     augment: group(
@@ -280,84 +217,14 @@ export const experimentDefinition = group(
     ),
     ssl: group('The self-supervised method and its parameters.', {
       method: oneOf(
-        ['simclr', 'mocov2', 'simsiam', 'byol'],
-        'simclr',
-        [
-          'SimCLR, *A Simple Framework for Contrastive Learning of Visual Representations* (Chen et al., ICML 2020): NT-Xent loss over the other views of the batch.',
-          'MoCo v2, *Improved Baselines with Momentum Contrastive Learning* (Chen, Fan, Girshick & He, arXiv 2003.04297, 2020): InfoNCE against a queue of keys from a momentum encoder.',
-          'SimSiam, *Exploring Simple Siamese Representation Learning* (Chen & He, CVPR 2021): negative cosine similarity with a predictor and stop-gradient, no negatives.',
-          'BYOL, *Bootstrap Your Own Latent* (Grill et al., NeurIPS 2020): a predictor regresses the projection of a momentum (target) encoder.',
-        ],
+        methodNames,
+        defaultMethod,
+        methodNames.map((name) => methodSpecs[name].description),
         'Self-supervised loss the encoder is trained with. The per-method blocks below only apply to their method.',
       ),
-      simclr: group(
-        `Parameters of ${SIMCLR}.`,
-        {
-          temperature: number(
-            0.01,
-            10,
-            0.5,
-            `Temperature τ of the NT-Xent loss. ${SIMCLR}: 0.5 for CIFAR-10 and small batches; 0.1 for ImageNet with batch 4096.`,
-          ),
-        },
-        { key: 'ssl.method', values: ['simclr'] },
-      ),
-      mocov2: group(
-        `Parameters of ${MOCO_V2}.`,
-        {
-          temperature: number(0.01, 10, 0.2, `Temperature τ of the InfoNCE loss (0.2 in ${MOCO_V2}).`),
-          queueSize: integer(
-            2,
-            1_048_576,
-            65_536,
-            `Number of negative keys kept in the queue (65536 in ${MOCO_V2}). A whole batch is enqueued at once, so it must be a multiple of \`train.batchSize\`; keep it below the training-set size on small data sets, or the queue holds stale copies of each image.`,
-          ),
-          momentum: number(
-            0,
-            1,
-            0.999,
-            `Momentum of the key encoder's exponential moving average (0.999 in ${MOCO_V2}).`,
-          ),
-        },
-        { key: 'ssl.method', values: ['mocov2'] },
-      ),
-      simsiam: group(
-        `Parameters of ${SIMSIAM}.`,
-        {
-          fixPredictorLr: flag(
-            true,
-            `Keep the predictor's learning rate at the base value instead of following the schedule (${SIMSIAM} found this works better).`,
-          ),
-        },
-        { key: 'ssl.method', values: ['simsiam'] },
-      ),
-      byol: group(
-        `Parameters of ${BYOL}.`,
-        {
-          momentumBase: number(
-            0,
-            1,
-            0.996,
-            `Base momentum τ_base of the target network's moving average, increased to 1 over training by a cosine schedule (0.996 in ${BYOL}).`,
-          ),
-        },
-        { key: 'ssl.method', values: ['byol'] },
-      ),
+      ...methodBlocks,
     }),
-    train: group('The training loop.', {
-      epochs: integer(
-        1,
-        10_000,
-        200,
-        `Number of passes over the training set (200 in ${MOCO_V2} and ${SIMSIAM}).`,
-      ),
-      batchSize: integer(
-        2,
-        4096,
-        256,
-        `Images per step; each gives two views. The learning rate scales with it (see \`optim.lr\`). 256 in ${MOCO_V2} and ${SIMSIAM}; ${SIMCLR} uses 4096 with LARS.`,
-      ),
-    }),
+    train: trainingLoop,
     optim: group('The optimizer and the learning-rate schedule.', {
       name: oneOf(
         ['sgd', 'lars', 'adam'],
@@ -625,19 +492,6 @@ export const experimentDefinition = group(
     ),
   },
 );
-
-type Resolved<Definition> =
-  Definition extends GroupKey<infer Keys>
-    ? { [Name in keyof Keys]: Resolved<Keys[Name]> }
-    : Definition extends EnumKey<infer Value>
-      ? Value
-      : Definition extends StringKey
-        ? string
-        : Definition extends BooleanKey
-          ? boolean
-          : Definition extends IntervalKey
-            ? [number, number]
-            : number;
 
 /** An experiment with every key present: values from the file and `--set` overrides, defaults for the rest. */
 export type ResolvedConfig = Resolved<typeof experimentDefinition>;

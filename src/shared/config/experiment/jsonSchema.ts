@@ -1,5 +1,6 @@
 import { experimentFileSuffix } from './choices';
-import { experimentDefinition, type KeyDefinition } from './definitions';
+import { experimentDefinition } from './definitions';
+import type { KeyDefinition } from './keys';
 
 type JsonSchema = Record<string, unknown>;
 

@@ -1,5 +1,6 @@
 import { experimentFileSuffix } from './choices';
-import { experimentDefinition, type KeyDefinition, keyPaths, type LeafKey } from './definitions';
+import { experimentDefinition, keyPaths } from './definitions';
+import type { KeyDefinition, LeafKey } from './keys';
 
 /** docs/config.md: every key of the experiment file with its type, default, allowed values and meaning. */
 export function experimentConfigMarkdown(): string {

@@ -1,15 +1,8 @@
 import { closest, distance } from 'fastest-levenshtein';
 import { getNodeValue, type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
-import {
-  experimentDefinition,
-  type GroupKey,
-  type IntervalKey,
-  type KeyDefinition,
-  keyPaths,
-  type LeafKey,
-  type NumericKey,
-  type ResolvedConfig,
-} from './definitions';
+import { selectedMethod } from '../methods/registry';
+import { experimentDefinition, keyPaths, type ResolvedConfig } from './definitions';
+import type { GroupKey, IntervalKey, KeyDefinition, LeafKey, NumericKey } from './keys';
 
 export interface ConfigDiagnostic {
   /** Dotted key path, e.g. `train.batchSize`; empty for the file as a whole. */
@@ -314,14 +307,15 @@ function resolve(definition: KeyDefinition, path: string, values: Map<string, un
 }
 
 function checkAcrossKeys(config: ResolvedConfig, state: ReadState): void {
-  const { batchSize, epochs } = config.train;
-  if (config.ssl.method === 'mocov2' && config.ssl.mocov2.queueSize % batchSize !== 0) {
-    const path = 'ssl.mocov2.queueSize';
+  const { epochs } = config.train;
+  const method = selectedMethod(config.ssl);
+  for (const problem of method.spec.problems?.(method.options, config.train) ?? []) {
+    const path = `ssl.${method.name}.${problem.key}`;
     state.report(
       path,
-      `${path}: must be a multiple of train.batchSize (${batchSize}), since a whole batch of keys is enqueued at once; got ${config.ssl.mocov2.queueSize}`,
+      `${path}: ${problem.message}`,
       'error',
-      nearestWrittenSpan(state, state.spans.has(path) ? path : 'train.batchSize'),
+      nearestWrittenSpan(state, state.spans.has(path) ? path : problem.otherKey),
     );
   }
   if (config.optim.warmupEpochs > 0 && config.optim.warmupEpochs >= epochs) {
