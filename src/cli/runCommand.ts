@@ -2,14 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { selectBackend } from '../engine/backends/selectBackend';
-import {
-  ExperimentInputError,
-  type ExperimentStart,
-  resolveExperiment,
-  runExperiment,
-} from '../engine/training/experiment';
-import type { TrainingProgress } from '../engine/training/trainer';
+import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
 import type { BackendPreference } from '../shared/protocol/backend';
+import type { ExperimentStart, TrainingProgressMessage } from '../shared/protocol/worker';
 import { formatDiagnostic } from './diagnostics';
 
 /** A problem with what the user gave (config, arguments, data, run folder): exit code 2. */
@@ -71,7 +66,7 @@ async function startOf(configFile: string | undefined, options: RunCommandOption
 function progressReporter(interactive: boolean) {
   let bar: SingleBar | undefined;
   return {
-    update(progress: TrainingProgress) {
+    update(progress: TrainingProgressMessage) {
       const loss = Object.values(progress.losses)[0] ?? Number.NaN;
       if (!interactive) {
         process.stdout.write(`${JSON.stringify({ event: 'progress', ...progress })}\n`);

@@ -93,13 +93,7 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
             shouldStop: () => current.stopRequested,
           },
         );
-        return {
-          runDir: run.dir,
-          state: outcome.state,
-          epoch: outcome.epoch,
-          step: outcome.step,
-          ...(outcome.evaluation ? { evaluation: outcome.evaluation } : {}),
-        };
+        return { runDir: run.dir, ...outcome };
       } catch (error) {
         // The host shows one message: the config's own diagnostics are what the user has to fix.
         if (error instanceof ExperimentInputError && error.diagnostics.length > 0) {

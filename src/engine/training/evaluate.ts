@@ -1,3 +1,4 @@
+import type { EvalRecord } from '../../shared/protocol/runFiles';
 import type { ImageSet } from '../data/loader';
 import { evalBatches } from '../data/loader';
 import { type FeatureMatrix, featureMatrix } from '../eval/featureMatrix';
@@ -16,13 +17,8 @@ export interface EvaluationSettings {
   retrieval: { enabled: boolean };
 }
 
-export interface EvaluationResult {
-  knnTop1?: number;
-  linearTop1?: number;
-  rank1?: number;
-  rank5?: number;
-  mAP?: number;
-}
+/** The figures of an eval.jsonl record: those of the enabled evaluations. */
+export type EvaluationResult = Omit<EvalRecord, 'epoch' | 'time'>;
 
 /** The frozen, pooled features h of a set's centre views, in the set's order. */
 export function extractFeatures(

@@ -7,10 +7,11 @@ import {
   parseExperimentConfig,
 } from '../../shared/config/experiment/parse';
 import type { BackendName } from '../../shared/protocol/backend';
+import type { ExperimentStart, TrainingOutcome } from '../../shared/protocol/worker';
 import { describeEvaluation } from '../../shared/runFolder/describe';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/runFolder/runDirectory';
 import { DatasetError, listDataset } from '../data/datasets';
-import { type TrainerHooks, type TrainingOutcome, train } from './trainer';
+import { type TrainerHooks, train } from './trainer';
 
 /**
  * What the user gave cannot run: a config with errors, a run folder that cannot be used, data that cannot be
@@ -26,21 +27,6 @@ export class ExperimentInputError extends Error {
     super(message);
   }
 }
-
-/** A new run from an experiment file's text (saved or not), or the continuation of an existing run. */
-export type ExperimentStart =
-  | {
-      kind: 'new';
-      configFile: string;
-      text: string;
-      overrides: readonly string[];
-      /** Where a relative `data.root` given as an override is resolved: the CLI's current folder. */
-      overridesBase: string;
-      /** The run folder; by default a new `<name>-<time>` folder under `runsFolder`. */
-      out?: string;
-      runsFolder: string;
-    }
-  | { kind: 'resume'; runDir: string };
 
 export interface ResolvedExperiment {
   config: ResolvedConfig;

@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { selectedMethod } from '../../shared/config/methods/registry';
 import type { EvalRecord, MetricsRecord } from '../../shared/protocol/runFiles';
+import type { TrainingOutcome, TrainingProgressMessage } from '../../shared/protocol/worker';
 import { describeEvaluation } from '../../shared/runFolder/describe';
 import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
 import type { RunDirectory } from '../../shared/runFolder/runDirectory';
@@ -23,28 +24,11 @@ import { tf } from '../tf';
 import { evaluate } from './evaluate';
 import { learningRateAt, type ParameterGroup, SslOptimizer } from './optimizer';
 
-export interface TrainingProgress {
-  epoch: number;
-  epochs: number;
-  step: number;
-  totalSteps: number;
-  losses: Record<string, number>;
-  lr: number;
-  imagesPerSecond: number;
-}
-
 export interface TrainerHooks {
   log(level: 'info' | 'warn', message: string): void;
-  progress(progress: TrainingProgress): void;
+  progress(progress: TrainingProgressMessage): void;
   /** Asked between steps: true ends the run after the current step, as `stopped`. */
   shouldStop(): boolean;
-}
-
-export interface TrainingOutcome {
-  state: 'completed' | 'stopped';
-  epoch: number;
-  step: number;
-  evaluation?: EvalRecord;
 }
 
 /** Steps between two logged step records; epoch summaries are always logged. */

@@ -11,13 +11,15 @@ export const experimentStart = z.discriminatedUnion('kind', [
     configFile: z.string(),
     text: z.string(),
     overrides: z.array(z.string()),
-    /** Where a relative `data.root` override is resolved. */
+    /** Where a relative `data.root` given as an override is resolved: the CLI's current folder. */
     overridesBase: z.string(),
+    /** The run folder; by default a new `<name>-<time>` folder under `runsFolder`. */
     out: z.optional(z.string()),
     runsFolder: z.string(),
   }),
   z.object({ kind: z.literal('resume'), runDir: z.string() }),
 ]);
+export type ExperimentStart = z.infer<typeof experimentStart>;
 
 /** Where a training run stands after each step, for a status bar or a progress bar. */
 export const trainingProgress = z.object({
@@ -30,6 +32,17 @@ export const trainingProgress = z.object({
   imagesPerSecond: z.number(),
 });
 export type TrainingProgressMessage = z.infer<typeof trainingProgress>;
+
+/** How a training run ended. */
+export const trainingOutcome = z.object({
+  state: z.enum(['completed', 'stopped']),
+  /** Epochs finished: a stopped run resumes after this many. */
+  epoch: z.int().check(z.nonnegative()),
+  step: z.int().check(z.nonnegative()),
+  /** The last evaluation of a completed run. */
+  evaluation: z.optional(evalRecord),
+});
+export type TrainingOutcome = z.infer<typeof trainingOutcome>;
 
 /**
  * The pairs of a run's probes redrawn with changed settings. Images are RGB bytes, row-major, channels last,
@@ -126,14 +139,7 @@ export const workerMethods = {
   /** Trains into a run folder, reporting progress with `training` filled in; one run per worker at a time. */
   train: {
     params: z.object({ start: experimentStart, cacheFolder: z.string() }),
-    result: z.object({
-      runDir: z.string(),
-      state: z.enum(['completed', 'stopped']),
-      /** Epochs finished: a stopped run resumes after this many. */
-      epoch: z.int().check(z.nonnegative()),
-      step: z.int().check(z.nonnegative()),
-      evaluation: z.optional(evalRecord),
-    }),
+    result: z.object({ runDir: z.string(), ...trainingOutcome.shape }),
   },
   /** Ends the current run after its current step, as `stopped` with its last checkpoint to resume from. */
   stopTraining: {

@@ -7,10 +7,11 @@ import { selectBackend } from '../../../src/engine/backends/selectBackend';
 import { loadLatestCheckpoint } from '../../../src/engine/checkpoint';
 import { createMethodFor } from '../../../src/engine/methods/registry';
 import { tf } from '../../../src/engine/tf';
-import { type TrainingProgress, train } from '../../../src/engine/training/trainer';
+import { train } from '../../../src/engine/training/trainer';
 import { writeExampleDataset } from '../../../src/host/newExperiment/exampleDataset';
 import type { ResolvedConfig } from '../../../src/shared/config/experiment/definitions';
 import type { EvalRecord } from '../../../src/shared/protocol/runFiles';
+import type { TrainingProgressMessage } from '../../../src/shared/protocol/worker';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { makeTempDir } from '../../fixtures/makeImages';
 import { type Config, mergeConfig, resolvedConfig } from '../../support/config';
@@ -122,7 +123,7 @@ describe('training on the onednn backend', function () {
     backend: 'onednn' | 'wasm',
     name: string,
     patch: Config = {},
-    onProgress: (progress: TrainingProgress) => void = () => undefined,
+    onProgress: (progress: TrainingProgressMessage) => void = () => undefined,
   ) {
     const config = experiment(path.join(folder, 'data'), backend, patch);
     const { report } = await selectBackend({
