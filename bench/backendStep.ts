@@ -10,9 +10,10 @@ import { parseArgs } from 'node:util';
 import { type SelectedBackend, selectBackend } from '../src/engine/backends/selectBackend';
 import { reconstructionLoss } from '../src/engine/losses/reconstruction';
 import { createMethodFor } from '../src/engine/methods/registry';
-import { buildDecoder, type Perturbation, synthesisLoss } from '../src/engine/synthesis/pairLoss';
+import { buildDecoder, type Perturbation } from '../src/engine/synthesis/pairLoss';
 import { tf } from '../src/engine/tf';
 import { SslOptimizer } from '../src/engine/training/optimizer';
+import { buildTrainingModels, optimizerSettings } from '../src/engine/training/step';
 import { type BackendName, backendNames } from '../src/shared/protocol/backend';
 import {
   benchConfig,
@@ -38,6 +39,9 @@ const { values: flags } = parseArgs({
   },
 });
 
+/** The optimiser's rates: the bench's schedule is constant, without warm-up. */
+const learningRates = { scheduled: learningRate, fixed: learningRate };
+
 interface BuiltStep {
   /** Runs one optimiser step and returns its loss terms. */
   run(step: number): Record<string, number>;
@@ -47,75 +51,80 @@ interface BuiltStep {
 }
 
 /**
- * The models, optimiser and inputs of one kind of step, built as the trainer builds them for this config.
- * The inputs are random tensors made once (two augmented views and the centre view in [0, 1]), so the step
- * alone is timed.
+ * One kind of step on inputs made once (two augmented views and the centre view in [0, 1]), so the step
+ * alone is timed. The encoder and full steps are the trainer's own, of the plain SSL baseline and of the
+ * synthesis method once L_Cp is due; the decoder step has no counterpart in training.
  */
 function buildStep(kind: StepKind): BuiltStep {
-  const config = benchConfig;
-  const { batchSize } = config.train;
-  const size = config.data.imageSize;
-  const method = createMethodFor(config);
+  const { batchSize } = benchConfig.train;
+  const size = benchConfig.data.imageSize;
   const view1 = tf.randomNormal([batchSize, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const view2 = tf.randomNormal([batchSize, size, size, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
   const centre = tf.randomUniform([batchSize, size, size, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
-  const settings = {
-    name: config.optim.name,
-    momentum: config.optim.momentum,
-    weightDecay: config.optim.weightDecay,
-    trustCoefficient: config.optim.lars.trustCoefficient,
+  const built =
+    kind === 'decoder' ? buildDecoderStep(centre) : buildTrainerStep(kind, [view1, view2], centre);
+  return {
+    variables: built.variables,
+    run(step) {
+      const losses = built.run(step);
+      // The last variable is updated last: reading it waits for a backend that queues work (webgpu) to
+      // finish the step, so that the next step's clock does not start while this one still runs.
+      built.variables.at(-1)!.dataSync();
+      return losses;
+    },
+    dispose() {
+      built.dispose();
+      tf.dispose([view1, view2, centre]);
+    },
   };
-  const rates = { scheduled: learningRate, fixed: learningRate };
-  const decoder = kind === 'encoder' ? undefined : buildDecoder(config, method.encoder.featureDim);
-  const variables =
-    kind === 'encoder'
-      ? method.trainableVariables()
-      : kind === 'decoder'
-        ? decoder!.parameters.trainable()
-        : [...method.trainableVariables(), ...decoder!.parameters.trainable()];
-  const optimizer = new SslOptimizer(settings, [{ variables, scheduled: true }]);
-  const channels = method.encoder.featureDim;
+}
+
+function buildTrainerStep(
+  kind: Exclude<StepKind, 'decoder'>,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  centre: tf.Tensor4D,
+): BuiltStep {
+  const config = kind === 'encoder' ? { ...benchConfig, loss: { alpha: 0, nu: 0 } } : benchConfig;
+  const models = buildTrainingModels(config);
+  const channels = models.method.encoder.featureDim;
   const perturbation: Perturbation = {
     mask: Uint8Array.from({ length: channels }, (_, k) => (k < Math.floor(maskShare * channels) ? 1 : 0)),
     sigma: new Float32Array(channels).fill(1),
   };
+  return {
+    variables: [...models.method.trainableVariables(), ...(models.decoder?.parameters.trainable() ?? [])],
+    run: (step) =>
+      models.step(() => ({ views, centre, perturbation }), {
+        step,
+        totalSteps: Number.MAX_SAFE_INTEGER,
+        learningRates,
+      }),
+    dispose: () => models.dispose(),
+  };
+}
 
-  const runners: Record<StepKind, (step: number) => Record<string, number>> = {
-    encoder: () => optimizer.step(() => method.loss(view1, view2), rates),
-    decoder: () => {
+/** The decoder learning to reconstruct from the features of the encoder, frozen in evaluation mode. */
+function buildDecoderStep(centre: tf.Tensor4D): BuiltStep {
+  const method = createMethodFor(benchConfig);
+  const decoder = buildDecoder(benchConfig, method.encoder.featureDim);
+  const variables = decoder.parameters.trainable();
+  const optimizer = new SslOptimizer(optimizerSettings(benchConfig), [{ variables, scheduled: true }]);
+  return {
+    variables,
+    run() {
       const features = tf.tidy(() => method.encoder.apply(centre, 'eval').features);
       try {
         return optimizer.step(() => {
-          const reconstruction = reconstructionLoss(decoder!.decoder.apply(features, 'train'), centre);
+          const reconstruction = reconstructionLoss(decoder.decoder.apply(features, 'train'), centre);
           return { total: reconstruction, terms: { reconstruction } };
-        }, rates);
+        }, learningRates);
       } finally {
         features.dispose();
       }
     },
-    // The body of the trainer's optimizer.step for a run of the synthesis method once L_Cp is due.
-    full: (step) =>
-      optimizer.step(() => {
-        const contrastive = method.loss(view1, view2);
-        const synthesis = synthesisLoss(method, decoder!.decoder, config, { centre, perturbation, step });
-        const total = tf.add(contrastive.total, synthesis.total) as tf.Scalar;
-        return { total, terms: { ...contrastive.terms, ...synthesis.terms, total } };
-      }, rates),
-  };
-  return {
-    variables,
-    run(step) {
-      const losses = runners[kind](step);
-      method.afterStep({ step: step + 1, totalSteps: Number.MAX_SAFE_INTEGER });
-      // The last variable is updated last: reading it waits for a backend that queues work (webgpu) to
-      // finish the step, so that the next step's clock does not start while this one still runs.
-      variables.at(-1)!.dataSync();
-      return losses;
-    },
     dispose() {
-      tf.dispose([view1, view2, centre]);
       optimizer.dispose();
-      decoder?.parameters.dispose();
+      decoder.parameters.dispose();
       method.dispose();
     },
   };

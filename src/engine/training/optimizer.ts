@@ -22,6 +22,12 @@ export interface ParameterGroup {
   scheduled: boolean;
 }
 
+/** The rate of the scheduled groups at a step, and that of the groups kept at the scaled base rate. */
+export interface LearningRates {
+  scheduled: number;
+  fixed: number;
+}
+
 const adamBetas = [0.9, 0.999] as const;
 const adamEpsilon = 1e-8;
 
@@ -57,7 +63,7 @@ export class SslOptimizer {
   /** Computes the loss and its gradients and applies one update; returns the loss terms' values. */
   step<T extends Record<string, tf.Scalar>>(
     loss: () => { total: tf.Scalar; terms: T },
-    learningRates: { scheduled: number; fixed: number },
+    learningRates: LearningRates,
   ): Record<keyof T, number> {
     return tf.tidy(() => {
       let values: Record<keyof T, number> | undefined;

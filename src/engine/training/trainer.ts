@@ -1,28 +1,20 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
-import { selectedMethod } from '../../shared/config/methods/registry';
-import type { EvalRecord, MetricsRecord } from '../../shared/protocol/runFiles';
+import type { EvalRecord } from '../../shared/protocol/runFiles';
 import type { TrainingOutcome, TrainingProgressMessage } from '../../shared/protocol/worker';
 import { describeEvaluation } from '../../shared/runFolder/describe';
 import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
 import type { RunDirectory } from '../../shared/runFolder/runDirectory';
-import { analyse, maskOf, perturbationOf, probeSet } from '../analysis/analysisStep';
+import { analyse, maskOf, type ProbeSet, perturbationOf, probeSet } from '../analysis/analysisStep';
 import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
 import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
 import { openTrainBatchSource } from '../data/batchWorkerPool';
-import { trainBatchCount } from '../data/loader';
-import { loadSplits } from '../data/splits';
-import type { SslMethod } from '../methods/method';
-import { createMethodFor } from '../methods/registry';
-import {
-  type BuiltDecoder,
-  buildDecoder,
-  type Perturbation,
-  synthesisLoss,
-  usesDecoder,
-} from '../synthesis/pairLoss';
+import { type ImageSet, type TrainBatch, type TrainBatchSource, trainBatchCount } from '../data/loader';
+import { type DatasetSplits, loadSplits } from '../data/splits';
+import type { Perturbation } from '../synthesis/pairLoss';
 import { tf } from '../tf';
 import { evaluate } from './evaluate';
-import { learningRateAt, type ParameterGroup, SslOptimizer } from './optimizer';
+import { learningRateAt } from './optimizer';
+import { buildTrainingModels, type TrainingModels } from './step';
 
 export interface TrainerHooks {
   log(level: 'info' | 'warn', message: string): void;
@@ -33,25 +25,6 @@ export interface TrainerHooks {
 
 /** Steps between two logged step records; epoch summaries are always logged. */
 const logEverySteps = 10;
-
-function parameterGroups(
-  config: ResolvedConfig,
-  method: SslMethod,
-  decoder: BuiltDecoder | undefined,
-): ParameterGroup[] {
-  const variables = [...method.trainableVariables(), ...(decoder?.parameters.trainable() ?? [])];
-  const { spec, options } = selectedMethod(config.ssl);
-  const fixedScopes = spec.fixedRateScopes?.(options) ?? [];
-  if (fixedScopes.length === 0) {
-    return [{ variables, scheduled: true }];
-  }
-  const keepsBaseRate = (variable: tf.Variable) =>
-    fixedScopes.some((scope) => variable.name.includes(`.${scope}.`));
-  return [
-    { variables: variables.filter((variable) => !keepsBaseRate(variable)), scheduled: true },
-    { variables: variables.filter(keepsBaseRate), scheduled: false },
-  ];
-}
 
 /**
  * Trains a run from its resolved config, or continues it from its latest checkpoint. Everything that
@@ -64,12 +37,38 @@ export async function train(
   context: { run: RunDirectory; cacheFolder: string; resume: boolean },
   hooks: TrainerHooks,
 ): Promise<TrainingOutcome> {
-  const {
-    train: trainSet,
-    test: testSet,
-    classes,
-  } = await loadSplits(config.data, context.cacheFolder, hooks.log);
+  const data = await loadSplits(config.data, context.cacheFolder, hooks.log);
+  const schedule = scheduleOf(config, data.train);
+  const models = buildTrainingModels(config);
+  const batches = await openTrainBatchSource(data.train, (message) => hooks.log('warn', message));
+  try {
+    const training = new Training(config, context.run, hooks, data, schedule, models);
+    const startEpoch = context.resume ? await training.resumeFromCheckpoint() : 0;
+    await training.analyseIfMaskNeededFor(startEpoch + 1);
+    for (let epoch = startEpoch; epoch < config.train.epochs; epoch++) {
+      if ((await training.trainEpoch(epoch, batches)) === 'stopped') {
+        return training.stopped(epoch);
+      }
+      await training.endOfEpoch(epoch + 1);
+    }
+    return training.completed();
+  } finally {
+    models.dispose();
+    await batches.dispose();
+  }
+}
 
+/** How a run's steps are laid out, and the learning rate along them. */
+interface Schedule {
+  stepsPerEpoch: number;
+  totalSteps: number;
+  baseLr: number;
+  batchSize: number;
+  warmupSteps: number;
+  kind: ResolvedConfig['optim']['schedule'];
+}
+
+function scheduleOf(config: ResolvedConfig, trainSet: ImageSet): Schedule {
   const { batchSize, epochs } = config.train;
   const stepsPerEpoch = trainBatchCount(trainSet, batchSize);
   if (stepsPerEpoch === 0) {
@@ -77,205 +76,221 @@ export async function train(
       `train.batchSize ${batchSize} is larger than the ${trainSet.images.length} training images`,
     );
   }
-  const totalSteps = stepsPerEpoch * epochs;
-  const schedule = {
+  return {
+    stepsPerEpoch,
+    totalSteps: stepsPerEpoch * epochs,
     baseLr: config.optim.lr,
     batchSize,
     warmupSteps: config.optim.warmupEpochs * stepsPerEpoch,
-    totalSteps,
     kind: config.optim.schedule,
   };
-  const method = createMethodFor(config);
-  const decoder = usesDecoder(config) ? buildDecoder(config, method.encoder.featureDim) : undefined;
-  const pairsWanted = decoder !== undefined && config.loss.nu > 0;
-  const probes = probeSet(testSet, config);
-  const optimizer = new SslOptimizer(
-    {
-      name: config.optim.name,
-      momentum: config.optim.momentum,
-      weightDecay: config.optim.weightDecay,
-      trustCoefficient: config.optim.lars.trustCoefficient,
-    },
-    parameterGroups(config, method, decoder),
-  );
-  const checkpointed = () => [
-    ...method.state(),
-    ...(decoder?.parameters.all() ?? []),
-    ...optimizer.state.all(),
-  ];
-  const checkpointsDir = context.run.file('checkpoints');
-  const batchSource = await openTrainBatchSource(trainSet, (message) => hooks.log('warn', message));
+}
 
-  try {
-    let startEpoch = 0;
-    let step = 0;
-    let perturbation: Perturbation | undefined;
-    if (context.resume) {
-      const latest = await loadLatestCheckpoint(checkpointsDir);
-      if (latest) {
-        restoreVariables(checkpointed(), latest.tensors);
-        tf.dispose([...latest.tensors.values()]);
-        startEpoch = latest.manifest.epoch;
-        step = latest.manifest.step;
-        await forgetAfter(context.run, startEpoch);
-        perturbation = await savedPerturbation(context.run.dir, config, startEpoch);
-        hooks.log('info', `resuming after epoch ${startEpoch} (step ${step}) from ${latest.name}`);
-      } else {
-        await forgetAfter(context.run, 0);
-        hooks.log('info', 'no checkpoint yet: starting from the beginning');
+/** A run in training: where it stands, and the work of its steps and of the ends of its epochs. */
+class Training {
+  /** Optimiser steps taken since the run began. */
+  private step = 0;
+  /** The mask and σ of the latest analysis, which L_Cp perturbs with once it is due. */
+  private perturbation: Perturbation | undefined;
+  private lastEvaluation: EvalRecord | undefined;
+  private readonly probes: ProbeSet;
+  private readonly pairsWanted: boolean;
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly run: RunDirectory,
+    private readonly hooks: TrainerHooks,
+    private readonly data: DatasetSplits,
+    private readonly schedule: Schedule,
+    private readonly models: TrainingModels,
+  ) {
+    this.probes = probeSet(data.test, config);
+    this.pairsWanted = models.decoder !== undefined && config.loss.nu > 0;
+  }
+
+  /** Restores the latest checkpoint and forgets what was logged after it; returns the epochs it had done. */
+  async resumeFromCheckpoint(): Promise<number> {
+    const latest = await loadLatestCheckpoint(this.run.file('checkpoints'));
+    if (!latest) {
+      await forgetAfter(this.run, 0);
+      this.hooks.log('info', 'no checkpoint yet: starting from the beginning');
+      return 0;
+    }
+    restoreVariables(this.models.state(), latest.tensors);
+    tf.dispose([...latest.tensors.values()]);
+    const { epoch, step } = latest.manifest;
+    this.step = step;
+    await forgetAfter(this.run, epoch);
+    this.perturbation = await savedPerturbation(this.run.dir, this.config, epoch);
+    this.hooks.log('info', `resuming after epoch ${epoch} (step ${step}) from ${latest.name}`);
+    return epoch;
+  }
+
+  /** Trains the epoch numbered `epoch + 1` and logs its summary, unless the hooks ask to stop first. */
+  async trainEpoch(epoch: number, batches: TrainBatchSource): Promise<'finished' | 'stopped'> {
+    const { config, schedule } = this;
+    const { batchSize, epochs } = config.train;
+    const pairsDue = this.pairsWanted && epoch + 1 >= config.synthesis.startEpoch;
+    const epochLosses: Record<string, number> = {};
+    let windowStart = performance.now();
+    let windowImages = 0;
+    for await (const batch of batches.epoch({
+      batchSize,
+      imageSize: config.data.imageSize,
+      seed: config.seed,
+      epoch,
+      augment: config.augment,
+      centreViews: this.models.decoder !== undefined,
+    })) {
+      const { losses, lr } = this.trainStep(batch, pairsDue);
+      for (const [name, value] of Object.entries(losses)) {
+        epochLosses[name] = (epochLosses[name] ?? 0) + value;
       }
-    }
-
-    const runAnalysis = async (epochsDone: number) => {
-      const result = analyse(
-        method,
-        decoder?.decoder,
-        config,
-        { train: trainSet, test: testSet, probes },
-        { epoch: epochsDone, step },
-      );
-      await writeAnalysis(context.run.dir, result, config, classes);
-      hooks.log(
-        'info',
-        `analysis after epoch ${epochsDone}: ${result.mask.count} of ${result.variance.length} dimensions non-discriminative (${config.analysis.combine} of ${result.mask.variance.count} by variance, ${result.mask.gradcam.count} by Grad-CAM)`,
-      );
-      perturbation = perturbationOf(result);
-    };
-    if (pairsWanted && perturbation === undefined && startEpoch + 1 >= config.synthesis.startEpoch) {
-      await runAnalysis(startEpoch);
-    }
-
-    let lastEvaluation: EvalRecord | undefined;
-    for (let epoch = startEpoch; epoch < epochs; epoch++) {
-      const pairsDue = pairsWanted && epoch + 1 >= config.synthesis.startEpoch;
-      const epochLosses: Record<string, number> = {};
-      let epochSteps = 0;
-      let stopped = false;
-      let windowStart = performance.now();
-      let windowImages = 0;
-      for await (const batch of batchSource.epoch({
-        batchSize,
-        imageSize: config.data.imageSize,
-        seed: config.seed,
-        epoch,
-        augment: config.augment,
-        centreViews: decoder !== undefined,
-      })) {
-        const lr = learningRateAt(step, schedule);
-        const size = config.data.imageSize;
-        const losses = optimizer.step(
-          () => {
-            const [view1, view2] = batch.views.map((view) => tf.tensor4d(view, [batchSize, size, size, 3]));
-            const contrastive = method.loss(view1!, view2!);
-            if (!decoder) {
-              return contrastive;
-            }
-            const synthesis = synthesisLoss(method, decoder.decoder, config, {
-              centre: tf.tensor4d(batch.centre!, [batchSize, size, size, 3]),
-              ...(pairsDue && perturbation ? { perturbation } : {}),
-              step,
-            });
-            const total = tf.add(contrastive.total, synthesis.total) as tf.Scalar;
-            return { total, terms: { ...contrastive.terms, ...synthesis.terms, total } };
-          },
-          { scheduled: lr, fixed: (config.optim.lr * batchSize) / 256 },
-        );
-        step++;
-        method.afterStep({ step, totalSteps });
-        epochSteps++;
-        windowImages += batchSize;
-        for (const [name, value] of Object.entries(losses)) {
-          epochLosses[name] = (epochLosses[name] ?? 0) + value;
-        }
-        const seconds = (performance.now() - windowStart) / 1000;
-        const imagesPerSecond = windowImages / Math.max(seconds, 1e-9);
-        const record: MetricsRecord = {
+      windowImages += batchSize;
+      const imagesPerSecond = windowImages / Math.max((performance.now() - windowStart) / 1000, 1e-9);
+      const { step } = this;
+      if (step % logEverySteps === 0) {
+        const time = new Date().toISOString();
+        await this.run.appendMetrics({
           kind: 'step',
           epoch: epoch + 1,
           step,
-          time: new Date().toISOString(),
+          time,
           losses,
           lr,
           imagesPerSecond,
-        };
-        if (step % logEverySteps === 0) {
-          await context.run.appendMetrics(record);
-          windowStart = performance.now();
-          windowImages = 0;
-        }
-        hooks.progress({ epoch: epoch + 1, epochs, step, totalSteps, losses, lr, imagesPerSecond });
-        if (hooks.shouldStop()) {
-          stopped = true;
-          break;
-        }
-      }
-      if (stopped) {
-        // The last checkpoint stays the resume point; what this partial epoch logged is dropped on resume.
-        return { state: 'stopped', epoch, step };
-      }
-      const meanLosses = Object.fromEntries(
-        Object.entries(epochLosses).map(([name, total]) => [name, total / epochSteps]),
-      );
-      await context.run.appendMetrics({
-        kind: 'epoch',
-        epoch: epoch + 1,
-        step,
-        time: new Date().toISOString(),
-        losses: meanLosses,
-        lr: learningRateAt(step - 1, schedule),
-      });
-      const finished = epoch + 1 === epochs;
-      const analysisDue =
-        finished ||
-        (config.analysis.everyEpochs > 0 && (epoch + 1) % config.analysis.everyEpochs === 0) ||
-        (pairsWanted && perturbation === undefined && epoch + 2 >= config.synthesis.startEpoch);
-      if (analysisDue) {
-        await runAnalysis(epoch + 1);
-      }
-      const evalDue =
-        finished || (config.eval.everyEpochs > 0 && (epoch + 1) % config.eval.everyEpochs === 0);
-      if (evalDue) {
-        const result = evaluate(method.encoder, trainSet, testSet, {
-          imageSize: config.data.imageSize,
-          batchSize,
-          seed: config.seed,
-          ...config.eval,
         });
-        lastEvaluation = {
-          epoch: epoch + 1,
-          time: new Date().toISOString(),
-          ...result,
-        };
-        await context.run.appendEval(lastEvaluation);
-        hooks.log('info', `epoch ${epoch + 1}: ${describeEvaluation(lastEvaluation)}`);
+        windowStart = performance.now();
+        windowImages = 0;
       }
-      const checkpointDue =
-        finished || (config.checkpoint.everyEpochs > 0 && (epoch + 1) % config.checkpoint.everyEpochs === 0);
-      if (checkpointDue) {
-        await saveCheckpoint(
-          checkpointsDir,
-          {
-            epoch: epoch + 1,
-            step,
-            state: {},
-            tensors: checkpointed().map(([name, tensor]) => ({ name, tensor })),
-          },
-          { keep: config.checkpoint.keep === 0 ? Number.MAX_SAFE_INTEGER : config.checkpoint.keep },
-        );
+      const { totalSteps } = schedule;
+      this.hooks.progress({ epoch: epoch + 1, epochs, step, totalSteps, losses, lr, imagesPerSecond });
+      if (this.hooks.shouldStop()) {
+        return 'stopped';
       }
-      await context.run.update({ epoch: epoch + 1 });
     }
+    const meanLosses = Object.entries(epochLosses).map(([name, total]) => [
+      name,
+      total / schedule.stepsPerEpoch,
+    ]);
+    await this.run.appendMetrics({
+      kind: 'epoch',
+      epoch: epoch + 1,
+      step: this.step,
+      time: new Date().toISOString(),
+      losses: Object.fromEntries(meanLosses),
+      lr: learningRateAt(this.step - 1, schedule),
+    });
+    return 'finished';
+  }
+
+  /** One optimiser step on `batch`, with L_Cp when `pairsDue` and a mask exists; returns its losses and rate. */
+  private trainStep(batch: TrainBatch, pairsDue: boolean): { losses: Record<string, number>; lr: number } {
+    const { config, schedule, perturbation } = this;
+    const { batchSize } = config.train;
+    const size = config.data.imageSize;
+    const toTensor = (view: Float32Array) => tf.tensor4d(view, [batchSize, size, size, 3]);
+    const lr = learningRateAt(this.step, schedule);
+    const losses = this.models.step(
+      () => ({
+        views: [toTensor(batch.views[0]), toTensor(batch.views[1])],
+        ...(batch.centre ? { centre: toTensor(batch.centre) } : {}),
+        ...(pairsDue && perturbation ? { perturbation } : {}),
+      }),
+      {
+        step: this.step,
+        totalSteps: schedule.totalSteps,
+        learningRates: { scheduled: lr, fixed: (config.optim.lr * batchSize) / 256 },
+      },
+    );
+    this.step++;
+    return { losses, lr };
+  }
+
+  /** After `epochsDone` epochs: the analysis, evaluation and checkpoint due then, and run.json's epoch. */
+  async endOfEpoch(epochsDone: number): Promise<void> {
+    const { config } = this;
+    const last = epochsDone === config.train.epochs;
+    const every = (epochs: number) => epochs > 0 && epochsDone % epochs === 0;
+    if (last || every(config.analysis.everyEpochs)) {
+      await this.analyseAfter(epochsDone);
+    } else {
+      await this.analyseIfMaskNeededFor(epochsDone + 1);
+    }
+    if (last || every(config.eval.everyEpochs)) {
+      await this.evaluateAfter(epochsDone);
+    }
+    if (last || every(config.checkpoint.everyEpochs)) {
+      await this.checkpointAfter(epochsDone);
+    }
+    await this.run.update({ epoch: epochsDone });
+  }
+
+  /** The last checkpoint stays the resume point; what the partial epoch logged is dropped on resume. */
+  stopped(epochsDone: number): TrainingOutcome {
+    return { state: 'stopped', epoch: epochsDone, step: this.step };
+  }
+
+  completed(): TrainingOutcome {
+    const evaluation = this.lastEvaluation;
     return {
       state: 'completed',
-      epoch: epochs,
-      step,
-      ...(lastEvaluation ? { evaluation: lastEvaluation } : {}),
+      epoch: this.config.train.epochs,
+      step: this.step,
+      ...(evaluation ? { evaluation } : {}),
     };
-  } finally {
-    method.dispose();
-    decoder?.parameters.dispose();
-    optimizer.dispose();
-    await batchSource.dispose();
+  }
+
+  /** L_Cp needs a mask from the epoch numbered `epochNumber` (from 1) on: one is made now if none exists. */
+  async analyseIfMaskNeededFor(epochNumber: number): Promise<void> {
+    const needed = this.pairsWanted && epochNumber >= this.config.synthesis.startEpoch;
+    if (needed && this.perturbation === undefined) {
+      await this.analyseAfter(epochNumber - 1);
+    }
+  }
+
+  private async analyseAfter(epochsDone: number): Promise<void> {
+    const { config, data, models } = this;
+    const result = analyse(
+      models.method,
+      models.decoder?.decoder,
+      config,
+      { train: data.train, test: data.test, probes: this.probes },
+      { epoch: epochsDone, step: this.step },
+    );
+    await writeAnalysis(this.run.dir, result, config, data.classes);
+    this.hooks.log(
+      'info',
+      `analysis after epoch ${epochsDone}: ${result.mask.count} of ${result.variance.length} dimensions non-discriminative (${config.analysis.combine} of ${result.mask.variance.count} by variance, ${result.mask.gradcam.count} by Grad-CAM)`,
+    );
+    this.perturbation = perturbationOf(result);
+  }
+
+  private async evaluateAfter(epochsDone: number): Promise<void> {
+    const { config, data } = this;
+    const result = evaluate(this.models.method.encoder, data.train, data.test, {
+      imageSize: config.data.imageSize,
+      batchSize: config.train.batchSize,
+      seed: config.seed,
+      ...config.eval,
+    });
+    this.lastEvaluation = { epoch: epochsDone, time: new Date().toISOString(), ...result };
+    await this.run.appendEval(this.lastEvaluation);
+    this.hooks.log('info', `epoch ${epochsDone}: ${describeEvaluation(this.lastEvaluation)}`);
+  }
+
+  private async checkpointAfter(epochsDone: number): Promise<void> {
+    const { keep } = this.config.checkpoint;
+    await saveCheckpoint(
+      this.run.file('checkpoints'),
+      {
+        epoch: epochsDone,
+        step: this.step,
+        state: {},
+        tensors: this.models.state().map(([name, tensor]) => ({ name, tensor })),
+      },
+      { keep: keep === 0 ? Number.MAX_SAFE_INTEGER : keep },
+    );
   }
 }
 
