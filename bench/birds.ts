@@ -74,7 +74,10 @@ interface Row {
   backend: BackendName;
   parameters: number;
   steps: number;
-  /** Median over the trainer's step records, each the rate over up to 10 steps, data loading included. */
+  /**
+   * Median over the trainer's step records, data loading included. Each is the rate over the steps since the
+   * previous one: up to 10, and the rest of an epoch at its last step, so every epoch gives at least one.
+   */
   imagesPerSecond: number;
   stepRecordRates: number[];
   /** Median over epochs of the time from one epoch's last step to the next's, evaluation excluded. */
@@ -330,8 +333,8 @@ async function main(): Promise<void> {
     }
     const torch = rows.find((row) => row.pytorch)?.pytorch;
     console.log(
-      'images/s: SynthPair, median of its step records (each over up to 10 steps, decoding cached, augmentation ' +
-        'and batching included); ' +
+      'images/s: SynthPair, median of its step records (each over the steps since the previous one: up to 10, ' +
+        'and the rest of an epoch at its end; decoding cached, augmentation and batching included); ' +
         (torch
           ? `PyTorch ${torch.torch} CPU, ${torch.threads} threads, median of ${pytorchSteps.timed} steps after ` +
             `${pytorchSteps.warmup} warm-up on random tensors (the step alone); ratio = SynthPair / PyTorch. `

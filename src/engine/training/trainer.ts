@@ -23,7 +23,10 @@ export interface TrainerHooks {
   shouldStop(): boolean;
 }
 
-/** Steps between two logged step records; epoch summaries are always logged. */
+/**
+ * Steps between two logged step records. The last step of every epoch is logged too, so that a live curve
+ * moves with every epoch however short; epoch summaries are always logged.
+ */
 const logEverySteps = 10;
 
 /**
@@ -132,6 +135,7 @@ class Training {
     const { batchSize, epochs } = config.train;
     const pairsDue = this.pairsWanted && epoch + 1 >= config.synthesis.startEpoch;
     const epochLosses: Record<string, number> = {};
+    let epochSteps = 0;
     let windowStart = performance.now();
     let windowImages = 0;
     for await (const batch of batches.epoch({
@@ -143,13 +147,14 @@ class Training {
       centreViews: this.models.decoder !== undefined,
     })) {
       const { losses, lr } = this.trainStep(batch, pairsDue);
+      epochSteps++;
       for (const [name, value] of Object.entries(losses)) {
         epochLosses[name] = (epochLosses[name] ?? 0) + value;
       }
       windowImages += batchSize;
       const imagesPerSecond = windowImages / Math.max((performance.now() - windowStart) / 1000, 1e-9);
       const { step } = this;
-      if (step % logEverySteps === 0) {
+      if (step % logEverySteps === 0 || epochSteps === schedule.stepsPerEpoch) {
         const time = new Date().toISOString();
         await this.run.appendMetrics({
           kind: 'step',
@@ -169,10 +174,7 @@ class Training {
         return 'stopped';
       }
     }
-    const meanLosses = Object.entries(epochLosses).map(([name, total]) => [
-      name,
-      total / schedule.stepsPerEpoch,
-    ]);
+    const meanLosses = Object.entries(epochLosses).map(([name, total]) => [name, total / epochSteps]);
     await this.run.appendMetrics({
       kind: 'epoch',
       epoch: epoch + 1,

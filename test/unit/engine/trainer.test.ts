@@ -81,6 +81,23 @@ describe('trainer', function () {
     }
   });
 
+  it('logs a step record every 10 steps and at the last step of every epoch, however short', async () => {
+    const { config, run } = await newRun('short-epochs', 3);
+    await train(config, { run, cacheFolder: path.join(folder, 'cache'), resume: false }, quiet);
+    const steps = (await run.readMetrics()).records.filter((record) => record.kind === 'step');
+    // Four steps per epoch: each epoch's last step, and step 10 in the third.
+    assert.deepEqual(
+      steps.map(({ epoch, step }) => [epoch, step]),
+      [
+        [1, 4],
+        [2, 8],
+        [3, 10],
+        [3, 12],
+      ],
+    );
+    assert.ok(steps.every((record) => record.imagesPerSecond! > 0));
+  });
+
   it('resumes a stopped run to the same metrics as an uninterrupted one', async () => {
     const uninterrupted = await newRun('uninterrupted', 3);
     await train(
