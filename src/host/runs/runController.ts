@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type {
+  ExperimentStart,
   LogLevel,
   TrainingProgressMessage,
   WorkerLaunchOptions,
@@ -9,7 +10,6 @@ import type {
 import { isAlive } from '../../shared/runFolder/liveness';
 import { WorkerProcess } from '../workers/workerProcess';
 
-type ExperimentStart = WorkerParams<'train'>['start'];
 export type TrainingResult = WorkerResult<'train'>;
 
 /** A run asked for: waiting in the queue, or training in a worker of its own. */
