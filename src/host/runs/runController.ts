@@ -4,7 +4,6 @@ import type {
   LogLevel,
   TrainingProgressMessage,
   WorkerLaunchOptions,
-  WorkerParams,
   WorkerResult,
 } from '../../shared/protocol/worker';
 import { isAlive } from '../../shared/runFolder/liveness';
