@@ -3,6 +3,7 @@ import type { ImportanceVariant } from '../../shared/config/experiment/choices';
 import { keyPaths, type ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { overrideKey, parseExperimentConfig } from '../../shared/config/experiment/parse';
 import type { NonDiscriminativeMask } from '../../shared/mask';
+import { synthesisOverrideKeys } from '../../shared/protocol/worker';
 import { maskOf, sigmaOf } from '../analysis/analysisStep';
 import { readAnalysisArray, readMaskCriteria } from '../analysis/artefacts';
 import { loadCheckpoint, restoreVariables } from '../checkpoint';
@@ -13,21 +14,6 @@ import { tf } from '../tf';
 import { ExperimentInputError } from '../training/experiment';
 import { type BuiltDecoder, buildDecoder, usesDecoder } from './pairLoss';
 import { type SynthesizedPairs, synthesizePairs } from './pairs';
-
-/**
- * The keys a synthesis may change: how h′ is drawn, which dimensions the mask holds and how many copies the
- * grid shows. Everything else was fixed when the run trained.
- */
-export const synthesisOverrideKeys = [
-  'perturb.mode',
-  'perturb.strength',
-  'perturb.fraction',
-  'analysis.variance.quantile',
-  'analysis.gradcam.quantile',
-  'analysis.gradcam.variant',
-  'analysis.combine',
-  'analysis.probes.samples',
-] as const;
 
 /** Keys a person plausibly reaches for that mean something else here. */
 const refusalHints: Record<string, string> = {

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { heatmapVariants } from '../config/experiment/choices';
 import { backendReport } from './backend';
 import { analysisManifest, evalRecord, metricsRecord, runState } from './runFiles';
-import { synthesisResult, wireError } from './worker';
+import { synthesisOverrideKeys, synthesisResult, wireError } from './worker';
 import './zodLocale';
 
 export const workerState = z.enum(['stopped', 'starting', 'ready', 'crashed']);
@@ -37,17 +37,11 @@ export const analysisStepRef = z.object({
 });
 export type AnalysisStepRef = z.infer<typeof analysisStepRef>;
 
-/** The config keys the panels show and edit, as the editor holds them now (saved or not). */
-export const panelConfigKeys = [
-  'analysis.variance.quantile',
-  'analysis.gradcam.quantile',
-  'analysis.gradcam.variant',
-  'analysis.combine',
-  'analysis.probes.samples',
-  'perturb.mode',
-  'perturb.strength',
-  'perturb.fraction',
-] as const;
+/**
+ * The config keys the panels show and edit, as the editor holds them now (saved or not): exactly those a
+ * pair redraw can take, so every edit in a panel can redraw the grid.
+ */
+export const panelConfigKeys = synthesisOverrideKeys;
 export type PanelConfigKey = (typeof panelConfigKeys)[number];
 export const panelConfigKey = z.enum(panelConfigKeys);
 

@@ -127,6 +127,21 @@ export type ConfigDiagnosticMessage = z.infer<typeof configDiagnostic>;
  * Every request the host may send to the engine worker, with the shape of its parameters and of its
  * result. Both sides validate against these schemas, so adding a method here is the whole contract.
  */
+/**
+ * The keys a `synthesize` request may override: how h′ is drawn, which dimensions the mask holds and how many
+ * copies the grid shows. Everything else was fixed when the run trained.
+ */
+export const synthesisOverrideKeys = [
+  'perturb.mode',
+  'perturb.strength',
+  'perturb.fraction',
+  'analysis.variance.quantile',
+  'analysis.gradcam.quantile',
+  'analysis.gradcam.variant',
+  'analysis.combine',
+  'analysis.probes.samples',
+] as const;
+
 export const workerMethods = {
   ping: {
     params: z.object({ payload: z.string() }),
@@ -148,8 +163,7 @@ export const workerMethods = {
   },
   /**
    * Redraws a trained run's probe pairs from its latest checkpoint and analysis with `overrides` (config key
-   * → value, only perturb.mode|strength|fraction, analysis.variance.quantile, analysis.gradcam.quantile|variant,
-   * analysis.combine and analysis.probes.samples). The run stays loaded for the next request. A request
+   * → value, keys of {@link synthesisOverrideKeys} only). The run stays loaded for the next request. A request
    * still running when a newer synthesize (or a train) request arrives answers `{cancelled: true}`, never
    * pixels older than what was asked for since.
    */
