@@ -6,6 +6,7 @@ import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import './heatmapEditor.css';
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { colormapTable } from '../../src/shared/colormaps';
 import {
   type HeatmapEditorState,
   type HeatmapEditorToHost,
@@ -15,7 +16,6 @@ import {
   hostToHeatmapEditor,
 } from '../../src/shared/protocol/heatmapEditor';
 import type { ImageHeatmapResultMessage } from '../../src/shared/protocol/worker';
-import { colormapTable, compositeOverlay } from '../dashboard/views/heatmaps/math';
 import {
   colormapControl,
   heatmapControlStyles,
@@ -28,6 +28,7 @@ import {
   selectValue,
   variantLabels,
 } from '../shared/heatmapControls';
+import { compositeOverlay } from '../shared/heatmapPixels';
 import { connectToHost } from '../shared/vscodeApi';
 
 type Settings = Omit<HeatmapEditorState, 'configFile'>;

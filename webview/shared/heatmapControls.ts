@@ -1,13 +1,13 @@
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { css, html, type TemplateResult } from 'lit';
+import { type ColormapName, colormapNames, colormapTable } from '../../src/shared/colormaps';
 import type { HeatmapSettings } from '../../src/shared/protocol/webview';
-import { colormapNames, colormapTable, colourBarPixels } from '../dashboard/views/heatmaps/math';
+import { colourBarPixels } from './heatmapPixels';
 
 /** The controls the dashboard's heat-map tab and the heat-map image editor both show, so they look and act alike. */
 
 type Variant = HeatmapSettings['variant'];
-type Colormap = HeatmapSettings['colormap'];
 
 export const variantLabels: Record<Variant, string> = {
   gradCam: 'Grad-CAM',
@@ -41,7 +41,7 @@ export function opacityControl(opacity: number, onOpacity: (opacity: number) => 
  * The colour bar of `colormap`, 0 on the left and 1 on the right; `top` says what 1 stands for. Its canvas is
  * filled by `paintColourBars` once rendered.
  */
-export function colourBar(colormap: Colormap, top: string): TemplateResult {
+export function colourBar(colormap: ColormapName, top: string): TemplateResult {
   return html`<span class="legend" title=${`0 … ${top}`}>
     <span aria-hidden="true">0</span>
     <canvas class="colour-bar" width="256" height="1" role="img" aria-label=${`${colormap}: 0 to ${top}`}></canvas>
@@ -50,16 +50,16 @@ export function colourBar(colormap: Colormap, top: string): TemplateResult {
 }
 
 export function colormapControl(
-  colormap: Colormap,
+  colormap: ColormapName,
   top: string,
-  onColormap: (colormap: Colormap) => void,
+  onColormap: (colormap: ColormapName) => void,
 ): TemplateResult {
   return html`<div class="control">
     <span>Colormap</span>
     <vscode-single-select
       id="colormap"
       aria-label="Colormap"
-      @change=${(event: Event) => onColormap(selectValue(event) as Colormap)}
+      @change=${(event: Event) => onColormap(selectValue(event) as ColormapName)}
     >
       ${colormapNames.map(
         (name) => html`<vscode-option value=${name} .selected=${colormap === name}>${name}</vscode-option>`,
@@ -70,7 +70,7 @@ export function colormapControl(
 }
 
 /** Repaints only the colour bars whose colormap changed, so a re-render does not redraw them. */
-export function paintColourBars(root: ParentNode, colormap: Colormap): void {
+export function paintColourBars(root: ParentNode, colormap: ColormapName): void {
   for (const canvas of root.querySelectorAll<HTMLCanvasElement>('canvas.colour-bar')) {
     if (canvas.dataset.colormap !== colormap) {
       canvas.dataset.colormap = colormap;

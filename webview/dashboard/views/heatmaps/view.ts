@@ -5,6 +5,7 @@ import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
+import { colormapTable } from '../../../../src/shared/colormaps';
 import {
   type AnalysisStepRef,
   defaultHeatmapSettings,
@@ -23,9 +24,10 @@ import {
   selectValue,
   variantLabels,
 } from '../../../shared/heatmapControls';
+import { compositeOverlay } from '../../../shared/heatmapPixels';
 import { emit } from '../../model';
 import { type PreparedMaps, prepareMaps } from './data';
-import { colormapTable, compositeOverlay, normalisedValue } from './math';
+import { normalisedValue } from './math';
 
 const viewLabels = ['centre view', 'augmented view'] as const;
 
