@@ -6,7 +6,6 @@ import '@vscode-elements/elements/dist/vscode-multi-select/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
-import 'uplot/dist/uPlot.min.css';
 import './views/curves/view';
 import './views/dimensions/view';
 import './views/pairs/view';
