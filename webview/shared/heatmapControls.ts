@@ -1,8 +1,9 @@
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
-import { css, html, type TemplateResult } from 'lit';
+import { html, type TemplateResult, unsafeCSS } from 'lit';
 import { type ColormapName, colormapNames, colormapTable } from '../../src/shared/colormaps';
 import type { HeatmapSettings } from '../../src/shared/protocol/webview';
+import styles from './heatmapControls.css' with { type: 'text' };
 import { colourBarPixels } from './heatmapPixels';
 
 /** The controls the dashboard's heat-map tab and the heat-map image editor both show, so they look and act alike. */
@@ -133,68 +134,4 @@ export function placeMarker(marker: HTMLElement, pointer: Pixel, size: number): 
   marker.style.height = `${100 / size}%`;
 }
 
-export const heatmapControlStyles = css`
-  .controls {
-    display: flex;
-    flex-wrap: wrap;
-    align-items: center;
-    gap: 8px 20px;
-    margin: 8px 0;
-  }
-
-  .control {
-    display: flex;
-    flex-wrap: wrap;
-    align-items: center;
-    gap: 4px 8px;
-    min-width: 0;
-  }
-
-  .control vscode-single-select {
-    width: auto;
-    min-width: 9em;
-  }
-
-  .value {
-    min-width: 3.5em;
-    font-variant-numeric: tabular-nums;
-  }
-
-  input[type='range'] {
-    accent-color: var(--vscode-progressBar-background, var(--vscode-focusBorder));
-    min-width: 0;
-  }
-
-  input[type='range']:focus-visible {
-    outline: 1px solid var(--vscode-focusBorder);
-    outline-offset: 2px;
-  }
-
-  #opacity {
-    width: 7em;
-  }
-
-  .legend {
-    display: inline-flex;
-    align-items: center;
-    gap: 4px;
-    color: var(--vscode-descriptionForeground);
-    font-size: 0.9em;
-  }
-
-  .colour-bar {
-    width: 96px;
-    height: 10px;
-    border: 1px solid var(--vscode-widget-border, var(--vscode-contrastBorder, transparent));
-  }
-
-  .marker {
-    position: absolute;
-    box-sizing: border-box;
-    min-width: 3px;
-    min-height: 3px;
-    border: 1px solid var(--vscode-editor-background);
-    outline: 1px solid var(--vscode-foreground);
-    pointer-events: none;
-  }
-`;
+export const heatmapControlStyles = unsafeCSS(styles);
