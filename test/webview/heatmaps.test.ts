@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
+import { colormapTable } from '../../src/shared/colormaps';
 import type { HeatmapSettings } from '../../src/shared/protocol/webview';
 import {
-  colormapTable,
-  compositeOverlay,
   mapMaxima,
   normalisationDivisors,
   normalisedValue,
   upsampleBilinear,
 } from '../../webview/dashboard/views/heatmaps/math';
+import { compositeOverlay } from '../../webview/shared/heatmapPixels';
 import type { FixtureRun } from '../support/fixtureRun';
 import {
   analysesMessage,

@@ -6,7 +6,7 @@ import '@vscode-elements/elements/dist/vscode-multi-select/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
-import 'uplot/dist/uPlot.min.css';
+import './main.css';
 import './views/curves/view';
 import './views/dimensions/view';
 import './views/pairs/view';
@@ -25,6 +25,7 @@ import {
 } from '../../src/shared/protocol/webview';
 import { connectToHost } from '../shared/vscodeApi';
 import type { CurveRun, CurveSettings, DashboardEvents } from './model';
+import { dashboardHeader, emptyState, overlayPicker } from './shell';
 import { errorBlock, reportBlock } from './views/engine/view';
 import './views/heatmaps/view';
 import type { PairsSynthesis } from './views/pairs/view';
@@ -231,100 +232,11 @@ function probeClassNames(steps: readonly AnalysisStepRef[]): string[] {
 
 const emptyCurveSettings: CurveSettings = { hidden: [], logScale: false };
 
-function header(binding: Binding | undefined): TemplateResult {
-  const selected = binding?.runs.find((run) => run.runDir === binding.selectedRun);
-  return html`<header class="title-row dashboard-header">
-    <div class="binding">
-      <h1 id="config-label" title=${binding?.configFile ?? ''}>
-        ${binding?.configLabel ?? 'SynthPair'}
-      </h1>
-      ${
-        binding?.configFile
-          ? html`<vscode-button
-              id="lock"
-              secondary
-              icon=${binding.locked ? 'lock' : 'unlock'}
-              aria-pressed=${String(binding.locked)}
-              title=${binding.locked ? 'Locked to this experiment: click to follow the active editor' : 'Following the active experiment editor: click to lock to this one'}
-              @click=${() => post({ type: 'setLocked', locked: !binding.locked })}
-              >${binding.locked ? 'Locked' : 'Following editor'}</vscode-button
-            >`
-          : nothing
-      }
-    </div>
-    <div class="run-picker">
-      ${
-        binding && binding.runs.length > 0
-          ? html`<label for="run-select">Run</label>
-              <vscode-single-select
-                id="run-select"
-                aria-label="Run shown"
-                .value=${binding.selectedRun ?? ''}
-                @change=${(event: Event) => {
-                  const runDir = (event.target as HTMLSelectElement).value;
-                  if (runDir && runDir !== binding.selectedRun) post({ type: 'selectRun', runDir });
-                }}
-              >
-                ${binding.runs.map(
-                  (run) =>
-                    html`<vscode-option value=${run.runDir} description=${`${run.state}, epoch ${run.epoch}${run.epochs === undefined ? '' : ` of ${run.epochs}`}`}>${run.label}</vscode-option>`,
-                )}
-              </vscode-single-select>
-              ${selected ? html`<span class="run-state" data-state=${selected.state}>${selected.state} · epoch ${selected.epoch}${selected.epochs === undefined ? '' : `/${selected.epochs}`}</span>` : nothing}`
-          : nothing
-      }
-      <span class="worker-state" data-state=${view.worker.state} title=${view.worker.detail ?? ''}>
-        <span class="dot"></span>worker ${view.worker.state}
-      </span>
-    </div>
-  </header>`;
-}
-
-function overlayPicker(binding: Binding): TemplateResult | typeof nothing {
-  const others = binding.runs.filter((run) => run.runDir !== binding.selectedRun);
-  if (others.length === 0) return nothing;
-  return html`<div class="overlay-picker">
-    <label for="overlay-select">Overlay runs</label>
-    <vscode-multi-select
-      id="overlay-select"
-      aria-label="Runs overlaid on the curves"
-      .value=${binding.overlaidRuns}
-      @change=${(event: Event) => {
-        const runDirs = [...((event.target as unknown as { value: string[] }).value ?? [])];
-        post({ type: 'overlayRuns', runDirs });
-      }}
-    >
-      ${others.map((run) => html`<vscode-option value=${run.runDir}>${run.label}</vscode-option>`)}
-    </vscode-multi-select>
-  </div>`;
-}
-
-/** What a panel says when there is nothing to show yet, and what to do about it. */
-function emptyState(binding: Binding | undefined): TemplateResult | undefined {
-  if (!binding?.configFile) {
-    return html`<div class="empty-state" id="empty-state">
-      <p>Open a <code>*.synthpair.json</code> experiment file: this dashboard follows the experiment in the active editor.</p>
-      <p>No experiment yet? Run <strong>SynthPair: New Experiment…</strong> from the Command Palette.</p>
-    </div>`;
-  }
-  if (binding.runs.length === 0) {
-    return html`<div class="empty-state" id="empty-state">
-      <p>This experiment has no run yet. Its curves, heat maps, feature dimensions and pairs appear here as it trains.</p>
-      ${
-        binding.canRun
-          ? html`<vscode-button id="run-experiment" @click=${() => post({ type: 'runExperiment' })}>Run Experiment</vscode-button>`
-          : html`<p>Runs cannot start in Restricted Mode: trust this workspace to run it.</p>`
-      }
-    </div>`;
-  }
-  return undefined;
-}
-
 function tabPanel(tab: DashboardTab, binding: Binding): TemplateResult {
   const steps = stepsOfSelectedRun();
   switch (tab) {
     case 'curves':
-      return html`${overlayPicker(binding)}
+      return html`${overlayPicker(binding, post)}
         <sp-curves .runs=${curveRuns()} .settings=${view.state.curves ?? emptyCurveSettings}></sp-curves>`;
     case 'heatmaps':
       return html`<sp-heatmaps .steps=${steps} .settings=${view.state.heatmaps ?? defaultHeatmapSettings}></sp-heatmaps>`;
@@ -367,7 +279,7 @@ function engineTab(): TemplateResult {
 
 function draw(): void {
   const binding = view.binding;
-  const empty = emptyState(binding);
+  const empty = emptyState(binding, post);
   // Without a run only the Engine tab has anything to show.
   const shownTabs: readonly DashboardTab[] = empty ? ['engine'] : tabs;
   const active = shownTabs.includes(view.state.tab ?? 'curves')
@@ -376,7 +288,7 @@ function draw(): void {
   app.setAttribute('aria-busy', String(view.refreshing && !view.backend));
   render(
     html`
-      ${header(binding)}
+      ${dashboardHeader(binding, view.worker, post)}
       ${empty ?? nothing}
       <vscode-tabs
         id="tabs"

@@ -1,13 +1,14 @@
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
-import { css, html, type TemplateResult } from 'lit';
+import { html, type TemplateResult, unsafeCSS } from 'lit';
+import { type ColormapName, colormapNames, colormapTable } from '../../src/shared/colormaps';
 import type { HeatmapSettings } from '../../src/shared/protocol/webview';
-import { colormapNames, colormapTable, colourBarPixels } from '../dashboard/views/heatmaps/math';
+import styles from './heatmapControls.css' with { type: 'text' };
+import { colourBarPixels } from './heatmapPixels';
 
 /** The controls the dashboard's heat-map tab and the heat-map image editor both show, so they look and act alike. */
 
 type Variant = HeatmapSettings['variant'];
-type Colormap = HeatmapSettings['colormap'];
 
 export const variantLabels: Record<Variant, string> = {
   gradCam: 'Grad-CAM',
@@ -41,7 +42,7 @@ export function opacityControl(opacity: number, onOpacity: (opacity: number) => 
  * The colour bar of `colormap`, 0 on the left and 1 on the right; `top` says what 1 stands for. Its canvas is
  * filled by `paintColourBars` once rendered.
  */
-export function colourBar(colormap: Colormap, top: string): TemplateResult {
+export function colourBar(colormap: ColormapName, top: string): TemplateResult {
   return html`<span class="legend" title=${`0 … ${top}`}>
     <span aria-hidden="true">0</span>
     <canvas class="colour-bar" width="256" height="1" role="img" aria-label=${`${colormap}: 0 to ${top}`}></canvas>
@@ -50,16 +51,16 @@ export function colourBar(colormap: Colormap, top: string): TemplateResult {
 }
 
 export function colormapControl(
-  colormap: Colormap,
+  colormap: ColormapName,
   top: string,
-  onColormap: (colormap: Colormap) => void,
+  onColormap: (colormap: ColormapName) => void,
 ): TemplateResult {
   return html`<div class="control">
     <span>Colormap</span>
     <vscode-single-select
       id="colormap"
       aria-label="Colormap"
-      @change=${(event: Event) => onColormap(selectValue(event) as Colormap)}
+      @change=${(event: Event) => onColormap(selectValue(event) as ColormapName)}
     >
       ${colormapNames.map(
         (name) => html`<vscode-option value=${name} .selected=${colormap === name}>${name}</vscode-option>`,
@@ -70,7 +71,7 @@ export function colormapControl(
 }
 
 /** Repaints only the colour bars whose colormap changed, so a re-render does not redraw them. */
-export function paintColourBars(root: ParentNode, colormap: Colormap): void {
+export function paintColourBars(root: ParentNode, colormap: ColormapName): void {
   for (const canvas of root.querySelectorAll<HTMLCanvasElement>('canvas.colour-bar')) {
     if (canvas.dataset.colormap !== colormap) {
       canvas.dataset.colormap = colormap;
@@ -133,68 +134,4 @@ export function placeMarker(marker: HTMLElement, pointer: Pixel, size: number): 
   marker.style.height = `${100 / size}%`;
 }
 
-export const heatmapControlStyles = css`
-  .controls {
-    display: flex;
-    flex-wrap: wrap;
-    align-items: center;
-    gap: 8px 20px;
-    margin: 8px 0;
-  }
-
-  .control {
-    display: flex;
-    flex-wrap: wrap;
-    align-items: center;
-    gap: 4px 8px;
-    min-width: 0;
-  }
-
-  .control vscode-single-select {
-    width: auto;
-    min-width: 9em;
-  }
-
-  .value {
-    min-width: 3.5em;
-    font-variant-numeric: tabular-nums;
-  }
-
-  input[type='range'] {
-    accent-color: var(--vscode-progressBar-background, var(--vscode-focusBorder));
-    min-width: 0;
-  }
-
-  input[type='range']:focus-visible {
-    outline: 1px solid var(--vscode-focusBorder);
-    outline-offset: 2px;
-  }
-
-  #opacity {
-    width: 7em;
-  }
-
-  .legend {
-    display: inline-flex;
-    align-items: center;
-    gap: 4px;
-    color: var(--vscode-descriptionForeground);
-    font-size: 0.9em;
-  }
-
-  .colour-bar {
-    width: 96px;
-    height: 10px;
-    border: 1px solid var(--vscode-widget-border, var(--vscode-contrastBorder, transparent));
-  }
-
-  .marker {
-    position: absolute;
-    box-sizing: border-box;
-    min-width: 3px;
-    min-height: 3px;
-    border: 1px solid var(--vscode-editor-background);
-    outline: 1px solid var(--vscode-foreground);
-    pointer-events: none;
-  }
-`;
+export const heatmapControlStyles = unsafeCSS(styles);

@@ -1,31 +1,16 @@
-import { rgb } from 'd3-color';
-import * as chromatic from 'd3-scale-chromatic';
+import { type ColormapName, colormapTable as colormapBytes } from '../../shared/colormaps';
 import { loadSharp } from '../sharp';
 
 /** An RGB image as the engine holds it: `size × size × 3` floats in [0, 1], row-major, channels last. */
 export type RgbImage = Float32Array;
 
-export const colormapNames = ['inferno', 'viridis', 'turbo', 'magma'] as const;
-export type ColormapName = (typeof colormapNames)[number];
-
-const interpolators: Record<ColormapName, (t: number) => string> = {
-  inferno: chromatic.interpolateInferno,
-  viridis: chromatic.interpolateViridis,
-  turbo: chromatic.interpolateTurbo,
-  magma: chromatic.interpolateMagma,
-};
-
 const lookupTables = new Map<ColormapName, Float32Array>();
 
-/** 256 RGB entries in [0, 1]: the colormap sampled once, so colouring a map costs a table lookup per pixel. */
+/** The shared colormap table with its bytes brought to [0, 1], the range the engine's images hold. */
 export function colormapTable(name: ColormapName): Float32Array {
   let table = lookupTables.get(name);
   if (!table) {
-    table = new Float32Array(256 * 3);
-    for (let i = 0; i < 256; i++) {
-      const colour = rgb(interpolators[name](i / 255));
-      table.set([colour.r / 255, colour.g / 255, colour.b / 255], i * 3);
-    }
+    table = Float32Array.from(colormapBytes(name), (byte) => byte / 255);
     lookupTables.set(name, table);
   }
   return table;

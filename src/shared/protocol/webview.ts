@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { colormapNames } from '../colormaps';
 import { heatmapVariants } from '../config/experiment/choices';
 import { backendReport } from './backend';
 import { analysisManifest, evalRecord, metricsRecord, runState } from './runFiles';
@@ -141,7 +142,7 @@ export const heatmapSettings = z.object({
   /** Which view of the probes: 0 the centre view, 1 the augmented view. */
   view: z.union([z.literal(0), z.literal(1)]),
   opacity: z.number().check(z.gte(0), z.lte(1)),
-  colormap: z.enum(['inferno', 'viridis', 'magma', 'plasma', 'turbo', 'cividis']),
+  colormap: z.enum(colormapNames),
   /** `image`: each map divided by its own maximum; `global`: by the maximum over every probe of the step. */
   normalisation: z.enum(['image', 'global']),
   /** The analysis step shown; null follows the newest. */

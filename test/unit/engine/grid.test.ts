@@ -6,6 +6,7 @@ import {
   overlayHeatmap,
   tileGridPng,
 } from '../../../src/engine/synthesis/grid';
+import { colormapTable as colormapBytes, colormapNames } from '../../../src/shared/colormaps';
 
 function solid(size: number, colour: [number, number, number]): Float32Array {
   const image = new Float32Array(size * size * 3);
@@ -42,6 +43,17 @@ describe('image grids', () => {
           );
         });
       }
+    }
+  });
+
+  it('colours with the same table as the webviews, so a saved grid matches the dashboard', () => {
+    for (const name of colormapNames) {
+      const bytes = colormapBytes(name);
+      assert.deepEqual(
+        Array.from(colormapTable(name), (value) => Math.round(value * 255)),
+        Array.from(bytes),
+        name,
+      );
     }
   });
 

@@ -2,19 +2,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tf } from '../../../src/engine/tf';
+import { colormapNames, colormapTable } from '../../../src/shared/colormaps';
 import { type AnalysisManifest, analysisManifest } from '../../../src/shared/protocol/runFiles';
 import {
   bilinearAxis,
-  colormapNames,
-  colormapTable,
-  colourBarPixels,
-  compositeOverlay,
   mapMaxima,
   normalisationDivisors,
   normalisedValue,
   quantiseMaps,
   upsampleBilinear,
 } from '../../../webview/dashboard/views/heatmaps/math';
+import { colourBarPixels, compositeOverlay } from '../../../webview/shared/heatmapPixels';
 import { fixtureAnalysisFolders, trainedFixtureRun } from '../../support/fixtureRun';
 
 function assertAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number): void {

@@ -1,4 +1,5 @@
 import type { EvalRecord, MetricsRecord } from '../../../../src/shared/protocol/runFiles';
+import type { ChartColour } from '../../../shared/charts/theme';
 import type { CurveRun } from '../../model';
 
 /**
@@ -9,9 +10,6 @@ import type { CurveRun } from '../../model';
  */
 
 export type ChartId = 'losses' | 'lr' | 'throughput' | 'eval';
-
-/** The theme's chart colours (`--vscode-charts-<name>`). */
-export type ChartColour = 'blue' | 'red' | 'green' | 'orange' | 'purple' | 'yellow';
 
 /** One quantity a chart plots for every run; the user shows or hides it for all runs at once. */
 export interface MetricSpec {

@@ -9,6 +9,10 @@ import '@vscode-elements/elements/dist/vscode-table-row/index.js';
 import { html, nothing, type TemplateResult } from 'lit';
 import type { BackendAttempt, BackendReport } from '../../../../src/shared/protocol/backend';
 import type { WireError } from '../../../../src/shared/protocol/worker';
+import { adoptIntoPage } from '../../../shared/styles';
+import styles from './view.css' with { type: 'text' };
+
+adoptIntoPage(styles);
 
 /** The Engine tab: which TF.js backend the worker selected, why the faster ones were not, and where it runs. */
 export function errorBlock(error: WireError): TemplateResult {

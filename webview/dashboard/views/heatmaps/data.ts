@@ -16,6 +16,12 @@ export interface PreparedMaps {
   levels(normalisation: Normalisation): Uint8Array;
 }
 
+/** The maps on screen and the settings they were drawn with. */
+export interface Shown {
+  maps: PreparedMaps;
+  settings: HeatmapSettings;
+}
+
 const viewArrays = ['probes.centre', 'probes.augmented'] as const;
 
 /**

@@ -1,48 +1,7 @@
-import { rgb } from 'd3-color';
-import {
-  interpolateCividis,
-  interpolateInferno,
-  interpolateMagma,
-  interpolatePlasma,
-  interpolateTurbo,
-  interpolateViridis,
-} from 'd3-scale-chromatic';
+import { colormapLevels } from '../../../../src/shared/colormaps';
 import type { HeatmapSettings } from '../../../../src/shared/protocol/webview';
 
-export type ColormapName = HeatmapSettings['colormap'];
 export type Normalisation = HeatmapSettings['normalisation'];
-
-const interpolators: Record<ColormapName, (t: number) => string> = {
-  inferno: interpolateInferno,
-  viridis: interpolateViridis,
-  magma: interpolateMagma,
-  plasma: interpolatePlasma,
-  turbo: interpolateTurbo,
-  cividis: interpolateCividis,
-};
-
-export const colormapNames = Object.keys(interpolators) as ColormapName[];
-
-/** Entries of a colour lookup table: a map value in [0, 1] is quantised to one of these, as the engine's grids are. */
-export const levels = 256;
-
-const tables = new Map<ColormapName, Uint8ClampedArray>();
-
-/** The colormap sampled at 256 levels, RGB bytes back to back: colouring a pixel is then one table lookup. */
-export function colormapTable(name: ColormapName): Uint8ClampedArray {
-  let table = tables.get(name);
-  if (!table) {
-    table = new Uint8ClampedArray(levels * 3);
-    for (let level = 0; level < levels; level++) {
-      const colour = rgb(interpolators[name](level / (levels - 1)));
-      table[level * 3] = colour.r;
-      table[level * 3 + 1] = colour.g;
-      table[level * 3 + 2] = colour.b;
-    }
-    tables.set(name, table);
-  }
-  return table;
-}
 
 /** Where each output position along one axis reads its input: two neighbours and the weight of the second. */
 export interface AxisSamples {
@@ -154,47 +113,11 @@ export function quantiseMaps(maps: Float32Array, pixelsPerMap: number, divisors:
     if (!(divisor > 0)) {
       continue;
     }
-    const scale = (levels - 1) / divisor;
+    const scale = (colormapLevels - 1) / divisor;
     const end = (map + 1) * pixelsPerMap;
     for (let index = map * pixelsPerMap; index < end; index++) {
-      quantised[index] = Math.round(Math.min(levels - 1, Math.max(0, maps[index]! * scale)));
+      quantised[index] = Math.round(Math.min(colormapLevels - 1, Math.max(0, maps[index]! * scale)));
     }
   }
   return quantised;
-}
-
-/**
- * One probe with its map laid over it: (1 − opacity) · image + opacity · colour, into RGBA `out` (ImageData
- * layout). `image` holds RGB bytes and `mapLevels` one level per pixel, each starting at its offset.
- */
-export function compositeOverlay(
-  image: Uint8Array,
-  imageOffset: number,
-  mapLevels: Uint8Array,
-  levelOffset: number,
-  table: Uint8ClampedArray,
-  opacity: number,
-  out: Uint8ClampedArray,
-): void {
-  const pixels = out.length / 4;
-  const keep = 1 - opacity;
-  for (let pixel = 0; pixel < pixels; pixel++) {
-    const colour = mapLevels[levelOffset + pixel]! * 3;
-    const source = imageOffset + pixel * 3;
-    const target = pixel * 4;
-    out[target] = keep * image[source]! + opacity * table[colour]!;
-    out[target + 1] = keep * image[source + 1]! + opacity * table[colour + 1]!;
-    out[target + 2] = keep * image[source + 2]! + opacity * table[colour + 2]!;
-    out[target + 3] = 255;
-  }
-}
-
-/** The colormap as a row of RGBA pixels, lowest level on the left: a colour bar to stretch over a legend. */
-export function colourBarPixels(table: Uint8ClampedArray): Uint8ClampedArray<ArrayBuffer> {
-  const pixels = new Uint8ClampedArray(levels * 4);
-  for (let level = 0; level < levels; level++) {
-    pixels.set(table.subarray(level * 3, level * 3 + 3), level * 4);
-    pixels[level * 4 + 3] = 255;
-  }
-  return pixels;
 }

@@ -1,33 +1,25 @@
-import '@vscode-elements/elements/dist/vscode-button/index.js';
-import '@vscode-elements/elements/dist/vscode-option/index.js';
-import '@vscode-elements/elements/dist/vscode-radio/index.js';
-import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
-import '@vscode-elements/elements/dist/vscode-single-select/index.js';
-import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { html, LitElement, nothing, type PropertyValues, type TemplateResult, unsafeCSS } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
+import { colormapTable } from '../../../../src/shared/colormaps';
 import {
   type AnalysisStepRef,
   defaultHeatmapSettings,
   type HeatmapSettings,
 } from '../../../../src/shared/protocol/webview';
 import {
-  colormapControl,
-  colourBar,
   heatmapControlStyles,
-  opacityControl,
   type Pixel,
   paintColourBars,
   pixelAfterArrowKey,
   pixelUnderPointer,
   placeMarker,
-  selectValue,
-  variantLabels,
 } from '../../../shared/heatmapControls';
+import { compositeOverlay } from '../../../shared/heatmapPixels';
 import { emit } from '../../model';
-import { type PreparedMaps, prepareMaps } from './data';
-import { colormapTable, compositeOverlay, normalisedValue } from './math';
-
-const viewLabels = ['centre view', 'augmented view'] as const;
+import { heatmapControls } from './controls';
+import { type PreparedMaps, prepareMaps, type Shown } from './data';
+import { largeView } from './largeView';
+import styles from './view.css' with { type: 'text' };
 
 /** Detail of `sp-heatmaps-rendered`: which grid is now on screen and how long it took since it was asked for. */
 export interface HeatmapsRendered {
@@ -36,11 +28,6 @@ export interface HeatmapsRendered {
   rendered: string;
   /** From the property change that asked for these pixels to the last tile drawn. */
   renderMs: number;
-}
-
-interface Shown {
-  maps: PreparedMaps;
-  settings: HeatmapSettings;
 }
 
 /**
@@ -237,7 +224,7 @@ export class HeatmapsView extends LitElement {
     const step = this.steps[index]!;
     const { labels, classNames } = step.manifest.probes;
     return html`
-      ${this.renderControls(index)}
+      ${heatmapControls(this.steps, index, this.current, (patch) => this.change(patch))}
       ${this.loadError ? html`<p class="error" role="alert">${this.loadError}</p>` : nothing}
       <div class="grid" role="list" aria-label="Probe heat maps" aria-busy=${String(!this.shown)}>
         ${repeat(
@@ -256,153 +243,12 @@ export class HeatmapsView extends LitElement {
           </div>`,
         )}
       </div>
-      ${this.renderLargeView(classNames)}
+      ${largeView(this.openProbe, classNames, this.shown, this.pointer, this.current, {
+        closed: () => this.closed(),
+        pointAt: (event) => this.pointAt(event),
+        stepPointer: (event) => this.stepPointer(event),
+      })}
     `;
-  }
-
-  private renderControls(index: number): TemplateResult {
-    const settings = this.current;
-    const step = this.steps[index]!;
-    const following = settings.epoch === null || index === this.steps.length - 1;
-    return html`
-      <div class="controls">
-        <label class="control">
-          <span>Map</span>
-          <vscode-single-select
-            id="variant"
-            aria-label="Map variant"
-            @change=${(event: Event) =>
-              this.change({ variant: selectValue(event) as HeatmapSettings['variant'] })}
-          >
-            ${Object.entries(variantLabels).map(
-              ([value, label]) =>
-                html`<vscode-option value=${value} .selected=${settings.variant === value}>${label}</vscode-option>`,
-            )}
-          </vscode-single-select>
-        </label>
-        <div class="control">
-          <span id="view-label">View</span>
-          <vscode-radio-group
-            id="view"
-            aria-labelledby="view-label"
-            @change=${(event: Event) => this.change({ view: Number(selectValue(event)) === 1 ? 1 : 0 })}
-          >
-            <vscode-radio name="view" value="0" .checked=${settings.view === 0}>Centre</vscode-radio>
-            <vscode-radio name="view" value="1" .checked=${settings.view === 1}>Augmented</vscode-radio>
-          </vscode-radio-group>
-        </div>
-        ${opacityControl(settings.opacity, (opacity) => this.change({ opacity }))}
-        ${colormapControl(settings.colormap, colourBarTop(settings), (colormap) => this.change({ colormap }))}
-        <div class="control">
-          <span id="normalisation-label">Scale</span>
-          <vscode-radio-group
-            id="normalisation"
-            aria-labelledby="normalisation-label"
-            @change=${(event: Event) =>
-              this.change({ normalisation: selectValue(event) as HeatmapSettings['normalisation'] })}
-          >
-            <vscode-radio
-              name="normalisation"
-              value="image"
-              title="Each map divided by its own maximum"
-              .checked=${settings.normalisation === 'image'}
-              >Per image</vscode-radio
-            >
-            <vscode-radio
-              name="normalisation"
-              value="global"
-              title="Every map divided by the largest value over all probes of this step and view"
-              .checked=${settings.normalisation === 'global'}
-              >Across probes</vscode-radio
-            >
-          </vscode-radio-group>
-        </div>
-      </div>
-      <div class="step-row">
-        <label for="step" id="step-label">epoch ${step.epoch}</label>
-        <input
-          id="step"
-          type="range"
-          min="0"
-          max=${this.steps.length - 1}
-          step="1"
-          .value=${String(index)}
-          ?disabled=${this.steps.length < 2}
-          aria-valuetext=${`epoch ${step.epoch}`}
-          @input=${(event: Event) => {
-            const chosen = Number((event.target as HTMLInputElement).value);
-            // The newest step means "keep following": a live run's next step then shows up on its own.
-            this.change({ epoch: chosen === this.steps.length - 1 ? null : this.steps[chosen]!.epoch });
-          }}
-        />
-        <span class="muted">
-          ${following ? 'newest, ' : ''}step ${index + 1} of ${this.steps.length}
-        </span>
-      </div>
-    `;
-  }
-
-  private renderLargeView(classNames: readonly string[]): TemplateResult {
-    const probe = this.openProbe;
-    const shown = this.shown;
-    return html`<dialog
-      aria-labelledby="large-title"
-      @close=${() => this.closed()}
-      @click=${(event: MouseEvent) => {
-        // A click on the backdrop is dispatched to the dialog itself, but outside its box.
-        const dialog = event.currentTarget as HTMLDialogElement;
-        const box = dialog.getBoundingClientRect();
-        const outside =
-          event.clientX < box.left ||
-          event.clientX > box.right ||
-          event.clientY < box.top ||
-          event.clientY > box.bottom;
-        if (event.target === dialog && outside) {
-          dialog.close();
-        }
-      }}
-    >
-      ${
-        probe === null
-          ? nothing
-          : html`<div class="large">
-              <header class="large-header">
-                <h2 id="large-title">${classNames[probe] ?? `probe ${probe + 1}`}</h2>
-                <vscode-button
-                  id="close-large"
-                  secondary
-                  @click=${() => this.renderRoot.querySelector('dialog')?.close()}
-                  >Close</vscode-button
-                >
-              </header>
-              <p class="muted">
-                Probe ${probe + 1}${
-                  shown
-                    ? html`, epoch ${shown.maps.epoch}, ${variantLabels[shown.settings.variant]} of the
-                      ${viewLabels[shown.settings.view]}`
-                    : nothing
-                }
-              </p>
-              <div class="large-frame">
-                <canvas
-                  class="large-canvas"
-                  tabindex="0"
-                  aria-label="Heat map; move the pointer or use the arrow keys to read values"
-                  @pointermove=${(event: PointerEvent) => this.pointAt(event)}
-                  @pointerdown=${(event: PointerEvent) => this.pointAt(event)}
-                  @keydown=${(event: KeyboardEvent) => this.stepPointer(event)}
-                ></canvas>
-                ${this.renderMarker()}
-              </div>
-              ${colourBar(this.current.colormap, colourBarTop(this.current))}
-              <p class="readout" aria-live="polite">${this.readout(probe)}</p>
-            </div>`
-      }
-    </dialog>`;
-  }
-
-  private renderMarker(): TemplateResult | typeof nothing {
-    return this.pointer && this.shown ? html`<div class="marker"></div>` : nothing;
   }
 
   private moveMarker(): void {
@@ -411,178 +257,7 @@ export class HeatmapsView extends LitElement {
     if (marker && this.pointer && size) placeMarker(marker, this.pointer, size);
   }
 
-  private readout(probe: number): TemplateResult | string {
-    const shown = this.shown;
-    if (!shown || !this.pointer) {
-      return 'Point at the map to read its value.';
-    }
-    const { maps, settings } = shown;
-    const { x, y } = this.pointer;
-    const raw = maps.upsampled[probe * maps.size * maps.size + y * maps.size + x]!;
-    const value = normalisedValue(raw, maps.divisors(settings.normalisation)[probe]!);
-    return html`<span class="readout-item">x <b>${x}</b>, y <b>${y}</b></span>
-      <span class="readout-item">value <b class="readout-value">${value.toFixed(3)}</b></span>
-      <span class="readout-item">raw <b class="readout-raw">${formatRaw(raw)}</b></span>`;
-  }
-
-  static override styles = [
-    heatmapControlStyles,
-    css`
-    :host {
-      display: block;
-      color: var(--vscode-foreground);
-      font-family: var(--vscode-font-family);
-      font-size: var(--vscode-font-size);
-    }
-
-    .empty,
-    .muted {
-      color: var(--vscode-descriptionForeground);
-    }
-
-    .error {
-      color: var(--vscode-errorForeground);
-    }
-
-    .step-row {
-      display: flex;
-      flex-wrap: wrap;
-      align-items: center;
-      gap: 4px 12px;
-      margin: 8px 0 12px;
-    }
-
-    #step-label {
-      min-width: 5.5em;
-      font-weight: 600;
-      font-variant-numeric: tabular-nums;
-    }
-
-    #step {
-      flex: 1 1 160px;
-      max-width: 480px;
-    }
-
-    .grid {
-      display: grid;
-      grid-template-columns: repeat(auto-fill, minmax(112px, 1fr));
-      gap: 10px;
-    }
-
-    .tile {
-      display: flex;
-      flex-direction: column;
-      gap: 4px;
-      width: 100%;
-      padding: 0;
-      border: none;
-      background: none;
-      color: inherit;
-      font: inherit;
-      text-align: left;
-      cursor: zoom-in;
-    }
-
-    .tile:focus-visible {
-      outline: 1px solid var(--vscode-focusBorder);
-      outline-offset: 2px;
-    }
-
-    .tile-canvas,
-    .large-canvas {
-      display: block;
-      width: 100%;
-      aspect-ratio: 1;
-      image-rendering: pixelated;
-      background: var(--vscode-sideBar-background, var(--vscode-editor-background));
-      outline: 1px solid var(--vscode-widget-border, var(--vscode-contrastBorder, transparent));
-      /* Inside the tile: a grid cell at the panel's edge would clip an outline drawn outside it. */
-      outline-offset: -1px;
-    }
-
-    .tile:hover .tile-canvas {
-      outline-color: var(--vscode-focusBorder);
-    }
-
-    .caption {
-      overflow: hidden;
-      white-space: nowrap;
-      text-overflow: ellipsis;
-      color: var(--vscode-descriptionForeground);
-    }
-
-    dialog {
-      max-width: min(92vw, 640px);
-      max-height: 92vh;
-      padding: 12px 16px;
-      color: var(--vscode-foreground);
-      background: var(--vscode-editor-background);
-      border: 1px solid var(--vscode-widget-border, var(--vscode-contrastBorder, transparent));
-    }
-
-    dialog::backdrop {
-      background: color-mix(in srgb, var(--vscode-editor-background) 75%, transparent);
-    }
-
-    .large {
-      display: flex;
-      flex-direction: column;
-      gap: 8px;
-    }
-
-    .large-header {
-      display: flex;
-      align-items: center;
-      justify-content: space-between;
-      gap: 12px;
-    }
-
-    .large-header h2 {
-      margin: 0;
-      font-size: 1.1em;
-      font-weight: 600;
-    }
-
-    .large p {
-      margin: 0;
-    }
-
-    .large-frame {
-      position: relative;
-      width: min(80vw, 60vh, 512px);
-    }
-
-    .large-canvas {
-      cursor: crosshair;
-    }
-
-    .large-canvas:focus-visible {
-      outline: 1px solid var(--vscode-focusBorder);
-    }
-
-    .large .legend {
-      width: min(80vw, 60vh, 512px);
-    }
-
-    .large .colour-bar {
-      flex: 1;
-      min-width: 0;
-    }
-
-    .readout {
-      display: flex;
-      flex-wrap: wrap;
-      gap: 4px 16px;
-      min-height: 1.5em;
-      font-variant-numeric: tabular-nums;
-    }
-  `,
-  ];
-}
-
-/** What the colour bar's 1 stands for under the chosen normalisation. */
-function colourBarTop(settings: HeatmapSettings): string {
-  return settings.normalisation === 'image' ? "1 = the map's maximum" : "1 = the step's maximum";
+  static override styles = [heatmapControlStyles, unsafeCSS(styles)];
 }
 
 function drawImage(canvas: HTMLCanvasElement, image: ImageData): void {
@@ -597,15 +272,6 @@ function drawImage(canvas: HTMLCanvasElement, image: ImageData): void {
 function renderedKey(epoch: number, settings: HeatmapSettings): string {
   const { variant, view, normalisation, colormap, opacity } = settings;
   return `${epoch}|${variant}|${view}|${normalisation}|${colormap}|${opacity}`;
-}
-
-/** Raw map values span orders of magnitude between runs and variants: three significant digits of any. */
-function formatRaw(raw: number): string {
-  return raw === 0
-    ? '0'
-    : Math.abs(raw) >= 0.01 && Math.abs(raw) < 1000
-      ? raw.toPrecision(3)
-      : raw.toExponential(2);
 }
 
 customElements.define('sp-heatmaps', HeatmapsView);

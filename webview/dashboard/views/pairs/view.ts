@@ -4,7 +4,11 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import type { ConfigScalar, PanelConfigKey } from '../../../../src/shared/protocol/webview';
 import type { SynthesisResultMessage } from '../../../../src/shared/protocol/worker';
+import { adoptIntoPage } from '../../../shared/styles';
 import { emit } from '../../model';
+import styles from './view.css' with { type: 'text' };
+
+adoptIntoPage(styles);
 
 /**
  * The pair grid's source, as the shell tracks it. A pending redraw keeps the last grid on screen (dimmed),
@@ -110,7 +114,7 @@ export class PairsView extends LitElement {
     this.classNames = [];
   }
 
-  // Light DOM: the page's theme stylesheet styles the controls like the rest of the dashboard.
+  // Light DOM: the page's stylesheets style the controls like the rest of the dashboard.
   protected override createRenderRoot(): HTMLElement {
     return this;
   }
