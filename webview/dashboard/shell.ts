@@ -1,4 +1,5 @@
 import { html, nothing, type TemplateResult } from 'lit';
+import { experimentFileSuffix } from '../../src/shared/config/experiment/choices';
 import type { DashboardToHost, HostToDashboard } from '../../src/shared/protocol/webview';
 
 type Binding = Extract<HostToDashboard, { type: 'binding' }>;
@@ -88,7 +89,7 @@ export function emptyState(
 ): TemplateResult | undefined {
   if (!binding?.configFile) {
     return html`<div class="empty-state" id="empty-state">
-      <p>Open a <code>*.synthpair.json</code> experiment file: this dashboard follows the experiment in the active editor.</p>
+      <p>Open a <code>*${experimentFileSuffix}</code> experiment file: this dashboard follows the experiment in the active editor.</p>
       <p>No experiment yet? Run <strong>SynthPair: New Experiment…</strong> from the Command Palette.</p>
     </div>`;
   }

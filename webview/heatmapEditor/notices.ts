@@ -1,6 +1,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { html, type TemplateResult } from 'lit';
+import { experimentFileSuffix } from '../../src/shared/config/experiment/choices';
 import type { HeatmapEditorToHost, HostToHeatmapEditor } from '../../src/shared/protocol/heatmapEditor';
 
 /**
@@ -14,7 +15,7 @@ export function statusNotice(
   switch (message.type) {
     case 'noExperiment':
       return html`<div class="notice" id="no-experiment" role="status">
-        <p>This image is not in the dataset of any <code>*.synthpair.json</code> experiment in the workspace.</p>
+        <p>This image is not in the dataset of any <code>*${experimentFileSuffix}</code> experiment in the workspace.</p>
         <p class="muted">
           An experiment's <code>data.root</code> names the folder of its images, relative to the experiment file;
           the heat map is drawn by that experiment's latest trained run.

@@ -1,4 +1,9 @@
-import type { MaskCombine } from '../../../../src/shared/config/experiment/choices';
+import {
+  type ImportanceVariant,
+  importanceVariants,
+  type MaskCombine,
+  maskCombines,
+} from '../../../../src/shared/config/experiment/choices';
 import { experimentDefinition } from '../../../../src/shared/config/experiment/definitions';
 import type { AnalysisManifest } from '../../../../src/shared/protocol/runFiles';
 import type { ConfigScalar } from '../../../../src/shared/protocol/webview';
@@ -8,10 +13,6 @@ import type { ConfigScalar } from '../../../../src/shared/protocol/webview';
  * and the mask settings the config asks for. The mask itself is the one the engine cuts (src/shared/mask.ts),
  * so what the view shows is what a run would cut.
  */
-
-export type ImportanceVariant = AnalysisManifest['gradcam']['variant'];
-export const importanceVariants: readonly ImportanceVariant[] = ['absolute', 'signed', 'positive'];
-const maskCombines: readonly MaskCombine[] = ['union', 'intersection', 'variance', 'gradcam'];
 
 export type QuantileKey = 'analysis.variance.quantile' | 'analysis.gradcam.quantile';
 

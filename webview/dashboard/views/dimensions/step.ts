@@ -1,6 +1,6 @@
+import type { ImportanceVariant } from '../../../../src/shared/config/experiment/choices';
 import type { AnalysisStepRef } from '../../../../src/shared/protocol/webview';
 import { loadAnalysisArray } from '../../arrays';
-import type { ImportanceVariant } from './math';
 
 /** The arrays of the step shown, with the importance of the variant the config asks for. */
 export interface LoadedStep {

@@ -1,5 +1,6 @@
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import type { ImportanceVariant } from '../../../../src/shared/config/experiment/choices';
 import {
   type LowestQuantile,
   type NonDiscriminativeMask,
@@ -24,7 +25,6 @@ import {
   defaultBinCount,
   type Histogram,
   histogram,
-  type ImportanceVariant,
   type MaskSettings,
   manifestSettings,
   type QuantileKey,

@@ -2,6 +2,7 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { perturbModes } from '../../../../src/shared/config/experiment/choices';
 import type { ConfigScalar, PanelConfigKey } from '../../../../src/shared/protocol/webview';
 import type { SynthesisResultMessage } from '../../../../src/shared/protocol/worker';
 import { adoptIntoPage } from '../../../shared/styles';
@@ -82,8 +83,6 @@ const sliders: readonly Slider[] = [
     describe: (value) => `${value}`,
   },
 ];
-
-const perturbModes = ['gaussian', 'shuffle', 'interpolate'] as const;
 
 /**
  * `<sp-pairs>`: each probe's image, its reconstruction d(h), the perturbed reconstructions d(h′) and the
