@@ -4,7 +4,7 @@ import * as z from 'zod/mini';
 import '../shared/protocol/zodLocale';
 import { validateMessage } from '../shared/protocol/validate';
 import { replaceFolderAtomically, writeJsonAtomically } from '../shared/runFolder/atomicFiles';
-import { epochFolderName } from '../shared/runFolder/runDirectory';
+import { checkpointFileNames, epochFolderName } from '../shared/runFolder/runDirectory';
 import { tf } from './tf';
 
 const tensorEntry = z.object({
@@ -79,10 +79,13 @@ export async function saveCheckpoint(
     tensors: entries,
   };
   await replaceFolderAtomically(dir, name, async (staging) => {
-    await writeFile(path.join(staging, 'weights.bin'), Buffer.concat(chunks));
-    await writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(path.join(staging, checkpointFileNames.weights), Buffer.concat(chunks));
+    await writeFile(
+      path.join(staging, checkpointFileNames.manifest),
+      `${JSON.stringify(manifest, null, 2)}\n`,
+    );
   });
-  await writeJsonAtomically(path.join(dir, 'latest.json'), { checkpoint: name });
+  await writeJsonAtomically(path.join(dir, checkpointFileNames.latest), { checkpoint: name });
   await pruneCheckpoints(dir, name, options.keep);
   return name;
 }
@@ -106,7 +109,7 @@ async function pruneCheckpoints(dir: string, latest: string, keep: number): Prom
 export async function latestCheckpointName(dir: string): Promise<string | undefined> {
   let latestText: string;
   try {
-    latestText = await readFile(path.join(dir, 'latest.json'), 'utf8');
+    latestText = await readFile(path.join(dir, checkpointFileNames.latest), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return undefined;
@@ -115,7 +118,9 @@ export async function latestCheckpointName(dir: string): Promise<string | undefi
   }
   const latest = validateMessage(latestSchema, JSON.parse(latestText));
   if (!latest.ok) {
-    throw new Error(`${path.join(dir, 'latest.json')} is not a checkpoint pointer: ${latest.reason}`);
+    throw new Error(
+      `${path.join(dir, checkpointFileNames.latest)} is not a checkpoint pointer: ${latest.reason}`,
+    );
   }
   return latest.value.checkpoint;
 }
@@ -128,7 +133,7 @@ export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoin
 
 /** A checkpoint's manifest alone: its epoch and tensor table, without reading the weights. */
 export async function readCheckpointManifest(dir: string, name: string): Promise<CheckpointManifest> {
-  const file = path.join(dir, name, 'manifest.json');
+  const file = path.join(dir, name, checkpointFileNames.manifest);
   const manifest = validateMessage(manifestSchema, JSON.parse(await readFile(file, 'utf8')));
   if (!manifest.ok) {
     throw new Error(`${file} is not a SynthPair checkpoint: ${manifest.reason}`);
@@ -139,7 +144,7 @@ export async function readCheckpointManifest(dir: string, name: string): Promise
 export async function loadCheckpoint(dir: string, name: string): Promise<LoadedCheckpoint> {
   const folder = path.join(dir, name);
   const manifest = await readCheckpointManifest(dir, name);
-  const bytes = await readFile(path.join(folder, 'weights.bin'));
+  const bytes = await readFile(path.join(folder, checkpointFileNames.weights));
   const total = manifest.tensors.reduce((sum, entry) => sum + entry.length, 0);
   if (bytes.byteLength !== total * 4) {
     throw new Error(

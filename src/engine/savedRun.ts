@@ -2,7 +2,12 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedConfig } from '../shared/config/experiment/definitions';
 import type { AnalysisStep } from '../shared/runFolder/analysisSteps';
-import { analysisManifestFile, RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
+import {
+  analysisManifestFile,
+  checkpointFileNames,
+  RunDirectory,
+  RunDirectoryError,
+} from '../shared/runFolder/runDirectory';
 import { latestAnalysis } from './analysis/artefacts';
 import { latestCheckpointName, readCheckpointManifest } from './checkpoint';
 import { ExperimentInputError, loadSavedConfig } from './training/experiment';
@@ -61,7 +66,7 @@ export async function locateRunSources(runDir: string, options: LocateOptions): 
       `${runDir}: has no checkpoint yet (one is saved every checkpoint.everyEpochs epochs and at the end)`,
     );
   }
-  const checkpointManifest = path.join(checkpoints, checkpoint, 'manifest.json');
+  const checkpointManifest = path.join(checkpoints, checkpoint, checkpointFileNames.manifest);
   const { epoch: checkpointEpoch } = await readCheckpointManifest(checkpoints, checkpoint);
   // The analysis the run itself would perturb with from this checkpoint on, as a resume picks it.
   const analysis = await latestAnalysis(runDir, checkpointEpoch);

@@ -9,7 +9,12 @@ import {
 import type { BackendName } from '../../shared/protocol/backend';
 import type { ExperimentStart, TrainingOutcome } from '../../shared/protocol/worker';
 import { describeEvaluation } from '../../shared/runFolder/describe';
-import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/runFolder/runDirectory';
+import {
+  checkpointFileNames,
+  RunDirectory,
+  RunDirectoryError,
+  runFolderName,
+} from '../../shared/runFolder/runDirectory';
 import { DatasetError, listDataset } from '../data/datasets';
 import { type TrainerHooks, train } from './trainer';
 
@@ -115,7 +120,7 @@ async function checkResumable(run: RunDirectory, config: ResolvedConfig): Promis
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
     throw new ExperimentInputError(`${folder}: no such folder, so the run cannot be resumed`);
   }
-  const hasCheckpoint = await stat(path.join(folder, 'latest.json')).then(
+  const hasCheckpoint = await stat(path.join(folder, checkpointFileNames.latest)).then(
     () => true,
     () => false,
   );

@@ -31,6 +31,13 @@ export const runFileNames = {
 /** Inside each step folder of `analysis/`: what the step measured and where its arrays are. */
 export const analysisManifestFile = 'analysis.json';
 
+/** Inside `checkpoints/`: the pointer to the newest checkpoint, and in each checkpoint's folder its two files. */
+export const checkpointFileNames = {
+  latest: 'latest.json',
+  manifest: 'manifest.json',
+  weights: 'weights.bin',
+} as const;
+
 /**
  * `epoch-0003`: the folder of what was saved after an epoch, a checkpoint or an analysis step; zero-padded so
  * a plain sort is chronological.
