@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
-import Module from 'node:module';
 import type * as ConfigDiagnosticsModule from '../../../src/host/experimentFile/configDiagnostics';
 import type {
   ConfigDiagnosticMessage,
   WorkerParams,
   WorkerResult,
 } from '../../../src/shared/protocol/worker';
-
-/** Just enough of the `vscode` API for the diagnostics class, which unit tests cannot load for real. */
-class FakeEvent<T> {
-  private readonly listeners = new Set<(value: T) => void>();
-  readonly event = (listener: (value: T) => void) => {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  };
-  fire(value: T): void {
-    for (const listener of this.listeners) listener(value);
-  }
-  get listenerCount(): number {
-    return this.listeners.size;
-  }
-}
+import { FakeEventEmitter, substituteVscode } from '../../support/fakeVscode';
 
 class FakeRange {
   constructor(
@@ -61,12 +46,13 @@ function document(fileName: string, text: string, scheme = 'file'): FakeDocument
 
 const shown = new Map<string, FakeDiagnostic[]>();
 let collectionDisposed = false;
-const opened = new FakeEvent<FakeDocument>();
-const changed = new FakeEvent<{ document: FakeDocument; contentChanges: unknown[] }>();
-const saved = new FakeEvent<FakeDocument>();
-const closed = new FakeEvent<FakeDocument>();
+const opened = new FakeEventEmitter<FakeDocument>();
+const changed = new FakeEventEmitter<{ document: FakeDocument; contentChanges: unknown[] }>();
+const saved = new FakeEventEmitter<FakeDocument>();
+const closed = new FakeEventEmitter<FakeDocument>();
 const openAtStart: FakeDocument[] = [];
 
+/** Just enough of the `vscode` API for the diagnostics class. */
 const fakeVscode = {
   DiagnosticSeverity: { Error: 0, Warning: 1, Information: 2, Hint: 3 },
   Range: FakeRange,
@@ -114,25 +100,19 @@ function diagnostic(message: string, extra: Partial<ConfigDiagnosticMessage> = {
 }
 
 describe('config diagnostics in the editor', () => {
-  type ModuleLoader = { _load(request: string, ...rest: unknown[]): unknown };
-  const loader = Module as unknown as ModuleLoader;
-  const originalLoad = loader._load;
+  let restoreVscode: () => void;
   let ConfigDiagnostics: typeof ConfigDiagnosticsModule.ConfigDiagnostics;
   let engine: FakeEngine;
   let logged: string[];
   let subject: ConfigDiagnosticsModule.ConfigDiagnostics | undefined;
 
   before(() => {
-    loader._load = function (this: unknown, request: string, ...rest: unknown[]) {
-      return request === 'vscode' ? fakeVscode : originalLoad.call(this, request, ...rest);
-    };
+    restoreVscode = substituteVscode(fakeVscode);
     ({ ConfigDiagnostics } =
       require('../../../src/host/experimentFile/configDiagnostics') as typeof ConfigDiagnosticsModule);
   });
 
-  after(() => {
-    loader._load = originalLoad;
-  });
+  after(() => restoreVscode());
 
   beforeEach(() => {
     shown.clear();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import Module from 'node:module';
 import path from 'node:path';
 import type * as HostedWebviewModule from '../../../src/host/webview/hostedWebview';
 import {
@@ -8,24 +7,7 @@ import {
   type HostToDashboard,
   hostToDashboard,
 } from '../../../src/shared/protocol/webview';
-
-/** Just enough of the `vscode` API for the webview base, which unit tests cannot load for real. */
-class FakeEventEmitter<T> {
-  private readonly listeners = new Set<(value: T) => void>();
-  readonly event = (listener: (value: T) => void) => {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  };
-  fire(value: T): void {
-    for (const listener of this.listeners) listener(value);
-  }
-  get listenerCount(): number {
-    return this.listeners.size;
-  }
-  dispose(): void {
-    this.listeners.clear();
-  }
-}
+import { FakeEventEmitter, substituteVscode } from '../../support/fakeVscode';
 
 class FakeUri {
   constructor(readonly fsPath: string) {}
@@ -37,6 +19,7 @@ class FakeUri {
   }
 }
 
+/** Just enough of the `vscode` API for the webview base. */
 const fakeVscode = { EventEmitter: FakeEventEmitter, Uri: FakeUri };
 
 const cspSource = 'https://webview.synthpair.test';
@@ -76,9 +59,7 @@ type FakePanel = ReturnType<typeof fakePanel>['panel'];
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('hosted webview: the base of the dashboard and the heat-map editor', () => {
-  type ModuleLoader = { _load(request: string, ...rest: unknown[]): unknown };
-  const loader = Module as unknown as ModuleLoader;
-  const originalLoad = loader._load;
+  let restoreVscode: () => void;
   const extensionUri = new FakeUri('/ext');
   const warnings: string[] = [];
   const output = {
@@ -117,18 +98,14 @@ describe('hosted webview: the base of the dashboard and the heat-map editor', ()
   }
 
   before(() => {
-    loader._load = function (this: unknown, request: string, ...rest: unknown[]) {
-      return request === 'vscode' ? fakeVscode : originalLoad.call(this, request, ...rest);
-    };
+    restoreVscode = substituteVscode(fakeVscode);
     const { HostedWebview } =
       require('../../../src/host/webview/hostedWebview') as typeof HostedWebviewModule;
     const TestWebview = defineTestWebview(HostedWebview);
     open = (panel, resourceRoots) => new TestWebview(panel, resourceRoots);
   });
 
-  after(() => {
-    loader._load = originalLoad;
-  });
+  after(() => restoreVscode());
 
   beforeEach(() => {
     warnings.length = 0;
