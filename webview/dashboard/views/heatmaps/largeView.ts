@@ -29,7 +29,10 @@ export function largeView(
 ): TemplateResult {
   return html`<dialog
     aria-labelledby="large-title"
-    @close=${() => actions.closed()}
+    @close=${(event: Event) => {
+      // The close event is queued: a tile opened again before it is dispatched must stay open.
+      if (!(event.currentTarget as HTMLDialogElement).open) actions.closed();
+    }}
     @click=${(event: MouseEvent) => {
       // A click on the backdrop is dispatched to the dialog itself, but outside its box.
       const dialog = event.currentTarget as HTMLDialogElement;
