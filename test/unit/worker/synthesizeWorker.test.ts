@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { cp, readFile, rename, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants, existsSync } from 'node:fs';
+import { cp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkerProcess } from '../../../src/host/workers/workerProcess';
 import { RemoteError } from '../../../src/shared/protocol/errors';
@@ -20,6 +21,30 @@ function pixels(result: WorkerResult<'synthesize'>): Synthesized {
 
 function bytes(base64: string): Buffer {
   return Buffer.from(base64, 'base64');
+}
+
+/**
+ * A copy of a run whose config.json is a FIFO, so that a worker loading it waits in its read until
+ * `release` writes the config. `release` also puts a plain file in the FIFO's place, for a reader that has not
+ * opened it yet; opening the FIFO read-write never waits, whether or not a reader has it open.
+ */
+async function heldCopyOf(run: string, name: string): Promise<{ dir: string; release(): Promise<void> }> {
+  const dir = path.join(path.dirname(run), name);
+  await cp(run, dir, { recursive: true });
+  const config = path.join(dir, 'config.json');
+  const text = await readFile(config);
+  await rm(config);
+  execFileSync('mkfifo', [config]);
+  return {
+    dir,
+    release: async () => {
+      const fifo = await open(config, constants.O_RDWR | constants.O_NONBLOCK);
+      await fifo.write(text);
+      await writeFile(`${config}.plain`, text);
+      await rename(`${config}.plain`, config);
+      await fifo.close();
+    },
+  };
 }
 
 /** The extension's way to redraw pairs: the engine worker, with a run kept loaded between requests. */
@@ -92,15 +117,22 @@ describe('synthesizing through the engine worker (bundled dist/worker.js)', func
   });
 
   it('answers a request superseded by a newer one with cancelled, and only the newest with pixels', async () => {
-    const asked = [0, 2, 4].map((strength) =>
-      worker.request('synthesize', { runDir: run, overrides: { 'perturb.strength': strength } }),
+    // The two older requests go to copies of the run whose config is a FIFO: the worker reads it while
+    // loading them and waits there until this test releases it, so the newest request has arrived by then on
+    // any machine.
+    const held = await Promise.all(['held-1', 'held-2'].map((name) => heldCopyOf(run, name)));
+    const older = held.map((copy, index) =>
+      worker.request('synthesize', { runDir: copy.dir, overrides: { 'perturb.strength': index * 2 } }),
     );
-    const answers = await Promise.all(asked);
+    const newest = pixels(
+      await worker.request('synthesize', { runDir: run, overrides: { 'perturb.strength': 4 } }),
+    );
+    assert.equal(newest.perturb.strength, 4);
+    await Promise.all(held.map((copy) => copy.release()));
     assert.deepEqual(
-      answers.map((answer) => answer.cancelled),
-      [true, true, false],
+      (await Promise.all(older)).map((answer) => answer.cancelled),
+      [true, true],
     );
-    assert.equal(pixels(answers[2]!).perturb.strength, 4);
     const still = pixels(
       await worker.request('synthesize', { runDir: run, overrides: { 'perturb.strength': 0 } }),
     );
