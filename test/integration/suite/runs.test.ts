@@ -200,8 +200,9 @@ describe('Runs trained by other processes', function () {
         tinyConfigUri().fsPath,
         '--out',
         runDir,
+        // Long enough that it is still training whenever the view catches up with it; the test stops it.
         '--set',
-        'train.epochs=30',
+        'train.epochs=10000',
       ],
       { cwd: workspaceFolder(), stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } },
     );
