@@ -8,6 +8,7 @@ import type {
   HeatmapEditorToHost,
   HostToHeatmapEditor,
 } from '../../src/shared/protocol/heatmapEditor';
+import { defaultHeatmapSettings } from '../../src/shared/protocol/webview';
 import {
   colormapControl,
   heatmapControlStyles,
@@ -29,7 +30,12 @@ type Settings = Omit<HeatmapEditorState, 'configFile'>;
 type Variant = Settings['variant'];
 type HeatmapMessage = Extract<HostToHeatmapEditor, { type: 'heatmap' }>;
 
-const defaultSettings: Settings = { variant: 'gradCam', colormap: 'inferno', opacity: 0.5 };
+// The dashboard's heat-map defaults, so an image opens as its probes look there.
+const defaultSettings: Settings = {
+  variant: defaultHeatmapSettings.variant,
+  colormap: defaultHeatmapSettings.colormap,
+  opacity: defaultHeatmapSettings.opacity,
+};
 
 /** A heat map as the canvas draws it: the worker's base64 decoded once. */
 interface Shown {

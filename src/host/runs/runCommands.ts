@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { isExperimentFileName } from '../../shared/config/experiment/choices';
+import { experimentFileSuffix, isExperimentFileName } from '../../shared/config/experiment/choices';
 import { keyPaths } from '../../shared/config/experiment/definitions';
 import { parseExperimentConfig } from '../../shared/config/experiment/parse';
 import { compareRunsMarkdown } from '../../shared/runFolder/compareRuns';
@@ -63,7 +63,7 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
       const create = 'New Experiment';
       if (
         (await vscode.window.showInformationMessage(
-          'No *.synthpair.json experiment in this workspace.',
+          `No *${experimentFileSuffix} experiment in this workspace.`,
           create,
         )) === create
       ) {
