@@ -103,3 +103,22 @@ export function singleTermLoss(
     return { total: contrastive, terms: { contrastive } };
   };
 }
+
+/** A method whose only network is one online branch (SimCLR, SimSiam): all but its loss is the branch's. */
+export function singleBranchMethod(
+  name: SslMethod['name'],
+  branch: Branch,
+  lossFromFeatureMaps: SslMethod['lossFromFeatureMaps'],
+): SslMethod {
+  return {
+    name,
+    encoder: branch.encoder,
+    loss: singleTermLoss(branch, lossFromFeatureMaps),
+    lossFromFeatureMaps,
+    project: (images, mode) => branch.apply(images, mode).projection,
+    trainableVariables: () => branch.parameters.trainable(),
+    state: () => branch.parameters.all(),
+    afterStep: () => undefined,
+    dispose: () => branch.parameters.dispose(),
+  };
+}

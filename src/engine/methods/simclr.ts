@@ -3,7 +3,7 @@ import { ntXentLoss } from '../losses/ntXent';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { NetworkOptions, SslMethod } from './method';
-import { buildBranch, singleTermLoss } from './networks';
+import { buildBranch, singleBranchMethod } from './networks';
 
 /** SimCLR (Chen et al. 2020): both views through one network, NT-Xent between their projections. */
 export function createSimClr(network: NetworkOptions, { temperature }: MethodOptions<'simclr'>): SslMethod {
@@ -13,15 +13,5 @@ export function createSimClr(network: NetworkOptions, { temperature }: MethodOpt
     _views: [tf.Tensor4D, tf.Tensor4D],
     mode: Mode,
   ) => ntXentLoss(branch.projectFeatureMap(map1, mode), branch.projectFeatureMap(map2, mode), temperature);
-  return {
-    name: 'simclr',
-    encoder: branch.encoder,
-    loss: singleTermLoss(branch, lossFromFeatureMaps),
-    lossFromFeatureMaps,
-    project: (images, mode) => branch.apply(images, mode).projection,
-    trainableVariables: () => branch.parameters.trainable(),
-    state: () => branch.parameters.all(),
-    afterStep: () => undefined,
-    dispose: () => branch.parameters.dispose(),
-  };
+  return singleBranchMethod('simclr', branch, lossFromFeatureMaps);
 }

@@ -2,7 +2,7 @@ import { simSiamLoss } from '../losses/negativeCosine';
 import type { Mode } from '../models/layers';
 import type { tf } from '../tf';
 import type { NetworkOptions, SslMethod } from './method';
-import { buildBranch, buildPredictor, singleTermLoss } from './networks';
+import { buildBranch, buildPredictor, singleBranchMethod } from './networks';
 
 /**
  * SimSiam (Chen & He 2021): a predictor on one branch, a stop-gradient on the other, no negatives. Its one
@@ -20,15 +20,5 @@ export function createSimSiam(network: NetworkOptions): SslMethod {
     const z2 = branch.projectFeatureMap(map2, mode);
     return simSiamLoss(predictor.apply(z1, mode), predictor.apply(z2, mode), z1, z2);
   };
-  return {
-    name: 'simsiam',
-    encoder: branch.encoder,
-    loss: singleTermLoss(branch, lossFromFeatureMaps),
-    lossFromFeatureMaps,
-    project: (images, mode) => branch.apply(images, mode).projection,
-    trainableVariables: () => branch.parameters.trainable(),
-    state: () => branch.parameters.all(),
-    afterStep: () => undefined,
-    dispose: () => branch.parameters.dispose(),
-  };
+  return singleBranchMethod('simsiam', branch, lossFromFeatureMaps);
 }
