@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
-import { cp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { SelectedBackend } from '../../../src/engine/backends/selectBackend';
+import { initWasmBackend } from '../../../src/engine/backends/wasm/loadWasm';
 import { WorkerProcess } from '../../../src/host/workers/workerProcess';
 import { RemoteError } from '../../../src/shared/protocol/errors';
 import type { WorkerResult } from '../../../src/shared/protocol/worker';
+import { createHandlers } from '../../../src/worker/handlers';
 import { makeTempDir } from '../../fixtures/makeImages';
 import { snapshotFiles, tinyConfig, writeTinyExperiment } from '../../support/cli';
 import { repoRoot as root } from '../../support/paths';
@@ -21,30 +23,6 @@ function pixels(result: WorkerResult<'synthesize'>): Synthesized {
 
 function bytes(base64: string): Buffer {
   return Buffer.from(base64, 'base64');
-}
-
-/**
- * A copy of a run whose config.json is a FIFO, so that a worker loading it waits in its read until
- * `release` writes the config. `release` also puts a plain file in the FIFO's place, for a reader that has not
- * opened it yet; opening the FIFO read-write never waits, whether or not a reader has it open.
- */
-async function heldCopyOf(run: string, name: string): Promise<{ dir: string; release(): Promise<void> }> {
-  const dir = path.join(path.dirname(run), name);
-  await cp(run, dir, { recursive: true });
-  const config = path.join(dir, 'config.json');
-  const text = await readFile(config);
-  await rm(config);
-  execFileSync('mkfifo', [config]);
-  return {
-    dir,
-    release: async () => {
-      const fifo = await open(config, constants.O_RDWR | constants.O_NONBLOCK);
-      await fifo.write(text);
-      await writeFile(`${config}.plain`, text);
-      await rename(`${config}.plain`, config);
-      await fifo.close();
-    },
-  };
 }
 
 /** The extension's way to redraw pairs: the engine worker, with a run kept loaded between requests. */
@@ -117,18 +95,43 @@ describe('synthesizing through the engine worker (bundled dist/worker.js)', func
   });
 
   it('answers a request superseded by a newer one with cancelled, and only the newest with pixels', async () => {
-    // The two older requests go to copies of the run whose config is a FIFO: the worker reads it while
-    // loading them and waits there until this test releases it, so the newest request has arrived by then on
-    // any machine.
-    const held = await Promise.all(['held-1', 'held-2'].map((name) => heldCopyOf(run, name)));
-    const older = held.map((copy, index) =>
-      worker.request('synthesize', { runDir: copy.dir, overrides: { 'perturb.strength': index * 2 } }),
-    );
+    // The worker's own handlers, in this process, so the test decides the order: each older request is held
+    // where it starts loading the run until the newest one has been answered, as when a slider is dragged
+    // faster than the worker draws. Through the process, that order would depend on when messages arrive.
+    await initWasmBackend(path.join(root, 'dist', 'wasm'));
+    const handlers = createHandlers({ version: 'test', nativeModulePaths: [] });
+    const context = {
+      backend: async () => ({}) as SelectedBackend,
+      log: () => undefined,
+      progress: () => undefined,
+    };
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Called when a request waits in `backend()`: past its check that no newer request came first.
+    let reached = () => undefined as void;
+    const holding = {
+      ...context,
+      backend: async () => {
+        reached();
+        await released;
+        return {} as SelectedBackend;
+      },
+    };
+    const older: Promise<WorkerResult<'synthesize'>>[] = [];
+    for (const strength of [0, 2]) {
+      const waiting = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      older.push(handlers.synthesize({ runDir: run, overrides: { 'perturb.strength': strength } }, holding));
+      await waiting;
+    }
     const newest = pixels(
-      await worker.request('synthesize', { runDir: run, overrides: { 'perturb.strength': 4 } }),
+      await handlers.synthesize({ runDir: run, overrides: { 'perturb.strength': 4 } }, context),
     );
     assert.equal(newest.perturb.strength, 4);
-    await Promise.all(held.map((copy) => copy.release()));
+    release();
     assert.deepEqual(
       (await Promise.all(older)).map((answer) => answer.cancelled),
       [true, true],
