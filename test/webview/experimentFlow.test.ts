@@ -180,11 +180,19 @@ describe('a first experiment in a real VS Code workbench', function () {
     const early = await points();
     // Every epoch logs at least one step record, so the chart grows while the 8 epochs train: wait for that
     // state, however long an epoch takes on this machine.
-    let later = early;
-    for (const deadline = Date.now() + 240_000; later <= early && Date.now() < deadline; ) {
-      await page.waitForTimeout(250);
-      later = await points();
-    }
+    const later = await losses.evaluate(
+      (plot, above) =>
+        new Promise<number>((resolve) => {
+          const count = () => Number(plot.getAttribute('data-points') ?? 0);
+          if (count() > above) return resolve(count());
+          new MutationObserver((_, observer) => {
+            if (count() <= above) return;
+            observer.disconnect();
+            resolve(count());
+          }).observe(plot, { attributes: true, attributeFilter: ['data-points'] });
+        }),
+      early,
+    );
     assert.ok(later > early, `the losses grew from ${early} to ${later} points while training`);
     await screenshot(page, 'flow-9-dashboard-curves-live');
     // A fast machine may finish the run before Stop is pressed: either end leaves analysis steps to scrub.
