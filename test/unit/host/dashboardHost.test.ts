@@ -75,8 +75,7 @@ describe('dashboard host: the config values the panels show and edit', () => {
   });
 });
 
-describe('dashboard host: run logs', function () {
-  this.timeout(180_000);
+describe('dashboard host: run logs', () => {
   let folder: string;
   beforeEach(async () => {
     folder = await makeTempDir('run-feed');
