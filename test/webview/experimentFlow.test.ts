@@ -179,17 +179,22 @@ describe('a first experiment in a real VS Code workbench', function () {
     await losses.waitFor({ timeout: 120_000 });
     const early = await points();
     // Every epoch logs at least one step record, so the chart grows while the 8 epochs train: wait for that
-    // state, however long an epoch takes on this machine.
+    // state, however long an epoch takes on this machine. The callback runs in the page, so it declares no
+    // named function: the test's transpiler would wrap one in a helper the page does not have.
     const later = await losses.evaluate(
       (plot, above) =>
         new Promise<number>((resolve) => {
-          const count = () => Number(plot.getAttribute('data-points') ?? 0);
-          if (count() > above) return resolve(count());
-          new MutationObserver((_, observer) => {
-            if (count() <= above) return;
-            observer.disconnect();
-            resolve(count());
-          }).observe(plot, { attributes: true, attributeFilter: ['data-points'] });
+          const grown = new MutationObserver(() => {
+            if (Number(plot.getAttribute('data-points') ?? 0) <= above) return;
+            grown.disconnect();
+            resolve(Number(plot.getAttribute('data-points')));
+          });
+          grown.observe(plot, { attributes: true, attributeFilter: ['data-points'] });
+          // It may have grown between reading `early` and observing.
+          if (Number(plot.getAttribute('data-points') ?? 0) > above) {
+            grown.disconnect();
+            resolve(Number(plot.getAttribute('data-points')));
+          }
         }),
       early,
     );
