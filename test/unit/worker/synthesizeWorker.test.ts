@@ -110,7 +110,7 @@ describe('synthesizing through the engine worker (bundled dist/worker.js)', func
       release = resolve;
     });
     // Called when a request waits in `backend()`: past its check that no newer request came first.
-    let reached = () => undefined as void;
+    let reached: () => void = () => undefined;
     const holding = {
       ...context,
       backend: async () => {
