@@ -12,8 +12,15 @@ const production = args.has('--production');
 const watch = args.has('--watch');
 
 // Native packages stay real `require`s: the TF.js ones and Dawn's WebGPU are optional and detected at run
-// time, and sharp loads its platform's libvips binary from its own folder.
-const optionalNative = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'webgpu'];
+// time, sharp loads its platform's libvips binary from its own folder, and fs-native-extensions (the run
+// folder's lock) finds its prebuilt addon relative to its own files.
+const nativePackages = [
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-node-gpu',
+  'sharp',
+  'webgpu',
+  'fs-native-extensions',
+];
 
 const common = {
   bundle: true,
@@ -40,14 +47,14 @@ const builds = [
     outdir: 'dist',
     external: ['vscode'],
   },
-  { ...nodeTargets, entryPoints: { worker: 'src/worker/main.ts' }, outdir: 'dist', external: optionalNative },
+  { ...nodeTargets, entryPoints: { worker: 'src/worker/main.ts' }, outdir: 'dist', external: nativePackages },
   // The engine's batch worker threads only augment pixels: no TF.js, no native packages.
   { ...nodeTargets, entryPoints: { batchWorker: 'src/engine/data/batchWorker.ts' }, outdir: 'dist' },
   {
     ...nodeTargets,
     entryPoints: { cli: 'src/cli/main.ts' },
     outdir: 'dist',
-    external: optionalNative,
+    external: nativePackages,
     banner: { js: '#!/usr/bin/env node' },
   },
   {
@@ -95,11 +102,12 @@ function copyWasmBinaries() {
 }
 
 /**
- * sharp beside the bundles, for a packaged build: the VSIX carries no node_modules, and the worker and CLI
- * load sharp (and through it this platform's libvips) with a plain require, which finds dist/node_modules.
- * The VSIX is then specific to this platform (scripts/package.mjs says which).
+ * The native packages the worker and CLI always load (sharp, and through it this platform's libvips; the
+ * run lock's fs-native-extensions) beside the bundles, for a packaged build: the VSIX carries no
+ * node_modules, and a plain require finds dist/node_modules. The VSIX is then specific to this platform
+ * (scripts/package.mjs says which).
  */
-function copySharpRuntime() {
+function copyNativeRuntime() {
   const platform = `${process.platform}-${process.arch}`;
   const packages = new Set();
   const visit = (name) => {
@@ -115,9 +123,17 @@ function copySharpRuntime() {
     }
   };
   visit('sharp');
+  visit('fs-native-extensions');
+  // Of a package's prebuilt addons, likewise only this platform's.
+  const otherPlatformPrebuild = (file) => {
+    const parts = file.split(path.sep);
+    const index = parts.lastIndexOf('prebuilds');
+    return index >= 0 && index + 1 < parts.length && parts[index + 1] !== platform;
+  };
   for (const name of packages) {
     cpSync(path.join(root, 'node_modules', name), path.join(root, 'dist', 'node_modules', name), {
       recursive: true,
+      filter: (file) => !otherPlatformPrebuild(file),
     });
   }
 }
@@ -125,7 +141,7 @@ function copySharpRuntime() {
 if (production) {
   // A packaged build must not carry source maps or stale bundles left by a development build.
   rmSync(path.join(root, 'dist'), { recursive: true, force: true });
-  copySharpRuntime();
+  copyNativeRuntime();
 }
 copyWasmBinaries();
 copyOneDnnAddon();

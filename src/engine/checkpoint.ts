@@ -1,10 +1,14 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import '../shared/protocol/zodLocale';
 import { validateMessage } from '../shared/protocol/validate';
-import { replaceFolderAtomically, writeJsonAtomically } from '../shared/runFolder/atomicFiles';
-import { checkpointFileNames, epochFolderName } from '../shared/runFolder/runDirectory';
+import {
+  replaceFolderAtomically,
+  writeJsonAtomically,
+  writeStagedFile,
+} from '../shared/runFolder/atomicFiles';
+import { checkpointFileNames, epochFolderName, RunDirectoryError } from '../shared/runFolder/runDirectory';
 import { tf } from './tf';
 
 const tensorEntry = z.object({
@@ -79,21 +83,26 @@ export async function saveCheckpoint(
     tensors: entries,
   };
   await replaceFolderAtomically(dir, name, async (staging) => {
-    await writeFile(path.join(staging, checkpointFileNames.weights), Buffer.concat(chunks));
-    await writeFile(
+    await writeStagedFile(path.join(staging, checkpointFileNames.weights), Buffer.concat(chunks));
+    await writeStagedFile(
       path.join(staging, checkpointFileNames.manifest),
       `${JSON.stringify(manifest, null, 2)}\n`,
     );
   });
-  await writeJsonAtomically(path.join(dir, checkpointFileNames.latest), { checkpoint: name });
+  await pointLatestAt(dir, name);
   await pruneCheckpoints(dir, name, options.keep);
   return name;
+}
+
+/** Makes `name` the checkpoint a resume, and every reader of the run, continues from. */
+export async function pointLatestAt(dir: string, name: string): Promise<void> {
+  await writeJsonAtomically(path.join(dir, checkpointFileNames.latest), { checkpoint: name });
 }
 
 /** Keeps the newest `keep` checkpoints, always including the one just written, and clears abandoned staging. */
 async function pruneCheckpoints(dir: string, latest: string, keep: number): Promise<void> {
   const names = (await readdir(dir)).sort();
-  const complete = names.filter((entry) => /^epoch-\d{4,}$/.test(entry));
+  const complete = names.filter(isCheckpointName);
   const doomed = complete
     .filter((entry) => entry !== latest)
     .slice(0, Math.max(0, complete.length - Math.max(1, keep)));
@@ -105,38 +114,119 @@ async function pruneCheckpoints(dir: string, latest: string, keep: number): Prom
   );
 }
 
-/** The name `latest.json` points at, or undefined when the run has no checkpoint yet. */
-export async function latestCheckpointName(dir: string): Promise<string | undefined> {
-  let latestText: string;
-  try {
-    latestText = await readFile(path.join(dir, checkpointFileNames.latest), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+/** The checkpoint a run continues from, and why it is not the one `latest.json` names, when it is not. */
+export interface CheckpointChoice {
+  name: string;
+  manifest: CheckpointManifest;
+  /** Set when `latest.json` was missing, damaged or named a damaged checkpoint. */
+  fallback?: string;
+}
+
+/** Whether `name` is a checkpoint folder's name (`epoch-0003`), and so stays inside `checkpoints/`. */
+export function isCheckpointName(name: string): boolean {
+  return /^epoch-\d{4,}$/.test(name);
+}
+
+/**
+ * The checkpoint `latest.json` names when it is intact, else the newest intact one (saying why), else
+ * undefined when the run has none at all. A checkpoint is intact when its manifest is valid and its
+ * weights file is as long as the manifest says; the pointer may only name a checkpoint folder of this run.
+ * Throws a {@link RunDirectoryError} naming every damaged file when checkpoints exist but none is intact.
+ */
+export async function chooseCheckpoint(dir: string): Promise<CheckpointChoice | undefined> {
+  const problems: string[] = [];
+  const pointed = await readPointer(dir).catch((error: Error) => {
+    problems.push(error.message);
+    return undefined;
+  });
+  const folders = (await readdir(dir).catch(() => [] as string[]))
+    .filter((entry) => isCheckpointName(entry))
+    .sort()
+    .reverse();
+  const candidates =
+    pointed === undefined ? folders : [pointed, ...folders.filter((name) => name !== pointed)];
+  for (const name of candidates) {
+    const manifest = await readIntactManifest(dir, name).catch((error: Error) => {
+      problems.push(error.message);
       return undefined;
-    }
-    throw error;
+    });
+    if (!manifest) continue;
+    if (name === pointed) return { name, manifest };
+    const why =
+      problems.length > 0 ? problems.join('; ') : `${path.join(dir, checkpointFileNames.latest)} is missing`;
+    return { name, manifest, fallback: `${why}; continuing from ${name}, the newest intact checkpoint` };
   }
-  const latest = validateMessage(latestSchema, JSON.parse(latestText));
+  if (problems.length === 0) return undefined;
+  throw new RunDirectoryError(`${dir} holds no intact checkpoint: ${problems.join('; ')}`);
+}
+
+/** The name `latest.json` holds, or undefined without one; throws when it is unreadable or points elsewhere. */
+async function readPointer(dir: string): Promise<string | undefined> {
+  const file = path.join(dir, checkpointFileNames.latest);
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new RunDirectoryError(`${file} cannot be read (${error.code ?? error.message})`);
+  });
+  if (text === undefined) return undefined;
+  const latest = validateMessage(latestSchema, parseJson(file, text));
   if (!latest.ok) {
-    throw new Error(
-      `${path.join(dir, checkpointFileNames.latest)} is not a checkpoint pointer: ${latest.reason}`,
+    throw new RunDirectoryError(`${file} is not a checkpoint pointer: ${latest.reason}`);
+  }
+  if (!isCheckpointName(latest.value.checkpoint)) {
+    throw new RunDirectoryError(
+      `${file} names ${JSON.stringify(latest.value.checkpoint)}, which is not a checkpoint folder of this run`,
     );
   }
   return latest.value.checkpoint;
 }
 
-/** The checkpoint `latest.json` names, or undefined when the run has none yet. */
-export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | undefined> {
-  const name = await latestCheckpointName(dir);
-  return name === undefined ? undefined : loadCheckpoint(dir, name);
+async function readIntactManifest(dir: string, name: string): Promise<CheckpointManifest> {
+  const manifest = await readCheckpointManifest(dir, name);
+  const weights = path.join(dir, name, checkpointFileNames.weights);
+  const size = (await stat(weights).catch(() => undefined))?.size;
+  if (size === undefined) throw new RunDirectoryError(`${weights} is missing`);
+  checkWeightsLength(weights, size, manifest);
+  return manifest;
+}
+
+function checkWeightsLength(file: string, bytes: number, manifest: CheckpointManifest): void {
+  const total = manifest.tensors.reduce((sum, entry) => sum + entry.length, 0);
+  if (bytes !== total * 4) {
+    throw new RunDirectoryError(`${file} holds ${bytes} bytes, the manifest describes ${total * 4}`);
+  }
+}
+
+function parseJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RunDirectoryError(`${file} is not JSON (${(error as Error).message})`);
+  }
+}
+
+/** The checkpoint a run continues from ({@link chooseCheckpoint}), loaded; undefined when it has none yet. */
+export async function loadLatestCheckpoint(
+  dir: string,
+): Promise<(LoadedCheckpoint & Pick<CheckpointChoice, 'fallback'>) | undefined> {
+  const choice = await chooseCheckpoint(dir);
+  if (!choice) return undefined;
+  const loaded = await loadCheckpoint(dir, choice.name);
+  return choice.fallback === undefined ? loaded : { ...loaded, fallback: choice.fallback };
 }
 
 /** A checkpoint's manifest alone: its epoch and tensor table, without reading the weights. */
 export async function readCheckpointManifest(dir: string, name: string): Promise<CheckpointManifest> {
   const file = path.join(dir, name, checkpointFileNames.manifest);
-  const manifest = validateMessage(manifestSchema, JSON.parse(await readFile(file, 'utf8')));
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new RunDirectoryError(
+      error.code === 'ENOENT'
+        ? `${file} is missing`
+        : `${file} cannot be read (${error.code ?? error.message})`,
+    );
+  });
+  const manifest = validateMessage(manifestSchema, parseJson(file, text));
   if (!manifest.ok) {
-    throw new Error(`${file} is not a SynthPair checkpoint: ${manifest.reason}`);
+    throw new RunDirectoryError(`${file} is not a SynthPair checkpoint: ${manifest.reason}`);
   }
   return manifest.value;
 }
@@ -144,13 +234,9 @@ export async function readCheckpointManifest(dir: string, name: string): Promise
 export async function loadCheckpoint(dir: string, name: string): Promise<LoadedCheckpoint> {
   const folder = path.join(dir, name);
   const manifest = await readCheckpointManifest(dir, name);
-  const bytes = await readFile(path.join(folder, checkpointFileNames.weights));
-  const total = manifest.tensors.reduce((sum, entry) => sum + entry.length, 0);
-  if (bytes.byteLength !== total * 4) {
-    throw new Error(
-      `${folder}/weights.bin holds ${bytes.byteLength} bytes, the manifest describes ${total * 4}`,
-    );
-  }
+  const weights = path.join(folder, checkpointFileNames.weights);
+  const bytes = await readFile(weights);
+  checkWeightsLength(weights, bytes.byteLength, manifest);
   // Copy into an aligned buffer: a Buffer from readFile may start at any offset of a shared pool.
   const aligned = new Uint8Array(bytes).buffer;
   const tensors = new Map<string, tf.Tensor>();

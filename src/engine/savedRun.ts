@@ -9,7 +9,7 @@ import {
   RunDirectoryError,
 } from '../shared/runFolder/runDirectory';
 import { latestAnalysis } from './analysis/artefacts';
-import { latestCheckpointName, readCheckpointManifest } from './checkpoint';
+import { chooseCheckpoint } from './checkpoint';
 import { ExperimentInputError, loadSavedConfig } from './training/experiment';
 
 /**
@@ -60,14 +60,19 @@ export async function locateRunSources(runDir: string, options: LocateOptions): 
     throw new ExperimentInputError(`${runDir}: ${refusal}`);
   }
   const checkpoints = run.file('checkpoints');
-  const checkpoint = await latestCheckpointName(checkpoints);
-  if (checkpoint === undefined) {
+  const chosen = await chooseCheckpoint(checkpoints).catch((error: unknown) => {
+    throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+  });
+  if (chosen === undefined) {
     throw new ExperimentInputError(
       `${runDir}: has no checkpoint yet (one is saved every checkpoint.everyEpochs epochs and at the end)`,
     );
   }
+  const {
+    name: checkpoint,
+    manifest: { epoch: checkpointEpoch },
+  } = chosen;
   const checkpointManifest = path.join(checkpoints, checkpoint, checkpointFileNames.manifest);
-  const { epoch: checkpointEpoch } = await readCheckpointManifest(checkpoints, checkpoint);
   // The analysis the run itself would perturb with from this checkpoint on, as a resume picks it.
   const analysis = await latestAnalysis(runDir, checkpointEpoch);
   if (!analysis) {

@@ -172,6 +172,8 @@ describe('dashboard in a real VS Code workbench', function () {
         'media/schema/experiment.schema.json',
         'dist/node_modules/sharp/package.json',
         `dist/node_modules/@img/sharp-${process.platform}-${process.arch}/package.json`,
+        // The run folder's lock: every run the installed CLI or worker trains takes it.
+        `dist/node_modules/fs-native-extensions/prebuilds/${process.platform}-${process.arch}/fs-native-extensions.node`,
       ]) {
         assert.ok(listing.includes(required), `${required} is missing from the VSIX`);
       }

@@ -1,10 +1,10 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type ImportanceVariant, importanceVariants } from '../../shared/config/experiment/choices';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import type { AnalysisArray, AnalysisManifest } from '../../shared/protocol/runFiles';
 import { type AnalysisStep, listAnalysisSteps, readAnalysisStep } from '../../shared/runFolder/analysisSteps';
-import { replaceFolderAtomically } from '../../shared/runFolder/atomicFiles';
+import { replaceFolderAtomically, writeStagedFile } from '../../shared/runFolder/atomicFiles';
 import { analysisManifestFile, epochFolderName, runFileNames } from '../../shared/runFolder/runDirectory';
 import { imageBytes, overlayHeatmap, tileGridPng } from '../synthesis/grid';
 import { pairGridPng } from '../synthesis/pairs';
@@ -55,7 +55,10 @@ async function fillAnalysisFolder(
   const write = async (arrayName: string, data: ArrayData, shape: number[]) => {
     const file = `${arrayName}.bin`;
     arrays[arrayName] = { file, dtype: data instanceof Uint8Array ? 'uint8' : 'float32', shape };
-    await writeFile(path.join(staging, file), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    await writeStagedFile(
+      path.join(staging, file),
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
   };
   await write('variance', result.variance, [dimensions]);
   await write('mean', result.mean, [dimensions]);
@@ -76,7 +79,7 @@ async function fillAnalysisFolder(
     ]);
   }
   const grids: Record<string, string> = { heatmaps: 'heatmaps.png' };
-  await writeFile(path.join(staging, grids.heatmaps!), await heatmapGridPng(result, size));
+  await writeStagedFile(path.join(staging, grids.heatmaps!), await heatmapGridPng(result, size));
   if (result.pairs) {
     await write('reconstructions', imageBytes(result.pairs.reconstructions), [probes, size, size, 3]);
     await write('perturbed', imageBytes(result.pairs.perturbed), [
@@ -87,7 +90,10 @@ async function fillAnalysisFolder(
       3,
     ]);
     grids.pairs = 'pairs.png';
-    await writeFile(path.join(staging, grids.pairs), await pairGridPng(result.probes.centre, result.pairs));
+    await writeStagedFile(
+      path.join(staging, grids.pairs),
+      await pairGridPng(result.probes.centre, result.pairs),
+    );
   }
 
   const manifest: AnalysisManifest = {
@@ -133,7 +139,7 @@ async function fillAnalysisFolder(
     arrays,
     grids,
   };
-  await writeFile(path.join(staging, analysisManifestFile), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeStagedFile(path.join(staging, analysisManifestFile), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 /**

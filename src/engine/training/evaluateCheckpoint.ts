@@ -1,6 +1,14 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { type RunDirectory, RunDirectoryError } from '../../shared/runFolder/runDirectory';
-import { type LoadedCheckpoint, loadCheckpoint, loadLatestCheckpoint, restoreVariables } from '../checkpoint';
+import {
+  isCheckpointName,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  restoreVariables,
+} from '../checkpoint';
 import { loadSplits, type SplitLog } from '../data/splits';
 import { createMethodFor } from '../methods/registry';
 import { tf } from '../tf';
@@ -47,9 +55,11 @@ export async function evaluateCheckpoint(
 
 async function readCheckpoint(dir: string, name: string | undefined): Promise<LoadedCheckpoint> {
   if (name !== undefined) {
-    return loadCheckpoint(dir, name).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'ENOENT' ? new RunDirectoryError(`${dir} has no checkpoint ${name}`) : error;
-    });
+    // A name from the command line must not reach outside the run's checkpoints.
+    if (!isCheckpointName(name) || !(await stat(path.join(dir, name)).catch(() => undefined))) {
+      throw new RunDirectoryError(`${dir} has no checkpoint ${name}`);
+    }
+    return loadCheckpoint(dir, name);
   }
   const latest = await loadLatestCheckpoint(dir);
   if (!latest) {

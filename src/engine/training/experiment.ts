@@ -9,13 +9,10 @@ import {
 import type { BackendName } from '../../shared/protocol/backend';
 import type { ExperimentStart, TrainingOutcome } from '../../shared/protocol/worker';
 import { describeEvaluation } from '../../shared/runFolder/describe';
-import {
-  checkpointFileNames,
-  RunDirectory,
-  RunDirectoryError,
-  runFolderName,
-} from '../../shared/runFolder/runDirectory';
+import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/runFolder/runDirectory';
+import { chooseCheckpoint } from '../checkpoint';
 import { DatasetError, listDataset } from '../data/datasets';
+import { RunLock } from '../runFolder/runLock';
 import { type TrainerHooks, train } from './trainer';
 
 /**
@@ -79,19 +76,31 @@ function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedE
   };
 }
 
+/**
+ * Whether the run can be resumed, read without its lock: a refusal here writes nothing. Whether another
+ * process trains it is only known by taking the lock, which {@link runExperiment} does before anything is
+ * written, and then asks this again of the run as it is under the lock.
+ */
 async function resolveResume(runDir: string): Promise<ResolvedExperiment> {
-  const run = await RunDirectory.open(runDir).catch((error: unknown) => {
-    throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
-  });
-  if (run.livePid !== undefined) {
-    throw new ExperimentInputError(`${runDir}: being trained by process ${run.livePid}`);
-  }
+  const { run, config } = await openResumable(runDir);
+  return { config, diagnostics: [], target: { kind: 'resume', run } };
+}
+
+async function openResumable(runDir: string): Promise<{ run: RunDirectory; config: ResolvedConfig }> {
+  const run = await asInputError(RunDirectory.open(runDir));
   if (run.current.state === 'completed') {
     throw new ExperimentInputError(`${runDir}: has completed; nothing to resume`);
   }
   const config = await loadSavedConfig(run);
   await checkResumable(run, config);
-  return { config, diagnostics: [], target: { kind: 'resume', run } };
+  return { run, config };
+}
+
+/** A run folder that cannot be used is the user's to mend: the CLI exits with 2 and names the file. */
+async function asInputError<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((error: unknown) => {
+    throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+  });
 }
 
 /** The config a run folder was trained with, as this version of SynthPair reads it. */
@@ -99,9 +108,12 @@ export async function loadSavedConfig(
   run: RunDirectory,
   overrides: readonly string[] = [],
 ): Promise<ResolvedConfig> {
-  const { config, diagnostics } = parseExperimentConfig(JSON.stringify(await run.readConfig()), {
-    overrides,
-  });
+  const { config, diagnostics } = parseExperimentConfig(
+    JSON.stringify(await asInputError(run.readConfig())),
+    {
+      overrides,
+    },
+  );
   if (!config) {
     throw new ExperimentInputError(
       `${run.file('config')}: not a valid config for this SynthPair version: ${diagnostics.map((diagnostic) => diagnostic.message).join('; ')}`,
@@ -120,11 +132,8 @@ async function checkResumable(run: RunDirectory, config: ResolvedConfig): Promis
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) {
     throw new ExperimentInputError(`${folder}: no such folder, so the run cannot be resumed`);
   }
-  const hasCheckpoint = await stat(path.join(folder, checkpointFileNames.latest)).then(
-    () => true,
-    () => false,
-  );
-  if (!hasCheckpoint && run.current.epoch >= config.checkpoint.everyEpochs) {
+  const checkpoint = await asInputError(chooseCheckpoint(folder));
+  if (!checkpoint && run.current.epoch >= config.checkpoint.everyEpochs) {
     throw new ExperimentInputError(
       `${folder}: holds no checkpoint although the run reached epoch ${run.current.epoch}, so it cannot be resumed`,
     );
@@ -153,18 +162,25 @@ export async function runExperiment(
   hooks: ExperimentHooks,
 ): Promise<{ run: RunDirectory; outcome: TrainingOutcome }> {
   const { config, target } = experiment;
+  let lock: RunLock | undefined;
   let run: RunDirectory;
   if (target.kind === 'resume') {
-    run = target.run;
-    const removed = await run.removeAbandonedWrites();
-    if (removed.length > 0) {
-      hooks.log('info', `removed what an interrupted write left: ${removed.join(', ')}`);
+    lock = await asInputError(RunLock.acquire(target.run.dir));
+    try {
+      ({ run } = await openResumable(target.run.dir));
+      const removed = await run.removeAbandonedWrites();
+      if (removed.length > 0) {
+        hooks.log('info', `removed what an interrupted write left: ${removed.join(', ')}`);
+      }
+      await run.update({ state: 'running', pid: process.pid, backend: environment.backend });
+    } catch (error) {
+      await lock.release();
+      throw error;
     }
-    await run.update({ state: 'running', pid: process.pid, backend: environment.backend });
   } else {
     const startedAt = new Date();
     const dir = target.out ?? path.join(target.runsFolder, runFolderName(config.name, startedAt));
-    run = await RunDirectory.create(dir, config, {
+    const status = {
       name: config.name,
       configFile: target.configFile,
       pid: process.pid,
@@ -172,8 +188,16 @@ export async function runExperiment(
       startedAt: startedAt.toISOString(),
       backend: environment.backend,
       versions: { ...environment.versions, node: process.versions.node },
-    }).catch((error: unknown) => {
-      throw error instanceof RunDirectoryError ? new ExperimentInputError(error.message) : error;
+    };
+    run = await asInputError(
+      RunDirectory.create(dir, config, status, {
+        beforeAppearing: async (folder) => {
+          lock = await RunLock.acquire(folder);
+        },
+      }),
+    ).catch(async (error: unknown) => {
+      await lock?.release();
+      throw error;
     });
   }
   hooks.started(run);
@@ -190,8 +214,14 @@ export async function runExperiment(
     return { run, outcome };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    await run.update({ state: 'failed', error: message, endedAt: new Date().toISOString() });
+    await run
+      .update({ state: 'failed', error: message, endedAt: new Date().toISOString() })
+      .catch((cause: unknown) => {
+        hooks.log('warn', `${run.file('status')} still says running: ${(cause as Error).message}`);
+      });
     throw error instanceof DatasetError ? new ExperimentInputError(message) : error;
+  } finally {
+    await lock?.release();
   }
 }
 

@@ -6,7 +6,7 @@ import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
 import type { RunDirectory } from '../../shared/runFolder/runDirectory';
 import { analyse, maskOf, type ProbeSet, perturbationOf, probeSet } from '../analysis/analysisStep';
 import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
-import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../checkpoint';
+import { loadLatestCheckpoint, pointLatestAt, restoreVariables, saveCheckpoint } from '../checkpoint';
 import { openTrainBatchSource } from '../data/batchWorkerPool';
 import { type ImageSet, type TrainBatch, type TrainBatchSource, trainBatchCount } from '../data/loader';
 import { type DatasetSplits, loadSplits } from '../data/splits';
@@ -121,6 +121,11 @@ class Training {
     }
     restoreVariables(this.models.state(), latest.tensors);
     tf.dispose([...latest.tensors.values()]);
+    if (latest.fallback !== undefined) {
+      this.hooks.log('warn', latest.fallback);
+      // Readers of the run (pairs, heat maps, eval) then open the same checkpoint as this resume.
+      await pointLatestAt(this.run.file('checkpoints'), latest.name);
+    }
     const { epoch, step } = latest.manifest;
     this.step = step;
     await forgetAfter(this.run, epoch);

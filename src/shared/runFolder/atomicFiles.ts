@@ -1,4 +1,4 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 
@@ -8,7 +8,47 @@ import writeFileAtomic from 'write-file-atomic';
  * file or the new one, never half of either.
  */
 export async function writeFileAtomically(file: string, data: string | Buffer): Promise<void> {
-  await writeFileAtomic(file, data, { fsync: true });
+  await writingFile(file, () => writeFileAtomic(file, data, { fsync: true }));
+}
+
+/**
+ * A file of a run that could not be written, named: the system's own message for a full disk,
+ * `ENOSPC: no space left on device, write`, does not say which file.
+ */
+export class FileWriteError extends Error {
+  override name = 'FileWriteError';
+  constructor(
+    readonly file: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${file}: could not be written (${describeWriteFailure(cause)})`, { cause });
+  }
+
+  get outOfSpace(): boolean {
+    const code = (this.cause as NodeJS.ErrnoException | undefined)?.code;
+    return code === 'ENOSPC' || code === 'EDQUOT';
+  }
+}
+
+function describeWriteFailure(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  if (code === 'ENOSPC') return 'no space left on device';
+  if (code === 'EDQUOT') return 'disk quota exceeded';
+  return message ?? String(error);
+}
+
+/** Runs `write`, turning its failure into a {@link FileWriteError} that names `file`. */
+export async function writingFile<T>(file: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw error instanceof FileWriteError ? error : new FileWriteError(file, error);
+  }
+}
+
+/** `fs.writeFile` for a file inside a folder that {@link replaceFolderAtomically} assembles. */
+export async function writeStagedFile(file: string, data: string | Uint8Array): Promise<void> {
+  await writingFile(file, () => writeFile(file, data));
 }
 
 export async function writeJsonAtomically(file: string, value: unknown): Promise<void> {
@@ -28,7 +68,13 @@ export async function replaceFolderAtomically(
   const staging = path.join(parent, `.staging-${name}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
-  await fill(staging);
+  try {
+    await fill(staging);
+  } catch (error) {
+    // What it holds is useless now, and on a full disk it is the space a status saying so needs.
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
   const target = path.join(parent, name);
   await rm(target, { recursive: true, force: true });
   await rename(staging, target);

@@ -1,7 +1,7 @@
 import { appendFile, type FileHandle, open, readFile } from 'node:fs/promises';
 import type * as z from 'zod/mini';
 import { validateMessage } from '../protocol/validate';
-import { writeFileAtomically } from './atomicFiles';
+import { writeFileAtomically, writingFile } from './atomicFiles';
 
 export interface JsonLinesContent<T> {
   records: T[];
@@ -11,7 +11,7 @@ export interface JsonLinesContent<T> {
 
 /** Appends one record as one line; a single write keeps concurrent readers from seeing half a line, mostly. */
 export async function appendJsonLine(file: string, record: unknown): Promise<void> {
-  await appendFile(file, `${JSON.stringify(record)}\n`, 'utf8');
+  await writingFile(file, () => appendFile(file, `${JSON.stringify(record)}\n`, 'utf8'));
 }
 
 /**

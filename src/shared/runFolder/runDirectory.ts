@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type EvalRecord,
@@ -10,7 +10,7 @@ import {
   runStatus,
 } from '../protocol/runFiles';
 import { validateMessage } from '../protocol/validate';
-import { writeJsonAtomically } from './atomicFiles';
+import { FileWriteError, writeJsonAtomically, writingFile } from './atomicFiles';
 import { appendJsonLine, readJsonLines } from './jsonLines';
 import { isAlive } from './liveness';
 
@@ -21,6 +21,8 @@ export class RunDirectoryError extends Error {
 
 export const runFileNames = {
   status: 'run.json',
+  /** Held by the one process that trains the run (engine/runFolder/runLock.ts). */
+  lock: 'run.lock',
   config: 'config.json',
   metrics: 'metrics.jsonl',
   eval: 'eval.jsonl',
@@ -82,47 +84,49 @@ export class RunDirectory {
   ) {}
 
   /**
-   * Makes a new run folder. An existing folder is used only when it is empty: a folder holding another run,
-   * of this config or any other, is never written into (resume it instead).
+   * Makes a new run folder, whole or not at all: its files are written into a hidden sibling that is renamed
+   * to `dir` once complete, so a process killed (or a disk filled) midway leaves no half-made run under
+   * `dir`. `beforeAppearing` runs on the hidden folder first, so a lock it takes gives the run its one
+   * writer from the moment it exists under its name. An existing `dir` is used only when it is empty: a folder
+   * holding another run, of this config or any other, is never written into (resume it instead), and neither
+   * is any folder inside a run.
    */
   static async create(
     dir: string,
     config: unknown,
     status: Omit<RunStatus, 'format' | 'configHash' | 'updatedAt' | 'epoch' | 'state'>,
+    options: { beforeAppearing?: (folder: string) => Promise<void> } = {},
   ): Promise<RunDirectory> {
-    const existing = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') {
-        return [];
-      }
+    await refuseInsideRun(dir);
+    await refuseOccupied(dir, config);
+    const parent = path.dirname(path.resolve(dir));
+    await mkdir(parent, { recursive: true });
+    await removeAbandonedCreations(parent);
+    const staging = path.join(parent, `.${path.basename(dir)}${creatingMarker}${process.pid}`);
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(path.join(staging, runFileNames.checkpoints), { recursive: true });
+    try {
+      await options.beforeAppearing?.(staging);
+      const run = new RunDirectory(staging, {
+        ...status,
+        format: 1,
+        state: 'running',
+        configHash: hashConfig(config),
+        updatedAt: new Date().toISOString(),
+        epoch: 0,
+      });
+      await writeJsonAtomically(run.file('config'), config);
+      await run.writeStatus();
+      await rename(staging, dir).catch(async (error: NodeJS.ErrnoException) => {
+        // Another process made a run of the same name between the check above and now.
+        if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') await refuseOccupied(dir, config);
+        throw error;
+      });
+      return new RunDirectory(dir, run.status);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
       throw error;
-    });
-    if (existing.length > 0) {
-      const other = await readStatus(dir).catch(() => undefined);
-      if (!other) {
-        throw new RunDirectoryError(`${dir}: not empty and holds no SynthPair run; choose another --out`);
-      }
-      const sameConfig = other.configHash === hashConfig(config);
-      const advice =
-        sameConfig && other.state !== 'completed'
-          ? `resume it with --resume ${dir} or choose another --out`
-          : 'choose another --out';
-      throw new RunDirectoryError(
-        `${dir}: already holds the run "${other.name}" (${other.state}, ${sameConfig ? 'same' : 'another'} config); ${advice}`,
-      );
     }
-    await mkdir(path.join(dir, runFileNames.checkpoints), { recursive: true });
-    const now = new Date().toISOString();
-    const run = new RunDirectory(dir, {
-      ...status,
-      format: 1,
-      state: 'running',
-      configHash: hashConfig(config),
-      updatedAt: now,
-      epoch: 0,
-    });
-    await writeJsonAtomically(run.file('config'), config);
-    await run.writeStatus();
-    return run;
   }
 
   /** Opens an existing run, e.g. to resume or evaluate it. */
@@ -144,7 +148,19 @@ export class RunDirectory {
   }
 
   async readConfig(): Promise<unknown> {
-    return JSON.parse(await readFile(this.file('config'), 'utf8'));
+    const file = this.file('config');
+    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new RunDirectoryError(
+        error.code === 'ENOENT'
+          ? `${file} is missing`
+          : `${file} cannot be read (${error.code ?? error.message})`,
+      );
+    });
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new RunDirectoryError(`${file} is not JSON (${(error as Error).message})`);
+    }
   }
 
   async update(patch: Partial<Omit<RunStatus, 'format' | 'configHash' | 'updatedAt'>>): Promise<void> {
@@ -188,8 +204,63 @@ export class RunDirectory {
   }
 
   private async writeStatus(): Promise<void> {
-    await writeJsonAtomically(this.file('status'), this.status);
+    const file = this.file('status');
+    try {
+      await writeJsonAtomically(file, this.status);
+    } catch (error) {
+      if (!(error instanceof FileWriteError && error.outOfSpace)) throw error;
+      // No room for a second copy. Rewriting in place truncates the old one first, which frees the space the
+      // new one needs, so a full disk still ends with run.json saying why the run failed.
+      await writingFile(file, () => writeFile(file, `${JSON.stringify(this.status, null, 2)}\n`));
+    }
   }
+}
+
+/** Between the hidden name of a run being made and the pid of the process making it. */
+const creatingMarker = '.creating-';
+
+async function refuseInsideRun(dir: string): Promise<void> {
+  for (let folder = path.dirname(path.resolve(dir)); ; folder = path.dirname(folder)) {
+    if (await stat(path.join(folder, runFileNames.status)).catch(() => undefined)) {
+      throw new RunDirectoryError(
+        `${dir}: inside the run folder ${folder}; a new run is never written into another run, choose a folder outside it`,
+      );
+    }
+    if (path.dirname(folder) === folder) return;
+  }
+}
+
+async function refuseOccupied(dir: string, config: unknown): Promise<void> {
+  const existing = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    if (error.code === 'ENOTDIR')
+      throw new RunDirectoryError(`${dir}: is a file, not a folder; choose another --out`);
+    throw error;
+  });
+  if (existing.length === 0) return;
+  const other = await readStatus(dir).catch(() => undefined);
+  if (!other) {
+    throw new RunDirectoryError(`${dir}: not empty and holds no SynthPair run; choose another --out`);
+  }
+  const sameConfig = other.configHash === hashConfig(config);
+  const advice =
+    sameConfig && other.state !== 'completed'
+      ? `resume it with --resume ${dir} or choose another --out`
+      : 'choose another --out';
+  throw new RunDirectoryError(
+    `${dir}: already holds the run "${other.name}" (${other.state}, ${sameConfig ? 'same' : 'another'} config); ${advice}`,
+  );
+}
+
+/** Hidden run folders whose maker died before renaming them into place. */
+async function removeAbandonedCreations(parent: string): Promise<void> {
+  const names = await readdir(parent).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .map((name) => ({ name, pid: Number(name.split(creatingMarker)[1]) }))
+      .filter(({ name, pid }) => name.startsWith('.') && Number.isInteger(pid) && pid > 0 && !isAlive(pid))
+      .map(({ name }) => rm(path.join(parent, name), { recursive: true, force: true })),
+  );
 }
 
 async function readStatus(dir: string): Promise<RunStatus> {

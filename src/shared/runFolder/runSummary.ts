@@ -62,12 +62,13 @@ async function configuredEpochs(configFile: string): Promise<number | undefined>
 
 /**
  * Every run directly inside `runsFolder`, newest first. Folders that are not runs, or whose run.json cannot
- * be read right now (being replaced, foreign), are passed over: the next change lists them again.
+ * be read right now (being replaced, foreign), are passed over: the next change lists them again; so are
+ * hidden ones, where a new run is assembled before it appears under its name.
  */
 export async function listRuns(runsFolder: string): Promise<RunSummary[]> {
   const entries = await readdir(runsFolder, { withFileTypes: true }).catch(() => []);
   const candidates = entries
-    .filter((entry) => entry.isDirectory())
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
     .map((entry) => path.join(runsFolder, entry.name));
   const summaries = await Promise.all(
     candidates.map(async (dir) => {

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { FileWriteError } from '../../../src/shared/runFolder/atomicFiles';
 import {
   hashConfig,
   RunDirectory,
   RunDirectoryError,
   runFolderName,
 } from '../../../src/shared/runFolder/runDirectory';
+import { listRuns } from '../../../src/shared/runFolder/runSummary';
 
 const identity = {
   name: 'birds',
@@ -98,5 +102,78 @@ describe('run directory', () => {
     await assert.rejects(RunDirectory.open(dir), /is not a SynthPair run: it has no run.json/);
     await writeFile(path.join(dir, 'run.json'), '{"format":1}');
     await assert.rejects(RunDirectory.open(dir), /is not a SynthPair run status: name:/);
+  });
+
+  it('makes a run whole or not at all, with the hook run before it appears under its name', async () => {
+    const dir = path.join(parent, 'run');
+    let seen: { folder: string; visible: boolean } | undefined;
+    await RunDirectory.create(dir, { seed: 7 }, identity, {
+      beforeAppearing: async (folder) => {
+        seen = { folder, visible: existsSync(dir) };
+      },
+    });
+    assert.deepEqual(seen, {
+      folder: path.join(parent, `.run.creating-${process.pid}`),
+      visible: false,
+    });
+    assert.deepEqual(await readdir(parent), ['run']);
+
+    // A failure midway (here the hook's) leaves neither the run nor its hidden folder.
+    const failed = path.join(parent, 'failed');
+    await assert.rejects(
+      RunDirectory.create(failed, { seed: 7 }, identity, {
+        beforeAppearing: async () => {
+          throw new Error('disk gone');
+        },
+      }),
+      /disk gone/,
+    );
+    assert.deepEqual(await readdir(parent), ['run']);
+  });
+
+  it('clears what a process killed while making a run left, and lists none of it', async () => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const abandoned = path.join(parent, `.old.creating-${dead.stdout}`);
+    await mkdir(path.join(abandoned, 'checkpoints'), { recursive: true });
+    await writeFile(path.join(abandoned, 'config.json'), '{}');
+    // One a live process is making right now stays.
+    const live = path.join(parent, `.busy.creating-${process.ppid}`);
+    await mkdir(live);
+    assert.deepEqual(await listRuns(parent), []);
+    await RunDirectory.create(path.join(parent, 'old'), { seed: 7 }, identity);
+    assert.deepEqual((await readdir(parent)).sort(), [path.basename(live), 'old']);
+    assert.deepEqual(
+      (await listRuns(parent)).map((run) => run.dir),
+      [path.join(parent, 'old')],
+    );
+  });
+
+  it('never makes a run inside another run, at any depth', async () => {
+    const outer = path.join(parent, 'outer');
+    await RunDirectory.create(outer, { seed: 7 }, identity);
+    for (const inside of [path.join(outer, 'sub'), path.join(outer, 'checkpoints', 'a', 'b')]) {
+      await assert.rejects(
+        RunDirectory.create(inside, { seed: 7 }, identity),
+        (error: Error) =>
+          error instanceof RunDirectoryError &&
+          error.message ===
+            `${inside}: inside the run folder ${outer}; a new run is never written into another run, choose a folder outside it`,
+      );
+      assert.equal(existsSync(inside), false);
+    }
+  });
+
+  it('names the file a full disk kept it from writing', async () => {
+    const run = await RunDirectory.create(path.join(parent, 'run'), { seed: 7 }, identity);
+    // /dev/full answers every write with ENOSPC, as a full disk does.
+    await symlink('/dev/full', run.file('metrics'));
+    const record = { kind: 'epoch', epoch: 1, step: 3, time: 't', losses: { total: 1 }, lr: 0.1 } as const;
+    await assert.rejects(run.appendMetrics(record), (error: Error) => {
+      assert.ok(error instanceof FileWriteError);
+      assert.equal(error.message, `${run.file('metrics')}: could not be written (no space left on device)`);
+      return true;
+    });
   });
 });
