@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isAlive } from '../../shared/runFolder/liveness';
 import type { Sample, SkippedFile } from './datasets';
 import { DECODER_VERSION, type DecodedImage, decodeImage } from './decode';
 
@@ -14,6 +15,13 @@ export interface ImageCacheOptions {
   size: number;
   /** Replaceable so tests can count decodes. */
   decode?: Decoder;
+}
+
+/** `<sha256>.rgb.<pid>.<random>.tmp`: an entry being written by process `pid`, renamed into place when whole. */
+const temporaryEntryPattern = /^[0-9a-f]{64}\.rgb\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+function temporaryEntryOf(entry: string): string {
+  return `${entry}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
 }
 
 export interface CacheStats {
@@ -80,6 +88,26 @@ export class ImageCache {
     return image;
   }
 
+  /**
+   * Deletes the temporary entries of processes that were killed while writing them, which would otherwise stay
+   * forever; a temporary whose process is alive is still being written and is left. Returns the paths removed.
+   */
+  async removeAbandonedTemporaries(): Promise<string[]> {
+    const folder = this.options.folder;
+    if (folder === undefined) return [];
+    const entries = await fs.readdir(folder, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const abandoned = entries.filter((entry) => {
+      const writer = temporaryEntryPattern.exec(path.basename(entry))?.[1];
+      return writer !== undefined && !isAlive(Number(writer));
+    });
+    const removed = abandoned.map((entry) => path.join(folder, entry));
+    await Promise.all(removed.map((file) => fs.rm(file, { force: true })));
+    return removed;
+  }
+
   /** Loads many files a few at a time (sharp decodes on libuv's thread pool); bad files are skipped, never thrown. */
   async loadAll(
     samples: readonly Sample[],
@@ -141,7 +169,7 @@ export class ImageCache {
 
   /** Temporary file + rename, so a killed run or a concurrent one never leaves a torn entry behind. */
   private async writeEntry(entry: string, pixels: Uint8Array): Promise<void> {
-    const temporary = `${entry}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const temporary = temporaryEntryOf(entry);
     try {
       await fs.mkdir(path.dirname(entry), { recursive: true });
       await fs.writeFile(temporary, pixels);

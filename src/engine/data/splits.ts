@@ -29,6 +29,13 @@ export async function loadSplits(
     log('warn', `dataset listing: ${describeSkipped(listing.skipped)}`);
   }
   const cache = new ImageCache({ folder: cacheFolder, size: cacheSizeFor(data.imageSize) });
+  const removed = await cache.removeAbandonedTemporaries();
+  if (removed.length > 0) {
+    log(
+      'info',
+      `image cache: removed ${removed.length} unfinished ${removed.length === 1 ? 'file' : 'files'} that killed runs left in ${cacheFolder}`,
+    );
+  }
   const load = async (samples: typeof listing.train, split: string): Promise<ImageSet> => {
     const loaded = await cache.loadAll(samples);
     if (loaded.skipped.length > 0) {

@@ -14,7 +14,7 @@ import {
   type PanelConfigKey,
   type WorkerState,
 } from '../../shared/protocol/webview';
-import { readReadableAnalysisSteps } from '../../shared/runFolder/analysisSteps';
+import { type AnalysisStep, AnalysisStepReader } from '../../shared/runFolder/analysisSteps';
 import type { RunSummary } from '../../shared/runFolder/runSummary';
 import { commandDefinitions } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
@@ -64,7 +64,15 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   private overlaidRuns: string[] = [];
   private panelValues: PanelValues | undefined;
   private readonly logs = new RunLogFeed();
-  private sentSteps = '';
+  /** The selected run's analysis steps, read again only where its `analysis/` folder changed. */
+  private analysisSteps: AnalysisStepReader | undefined;
+  /** The steps last sent, of the run `analysisSteps` reads; undefined when the webview has none of them. */
+  private sentSteps: readonly AnalysisStep[] | undefined;
+  /**
+   * The refreshes of the run data, one after another: each reads the logs on from where the previous one
+   * stopped, and its messages must follow the previous one's.
+   */
+  private sendingRunData: Promise<void> = Promise.resolve();
   private readonly synthesis: PairsSynthesis;
   private ready = false;
   /** The pairs shown are a training run's analysis grid, to be redrawn by the worker once it stops. */
@@ -226,7 +234,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
 
   private async sendEverything(): Promise<void> {
     if (!this.ready) return;
-    this.sentSteps = '';
+    this.sentSteps = undefined;
     await this.sendBinding();
     if (this.configFile) {
       const document = await openDocument(this.configFile);
@@ -282,7 +290,13 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     });
   }
 
-  private async sendRunData(): Promise<void> {
+  private sendRunData(): Promise<void> {
+    const sending = this.sendingRunData.then(() => this.readAndSendRunData());
+    this.sendingRunData = sending.catch(() => undefined);
+    return sending;
+  }
+
+  private async readAndSendRunData(): Promise<void> {
     const shown = [this.selectedRun, ...this.overlaidRuns].filter((dir): dir is string => dir !== undefined);
     this.logs.keepOnly(shown);
     for (const runDir of shown) {
@@ -291,11 +305,10 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     }
     const runDir = this.selectedRun;
     if (!runDir) return;
-    const steps = await readReadableAnalysisSteps(runDir);
-    const fingerprint = `${runDir}|${steps.map((step) => `${step.epoch}@${step.manifest.time}`).join(',')}`;
-    if (fingerprint === this.sentSteps) return;
-    const hadSteps = this.sentSteps.startsWith(`${runDir}|`);
-    this.sentSteps = fingerprint;
+    const hadSteps = this.analysisSteps?.runDir === runDir && this.sentSteps !== undefined;
+    const steps = await this.analysisStepsOf(runDir);
+    if (steps === this.sentSteps) return;
+    this.sentSteps = steps;
     // Run folders outside the workspace (`synthpair run --out`) become readable by the webview too.
     this.allowResourcesOf(runDir);
     await this.post({
@@ -311,6 +324,15 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     if (!hadSteps || steps.length > 0) this.requestPairs(performance.now());
   }
 
+  /** The run's readable analysis steps; the same array as last time while none was added or replaced. */
+  private analysisStepsOf(runDir: string): Promise<readonly AnalysisStep[]> {
+    if (this.analysisSteps?.runDir !== runDir) {
+      this.analysisSteps = new AnalysisStepReader(runDir);
+      this.sentSteps = undefined;
+    }
+    return this.analysisSteps.read();
+  }
+
   /** Whether a process trains the run now: the worker cannot redraw it, as its weights change under it. */
   private isTraining(runDir: string): boolean {
     const summary = this.dependencies.catalog.runs.find((run) => run.dir === runDir);
@@ -320,7 +342,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   /** A run being trained shows the grid its newest analysis step drew, and says when edits will apply. */
   private async showTrainingPairs(runDir: string): Promise<void> {
     this.synthesis.cancel();
-    const newest = (await readReadableAnalysisSteps(runDir)).at(-1);
+    const newest = (await this.analysisStepsOf(runDir)).at(-1);
     const grid = newest ? await analysisStepPairs(runDir, newest) : undefined;
     if (runDir !== this.selectedRun) return;
     if (grid) await this.post({ type: 'synthesis', requestId: 0, version: 0, result: grid });

@@ -1,85 +1,56 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  type AnalysisManifest,
-  type EvalRecord,
-  evalRecord,
-  type MetricsRecord,
-  metricsRecord,
-} from '../../shared/protocol/runFiles';
+import { type AnalysisManifest, evalRecord, metricsRecord } from '../../shared/protocol/runFiles';
 import type { HostToDashboard } from '../../shared/protocol/webview';
 import type { SynthesisResultMessage } from '../../shared/protocol/worker';
 import type { AnalysisStep } from '../../shared/runFolder/analysisSteps';
-import { readJsonLines } from '../../shared/runFolder/jsonLines';
+import { JsonLinesTail } from '../../shared/runFolder/jsonLines';
 import { runFileNames } from '../../shared/runFolder/runDirectory';
 
 type RunMetricsMessage = Extract<HostToDashboard, { type: 'runMetrics' }>;
 
-/** What was last sent of one run's logs, to send only what is new and notice when a resume rewrote them. */
-interface SentLogs {
-  metrics: number;
-  evals: number;
-  lastMetric?: MetricsRecord;
-  lastEval?: EvalRecord;
+/** Where the feed stands in one run's two logs. */
+interface RunLogTails {
+  metrics: JsonLinesTail<typeof metricsRecord>;
+  evals: JsonLinesTail<typeof evalRecord>;
 }
 
 /**
  * Turns a run folder's logs into dashboard messages: everything the first time a run is shown, afterwards only
- * the lines appended since. A resume truncates the logs after its checkpoint, and then the whole run is sent
- * again, since appending would splice two histories together.
+ * the lines appended since, read from where the previous update stopped. A resume rewrites the logs, and then
+ * the whole run is sent again, since appending would splice two histories together.
  */
 export class RunLogFeed {
-  private readonly sent = new Map<string, SentLogs>();
+  private readonly tails = new Map<string, RunLogTails>();
 
   /** Forgets runs no longer shown, so showing one again sends all of it. */
   keepOnly(runDirs: readonly string[]): void {
     const kept = new Set(runDirs);
-    for (const runDir of this.sent.keys()) {
-      if (!kept.has(runDir)) this.sent.delete(runDir);
+    for (const runDir of this.tails.keys()) {
+      if (!kept.has(runDir)) this.tails.delete(runDir);
     }
   }
 
   /** The message that brings the webview up to date with `runDir`, or undefined when nothing changed. */
   async update(runDir: string): Promise<RunMetricsMessage | undefined> {
-    const [metrics, evals] = await Promise.all([
-      readJsonLines(path.join(runDir, runFileNames.metrics), metricsRecord),
-      readJsonLines(path.join(runDir, runFileNames.eval), evalRecord),
-    ]);
-    const sent = this.sent.get(runDir);
-    const next: SentLogs = {
-      metrics: metrics.records.length,
-      evals: evals.records.length,
-      lastMetric: metrics.records.at(-1),
-      lastEval: evals.records.at(-1),
-    };
-    this.sent.set(runDir, next);
-    const continues =
-      sent !== undefined &&
-      continuesFrom(metrics.records, sent.metrics, sent.lastMetric) &&
-      continuesFrom(evals.records, sent.evals, sent.lastEval);
-    if (!continues) {
+    let tails = this.tails.get(runDir);
+    if (!tails) {
+      tails = {
+        metrics: new JsonLinesTail(path.join(runDir, runFileNames.metrics), metricsRecord),
+        evals: new JsonLinesTail(path.join(runDir, runFileNames.eval), evalRecord),
+      };
+      this.tails.set(runDir, tails);
+    }
+    let [metrics, evals] = await Promise.all([tails.metrics.read(), tails.evals.read()]);
+    // A reset replaces all the webview holds of the run, so a log that only grew is sent whole with the other.
+    if (metrics.restarted && !evals.restarted) evals = await tails.evals.readFromStart();
+    if (evals.restarted && !metrics.restarted) metrics = await tails.metrics.readFromStart();
+    if (metrics.restarted) {
       return { type: 'runMetrics', runDir, reset: true, metrics: metrics.records, evals: evals.records };
     }
-    if (next.metrics === sent.metrics && next.evals === sent.evals) return undefined;
-    return {
-      type: 'runMetrics',
-      runDir,
-      reset: false,
-      metrics: metrics.records.slice(sent.metrics),
-      evals: evals.records.slice(sent.evals),
-    };
+    if (metrics.records.length === 0 && evals.records.length === 0) return undefined;
+    return { type: 'runMetrics', runDir, reset: false, metrics: metrics.records, evals: evals.records };
   }
-}
-
-/** Whether `records` still begins with the `count` records sent, judged by the last of them. */
-function continuesFrom<T extends { time: string }>(
-  records: readonly T[],
-  count: number,
-  last: T | undefined,
-): boolean {
-  if (records.length < count) return false;
-  if (count === 0) return true;
-  return records[count - 1]?.time === last?.time;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type AnalysisManifest, analysisManifest } from '../protocol/runFiles';
 import { validateMessage } from '../protocol/validate';
@@ -68,13 +69,91 @@ export async function readAnalysisStep(step: AnalysisStepFolder): Promise<Analys
  * not hide the others.
  */
 export async function readReadableAnalysisSteps(runDir: string): Promise<AnalysisStep[]> {
-  const steps = await Promise.all(
-    (await listAnalysisSteps(runDir)).map((step) =>
-      readAnalysisStep(step).catch((error: unknown) => {
-        if (error instanceof AnalysisStepError) return undefined;
-        throw error;
-      }),
-    ),
-  );
+  const steps = await Promise.all((await listAnalysisSteps(runDir)).map(readStepIfReadable));
   return steps.filter((step): step is AnalysisStep => step !== undefined);
+}
+
+/**
+ * How long after its last change a folder's modification time is trusted to show the next change: timestamps
+ * are coarse on some file systems (2 s on FAT), and a change within the same tick would leave them alone.
+ */
+const settledMs = 2000;
+
+/**
+ * One run's readable analysis steps, kept between reads for a view that polls a training run: a read looks at
+ * the `analysis/` folder, lists it only when an entry was added, removed or renamed since, and reads only the
+ * manifests of step folders it has not seen, so the hundredth step costs what the first did. A step folder
+ * replaced under the same name (a resumed run analyses an epoch again) is a new folder, and is read again.
+ */
+export class AnalysisStepReader {
+  /** The `analysis/` folder as it was when last listed, while its timestamps can be trusted to move. */
+  private listedSignature: string | undefined;
+  /** Each step folder listed, as it was when its manifest was read, with the step it held if it read. */
+  private known = new Map<string, { signature: string; step: AnalysisStep | undefined }>();
+  private steps: readonly AnalysisStep[] = [];
+  private reading: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly runDir: string) {}
+
+  /**
+   * Every step whose manifest reads, oldest first. While nothing changed it is the array the previous read
+   * returned, so a caller can tell new steps by identity; reads overlapping in time run one after the other
+   * for that reason.
+   */
+  read(): Promise<readonly AnalysisStep[]> {
+    const steps = this.reading.then(() => this.readNow());
+    this.reading = steps.catch(() => undefined);
+    return steps;
+  }
+
+  private async readNow(): Promise<readonly AnalysisStep[]> {
+    const root = path.join(this.runDir, runFileNames.analysis);
+    const folder = await statIfPresent(root);
+    const signature = folder && folderSignature(folder);
+    if (signature !== undefined && signature === this.listedSignature) return this.steps;
+    const listed = await listAnalysisSteps(this.runDir);
+    const known = new Map<string, { signature: string; step: AnalysisStep | undefined }>();
+    await Promise.all(
+      listed.map(async (entry) => {
+        const stepFolder = await statIfPresent(entry.folder);
+        if (!stepFolder) return;
+        const seen = this.known.get(entry.folder);
+        const stepSignature = folderSignature(stepFolder);
+        known.set(entry.folder, {
+          signature: stepSignature,
+          step: seen?.signature === stepSignature ? seen.step : await readStepIfReadable(entry),
+        });
+      }),
+    );
+    this.known = known;
+    const steps = listed.flatMap((entry) => {
+      const step = known.get(entry.folder)?.step;
+      return step ? [step] : [];
+    });
+    if (steps.length !== this.steps.length || steps.some((step, index) => step !== this.steps[index])) {
+      this.steps = steps;
+    }
+    this.listedSignature = folder && Date.now() - folder.mtimeMs > settledMs ? signature : undefined;
+    return this.steps;
+  }
+}
+
+function folderSignature(folder: Stats): string {
+  return `${folder.dev}:${folder.ino}:${folder.mtimeMs}:${folder.ctimeMs}`;
+}
+
+async function statIfPresent(file: string): Promise<Stats | undefined> {
+  try {
+    return await stat(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function readStepIfReadable(step: AnalysisStepFolder): Promise<AnalysisStep | undefined> {
+  return readAnalysisStep(step).catch((error: unknown) => {
+    if (error instanceof AnalysisStepError) return undefined;
+    throw error;
+  });
 }

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { appendFile, type FileHandle, open, readFile } from 'node:fs/promises';
 import type * as z from 'zod/mini';
 import { validateMessage } from '../protocol/validate';
@@ -101,4 +102,140 @@ export async function readLastJsonLine<S extends z.ZodMiniType>(
   } finally {
     await handle.close();
   }
+}
+
+/** What one {@link JsonLinesTail.read} found. */
+export interface JsonLinesTailRead<T> {
+  /**
+   * The records begin at the file's start: this is the first read, or the file was replaced, cut short or
+   * deleted since the last one, so the records the earlier reads returned no longer describe it.
+   */
+  restarted: boolean;
+  records: T[];
+}
+
+/** Where a tail stands in a file, and the file as it was when the tail got there. */
+interface TailPosition {
+  file: Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>;
+  /** Bytes consumed: up to and including the newline of the last whole line. */
+  offset: number;
+  /** The end of the last line consumed, which still stands right before `offset` while the file is the same. */
+  lastLine: Buffer;
+}
+
+/** How much of the last consumed line a tail compares to recognise its file: enough to hold a record's time. */
+const recognisedBytes = 1024;
+
+/**
+ * Follows a JSON Lines log that is only appended to, reading on each call only the bytes added since the
+ * previous one: a view polling a run that logs a line per step does the same small work at epoch 100 as at
+ * epoch 1. A line still being written is left for a later read rather than parsed half. A log that was
+ * replaced (a resume rewrites it), cut short or deleted is read again from its start, and the read says so.
+ * Reads queue one behind the other, since each continues where the previous stopped.
+ */
+export class JsonLinesTail<S extends z.ZodMiniType> {
+  private position: TailPosition | undefined;
+  private readBefore = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly file: string,
+    private readonly schema: S,
+  ) {}
+
+  /** The records appended since the previous read; all of them the first time. */
+  read(): Promise<JsonLinesTailRead<z.output<S>>> {
+    return this.enqueue(() => this.readNow());
+  }
+
+  /** Every record of the file, whatever was read before. */
+  readFromStart(): Promise<JsonLinesTailRead<z.output<S>>> {
+    return this.enqueue(() => {
+      this.position = undefined;
+      this.readBefore = false;
+      return this.readNow();
+    });
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const done = this.queue.then(work);
+    this.queue = done.catch(() => undefined);
+    return done;
+  }
+
+  private async readNow(): Promise<JsonLinesTailRead<z.output<S>>> {
+    const firstRead = !this.readBefore;
+    this.readBefore = true;
+    const known = this.position;
+    const hadRecords = known !== undefined && known.offset > 0;
+    let handle: FileHandle;
+    try {
+      handle = await open(this.file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.position = undefined;
+      return { restarted: firstRead || hadRecords, records: [] };
+    }
+    try {
+      const file = await handle.stat();
+      if (
+        known &&
+        sameFile(known.file, file) &&
+        known.file.size === file.size &&
+        known.file.mtimeMs === file.mtimeMs
+      ) {
+        return { restarted: firstRead, records: [] };
+      }
+      const continued =
+        known && sameFile(known.file, file) && file.size >= known.offset
+          ? await this.consume(handle, file, known)
+          : undefined;
+      if (continued) return { restarted: firstRead, records: continued };
+      return { restarted: firstRead || hadRecords, records: (await this.consume(handle, file, undefined))! };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Parses the whole lines after `from` (the file's start when undefined) and moves the tail past them; undefined
+   * when the line `from` ended with is no longer there, so the file was rewritten in place.
+   */
+  private async consume(
+    handle: FileHandle,
+    file: Stats,
+    from: TailPosition | undefined,
+  ): Promise<z.output<S>[] | undefined> {
+    const offset = from?.offset ?? 0;
+    const lastLine = from?.lastLine ?? Buffer.alloc(0);
+    const start = offset - lastLine.length;
+    const buffer = Buffer.alloc(file.size - start);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+    const bytes = buffer.subarray(0, bytesRead);
+    if (!bytes.subarray(0, lastLine.length).equals(lastLine)) return undefined;
+    const fresh = bytes.subarray(lastLine.length);
+    const wholeLength = fresh.lastIndexOf(0x0a) + 1;
+    const whole = fresh.subarray(0, wholeLength);
+    const newestLineStart = whole.subarray(0, Math.max(wholeLength - 1, 0)).lastIndexOf(0x0a) + 1;
+    this.position = {
+      file: { dev: file.dev, ino: file.ino, size: file.size, mtimeMs: file.mtimeMs },
+      offset: offset + wholeLength,
+      lastLine:
+        wholeLength > 0
+          ? Buffer.from(whole.subarray(Math.max(newestLineStart, wholeLength - recognisedBytes)))
+          : lastLine,
+    };
+    return whole
+      .toString('utf8')
+      .split('\n')
+      .flatMap((line) => {
+        if (line.trim() === '') return [];
+        const checked = parseLine(line, this.schema);
+        return checked.ok ? [checked.value] : [];
+      });
+  }
+}
+
+function sameFile(a: Pick<Stats, 'dev' | 'ino'>, b: Pick<Stats, 'dev' | 'ino'>): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -7,6 +8,7 @@ import { DatasetError, listDataset } from '../../../src/engine/data/datasets';
 import { cacheSizeFor, type DecodedImage, decodeImage } from '../../../src/engine/data/decode';
 import { describeSkipped, ImageCache } from '../../../src/engine/data/imageCache';
 import { evalBatches, type ImageSet, trainBatchCount, trainBatches } from '../../../src/engine/data/loader';
+import { loadSplits } from '../../../src/engine/data/splits';
 import {
   makeImageFolder,
   makeTempDir,
@@ -17,6 +19,7 @@ import {
   writeText,
   writeTruncatedJpeg,
 } from '../../fixtures/makeImages';
+import { resolvedConfig } from '../../support/config';
 
 function pixelAt(image: DecodedImage, x: number, y: number): Rgb {
   const offset = (y * image.size + x) * 3;
@@ -337,6 +340,44 @@ describe('image cache', () => {
       name.endsWith('.tmp'),
     );
     assert.deepEqual(leftovers, []);
+  });
+
+  it('deletes, as a run starts, the unfinished entries of killed runs and keeps those a live process writes', async () => {
+    const root = path.join(folder, 'data');
+    await makeImageFolder(root, { a: { train: 2, test: 1 }, b: { train: 2, test: 1 } });
+    const data = resolvedConfig({ name: 'cache', data: { root, imageSize: 32 } }).data;
+    await loadSplits(data, cacheFolder, () => {});
+    const [entry] = (await fs.readdir(cacheFolder, { recursive: true })).filter((name) =>
+      name.endsWith('.rgb'),
+    );
+    assert.ok(entry, 'the first run filled the cache');
+    const killed = spawnSync(process.execPath, ['-e', '']).pid!;
+    const writer = spawn(process.execPath, ['-e', 'process.stdin.resume()'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    const temporary = (pid: number) => path.join(cacheFolder, `${entry}.${pid}.0badcafe.tmp`);
+    try {
+      await fs.writeFile(temporary(killed), 'half an image');
+      await fs.writeFile(temporary(writer.pid!), 'an image being written');
+      await fs.writeFile(temporary(process.pid), 'an image this process writes');
+      const logged: string[] = [];
+      await loadSplits(data, cacheFolder, (_level, message) => logged.push(message));
+      const temporaries = (await fs.readdir(cacheFolder, { recursive: true })).filter((name) =>
+        name.endsWith('.tmp'),
+      );
+      assert.deepEqual(
+        temporaries.map((name) => path.join(cacheFolder, name)).sort(),
+        [temporary(writer.pid!), temporary(process.pid)].sort(),
+      );
+      assert.ok(
+        logged.some((message) =>
+          message.includes(`removed 1 unfinished file that killed runs left in ${cacheFolder}`),
+        ),
+        logged.join('\n'),
+      );
+    } finally {
+      writer.kill();
+    }
   });
 });
 
