@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { isAlive } from '../../src/shared/runFolder/liveness';
 import { type CodeServer, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, quietSettings } from '../integration/run';
@@ -23,6 +24,7 @@ describe('a first experiment in a real VS Code workbench', function () {
   let server: CodeServer;
   let page: Page;
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'synthpair-first-experiment-'));
+  const runsFolder = path.join(workspace, '.synthpair', 'runs');
 
   before(async () => {
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
@@ -50,6 +52,28 @@ describe('a first experiment in a real VS Code workbench', function () {
   const codeLens = (text: string) => page.locator('.codelens-decoration a', { hasText: text }).first();
   const statusItem = () => page.locator('.statusbar-item', { hasText: /epoch \d+\/\d+/ }).first();
   const runRow = (text: RegExp) => runsView().locator('.monaco-list-row', { hasText: text }).first();
+  /** How a stop is announced: after its step, or with its worker ended when it was still busy after 30 s. */
+  const stoppedAfterStep = 'stopped after epoch \\d+';
+  const stoppedByForce = 'stopped: its worker was still busy 30 s after Stop and was ended';
+  const stopNotice = (label: string, how: string) =>
+    new RegExp(`^SynthPair: ${label} ${how}; Resume continues from its last checkpoint\\.$`);
+
+  /**
+   * The SynthPair notifications shown since they were last cleared, read from the notification centre once
+   * `awaited` is among them and the run's progress notification ("SynthPair: <label>[: progress]") has gone.
+   */
+  async function synthPairNotifications(awaited: RegExp): Promise<string[]> {
+    await runFromPalette(page, 'Notifications: Show Notifications');
+    const messages = page.locator('.notifications-center .notification-list-item-message');
+    await messages.filter({ hasText: awaited }).first().waitFor({ timeout: 120_000 });
+    await messages
+      .filter({ hasText: /^SynthPair: [^ ]+(: .*)?$/ })
+      .first()
+      .waitFor({ state: 'detached', timeout: 60_000 });
+    const shown = (await messages.allTextContents()).filter((text) => text.startsWith('SynthPair:'));
+    await runFromPalette(page, 'Notifications: Clear All Notifications');
+    return shown;
+  }
 
   it('offers New Experiment in the empty Runs view, and writes, opens and explains the config', async () => {
     await page.locator('.activitybar [aria-label^="SynthPair"]').first().click();
@@ -97,6 +121,7 @@ describe('a first experiment in a real VS Code workbench', function () {
   });
 
   it('runs from the CodeLens with progress in the status bar and the view, stops, and resumes', async () => {
+    await runFromPalette(page, 'Notifications: Clear All Notifications');
     await codeLens('Run').click();
     await statusItem().waitFor({ timeout: 120_000 });
     await runRow(/epoch \d+\/8/).waitFor({ timeout: 30_000 });
@@ -106,10 +131,26 @@ describe('a first experiment in a real VS Code workbench', function () {
     await codeLens('Resume').waitFor({ timeout: 30_000 });
     assert.equal(await statusItem().count(), 0, 'the status bar item goes when nothing trains');
     await screenshot(page, 'flow-5-stopped');
+    // A stop is announced as one, with Resume, and never as a failure; a busy machine may need the forced end.
+    const afterStop = await synthPairNotifications(
+      stopNotice('birds', `(?:${stoppedAfterStep}|${stoppedByForce})`),
+    );
+    assert.equal(afterStop.length, 1, afterStop.join(' | '));
     await codeLens('Resume').click();
     await statusItem().waitFor({ timeout: 120_000 });
-    // The progress notification's Cancel stops the run as Stop does.
-    await page.locator('.notification-toast .monaco-button', { hasText: 'Cancel' }).first().click();
+    // A worker that cannot finish its step within Stop's 30 s, however fast this machine: the resumed run's
+    // worker, which its run.json names, is paused. The progress notification's Cancel, which stops the run as
+    // Stop does, then has to end it, and that is still a stop with Resume, not a failure.
+    const [resumed] = readdirSync(runsFolder);
+    const { pid: worker } = JSON.parse(readFileSync(path.join(runsFolder, resumed!, 'run.json'), 'utf8'));
+    process.kill(worker, 'SIGSTOP');
+    try {
+      await page.locator('.notification-toast .monaco-button', { hasText: 'Cancel' }).first().click();
+      const afterCancel = await synthPairNotifications(stopNotice(resumed!, stoppedByForce));
+      assert.equal(afterCancel.length, 1, afterCancel.join(' | '));
+    } finally {
+      if (isAlive(worker)) process.kill(worker, 'SIGKILL');
+    }
     await runRow(/stopped/).waitFor({ timeout: 120_000 });
     await screenshot(page, 'flow-6-resumed-and-cancelled');
   });

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import type { EvalRecord } from '../../shared/protocol/runFiles';
 import type { TrainingOutcome, TrainingProgressMessage } from '../../shared/protocol/worker';
@@ -19,7 +20,10 @@ import { buildTrainingModels, type TrainingModels } from './step';
 export interface TrainerHooks {
   log(level: 'info' | 'warn', message: string): void;
   progress(progress: TrainingProgressMessage): void;
-  /** Asked between steps: true ends the run after the current step, as `stopped`. */
+  /**
+   * Asked after every step and before every epoch, once the events that came in meanwhile (a signal, the
+   * host's stop request) have been delivered: true ends the run there, as `stopped`.
+   */
   shouldStop(): boolean;
 }
 
@@ -49,7 +53,8 @@ export async function train(
     const startEpoch = context.resume ? await training.resumeFromCheckpoint() : 0;
     await training.analyseIfMaskNeededFor(startEpoch + 1);
     for (let epoch = startEpoch; epoch < config.train.epochs; epoch++) {
-      if ((await training.trainEpoch(epoch, batches)) === 'stopped') {
+      // A stop asked for while the data loaded or the last epoch's end was worked on takes effect here.
+      if ((await stopAsked(hooks)) || (await training.trainEpoch(epoch, batches)) === 'stopped') {
         return training.stopped(epoch);
       }
       await training.endOfEpoch(epoch + 1);
@@ -59,6 +64,19 @@ export async function train(
     models.dispose();
     await batches.dispose();
   }
+}
+
+/**
+ * Asks the hooks whether to stop once what arrived during the step has been delivered. A step's tensor work
+ * holds the thread, and a prefetched batch or a finished write resumes the trainer without the event loop
+ * polling for signals and IPC messages, so a request would otherwise wait for a batch that is not ready.
+ * Two turns: the first may run in the check phase of an iteration whose poll had already passed when the
+ * request arrived; one queued from the check phase runs only after the next poll.
+ */
+export async function stopAsked(hooks: Pick<TrainerHooks, 'shouldStop'>): Promise<boolean> {
+  await setImmediate();
+  await setImmediate();
+  return hooks.shouldStop();
 }
 
 /** How a run's steps are laid out, and the learning rate along them. */
@@ -175,7 +193,7 @@ class Training {
       }
       const { totalSteps } = schedule;
       this.hooks.progress({ epoch: epoch + 1, epochs, step, totalSteps, losses, lr, imagesPerSecond });
-      if (this.hooks.shouldStop()) {
+      if (await stopAsked(this.hooks)) {
         return 'stopped';
       }
     }

@@ -189,6 +189,15 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
       }
       return;
     }
+    if (ending.kind === 'forcedStop') {
+      const waited = `${Math.round(ending.afterMs / 1000)} s`;
+      output.warn(`${request.label}: its worker was still busy ${waited} after Stop and was ended`);
+      await offerResume(
+        `SynthPair: ${request.label} stopped: its worker was still busy ${waited} after Stop and was ended`,
+        runDir,
+      );
+      return;
+    }
     const { result } = ending;
     if (result.state === 'completed') {
       const figures = result.evaluation ? `: ${describeEvaluation(result.evaluation)}` : '';
@@ -207,14 +216,26 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
       }
     } else {
       output.info(`${request.label}: stopped after epoch ${result.epoch} (step ${result.step}) in ${runDir}`);
-      const resume = 'Resume';
-      const choice = await vscode.window.showInformationMessage(
-        `SynthPair: ${request.label} stopped after epoch ${result.epoch}; Resume continues from its last checkpoint.`,
-        resume,
-      );
-      if (choice === resume) {
-        await vscode.commands.executeCommand(commandDefinitions.resumeRun.id, vscode.Uri.file(result.runDir));
-      }
+      await offerResume(`SynthPair: ${request.label} stopped after epoch ${result.epoch}`, result.runDir);
+    }
+  }
+
+  /**
+   * A stopped run is never reported as failed: `stopped` says how it stopped, and Resume is offered when the
+   * run has a folder to continue.
+   */
+  async function offerResume(stopped: string, runDir: string | undefined): Promise<void> {
+    if (runDir === undefined) {
+      void vscode.window.showInformationMessage(`${stopped}, before it had made its run folder.`);
+      return;
+    }
+    const resume = 'Resume';
+    const choice = await vscode.window.showInformationMessage(
+      `${stopped}; Resume continues from its last checkpoint.`,
+      resume,
+    );
+    if (choice === resume) {
+      await vscode.commands.executeCommand(commandDefinitions.resumeRun.id, vscode.Uri.file(runDir));
     }
   }
 

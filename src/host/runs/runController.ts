@@ -7,7 +7,7 @@ import type {
   WorkerResult,
 } from '../../shared/protocol/worker';
 import { isAlive } from '../../shared/runFolder/liveness';
-import { WorkerProcess } from '../workers/workerProcess';
+import { WorkerProcess, WorkerStoppedError } from '../workers/workerProcess';
 
 export type TrainingResult = WorkerResult<'train'>;
 
@@ -37,7 +37,13 @@ export interface ActiveRun {
 export type RunEnding =
   | { kind: 'finished'; result: TrainingResult }
   | { kind: 'failed'; error: Error }
-  | { kind: 'cancelled' };
+  | { kind: 'cancelled' }
+  /**
+   * Stop was asked for and the worker, still busy `afterMs` later, was ended. What it wrote stays: its folder
+   * says `running` with a process that is gone, which every reader takes for stopped, and Resume continues
+   * it from its last checkpoint. A stop, not a failure.
+   */
+  | { kind: 'forcedStop'; afterMs: number };
 
 interface RunControllerEvents {
   /** The queue, a run's state or its progress changed. */
@@ -51,10 +57,20 @@ export interface RunControllerOptions {
   launchOptions(): WorkerLaunchOptions;
   runtime(): { concurrency: number; execPath?: string; heapMb?: number };
   log(level: LogLevel, message: string): void;
+  /**
+   * How long a stop waits for the worker to finish its step, or the end-of-epoch work it is in, and record
+   * `stopped` before ending it. Default 30 s.
+   */
+  stopGraceMs?: number;
 }
 
-/** How long a stop waits for the worker to finish its step and record `stopped` before ending it. */
-const gracefulStopMs = 30_000;
+interface ActiveEntry {
+  run: ActiveRun;
+  worker: WorkerProcess;
+  forcedStop?: NodeJS.Timeout;
+  /** Set when the controller ended the worker of a run it had asked to stop: how long it had waited. */
+  forcedAfterMs?: number;
+}
 
 /**
  * Starts training runs, one worker process each, at most `concurrency` at once; the rest wait in order.
@@ -63,10 +79,7 @@ const gracefulStopMs = 30_000;
  */
 export class RunController extends EventEmitter<RunControllerEvents> {
   private readonly queue: RunRequest[] = [];
-  private readonly active = new Map<
-    number,
-    { run: ActiveRun; worker: WorkerProcess; forcedStop?: NodeJS.Timeout }
-  >();
+  private readonly active = new Map<number, ActiveEntry>();
   private nextId = 1;
   private disposed = false;
 
@@ -127,7 +140,8 @@ export class RunController extends EventEmitter<RunControllerEvents> {
     if (!entry.run.stopping) {
       entry.run.stopping = true;
       this.emit('changed');
-      entry.forcedStop = setTimeout(() => void entry.worker.stop(), gracefulStopMs);
+      const graceMs = this.options.stopGraceMs ?? 30_000;
+      entry.forcedStop = setTimeout(() => void this.endWorker(entry, graceMs), graceMs);
       try {
         await entry.worker.request('stopTraining', {});
       } catch {
@@ -158,8 +172,14 @@ export class RunController extends EventEmitter<RunControllerEvents> {
     );
     await Promise.all(entries.map(({ run }) => this.stop(run.request.id)));
     await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, withinMs))]);
-    await Promise.all(entries.map(({ worker }) => worker.stop()));
+    await Promise.all(entries.map((entry) => this.endWorker(entry, withinMs)));
     this.removeAllListeners();
+  }
+
+  /** Ends the worker of a run asked to stop, which it had not done `afterMs` after the request. */
+  private endWorker(entry: ActiveEntry, afterMs: number): Promise<void> {
+    entry.forcedAfterMs = afterMs;
+    return entry.worker.stop();
   }
 
   private pump(): void {
@@ -185,7 +205,7 @@ export class RunController extends EventEmitter<RunControllerEvents> {
       stopping: false,
       pid: undefined,
     };
-    const entry: { run: ActiveRun; worker: WorkerProcess; forcedStop?: NodeJS.Timeout } = { run, worker };
+    const entry: ActiveEntry = { run, worker };
     this.active.set(request.id, entry);
     let lastStep: { step: number; at: number } | undefined;
     const training = worker.request(
@@ -214,10 +234,10 @@ export class RunController extends EventEmitter<RunControllerEvents> {
     void training
       .then(
         (result): RunEnding => ({ kind: 'finished', result }),
-        (error: unknown): RunEnding => ({
-          kind: 'failed',
-          error: error instanceof Error ? error : new Error(String(error)),
-        }),
+        (error: unknown): RunEnding =>
+          error instanceof WorkerStoppedError && entry.forcedAfterMs !== undefined
+            ? { kind: 'forcedStop', afterMs: entry.forcedAfterMs }
+            : { kind: 'failed', error: error instanceof Error ? error : new Error(String(error)) },
       )
       .then(async (ending) => {
         clearTimeout(entry.forcedStop);

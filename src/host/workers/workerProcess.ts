@@ -48,6 +48,14 @@ export class WorkerCrashedError extends Error {
   }
 }
 
+/** The worker was ended on purpose (stop()) or exited cleanly while a request was still pending. */
+export class WorkerStoppedError extends Error {
+  constructor(readonly method: WorkerMethod) {
+    super(`SynthPair worker stopped during ${method}`);
+    this.name = 'WorkerStoppedError';
+  }
+}
+
 interface WorkerProcessEvents {
   state: [state: WorkerState, detail?: string];
   crashed: [error: WorkerCrashedError];
@@ -213,7 +221,7 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     const expected = this.stopping || (code === 0 && signal === null);
     const error = new WorkerCrashedError(description, this.lastLines());
     for (const pending of this.pending.values()) {
-      pending.reject(expected ? new Error(`SynthPair worker stopped during ${pending.method}`) : error);
+      pending.reject(expected ? new WorkerStoppedError(pending.method) : error);
     }
     this.pending.clear();
     if (expected) {

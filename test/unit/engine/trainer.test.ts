@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { initWasmBackend } from '../../../src/engine/backends/wasm/loadWasm';
 import { tf } from '../../../src/engine/tf';
-import { type TrainerHooks, train } from '../../../src/engine/training/trainer';
+import { stopAsked, type TrainerHooks, train } from '../../../src/engine/training/trainer';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { makeImageFolder, makeTempDir } from '../../fixtures/makeImages';
+import { snapshotFiles } from '../../support/cli';
 import { resolvedConfig } from '../../support/config';
 
 const identity = {
@@ -98,45 +100,167 @@ describe('trainer', function () {
     assert.ok(steps.every((record) => record.imagesPerSecond! > 0));
   });
 
-  it('resumes a stopped run to the same metrics as an uninterrupted one', async () => {
-    const uninterrupted = await newRun('uninterrupted', 3);
-    await train(
-      uninterrupted.config,
-      { run: uninterrupted.run, cacheFolder: path.join(folder, 'cache'), resume: false },
-      quiet,
-    );
+  /**
+   * A stop request that comes in as Ctrl-C does: a signal to this process, which the event loop delivers when
+   * it next polls, never a flag set by the trainer's own call. `request()` sends it.
+   */
+  function stopSignal() {
+    let requested = false;
+    const listener = () => {
+      requested = true;
+    };
+    process.on('SIGUSR2', listener);
+    return {
+      request: () => process.kill(process.pid, 'SIGUSR2'),
+      shouldStop: () => requested,
+      close: () => process.off('SIGUSR2', listener),
+    };
+  }
 
-    const interrupted = await newRun('interrupted', 3);
-    let steps = 0;
-    // Stop in the middle of the second epoch (4 steps per epoch): its partial log must not survive the resume.
-    const stopping = { ...quiet, shouldStop: () => ++steps === 6 };
-    const first = await train(
-      interrupted.config,
-      { run: interrupted.run, cacheFolder: path.join(folder, 'cache'), resume: false },
-      stopping,
-    );
-    assert.equal(first.state, 'stopped');
-    const reopened = await RunDirectory.open(interrupted.run.dir);
-    const second = await train(
-      interrupted.config,
+  let uninterruptedRun: Promise<RunDirectory> | undefined;
+  /** The three epochs trained in one go, the reference every interrupted run must retrace. */
+  function uninterrupted(): Promise<RunDirectory> {
+    uninterruptedRun ??= newRun('uninterrupted', 3).then(async ({ config, run }) => {
+      await train(config, { run, cacheFolder: path.join(folder, 'cache'), resume: false }, quiet);
+      return run;
+    });
+    return uninterruptedRun;
+  }
+
+  /** Resumes a stopped run to the end, in a fresh RunDirectory as a new process would. */
+  async function resumeToEnd(run: RunDirectory, config: ReturnType<typeof tinyConfig>) {
+    const reopened = await RunDirectory.open(run.dir);
+    const outcome = await train(
+      config,
       { run: reopened, cacheFolder: path.join(folder, 'cache'), resume: true },
       quiet,
     );
-    assert.equal(second.state, 'completed');
+    assert.equal(outcome.state, 'completed');
+    return reopened;
+  }
 
-    const summary = async (run: RunDirectory) => ({
-      metrics: (await run.readMetrics()).records.map(({ kind, epoch, step, losses, lr }) => ({
-        kind,
-        epoch,
-        step,
-        losses,
-        lr,
-      })),
+  /** Everything a run leaves but wall-clock times and speeds: records, analysis arrays and grids, weights. */
+  async function contents(run: RunDirectory) {
+    const files = await snapshotFiles(run.dir);
+    const kept = [...files.keys()].filter(
+      (file) => (file.startsWith('analysis/') || file.startsWith('checkpoints/')) && !file.endsWith('.json'),
+    );
+    const manifests = [...files.keys()].filter(
+      (file) => file.endsWith('analysis.json') || file.endsWith('manifest.json'),
+    );
+    return {
+      metrics: (await run.readMetrics()).records.map(
+        ({ time: _time, imagesPerSecond: _speed, ...values }) => values,
+      ),
       evals: (await run.readEvals()).records.map(({ time: _time, ...values }) => values),
-    });
-    const expected = await summary(uninterrupted.run);
-    const actual = await summary(reopened);
-    assert.deepEqual(actual.evals, expected.evals);
+      manifests: Object.fromEntries(
+        manifests.map((file) => {
+          const { time: _time, ...manifest } = JSON.parse(files.get(file)!.toString('utf8'));
+          return [file, manifest];
+        }),
+      ),
+      bytes: new Map(kept.sort().map((file) => [file, files.get(file)!])),
+    };
+  }
+
+  async function assertRetraces(run: RunDirectory) {
+    const expected = await contents(await uninterrupted());
+    const actual = await contents(run);
     assert.deepEqual(actual.metrics, expected.metrics);
+    assert.deepEqual(actual.evals, expected.evals);
+    assert.deepEqual(actual.manifests, expected.manifests);
+    assert.deepEqual([...actual.bytes.keys()], [...expected.bytes.keys()]);
+    assert.ok(actual.bytes.has('checkpoints/epoch-0003/weights.bin'));
+    assert.ok(actual.bytes.has('analysis/epoch-0003/pairs.png'));
+    for (const [file, bytes] of expected.bytes) assert.ok(bytes.equals(actual.bytes.get(file)!), file);
+  }
+
+  it('sees a stop signal that arrived while a callback of the poll phase held the thread', async () => {
+    const stop = stopSignal();
+    // A finished read resumes code in the poll phase, as a batch from a worker thread resumes the trainer.
+    const seen = await new Promise<boolean>((resolve, reject) => {
+      readFile(__filename, () => {
+        stop.request();
+        stopAsked(stop).then(resolve, reject);
+      });
+    }).finally(stop.close);
+    assert.equal(seen, true);
+  });
+
+  it('stops at the end of the step during which the request arrived, and resumes to the uninterrupted run', async () => {
+    const { config, run } = await newRun('stopped-mid-epoch', 3);
+    const stop = stopSignal();
+    const trainedAfterRequest: number[] = [];
+    let requested = false;
+    // Four steps per epoch: the request comes in during step 6, in the middle of the second epoch.
+    const outcome = await train(
+      config,
+      { run, cacheFolder: path.join(folder, 'cache'), resume: false },
+      {
+        ...quiet,
+        progress: ({ step }) => {
+          if (requested) trainedAfterRequest.push(step);
+          if (step === 6) {
+            stop.request();
+            requested = true;
+          }
+        },
+        shouldStop: stop.shouldStop,
+      },
+    ).finally(stop.close);
+    assert.deepEqual(trainedAfterRequest, [], 'steps trained after the one during which the stop arrived');
+    assert.deepEqual(outcome, { state: 'stopped', epoch: 1, step: 6 });
+    const stoppedAt = (await RunDirectory.open(run.dir)).current;
+    assert.equal(stoppedAt.epoch, 1);
+    await assertRetraces(await resumeToEnd(run, config));
+  });
+
+  /** Trains `run` with a stop requested when a log message starting with `logged` is written. */
+  async function stopWhenLogged(
+    run: RunDirectory,
+    config: ReturnType<typeof tinyConfig>,
+    resume: boolean,
+    logged: string,
+  ) {
+    const stop = stopSignal();
+    const trainedAfterRequest: number[] = [];
+    let requested = false;
+    const outcome = await train(
+      config,
+      { run, cacheFolder: path.join(folder, 'cache'), resume },
+      {
+        ...quiet,
+        log: (_level, message) => {
+          if (message.startsWith(logged)) {
+            stop.request();
+            requested = true;
+          }
+        },
+        progress: ({ step }) => {
+          if (requested) trainedAfterRequest.push(step);
+        },
+        shouldStop: stop.shouldStop,
+      },
+    ).finally(stop.close);
+    assert.ok(requested, `"${logged}…" was logged`);
+    return { outcome, trainedAfterRequest };
+  }
+
+  it('stops before the next step when the request arrives between steps, and resumes to the uninterrupted run', async () => {
+    const { config, run } = await newRun('stopped-between-epochs', 3);
+    // The evaluation after the first epoch logs its figures before the checkpoint is written.
+    const atEpochEnd = await stopWhenLogged(run, config, false, 'epoch 1: ');
+    assert.deepEqual(atEpochEnd.trainedAfterRequest, [], 'steps trained after the request');
+    assert.deepEqual(atEpochEnd.outcome, { state: 'stopped', epoch: 1, step: 4 });
+    // A resumed run asked to stop while it sets out ends where it was, without a step.
+    const atResume = await stopWhenLogged(
+      await RunDirectory.open(run.dir),
+      config,
+      true,
+      'resuming after epoch 1',
+    );
+    assert.deepEqual(atResume.trainedAfterRequest, [], 'steps trained after the request');
+    assert.deepEqual(atResume.outcome, { state: 'stopped', epoch: 1, step: 4 });
+    await assertRetraces(await resumeToEnd(run, config));
   });
 });

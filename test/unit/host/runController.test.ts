@@ -2,8 +2,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { RunController, type RunEnding, type RunRequest } from '../../../src/host/runs/runController';
+import {
+  type ActiveRun,
+  RunController,
+  type RunEnding,
+  type RunRequest,
+} from '../../../src/host/runs/runController';
 import { isAlive } from '../../../src/shared/runFolder/liveness';
+import { readRunSummary } from '../../../src/shared/runFolder/runSummary';
 import { makeTempDir } from '../../fixtures/makeImages';
 import { tinyConfig, writeTinyExperiment } from '../../support/cli';
 import { repoRoot as root } from '../../support/paths';
@@ -51,9 +57,8 @@ describe('run controller: a worker per run, a queue, stop', function () {
     await writeTinyExperiment(folder);
   });
 
-  beforeEach(() => {
-    concurrency = 1;
-    controller = new RunController({
+  function newController(options: { stopGraceMs?: number } = {}): RunController {
+    return new RunController({
       workerScript,
       launchOptions: () => ({
         backend: 'wasm',
@@ -62,7 +67,27 @@ describe('run controller: a worker per run, a queue, stop', function () {
       }),
       runtime: () => ({ concurrency, heapMb: 1024 }),
       log: () => undefined,
+      ...options,
     });
+  }
+
+  /** Resolves with the run once its worker has reported a step of `epoch` or later. */
+  function trainingIn(id: number, epoch: number): Promise<ActiveRun> {
+    return new Promise((resolve) => {
+      const listener = () => {
+        const active = controller.running.find((candidate) => candidate.request.id === id);
+        if (active?.runDir && active.pid !== undefined && (active.progress?.epoch ?? 0) >= epoch) {
+          controller.off('changed', listener);
+          resolve(active);
+        }
+      };
+      controller.on('changed', listener);
+    });
+  }
+
+  beforeEach(() => {
+    concurrency = 1;
+    controller = newController();
   });
 
   afterEach(async () => {
@@ -147,6 +172,21 @@ describe('run controller: a worker per run, a queue, stop', function () {
     assert.equal(isAlive(pid), false, 'the worker process has ended');
     const status = JSON.parse(await readFile(path.join(folder, 'runs', 'halted', 'run.json'), 'utf8'));
     assert.equal(status.state, 'stopped');
+  });
+
+  it('reports a run whose worker had to be ended after Stop as stopped, never as failed', async () => {
+    await controller.dispose(1000);
+    controller = newController({ stopGraceMs: 1000 });
+    const run = controller.enqueue(request('unresponsive', { train: { epochs: 20 } }));
+    const ending = ended(run.id);
+    const { pid, runDir } = await trainingIn(run.id, 1);
+    // A worker that cannot finish its step within the grace period, however fast the machine: it is paused.
+    process.kill(pid!, 'SIGSTOP');
+    assert.equal(await controller.stop(run.id), true);
+    assert.deepEqual(await ending, { kind: 'forcedStop', afterMs: 1000 });
+    assert.equal(isAlive(pid!), false, 'the worker process has ended');
+    const summary = await readRunSummary(runDir!);
+    assert.equal(summary.state, 'stopped', 'the folder reads as stopped, so Resume offers it');
   });
 
   it('reports a config the worker refuses as a failed start, without a run folder', async () => {
