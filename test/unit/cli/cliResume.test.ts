@@ -81,7 +81,8 @@ function numbers(records: Record<string, unknown>[]): Record<string, unknown>[] 
 }
 
 describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)', function () {
-  this.timeout(120_000);
+  // Four whole runs of eight epochs: a limit for a hung CLI, not a measure of this machine's speed.
+  this.timeout(900_000);
   let folder: string;
 
   before(async () => {
