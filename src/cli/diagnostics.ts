@@ -10,6 +10,9 @@ export function formatDiagnostic(file: string, text: string, diagnostic: ConfigD
   }
   const before = text.slice(0, diagnostic.offset);
   const line = before.split('\n').length;
-  const column = diagnostic.offset - before.lastIndexOf('\n');
+  // Editors do not show a byte-order mark, so the first line's columns start after it.
+  const firstCharacter = text.startsWith('\uFEFF') ? 1 : 0;
+  const lineStart = Math.max(before.lastIndexOf('\n') + 1, firstCharacter);
+  const column = diagnostic.offset - lineStart + 1;
   return `${file}:${line}:${column}: ${diagnostic.severity}: ${diagnostic.message}`;
 }

@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
+import { experimentFileSuffix } from '../shared/config/experiment/choices';
+import { maxExperimentFileLength } from '../shared/config/experiment/parse';
 import type { BackendPreference } from '../shared/protocol/backend';
 import type { ExperimentStart, TrainingProgressMessage } from '../shared/protocol/worker';
 import { formatDiagnostic } from './diagnostics';
@@ -22,16 +24,30 @@ export interface RunCommandOptions {
 }
 
 async function readConfigFile(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
+  const cannotRead = (error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(
+    return new UsageError(
       code === 'ENOENT'
         ? `${file}: no such file`
         : `${file}: cannot read (${code ?? (error as Error).message})`,
     );
+  };
+  const info = await stat(file).catch((error: unknown) => {
+    throw cannotRead(error);
+  });
+  if (!info.isFile()) {
+    const what = info.isDirectory() ? 'a folder' : 'not a regular file';
+    throw new UsageError(`${file}: is ${what}; give the experiment file (*${experimentFileSuffix}) itself`);
   }
+  // Checked before reading, so a huge file given by mistake is not read into memory first.
+  if (info.size > maxExperimentFileLength) {
+    throw new UsageError(
+      `${file}: is ${info.size} bytes, more than the ${maxExperimentFileLength} an experiment file may hold; is it the right file?`,
+    );
+  }
+  return readFile(file, 'utf8').catch((error: unknown) => {
+    throw cannotRead(error);
+  });
 }
 
 async function startOf(configFile: string | undefined, options: RunCommandOptions): Promise<ExperimentStart> {

@@ -5,6 +5,7 @@ import { toWireError } from '../shared/protocol/errors';
 import { describeForLog, validateMessage } from '../shared/protocol/validate';
 import {
   type LogLevel,
+  usableRequestId,
   type WorkerLaunchOptions,
   type WorkerMethod,
   type WorkerToHost,
@@ -72,16 +73,23 @@ function main(): void {
   process.on('message', async (raw: unknown) => {
     const request = validateMessage(workerRequest, raw);
     if (!request.ok) {
-      log('warn', `refused malformed request (${request.reason}): ${describeForLog(raw)}`);
-      const id = (raw as { id?: unknown } | null)?.id;
-      if (typeof id === 'number') {
-        send({ kind: 'response', id, ok: false, error: { message: `malformed request: ${request.reason}` } });
+      const id = usableRequestId(raw);
+      if (id === undefined) {
+        // A reply must carry an id the host's protocol accepts, so this refusal can only be logged.
+        log(
+          'warn',
+          `refused a message without a usable request id, a non-negative integer (${request.reason}): ${describeForLog(raw)}`,
+        );
+        return;
       }
+      log('warn', `refused malformed request ${id} (${request.reason}): ${describeForLog(raw)}`);
+      send({ kind: 'response', id, ok: false, error: { message: `malformed request: ${request.reason}` } });
       return;
     }
     const { id, method } = request.value;
     const params = validateMessage(workerMethods[method].params, request.value.params);
     if (!params.ok) {
+      log('warn', `refused request ${id}: invalid parameters for ${method} (${params.reason})`);
       send({
         kind: 'response',
         id,

@@ -32,6 +32,7 @@ export interface DatasetListing {
 
 export type DatasetErrorCode =
   | 'missing-root'
+  | 'root-not-a-folder'
   | 'missing-split'
   | 'missing-index-file'
   | 'bad-index-file'
@@ -64,8 +65,17 @@ const imageExtensions = new Set(['.jpg', '.jpeg', '.png']);
  */
 export async function listDataset(root: string, layout: DatasetLayout): Promise<DatasetListing> {
   const absoluteRoot = path.resolve(root);
-  if (!(await isDirectory(absoluteRoot))) {
+  const problem = await folderProblem(absoluteRoot);
+  if (problem === noSuchFolder) {
     throw new DatasetError('missing-root', absoluteRoot, `${absoluteRoot}: no such folder (data.root)`);
+  }
+  if (problem) {
+    const holds = layout === 'cub' ? 'images/ and images.txt' : 'train/ and test/';
+    throw new DatasetError(
+      'root-not-a-folder',
+      absoluteRoot,
+      `${absoluteRoot}: ${problem} (data.root); data.root names the data set's folder, the one that holds ${holds}`,
+    );
   }
   const listing = layout === 'cub' ? await listCub(absoluteRoot) : await listImageFolder(absoluteRoot);
   const testLocation =
@@ -118,11 +128,12 @@ async function classFolders(
   split: 'train' | 'test',
 ): Promise<{ name: string; path: string }[]> {
   const splitPath = path.join(root, split);
-  if (!(await isDirectory(splitPath))) {
+  const problem = await folderProblem(splitPath);
+  if (problem) {
     throw new DatasetError(
       'missing-split',
       splitPath,
-      `${splitPath}: no such folder; an ImageFolder dataset needs ${split}/<class>/<image> under ${root}`,
+      `${splitPath}: ${problem}; an ImageFolder dataset needs ${split}/<class>/<image> under ${root}`,
     );
   }
   const entries = await fs.readdir(splitPath, { withFileTypes: true });
@@ -164,11 +175,12 @@ async function listCub(root: string): Promise<RawListing> {
   const splits = await readIndex(root, 'train_test_split.txt');
   const classNames = await readIndex(root, 'classes.txt');
   const imagesFolder = path.join(root, 'images');
-  if (!(await isDirectory(imagesFolder))) {
+  const problem = await folderProblem(imagesFolder);
+  if (problem) {
     throw new DatasetError(
       'missing-split',
       imagesFolder,
-      `${imagesFolder}: no such folder; CUB-200-2011 keeps its images there`,
+      `${imagesFolder}: ${problem}; CUB-200-2011 keeps its images there`,
     );
   }
 
@@ -295,6 +307,19 @@ function checkSplits(root: string, testLocation: string, listing: RawListing): D
 
 async function isDirectory(target: string): Promise<boolean> {
   return (await fs.stat(target).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+const noSuchFolder = 'no such folder';
+
+/** Why a folder the layout needs cannot be listed, in words for a message; undefined when it can. */
+async function folderProblem(target: string): Promise<string | undefined> {
+  try {
+    return (await fs.stat(target)).isDirectory() ? undefined : 'is a file, not a folder';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // ENOTDIR: a file stands where a folder on the way should be, so there is no such folder either.
+    return code === 'ENOENT' || code === 'ENOTDIR' ? noSuchFolder : `cannot be read (${code})`;
+  }
 }
 
 function byCodePoint(a: string, b: string): number {

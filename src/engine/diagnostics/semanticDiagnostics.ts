@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { findNodeAtLocation, type Node, parseTree } from 'jsonc-parser';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
-import { parseExperimentConfig } from '../../shared/config/experiment/parse';
+import { parseExperimentConfig, withoutByteOrderMark } from '../../shared/config/experiment/parse';
 import type { ConfigDiagnosticMessage } from '../../shared/protocol/worker';
 import { locateNativeBackend, type NativeBackendLookup } from '../backends/nativeBackends';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
@@ -91,17 +91,8 @@ async function dataFindings(config: ResolvedConfig, configFile: string): Promise
     severity: 'warning',
     message,
   }));
-  const { batchSize } = config.train;
-  if (batchSize > listing.train.length) {
-    findings.push({
-      keyPath: 'train.batchSize',
-      severity: 'error',
-      // The trainer keeps full batches only, so an epoch would have no step.
-      message: `train.batchSize: ${batchSize} is larger than the ${listing.train.length} training images under ${root}, so there is not one full batch to train on`,
-    });
-  }
   const resolved = { ...config, data: { ...config.data, root } };
-  for (const conflict of dataConflicts(resolved, listing.test.length)) {
+  for (const conflict of dataConflicts(resolved, listing)) {
     findings.push({ keyPath: conflict.path, severity: 'error', message: conflict.message });
   }
   return findings;
@@ -175,12 +166,15 @@ function maskFindings(config: ResolvedConfig, isWritten: (keyPath: string) => bo
 
 /** Finds keys in the text and turns offsets into the editor's lines and characters. */
 class TextLocator {
-  private readonly root: Node | undefined;
+  /**
+   * Parsed when a key is first looked up, which only happens for a text the config reader accepted: it
+   * refuses a text nested too deep for jsonc-parser's recursion.
+   */
+  private parsed: { root: Node | undefined } | undefined;
   /** Offset at which each line starts; line breaks are \n, \r\n and a lone \r, as editors count them. */
   private readonly lineStarts: number[] = [0];
 
-  constructor(text: string) {
-    this.root = parseTree(text, [], { allowTrailingComma: true });
+  constructor(private readonly text: string) {
     for (let offset = 0; offset < text.length; offset++) {
       const code = text.charCodeAt(offset);
       if (code === 13 && text.charCodeAt(offset + 1) === 10) offset++;
@@ -189,7 +183,9 @@ class TextLocator {
   }
 
   valueNode(keyPath: string): Node | undefined {
-    return this.root && findNodeAtLocation(this.root, keyPath.split('.'));
+    this.parsed ??= { root: parseTree(withoutByteOrderMark(this.text), [], { allowTrailingComma: true }) };
+    const { root } = this.parsed;
+    return root && findNodeAtLocation(root, keyPath.split('.'));
   }
 
   /**

@@ -11,7 +11,7 @@ import type { ExperimentStart, TrainingOutcome } from '../../shared/protocol/wor
 import { describeEvaluation } from '../../shared/runFolder/describe';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/runFolder/runDirectory';
 import { chooseCheckpoint } from '../checkpoint';
-import { DatasetError, listDataset } from '../data/datasets';
+import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
 import { RunLock } from '../runFolder/runLock';
 import { type TrainerHooks, train } from './trainer';
 
@@ -47,11 +47,12 @@ export async function resolveExperiment(start: ExperimentStart): Promise<Resolve
   const resolved = start.kind === 'new' ? resolveNew(start) : await resolveResume(start.runDir);
   const listing = await listDataset(resolved.config.data.root, resolved.config.data.layout).catch(
     (error: unknown) => {
-      throw error instanceof DatasetError ? new ExperimentInputError(error.message) : error;
+      if (!(error instanceof DatasetError)) throw error;
+      throw dataInputError(start, [{ path: 'data.root', message: error.message }]);
     },
   );
-  const [conflict] = dataConflicts(resolved.config, listing.test.length);
-  if (conflict) throw new ExperimentInputError(conflict.message);
+  const conflicts = dataConflicts(resolved.config, listing);
+  if (conflicts.length > 0) throw dataInputError(start, conflicts);
   return resolved;
 }
 
@@ -231,11 +232,44 @@ export interface DataConflict {
   message: string;
 }
 
+/**
+ * A start the data refuses. A new start's problems point into its experiment file as the config reader's
+ * do, so the CLI prints `file:line:column`; a resumed run's config is the engine's own file, so its problems
+ * are told in words alone.
+ */
+function dataInputError(start: ExperimentStart, conflicts: readonly DataConflict[]): ExperimentInputError {
+  if (start.kind === 'resume') {
+    return new ExperimentInputError(conflicts.map((conflict) => conflict.message).join('; '));
+  }
+  const { locate } = parseExperimentConfig(start.text, { overrides: start.overrides });
+  return new ExperimentInputError(
+    `${start.configFile}: has errors; nothing was run`,
+    conflicts.map(({ path: keyPath, message }) => ({
+      path: keyPath,
+      message,
+      severity: 'error',
+      ...locate(keyPath),
+    })),
+  );
+}
+
 /** What the config asks of the data that only the listing can tell. */
-export function dataConflicts(config: ResolvedConfig, testImages: number): DataConflict[] {
+export function dataConflicts(
+  config: ResolvedConfig,
+  listing: Pick<DatasetListing, 'train' | 'test'>,
+): DataConflict[] {
   const conflicts: DataConflict[] = [];
+  const { batchSize } = config.train;
+  if (batchSize > listing.train.length) {
+    conflicts.push({
+      path: 'train.batchSize',
+      // The trainer keeps full batches only, so an epoch would have no step.
+      message: `train.batchSize: ${batchSize} is larger than the ${listing.train.length} training images under ${config.data.root}, so there is not one full batch to train on`,
+    });
+  }
   const key = 'analysis.probes.count';
   const { count } = config.analysis.probes;
+  const testImages = listing.test.length;
   if (count > testImages) {
     conflicts.push({
       path: key,

@@ -6,6 +6,7 @@ import type { WorkerState } from '../../shared/protocol/webview';
 import {
   type LogLevel,
   type ProgressDetails,
+  usableRequestId,
   type WorkerLaunchOptions,
   type WorkerMethod,
   type WorkerParams,
@@ -178,6 +179,15 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
         'warn',
         `refused malformed worker message (${message.reason}): ${describeForLog(raw)}`,
       );
+      // A refused answer still ends its request, which would otherwise wait for a reply that never comes.
+      const id = (raw as { kind?: unknown } | null)?.kind === 'response' ? usableRequestId(raw) : undefined;
+      const pending = id === undefined ? undefined : this.pending.get(id);
+      if (id !== undefined && pending) {
+        this.pending.delete(id);
+        pending.reject(
+          new Error(`refused a malformed ${pending.method} answer from the worker: ${message.reason}`),
+        );
+      }
       return;
     }
     const value = message.value;

@@ -202,6 +202,17 @@ export type WorkerResult<M extends WorkerMethod> = z.infer<(typeof workerMethods
 /** Request ids are the host's counter: non-negative integers. */
 const requestId = z.int().check(z.nonnegative());
 
+const withRequestId = z.object({ id: requestId });
+
+/**
+ * The id of a message that failed validation, when it has one a reply can carry: the only way to tell the
+ * sender which of its requests (or, on the host, which pending request) was refused.
+ */
+export function usableRequestId(message: unknown): number | undefined {
+  const parsed = withRequestId.safeParse(message);
+  return parsed.success ? parsed.data.id : undefined;
+}
+
 const methodName = z.enum(Object.keys(workerMethods) as [WorkerMethod, ...WorkerMethod[]]);
 
 export const workerRequest = z.object({

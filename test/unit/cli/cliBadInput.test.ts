@@ -19,6 +19,17 @@ import {
   writeTinyExperiment,
 } from '../../support/cli';
 
+/**
+ * `line:column` as the CLI prints it (1-based) of `within`, a part of `needle`, which occurs once in `text`;
+ * counted here, independently of the CLI.
+ */
+function placeOf(text: string, needle: string, within = needle): string {
+  const at = text.indexOf(needle);
+  assert.ok(at >= 0 && text.lastIndexOf(needle) === at, `${needle} must occur once in ${text}`);
+  const lines = text.slice(0, at + needle.indexOf(within)).split('\n');
+  return `${lines.length}:${lines.at(-1)!.length + 1}`;
+}
+
 describe('synthpair run on bad input (bundled dist/cli.js)', function () {
   this.timeout(120_000);
   let folder: string;
@@ -59,9 +70,24 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         'runs/x',
       );
       assert.equal(result.code, 2);
-      assert.match(
+      assert.equal(
         result.stderr,
-        new RegExp(`^synthpair: ${path.join(folder, 'absent')}: no such folder \\(data\\.root\\)$`, 'm'),
+        `tiny.synthpair.json: error: ${path.join(folder, 'absent')}: no such folder (data.root)\n` +
+          'synthpair: tiny.synthpair.json: has errors; nothing was run\n',
+      );
+      assert.equal(existsSync(path.join(folder, 'runs', 'x')), false);
+    });
+
+    it('a dataset root that is a file, at data.root in the file', async () => {
+      await writeText(path.join(folder, 'birds.zip'), 'an archive, not yet unpacked');
+      const text = JSON.stringify({ ...config, data: { root: 'birds.zip', imageSize: 32 } }, null, 2);
+      await writeFile(path.join(folder, 'zip.synthpair.json'), text);
+      const result = runCli(folder, 'run', 'zip.synthpair.json', '--out', 'runs/x');
+      assert.equal(result.code, 2);
+      assert.equal(
+        result.stderr,
+        `zip.synthpair.json:${placeOf(text, '"birds.zip"')}: error: ${path.join(folder, 'birds.zip')}: is a file, not a folder (data.root); data.root names the data set's folder, the one that holds train/ and test/\n` +
+          'synthpair: zip.synthpair.json: has errors; nothing was run\n',
       );
       assert.equal(existsSync(path.join(folder, 'runs', 'x')), false);
     });
@@ -281,14 +307,91 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
         'runs/probes',
       );
       assert.equal(probes.code, 2);
-      assert.match(
+      assert.equal(
         probes.stderr,
+        `tiny.synthpair.json: error: analysis.probes.count: 10 probes asked for, but the test split of ${path.join(folder, 'data')} has 9 images\n` +
+          'synthpair: tiny.synthpair.json: has errors; nothing was run\n',
+      );
+      assert.equal(existsSync(path.join(folder, 'runs', 'probes')), false);
+    });
+
+    it('a batch larger than the training split, in the file and with --set, before any run folder exists', async () => {
+      const text = JSON.stringify({ ...config, train: { epochs: 1, batchSize: 64 } }, null, 2);
+      await writeConfig('batch.json', text);
+      const inFile = runCli(folder, 'run', 'batch.json', '--out', 'runs/batch');
+      assert.equal(inFile.code, 2);
+      const tooLarge = `train.batchSize: 64 is larger than the 18 training images under ${path.join(folder, 'data')}, so there is not one full batch to train on`;
+      assert.equal(
+        inFile.stderr,
+        `batch.json:${placeOf(text, '"batchSize": 64', '64')}: error: ${tooLarge}\nsynthpair: batch.json: has errors; nothing was run\n`,
+      );
+      const viaSet = runCli(
+        folder,
+        'run',
+        'tiny.synthpair.json',
+        '--set',
+        'train.batchSize=64',
+        '--out',
+        'runs/batch',
+      );
+      assert.equal(viaSet.code, 2);
+      assert.equal(
+        viaSet.stderr,
+        `tiny.synthpair.json: error: ${tooLarge}\nsynthpair: tiny.synthpair.json: has errors; nothing was run\n`,
+      );
+      assert.equal(existsSync(path.join(folder, 'runs', 'batch')), false);
+    });
+
+    it('a key written twice, at the second', async () => {
+      const text = JSON.stringify(config, null, 2).replace('"epochs": 1,', '"epochs": 1, "epochs": 40,');
+      await writeConfig('twice.json', text);
+      const result = runCli(folder, 'run', 'twice.json', '--out', 'runs/x');
+      assert.equal(result.code, 2);
+      assert.equal(
+        result.stderr,
+        `twice.json:${placeOf(text, '"epochs": 40')}: error: train.epochs: written more than once in its block; keep one\n` +
+          'synthpair: twice.json: has errors; nothing was run\n',
+      );
+    });
+
+    it('a file that starts with a byte-order mark is read, its columns counted as an editor shows them', async () => {
+      const text = JSON.stringify({ ...config, train: { epochs: 1, batchSize: 64 } });
+      await writeConfig('marked.json', `\uFEFF${text}`);
+      const result = runCli(folder, 'run', 'marked.json', '--out', 'runs/x');
+      assert.equal(result.code, 2);
+      assert.match(
+        result.stderr,
         new RegExp(
-          `^synthpair: analysis\\.probes\\.count: 10 probes asked for, but the test split of ${path.join(folder, 'data')} has 9 images$`,
+          `^marked\\.json:${placeOf(text, '"batchSize":64', '64')}: error: train\\.batchSize: 64 is larger than`,
+        ),
+      );
+      assert.doesNotMatch(result.stderr, /syntax error/);
+    });
+
+    it('a file nested too deep and one too large to be an experiment: a message, not a stack overflow', async () => {
+      const depth = 100_000;
+      const prefix = '{ "name": "x", "data": { "root": ';
+      await writeConfig('deep.json', `${prefix}${'['.repeat(depth)}${']'.repeat(depth)} } }`);
+      const deep = runCli(folder, 'run', 'deep.json', '--out', 'runs/x');
+      assert.equal(deep.code, 2);
+      // Inside two braces, the 63rd bracket is the 65th level.
+      assert.match(
+        deep.stderr,
+        new RegExp(
+          `^deep\\.json:1:${prefix.length + 63}: error: objects and arrays nested more than 64 levels deep, far deeper than any experiment key; the text was not read further$`,
           'm',
         ),
       );
-      assert.equal(existsSync(path.join(folder, 'runs', 'probes')), false);
+      assert.match(deep.stderr, /^synthpair: deep\.json: has errors; nothing was run$/m);
+      const huge = Buffer.alloc(2 * 1024 * 1024, ' ');
+      await writeFile(path.join(folder, 'huge.json'), huge);
+      const large = runCli(folder, 'run', 'huge.json', '--out', 'runs/x');
+      assert.equal(large.code, 2);
+      assert.equal(
+        large.stderr,
+        `synthpair: huge.json: is ${huge.length} bytes, more than the 1048576 an experiment file may hold; is it the right file?\n`,
+      );
+      assert.equal(existsSync(path.join(folder, 'runs', 'x')), false);
     });
 
     it('no config file, one that does not exist, and one that is not JSON', async () => {

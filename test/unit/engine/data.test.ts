@@ -97,6 +97,25 @@ describe('datasets', () => {
     await assertDatasetError(listDataset(root, 'imagefolder'), 'missing-split', [path.join(root, 'test')]);
   });
 
+  it('tells a root or split that is a file from a missing one', async () => {
+    const file = await writeText(path.join(root, 'birds.zip'), 'an archive, not yet unpacked');
+    await assertDatasetError(listDataset(file, 'imagefolder'), 'root-not-a-folder', [
+      `${file}: is a file, not a folder (data.root)`,
+      'train/ and test/',
+    ]);
+    await assertDatasetError(listDataset(file, 'cub'), 'root-not-a-folder', ['images/ and images.txt']);
+    await assertDatasetError(listDataset(path.join(file, 'inside'), 'imagefolder'), 'missing-root', [
+      'no such folder',
+    ]);
+    const dataset = path.join(root, 'set');
+    await makeImageFolder(dataset, { a: { train: 1, test: 1 } });
+    await fs.rm(path.join(dataset, 'test'), { recursive: true });
+    await writeText(path.join(dataset, 'test'), 'a file where the split should be');
+    await assertDatasetError(listDataset(dataset, 'imagefolder'), 'missing-split', [
+      `${path.join(dataset, 'test')}: is a file, not a folder`,
+    ]);
+  });
+
   it('refuses a test split without images, which would leave nothing to evaluate', async () => {
     await makeImageFolder(root, { a: { train: 2, test: 0 }, b: { train: 2, test: 0 } });
     await fs.mkdir(path.join(root, 'test'), { recursive: true });

@@ -90,6 +90,17 @@ describe('semantic diagnostics of experiment files', function () {
     assert.deepEqual(diagnostic.range, valueRange(text, 'root', 'nowhere'));
   });
 
+  it('tells a data set root that is a file from a missing one', async () => {
+    await writeFile(path.join(folder, 'notes.txt'), 'not a data set');
+    const text = textOf({ data: { root: 'notes.txt' } });
+    const diagnostic = only(await diagnose(text), 'data.root');
+    assert.equal(
+      diagnostic.message,
+      `${path.join(folder, 'notes.txt')}: is a file, not a folder (data.root); data.root names the data set's folder, the one that holds train/ and test/`,
+    );
+    assert.deepEqual(diagnostic.range, valueRange(text, 'root', 'notes.txt'));
+  });
+
   it('names each split without images', async () => {
     const empty = path.join(folder, 'empty');
     await mkdir(path.join(empty, 'train'), { recursive: true });
@@ -275,6 +286,27 @@ describe('semantic diagnostics of experiment files', function () {
         ],
       );
       assert.deepEqual(diagnostics[0]!.range, valueRange(text, 'warmupEpochs', 5));
+    });
+
+    it('include a key written twice, read a byte-order mark, and refuse a text nested too deep', async () => {
+      const text = textOf({ train: { batchSize: 4 } }).replace(
+        '"batchSize": 4',
+        '"batchSize": 4, "batchSize": 8',
+      );
+      const twice = only(await diagnose(text), 'train.batchSize');
+      assert.equal(twice.message, 'train.batchSize: written more than once in its block; keep one');
+      assert.deepEqual(twice.range, rangeOf(text, '"batchSize": 8', '"batchSize"'));
+
+      assert.deepEqual(await diagnose(`\uFEFF${textOf()}`), []);
+
+      const depth = 100_000;
+      const deep = textOf({ data: { root: 'DEEP' } }).replace(
+        '"DEEP"',
+        `${'['.repeat(depth)}${']'.repeat(depth)}`,
+      );
+      const nested = only(await diagnose(deep), '');
+      assert.equal(nested.severity, 'error');
+      assert.match(nested.message, /^objects and arrays nested more than 64 levels deep/);
     });
 
     it('point at the right line in a file with CRLF and lone CR line breaks', async () => {

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
-import { fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, type Serializable, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkerCrashedError, WorkerProcess } from '../../../src/host/workers/workerProcess';
 import { RemoteError } from '../../../src/shared/protocol/errors';
-import { type WorkerLaunchOptions, workerLaunchEnvVar } from '../../../src/shared/protocol/worker';
+import { validateMessage } from '../../../src/shared/protocol/validate';
+import {
+  type WorkerLaunchOptions,
+  workerLaunchEnvVar,
+  workerToHost,
+} from '../../../src/shared/protocol/worker';
 import { repoRoot as root } from '../../support/paths';
 
 const workerScript = path.join(root, 'dist', 'worker.js');
@@ -143,11 +148,150 @@ describe('engine worker process (bundled dist/worker.js)', function () {
       const refusals = messages
         .filter((message) => (message as { level?: string }).level === 'warn')
         .map((message) => (message as { message: string }).message);
-      assert.ok(refusals.some((text) => /refused malformed request \(method:/.test(text)));
-      assert.ok(refusals.some((text) => /refused malformed request \(\(message\):/.test(text)));
+      assert.ok(refusals.some((text) => /refused malformed request 7 \(method:/.test(text)));
+      assert.ok(
+        refusals.some((text) => /refused a message without a usable request id.*\(\(message\):/.test(text)),
+      );
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  describe('what reaches the worker on the raw channel', () => {
+    let child: ChildProcess;
+    const messages: unknown[] = [];
+
+    /** Everything the worker sends must be what the host accepts, refusals included. */
+    function assertAllValid(): void {
+      for (const message of messages) {
+        const checked = validateMessage(workerToHost, message);
+        assert.ok(
+          checked.ok,
+          `the worker sent ${JSON.stringify(message)}: ${checked.ok ? '' : checked.reason}`,
+        );
+      }
+    }
+
+    const warnings = () =>
+      messages
+        .filter((message) => (message as { level?: string }).level === 'warn')
+        .map((message) => (message as { message: string }).message);
+
+    /** Sends one message and waits for the warning it must cause; requests are answered before the next is read. */
+    async function sendAndAwaitWarning(message: unknown): Promise<string> {
+      const before = warnings().length;
+      child.send(message as Serializable);
+      assert.ok(await waitFor(() => warnings().length > before, 20_000), 'no warning was logged');
+      return warnings().at(-1)!;
+    }
+
+    beforeEach(async () => {
+      messages.length = 0;
+      child = fork(workerScript, [], {
+        env: { ...process.env, [workerLaunchEnvVar]: JSON.stringify(launch) },
+        stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      });
+      child.on('message', (message) => messages.push(message));
+      assert.ok(
+        await waitFor(
+          () => messages.some((message) => (message as { event?: string }).event === 'ready'),
+          20_000,
+        ),
+      );
+    });
+
+    afterEach(() => {
+      child.kill('SIGKILL');
+    });
+
+    it('logs a request without a usable id, and sends no reply the host would refuse', async () => {
+      for (const id of [-1, 2.5, '3', null]) {
+        const warning = await sendAndAwaitWarning({
+          kind: 'request',
+          id,
+          method: 'ping',
+          params: { payload: 'x' },
+        });
+        assert.match(
+          warning,
+          /^refused a message without a usable request id, a non-negative integer \(id: /,
+        );
+      }
+      const noId = await sendAndAwaitWarning({ kind: 'request', method: 'ping', params: { payload: 'x' } });
+      assert.match(noId, /^refused a message without a usable request id/);
+      // The worker answers in order, so the reply to this ping comes after any reply to those above.
+      child.send({ kind: 'request', id: 9, method: 'ping', params: { payload: 'after' } });
+      assert.ok(
+        await waitFor(() => messages.some((message) => (message as { id?: number }).id === 9), 20_000),
+      );
+      assert.deepEqual(
+        messages
+          .filter((message) => (message as { kind?: string }).kind === 'response')
+          .map((message) => (message as { id: number }).id),
+        [9],
+      );
+      assertAllValid();
+    });
+
+    it('refuses and logs prototype keys in a request, answering its id', async () => {
+      const requests = [
+        '{ "kind": "request", "id": 11, "method": "ping", "params": { "payload": "x", "constructor": "y" } }',
+        '{ "kind": "request", "id": 12, "method": "synthesize", "params": { "runDir": "r", "overrides": { "__proto__": { "polluted": true } } } }',
+      ];
+      for (const text of requests) {
+        const request = JSON.parse(text) as { id: number };
+        const warning = await sendAndAwaitWarning(request);
+        assert.match(warning, new RegExp(`^refused malformed request ${request.id} \\(params\\.`));
+        assert.ok(
+          await waitFor(
+            () => messages.some((message) => (message as { id?: number }).id === request.id),
+            20_000,
+          ),
+        );
+        const reply = messages.find((message) => (message as { id?: number }).id === request.id) as {
+          ok: boolean;
+          error: { message: string };
+        };
+        assert.equal(reply.ok, false);
+        assert.match(
+          reply.error.message,
+          /^malformed request: params\.(constructor|overrides\.__proto__): a key named/,
+        );
+      }
+      assertAllValid();
+    });
+  });
+
+  it('ends a request whose answer it refuses, rather than leaving it waiting', async () => {
+    // The engine's own worker answers well; a stand-in that speaks the protocol answers badly on purpose.
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'synthpair-bad-worker-'));
+    const script = path.join(folder, 'badWorker.js');
+    writeFileSync(
+      script,
+      `process.on('message', (request) => {
+         const answers = {
+           prototype: { kind: 'response', id: request.id, ok: true, result: JSON.parse('{"payload":"x","pid":1,"__proto__":{"polluted":true}}') },
+           shape: { kind: 'response', id: request.id, ok: 'yes' },
+         };
+         process.send(answers[request.params.payload]);
+       });
+       process.send({ kind: 'event', event: 'ready', pid: process.pid });`,
+    );
+    const worker = new WorkerProcess({
+      script,
+      launch,
+      log: (level, message) => logs.push(`${level}: ${message}`),
+    });
+    workers.push(worker);
+    await assert.rejects(
+      worker.request('ping', { payload: 'prototype' }),
+      /^Error: refused a malformed ping answer from the worker: result\.__proto__: a key named __proto__ is refused/,
+    );
+    await assert.rejects(
+      worker.request('ping', { payload: 'shape' }),
+      /^Error: refused a malformed ping answer from the worker: \(message\): Invalid input$/,
+    );
+    assert.equal(logs.filter((line) => line.startsWith('warn: refused malformed worker message')).length, 2);
   });
 
   it('reports a crash with the last lines and does not restart by itself', async () => {

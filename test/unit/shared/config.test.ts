@@ -5,7 +5,11 @@ import { parse as parseJsonc } from 'jsonc-parser';
 import { experimentSchemaPath, staleConfigFiles } from '../../../scripts/generate-config-docs';
 import { keyPaths } from '../../../src/shared/config/experiment/definitions';
 import type { LeafKey } from '../../../src/shared/config/experiment/keys';
-import { type ConfigDiagnostic, parseExperimentConfig } from '../../../src/shared/config/experiment/parse';
+import {
+  type ConfigDiagnostic,
+  maxExperimentFileLength,
+  parseExperimentConfig,
+} from '../../../src/shared/config/experiment/parse';
 import { backendPreference } from '../../../src/shared/protocol/backend';
 import { repoRoot as root } from '../../support/paths';
 
@@ -176,6 +180,57 @@ describe('experiment config', () => {
       assert.deepEqual(
         parseExperimentConfig('').diagnostics.map((each) => each.severity),
         ['error'],
+      );
+    });
+
+    it('reads a file that starts with a UTF-8 byte-order mark, its offsets counted in the text as given', () => {
+      const marked = `\uFEFF${minimal}`;
+      const read = parseExperimentConfig(marked);
+      assert.deepEqual(read.diagnostics, []);
+      assert.equal(read.config?.name, 'birds');
+      const wrong = '\uFEFF{ "name": "b", "data": { "root": "d" }, "train": { "batchSize": "64" } }';
+      assert.equal(underlined(wrong, onlyDiagnostic(wrong)), '"64"');
+    });
+
+    it('reports a key written twice in one block, at the second', () => {
+      const text =
+        '{ "name": "b", "data": { "root": "d" }, "train": { "epochs": 3, "batchSize": 8, "epochs": 30 } }';
+      const diagnostic = onlyDiagnostic(text);
+      assert.equal(diagnostic.path, 'train.epochs');
+      assert.equal(diagnostic.message, 'train.epochs: written more than once in its block; keep one');
+      assert.equal(diagnostic.offset, text.lastIndexOf('"epochs"'));
+      assert.equal(underlined(text, diagnostic), '"epochs"');
+      const blocks = '{ "name": "b", "data": { "root": "d" }, "data": { "root": "e" } }';
+      assert.equal(onlyDiagnostic(blocks).path, 'data');
+      // The same name in different blocks is two keys.
+      const { diagnostics } = parseExperimentConfig(
+        '{ "name": "b", "data": { "root": "d" }, "augment": { "flip": { "prob": 0.5 }, "grayscale": { "prob": 0.5 } } }',
+      );
+      assert.deepEqual(diagnostics, []);
+    });
+
+    it('refuses nesting deeper than any key and a text larger than any experiment file, with a message', () => {
+      const depth = 100_000;
+      const deep = `{ "name": "b", "data": { "root": ${'['.repeat(depth)}${']'.repeat(depth)} } }`;
+      const nested = onlyDiagnostic(deep);
+      assert.equal(nested.path, '');
+      assert.match(nested.message, /^objects and arrays nested more than 64 levels deep/);
+      assert.equal(deep[nested.offset], '[');
+      // Brackets inside strings and comments are not nesting.
+      const quoted = `{ "name": "${'['.repeat(100)}", /* ${'{'.repeat(100)} */ "data": { "root": "d" } }`;
+      assert.deepEqual(parseExperimentConfig(quoted).diagnostics, []);
+      const viaSet = onlyDiagnostic(minimal, [`data.root=${'['.repeat(depth)}`]);
+      assert.equal(viaSet.path, 'data.root');
+      assert.match(
+        viaSet.message,
+        /^data\.root: objects and arrays nested more than 64 levels deep.*\(from --set /,
+      );
+
+      const huge = `${minimal}${' '.repeat(maxExperimentFileLength)}`;
+      const tooLarge = onlyDiagnostic(huge);
+      assert.equal(
+        tooLarge.message,
+        `the file is ${huge.length} characters long, more than the ${maxExperimentFileLength} an experiment file may hold; is it the right file?`,
       );
     });
 

@@ -38,6 +38,53 @@ describe('protocol guards', () => {
       }
     });
 
+    it('refuses a message carrying a prototype key anywhere, naming where, which zod would drop unseen', () => {
+      // JSON.parse, as the IPC channel does, makes `__proto__` an own key; an object literal would not.
+      const arrived = (params: string) =>
+        JSON.parse(`{ "kind": "request", "id": 4, "method": "synthesize", "params": ${params} }`);
+      for (const [params, path] of [
+        [
+          '{ "runDir": "r", "overrides": { "__proto__": { "polluted": true } } }',
+          'params.overrides.__proto__',
+        ],
+        ['{ "runDir": "r", "overrides": {}, "constructor": { "prototype": {} } }', 'params.constructor'],
+        [
+          '{ "runDir": "r", "overrides": { "list": [{ "prototype": 1 }] } }',
+          'params.overrides.list.0.prototype',
+        ],
+      ] as const) {
+        const checked = validateMessage(workerRequest, arrived(params));
+        assert.ok(!checked.ok, params);
+        assert.match(
+          checked.reason,
+          new RegExp(`^${path.replaceAll('.', '\\.')}: a key named \\w+ is refused`),
+        );
+      }
+      const hostBound = JSON.parse(
+        '{ "kind": "response", "id": 4, "ok": true, "result": { "__proto__": {} } }',
+      );
+      assert.ok(!validateMessage(workerToHost, hostBound).ok);
+    });
+
+    it('walks a deep or cyclic message without overflowing the stack or looping', () => {
+      const nested = (bottom: unknown) => {
+        let value = bottom;
+        for (let level = 0; level < 100_000; level++) value = { next: value };
+        return { kind: 'request', id: 1, method: 'ping', params: value };
+      };
+      assert.ok(validateMessage(workerRequest, nested('bottom')).ok);
+      const buried = validateMessage(workerRequest, nested({ constructor: 'at the bottom' }));
+      assert.ok(!buried.ok);
+      assert.match(
+        buried.reason,
+        /^params\.next\.next.*….*\.next\.constructor: a key named constructor is refused/,
+      );
+      assert.ok(buried.reason.length < 200, buried.reason);
+      const cyclic: Record<string, unknown> = { payload: 'x' };
+      cyclic.self = cyclic;
+      assert.ok(validateMessage(workerMethods.ping.params, cyclic).ok);
+    });
+
     it('checks parameters per method', () => {
       assert.ok(validateMessage(workerMethods.ping.params, { payload: 'hello' }).ok);
       const checked = validateMessage(workerMethods.ping.params, { payload: 7 });

@@ -1,6 +1,7 @@
 import { experimentFileSuffix } from './choices';
 import { experimentDefinition, keyPaths } from './definitions';
 import type { KeyDefinition, LeafKey } from './keys';
+import { maxExperimentFileLength, maxExperimentNesting } from './parse';
 
 /** docs/config.md: every key of the experiment file with its type, default, allowed values and meaning. */
 export function experimentConfigMarkdown(): string {
@@ -11,6 +12,9 @@ export function experimentConfigMarkdown(): string {
     '<!-- Generated from src/shared/config/experiment/definitions.ts by `npm run generate`; do not edit. -->',
     '',
     `An experiment is one \`*${experimentFileSuffix}\` file: JSON with comments (\`//\`, \`/* */\`) and trailing commas.`,
+    'A UTF-8 byte-order mark at its start is read past. A key written twice in one block is an error, since',
+    `readers differ on which of the two counts; so is a file of more than ${maxExperimentFileLength / 1024 / 1024} MiB or one that nests objects`,
+    `and arrays more than ${maxExperimentNesting} levels deep, which cannot be an experiment.`,
     'VS Code validates it and offers completion and hover docs from the schema SynthPair contributes',
     '(`media/schema/experiment.schema.json`). Every key but `name` and `data.root` has a default; relative',
     'paths in the file are resolved against the folder of the config file. The CLI overrides any key with',

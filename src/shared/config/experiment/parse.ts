@@ -1,5 +1,12 @@
 import { closest, distance } from 'fastest-levenshtein';
-import { getNodeValue, type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
+import {
+  createScanner,
+  getNodeValue,
+  type Node,
+  type ParseError,
+  parseTree,
+  printParseErrorCode,
+} from 'jsonc-parser';
 import { selectedMethod } from '../methods/registry';
 import { experimentDefinition, keyPaths, type ResolvedConfig } from './definitions';
 import type { GroupKey, IntervalKey, KeyDefinition, LeafKey, NumericKey } from './keys';
@@ -23,20 +30,66 @@ export interface ParseResult {
   /** Present when there is no error (warnings allowed). */
   config?: ResolvedConfig;
   diagnostics: ConfigDiagnostic[];
+  /**
+   * Where a later diagnostic about `keyPath` belongs, one found once the data is listed: the key's value
+   * as written, else its closest written block; no location when `--set` gave the value.
+   */
+  locate(keyPath: string): Span;
 }
 
-interface Span {
+export interface Span {
   offset: number;
   length: number;
 }
 
 const noLocation: Span = { offset: 0, length: 0 };
 
+/**
+ * An experiment file is a few kilobytes; a text far beyond that is another file opened by mistake, and
+ * reading it would hold up the editor's worker on every keystroke. Characters here; the CLI holds a file's
+ * bytes to the same figure before reading it, which no text within it exceeds.
+ */
+export const maxExperimentFileLength = 1024 * 1024;
+
+/**
+ * The experiment's keys nest a few levels; jsonc-parser recurses once per level, so a text nested far deeper
+ * would exhaust the stack.
+ */
+export const maxExperimentNesting = 64;
+
+/**
+ * The text with a leading UTF-8 byte-order mark (which editors on Windows write) replaced by a space:
+ * jsonc-parser reads the mark as a stray symbol, and a space keeps every offset where it was.
+ */
+export function withoutByteOrderMark(text: string): string {
+  return text.startsWith('\uFEFF') ? ` ${text.slice(1)}` : text;
+}
+
 /** Parses and validates an experiment file (JSON with comments), then applies `--set` overrides. */
 export function parseExperimentConfig(text: string, options: ParseOptions = {}): ParseResult {
   const state = new ReadState();
+  const result = (config?: ResolvedConfig): ParseResult => ({
+    ...(config ? { config } : {}),
+    diagnostics: state.diagnostics,
+    locate: (keyPath) => nearestWrittenSpan(state, keyPath),
+  });
+  if (text.length > maxExperimentFileLength) {
+    state.report(
+      '',
+      `the file is ${text.length} characters long, more than the ${maxExperimentFileLength} an experiment file may hold; is it the right file?`,
+      'error',
+      noLocation,
+    );
+    return result();
+  }
+  const source = withoutByteOrderMark(text);
+  const tooDeep = nestingTooDeepAt(source);
+  if (tooDeep !== undefined) {
+    state.report('', nestingProblem(''), 'error', { offset: tooDeep, length: 1 });
+    return result();
+  }
   const syntaxErrors: ParseError[] = [];
-  const root = parseTree(text, syntaxErrors, { allowTrailingComma: true });
+  const root = parseTree(source, syntaxErrors, { allowTrailingComma: true });
   for (const error of syntaxErrors) {
     const problem = printParseErrorCode(error.error)
       .replace(/([a-z])([A-Z])/g, '$1 $2')
@@ -45,7 +98,7 @@ export function parseExperimentConfig(text: string, options: ParseOptions = {}):
   }
   // Without a root (an empty file, a syntax error already reported) nothing else is worth saying; a partial
   // tree from a file with syntax errors still has problems worth reporting in the same pass.
-  if (!root) return { diagnostics: state.diagnostics };
+  if (!root) return result();
   state.spans.set('', spanOf(root));
   new Reader(state, spanOf, '').readGroup(root, experimentDefinition, '');
   for (const assignment of options.overrides ?? []) applyOverride(state, assignment);
@@ -54,10 +107,34 @@ export function parseExperimentConfig(text: string, options: ParseOptions = {}):
 
   const hasErrors = () => state.diagnostics.some((diagnostic) => diagnostic.severity === 'error');
   // Cross-key checks on top of values already wrong would only repeat those errors in other words.
-  if (hasErrors()) return { diagnostics: state.diagnostics };
+  if (hasErrors()) return result();
   const config = resolve(experimentDefinition, '', state.values) as ResolvedConfig;
   checkAcrossKeys(config, state);
-  return hasErrors() ? { diagnostics: state.diagnostics } : { config, diagnostics: state.diagnostics };
+  return hasErrors() ? result() : result(config);
+}
+
+/**
+ * The offset of the first bracket or brace nested deeper than {@link maxExperimentNesting}, found with
+ * jsonc-parser's scanner, which does not recurse: strings and comments that hold brackets are tokens of
+ * their own.
+ */
+function nestingTooDeepAt(text: string): number | undefined {
+  const scanner = createScanner(text, true);
+  let depth = 0;
+  for (scanner.scan(); scanner.getTokenLength() > 0; scanner.scan()) {
+    const first = text[scanner.getTokenOffset()];
+    if (first === '{' || first === '[') {
+      depth++;
+      if (depth > maxExperimentNesting) return scanner.getTokenOffset();
+    } else if (first === '}' || first === ']') {
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+function nestingProblem(context: string): string {
+  return `objects and arrays nested more than ${maxExperimentNesting} levels deep, far deeper than any experiment key; the text was not read further${context}`;
 }
 
 class ReadState {
@@ -94,11 +171,18 @@ class Reader {
       this.error(path, `must be an object, got ${describeNode(node)}`, node);
       return;
     }
+    const written = new Set<string>();
     for (const property of node.children ?? []) {
       const [nameNode, valueNode] = property.children ?? [];
       if (!nameNode) continue;
       const name = String(nameNode.value);
       const childPath = path ? `${path}.${name}` : name;
+      // Readers differ on which of two equal keys wins, and a person reading the file may take either.
+      if (written.has(name)) {
+        this.error(childPath, 'written more than once in its block; keep one', nameNode);
+        continue;
+      }
+      written.add(name);
       // `$schema` is how editors without the contributed schema are pointed at it; it carries no setting.
       if (!path && name === '$schema') continue;
       const child = Object.hasOwn(definition.keys, name) ? definition.keys[name] : undefined;
@@ -260,6 +344,10 @@ function applyOverride(state: ReadState, assignment: string): void {
     resolvedPath = childPath;
   }
   const rawValue = assignment.slice(separator + 1);
+  if (nestingTooDeepAt(rawValue) !== undefined) {
+    state.report(path, `${path}: ${nestingProblem(context)}`, 'error', noLocation);
+    return;
+  }
   new Reader(state, () => noLocation, context).readValue(
     overrideValueNode(rawValue, definition),
     definition,
