@@ -15,6 +15,7 @@ import {
   type WorkerState,
 } from '../../shared/protocol/webview';
 import { readReadableAnalysisSteps } from '../../shared/runFolder/analysisSteps';
+import { runFileNames } from '../../shared/runFolder/runDirectory';
 import type { RunSummary } from '../../shared/runFolder/runSummary';
 import { commandDefinitions } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
@@ -25,7 +26,7 @@ import type { WebviewProtocol } from '../webview/webviewBridge';
 import type { EngineService } from '../workers/engineService';
 import { changedKeys, type PanelValues, readPanelValues, setConfigValue } from './configValues';
 import { type EditToPixels, PairsSynthesis } from './pairsSynthesis';
-import { analysisStepPairs, RunLogFeed } from './runFeed';
+import { analysisStepPairs, RunLogFeed, SkippedFilesFeed } from './runFeed';
 
 export interface DashboardDependencies {
   extensionUri: vscode.Uri;
@@ -64,6 +65,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   private overlaidRuns: string[] = [];
   private panelValues: PanelValues | undefined;
   private readonly logs = new RunLogFeed();
+  private readonly skippedFiles = new SkippedFilesFeed();
   private sentSteps = '';
   private readonly synthesis: PairsSynthesis;
   private ready = false;
@@ -206,6 +208,14 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     await this.sendEverything();
   }
 
+  /** Opens the shown run's skipped.json, the list of every file it left out of its data set, in an editor. */
+  async openSkippedList(): Promise<void> {
+    if (!this.selectedRun) return;
+    await vscode.window.showTextDocument(vscode.Uri.file(path.join(this.selectedRun, runFileNames.skipped)), {
+      viewColumn: vscode.ViewColumn.One,
+    });
+  }
+
   showTab(tab: DashboardTab): Promise<void> {
     return this.post({ type: 'showTab', tab });
   }
@@ -227,6 +237,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   private async sendEverything(): Promise<void> {
     if (!this.ready) return;
     this.sentSteps = '';
+    this.skippedFiles.reset();
     await this.sendBinding();
     if (this.configFile) {
       const document = await openDocument(this.configFile);
@@ -291,6 +302,8 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     }
     const runDir = this.selectedRun;
     if (!runDir) return;
+    const skipped = await this.skippedFiles.update(runDir);
+    if (skipped) await this.post(skipped);
     const steps = await readReadableAnalysisSteps(runDir);
     const fingerprint = `${runDir}|${steps.map((step) => `${step.epoch}@${step.manifest.time}`).join(',')}`;
     if (fingerprint === this.sentSteps) return;
@@ -442,6 +455,9 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
             viewColumn: vscode.ViewColumn.One,
           });
         }
+        return;
+      case 'openSkippedList':
+        await this.openSkippedList();
         return;
       case 'editConfig':
         await this.editConfig(value.key, value.value);

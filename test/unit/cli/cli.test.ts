@@ -43,6 +43,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
       'eval.jsonl',
       'metrics.jsonl',
       'run.json',
+      'skipped.json',
     ]);
     const status = JSON.parse(await readFile(path.join(run, 'run.json'), 'utf8'));
     assert.equal(status.state, 'completed');

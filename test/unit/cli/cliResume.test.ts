@@ -195,6 +195,7 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
       'eval.jsonl',
       'metrics.jsonl',
       'run.json',
+      'skipped.json',
     ]);
     assert.deepEqual(
       await readFile(path.join(broken, 'checkpoints', 'epoch-0008', 'weights.bin')),
