@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { FixtureRun } from '../support/fixtureRun';
 import {
@@ -95,6 +96,23 @@ describe('dashboard shell and pairs in Chromium', function () {
     assert.equal(saved.tab, 'pairs');
     assert.equal(saved.configFile, run.configFile);
     assert.equal(saved.locked, true);
+    await page.close();
+  });
+
+  it('says how many files the run left out and which file lists them, and asks the host to open it', async () => {
+    const webview = await withRun();
+    const { page } = webview;
+    const listFile = path.join(run.runDir, 'skipped.json');
+    await webview.postFromHost({ type: 'skippedFiles', runDir: run.runDir, count: 12, listFile });
+    const notice = page.locator('#skipped-files');
+    await notice.getByText('12 files of the data set were left out of this run').waitFor();
+    assert.equal(await notice.locator('code').textContent(), listFile);
+    await page.locator('#open-skipped-files').click();
+    assert.deepEqual((await webview.posted()).at(-1), { type: 'openSkippedList' });
+    await screenshot(page, 'dashboard-skipped-files-dark');
+    // A run that left nothing out says nothing.
+    await webview.postFromHost({ type: 'skippedFiles', runDir: run.runDir, count: 0, listFile });
+    await notice.waitFor({ state: 'detached' });
     await page.close();
   });
 

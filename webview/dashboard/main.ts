@@ -25,7 +25,7 @@ import {
 } from '../../src/shared/protocol/webview';
 import { connectToHost } from '../shared/vscodeApi';
 import type { CurveRun, CurveSettings, DashboardEvents } from './model';
-import { dashboardHeader, emptyState, overlayPicker } from './shell';
+import { dashboardHeader, emptyState, overlayPicker, skippedFilesNotice } from './shell';
 import { errorBlock, reportBlock } from './views/engine/view';
 import './views/heatmaps/view';
 import type { PairsSynthesis } from './views/pairs/view';
@@ -33,6 +33,7 @@ import type { PairsSynthesis } from './views/pairs/view';
 type Binding = Extract<HostToDashboard, { type: 'binding' }>;
 type ConfigValues = Extract<HostToDashboard, { type: 'configValues' }>;
 type BackendMessage = Extract<HostToDashboard, { type: 'backendReport' | 'backendError' | 'workerState' }>;
+type SkippedFilesMessage = Extract<HostToDashboard, { type: 'skippedFiles' }>;
 
 const host = connectToHost<HostToDashboard, DashboardToHost, DashboardState>({
   incoming: hostToDashboard,
@@ -73,6 +74,7 @@ const view: {
   /** Memoised per run and record count, so the curves see a new array only when a run has new records. */
   curveRuns: Map<string, CurveRun>;
   analyses?: { runDir: string; steps: AnalysisStepRef[] };
+  skippedFiles?: SkippedFilesMessage;
   synthesis: PairsSynthesis;
 } = {
   state: host.restoreState() ?? {},
@@ -120,6 +122,9 @@ host.onMessage((message) => {
       break;
     case 'analyses':
       view.analyses = { runDir: message.runDir, steps: message.steps };
+      break;
+    case 'skippedFiles':
+      view.skippedFiles = message;
       break;
     case 'synthesis':
       view.synthesis = {
@@ -289,6 +294,7 @@ function draw(): void {
   render(
     html`
       ${dashboardHeader(binding, view.worker, post)}
+      ${binding ? skippedFilesNotice(binding, view.skippedFiles, post) : nothing}
       ${empty ?? nothing}
       <vscode-tabs
         id="tabs"

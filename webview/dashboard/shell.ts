@@ -4,6 +4,7 @@ import type { DashboardToHost, HostToDashboard } from '../../src/shared/protocol
 
 type Binding = Extract<HostToDashboard, { type: 'binding' }>;
 type WorkerStateMessage = Extract<HostToDashboard, { type: 'workerState' }>;
+type SkippedFilesMessage = Extract<HostToDashboard, { type: 'skippedFiles' }>;
 
 /** The bound experiment with its lock, the run shown, and the worker's state. */
 export function dashboardHeader(
@@ -57,6 +58,28 @@ export function dashboardHeader(
       </span>
     </div>
   </header>`;
+}
+
+/**
+ * Says that the run shown trained without some files of its data set, and where they are named: the log
+ * names only a few, the run folder's skipped.json every one.
+ */
+export function skippedFilesNotice(
+  binding: Binding,
+  skipped: SkippedFilesMessage | undefined,
+  post: (message: DashboardToHost) => void,
+): TemplateResult | typeof nothing {
+  if (!skipped || skipped.runDir !== binding.selectedRun || skipped.count === 0) return nothing;
+  const one = skipped.count === 1;
+  return html`<div class="skipped-files" id="skipped-files" role="status">
+    <span
+      >${skipped.count} ${one ? 'file' : 'files'} of the data set ${one ? 'was' : 'were'} left out of this run:
+      <code>${skipped.listFile}</code> names ${one ? 'it' : 'each'} with the reason.</span
+    >
+    <vscode-button id="open-skipped-files" secondary @click=${() => post({ type: 'openSkippedList' })}
+      >Open the list</vscode-button
+    >
+  </div>`;
 }
 
 /** The other runs of the experiment, to draw on the same axes as the curves of the one shown. */

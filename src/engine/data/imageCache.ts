@@ -182,12 +182,18 @@ export class ImageCache {
   }
 }
 
-/** A one-line summary for the user: how many files were skipped and the first few paths with reasons. */
-export function describeSkipped(skipped: readonly SkippedFile[], shown = 3): string {
+/**
+ * A one-line summary for the user: how many files were skipped, and their paths with reasons. With
+ * `listedIn`, a file that names every one of them, the line names the first few and says where the rest
+ * are; without one it names them all, since nothing else will.
+ */
+export function describeSkipped(skipped: readonly SkippedFile[], listedIn?: string, shown = 3): string {
   if (skipped.length === 0) return 'no files skipped';
-  const lines = skipped.slice(0, shown).map((entry) => `${entry.path} (${entry.reason})`);
-  const more = skipped.length > shown ? `; and ${skipped.length - shown} more` : '';
-  return `skipped ${skipped.length} unreadable ${skipped.length === 1 ? 'file' : 'files'}: ${lines.join('; ')}${more}`;
+  const named = listedIn === undefined ? skipped : skipped.slice(0, shown);
+  const lines = named.map((entry) => `${entry.path} (${entry.reason})`);
+  const more = skipped.length > named.length ? `; and ${skipped.length - named.length} more` : '';
+  const where = listedIn === undefined ? '' : ` (listed in ${listedIn})`;
+  return `skipped ${skipped.length} ${skipped.length === 1 ? 'file' : 'files'}${where}: ${lines.join('; ')}${more}`;
 }
 
 function describeFailure(error: unknown): string {

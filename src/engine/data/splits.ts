@@ -1,4 +1,6 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import type { SkippedFiles } from '../../shared/protocol/runFiles';
+import { writeJsonAtomically } from '../../shared/runFolder/atomicFiles';
 import { listDataset } from './datasets';
 import { cacheSizeFor } from './decode';
 import { describeSkipped, ImageCache } from './imageCache';
@@ -12,6 +14,14 @@ export interface DatasetSplits {
 
 export type SplitLog = (level: 'info' | 'warn', message: string) => void;
 
+export interface SplitOptions {
+  /**
+   * Where to write every file left out (a run's `skipped.json`); the log then names a few and points there.
+   * Without it the log names them all.
+   */
+  skippedList?: string;
+}
+
 /**
  * Lists and decodes both splits of a run's dataset through the image cache, reporting what was skipped and
  * why. Training and evaluating a finished run read the data through here, so both see the same images.
@@ -20,13 +30,11 @@ export async function loadSplits(
   data: ResolvedConfig['data'],
   cacheFolder: string,
   log: SplitLog,
+  options: SplitOptions = {},
 ): Promise<DatasetSplits> {
   const listing = await listDataset(data.root, data.layout);
   for (const warning of listing.warnings) {
     log('warn', warning.message);
-  }
-  if (listing.skipped.length > 0) {
-    log('warn', `dataset listing: ${describeSkipped(listing.skipped)}`);
   }
   const cache = new ImageCache({ folder: cacheFolder, size: cacheSizeFor(data.imageSize) });
   const removed = await cache.removeAbandonedTemporaries();
@@ -36,11 +44,10 @@ export async function loadSplits(
       `image cache: removed ${removed.length} unfinished ${removed.length === 1 ? 'file' : 'files'} that killed runs left in ${cacheFolder}`,
     );
   }
-  const load = async (samples: typeof listing.train, split: string): Promise<ImageSet> => {
+  const skipped: SkippedFiles['files'] = listing.skipped.map((file) => ({ ...file, stage: 'listing' }));
+  const load = async (samples: typeof listing.train, split: 'train' | 'test'): Promise<ImageSet> => {
     const loaded = await cache.loadAll(samples);
-    if (loaded.skipped.length > 0) {
-      log('warn', `${split}: ${describeSkipped(loaded.skipped)}`);
-    }
+    skipped.push(...loaded.skipped.map((file) => ({ ...file, stage: split })));
     return {
       images: loaded.images,
       labels: Int32Array.from(loaded.samples, (sample) => sample.label),
@@ -49,6 +56,18 @@ export async function loadSplits(
   };
   const train = await load(listing.train, 'train');
   const test = await load(listing.test, 'test');
+  const { skippedList } = options;
+  if (skippedList !== undefined) {
+    await writeJsonAtomically(skippedList, {
+      time: new Date().toISOString(),
+      files: skipped,
+    } satisfies SkippedFiles);
+  }
+  const stageLabels = { listing: 'dataset listing', train: 'train', test: 'test' } as const;
+  for (const [stage, label] of Object.entries(stageLabels)) {
+    const files = skipped.filter((file) => file.stage === stage);
+    if (files.length > 0) log('warn', `${label}: ${describeSkipped(files, skippedList)}`);
+  }
   log(
     'info',
     `data: ${listing.classes.length} classes, ${train.images.length} train and ${test.images.length} test images ` +

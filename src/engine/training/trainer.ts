@@ -44,7 +44,9 @@ export async function train(
   context: { run: RunDirectory; cacheFolder: string; resume: boolean },
   hooks: TrainerHooks,
 ): Promise<TrainingOutcome> {
-  const data = await loadSplits(config.data, context.cacheFolder, hooks.log);
+  const data = await loadSplits(config.data, context.cacheFolder, hooks.log, {
+    skippedList: context.run.file('skipped'),
+  });
   const schedule = scheduleOf(config, data.train);
   const models = buildTrainingModels(config);
   const batches = await openTrainBatchSource(data.train, (message) => hooks.log('warn', message));

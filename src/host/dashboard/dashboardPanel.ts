@@ -15,6 +15,7 @@ import {
   type WorkerState,
 } from '../../shared/protocol/webview';
 import { type AnalysisStep, AnalysisStepReader } from '../../shared/runFolder/analysisSteps';
+import { runFileNames } from '../../shared/runFolder/runDirectory';
 import type { RunSummary } from '../../shared/runFolder/runSummary';
 import { commandDefinitions } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
@@ -25,7 +26,7 @@ import type { WebviewProtocol } from '../webview/webviewBridge';
 import type { EngineService } from '../workers/engineService';
 import { changedKeys, type PanelValues, readPanelValues, setConfigValue } from './configValues';
 import { type EditToPixels, PairsSynthesis } from './pairsSynthesis';
-import { analysisStepPairs, RunLogFeed } from './runFeed';
+import { analysisStepPairs, RunLogFeed, SkippedFilesFeed } from './runFeed';
 
 export interface DashboardDependencies {
   extensionUri: vscode.Uri;
@@ -64,6 +65,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   private overlaidRuns: string[] = [];
   private panelValues: PanelValues | undefined;
   private readonly logs = new RunLogFeed();
+  private readonly skippedFiles = new SkippedFilesFeed();
   /** The selected run's analysis steps, read again only where its `analysis/` folder changed. */
   private analysisSteps: AnalysisStepReader | undefined;
   /** The steps last sent, of the run `analysisSteps` reads; undefined when the webview has none of them. */
@@ -214,6 +216,14 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     await this.sendEverything();
   }
 
+  /** Opens the shown run's skipped.json, the list of every file it left out of its data set, in an editor. */
+  async openSkippedList(): Promise<void> {
+    if (!this.selectedRun) return;
+    await vscode.window.showTextDocument(vscode.Uri.file(path.join(this.selectedRun, runFileNames.skipped)), {
+      viewColumn: vscode.ViewColumn.One,
+    });
+  }
+
   showTab(tab: DashboardTab): Promise<void> {
     return this.post({ type: 'showTab', tab });
   }
@@ -235,6 +245,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
   private async sendEverything(): Promise<void> {
     if (!this.ready) return;
     this.sentSteps = undefined;
+    this.skippedFiles.reset();
     await this.sendBinding();
     if (this.configFile) {
       const document = await openDocument(this.configFile);
@@ -305,6 +316,8 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     }
     const runDir = this.selectedRun;
     if (!runDir) return;
+    const skipped = await this.skippedFiles.update(runDir);
+    if (skipped) await this.post(skipped);
     const hadSteps = this.analysisSteps?.runDir === runDir && this.sentSteps !== undefined;
     const steps = await this.analysisStepsOf(runDir);
     if (steps === this.sentSteps) return;
@@ -464,6 +477,9 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
             viewColumn: vscode.ViewColumn.One,
           });
         }
+        return;
+      case 'openSkippedList':
+        await this.openSkippedList();
         return;
       case 'editConfig':
         await this.editConfig(value.key, value.value);

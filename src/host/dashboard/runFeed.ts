@@ -1,6 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type AnalysisManifest, evalRecord, metricsRecord } from '../../shared/protocol/runFiles';
+import {
+  type AnalysisManifest,
+  evalRecord,
+  metricsRecord,
+  skippedFiles,
+} from '../../shared/protocol/runFiles';
+import { validateMessage } from '../../shared/protocol/validate';
 import type { HostToDashboard } from '../../shared/protocol/webview';
 import type { SynthesisResultMessage } from '../../shared/protocol/worker';
 import type { AnalysisStep } from '../../shared/runFolder/analysisSteps';
@@ -8,6 +14,7 @@ import { JsonLinesTail } from '../../shared/runFolder/jsonLines';
 import { runFileNames } from '../../shared/runFolder/runDirectory';
 
 type RunMetricsMessage = Extract<HostToDashboard, { type: 'runMetrics' }>;
+type SkippedFilesMessage = Extract<HostToDashboard, { type: 'skippedFiles' }>;
 
 /** Where the feed stands in one run's two logs. */
 interface RunLogTails {
@@ -51,6 +58,54 @@ export class RunLogFeed {
     if (metrics.records.length === 0 && evals.records.length === 0) return undefined;
     return { type: 'runMetrics', runDir, reset: false, metrics: metrics.records, evals: evals.records };
   }
+}
+
+/**
+ * The dashboard's word on the files a run left out of its data set. A run writes its skipped.json when it
+ * loads its data, so the list is read again only when the file has changed since it was last sent, not on
+ * every refresh of a live run.
+ */
+export class SkippedFilesFeed {
+  private sent: string | undefined;
+
+  /** Forgets what was sent, e.g. to a webview that reloaded. */
+  reset(): void {
+    this.sent = undefined;
+  }
+
+  /** The message for `runDir`, or undefined when the webview already has it. */
+  async update(runDir: string): Promise<SkippedFilesMessage | undefined> {
+    const listFile = path.join(runDir, runFileNames.skipped);
+    const file = await stat(listFile).catch(() => undefined);
+    // The run replaces the file by renaming a new one over it, which gives it a new inode.
+    const version = `${runDir}|${file ? `${file.ino}:${file.size}:${file.mtimeMs}` : 'none'}`;
+    if (version === this.sent) return undefined;
+    this.sent = version;
+    return { type: 'skippedFiles', runDir, listFile, count: file ? await listedFileCount(listFile) : 0 };
+  }
+}
+
+/** How many files a skipped.json names; 0 when there is none, or it cannot be read as one. */
+async function listedFileCount(listFile: string): Promise<number> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(listFile, 'utf8'));
+  } catch {
+    return 0;
+  }
+  const list = validateMessage(skippedFiles, parsed);
+  return list.ok ? list.value.files.length : 0;
+}
+
+/** Whether `records` still begins with the `count` records sent, judged by the last of them. */
+function continuesFrom<T extends { time: string }>(
+  records: readonly T[],
+  count: number,
+  last: T | undefined,
+): boolean {
+  if (records.length < count) return false;
+  if (count === 0) return true;
+  return records[count - 1]?.time === last?.time;
 }
 
 /**

@@ -57,6 +57,26 @@ export const evalRecord = z.object({
 });
 export type EvalRecord = z.infer<typeof evalRecord>;
 
+/** Where a file of the data set was left out: when the data set was listed, or when its split was decoded. */
+export const skipStages = ['listing', 'train', 'test'] as const;
+
+/**
+ * `skipped.json`: every file of the data set the run left out and why, replaced each time the run loads its
+ * data (when it starts and at every resume), so it lists what the run trains and evaluates without.
+ */
+export const skippedFiles = z.object({
+  /** When the data was loaded. */
+  time: z.string(),
+  files: z.array(
+    z.object({
+      path: z.string(),
+      stage: z.enum(skipStages),
+      reason: z.string(),
+    }),
+  ),
+});
+export type SkippedFiles = z.infer<typeof skippedFiles>;
+
 /** A binary array of an analysis step: little-endian, row-major, its shape here. */
 export const analysisArray = z.object({
   file: z.string(),

@@ -96,6 +96,16 @@ export const hostToDashboard = z.discriminatedUnion('type', [
   /** Every analysis step of the selected run, oldest first. */
   z.object({ type: z.literal('analyses'), runDir: z.string(), steps: z.array(analysisStepRef) }),
   /**
+   * How many files of its data set the selected run left out, and `listFile`, its skipped.json, which names
+   * every one with the reason; 0 when none was, or the run is older than the list.
+   */
+  z.object({
+    type: z.literal('skippedFiles'),
+    runDir: z.string(),
+    count: z.int().check(z.nonnegative()),
+    listFile: z.string(),
+  }),
+  /**
    * A pair grid redrawn in the worker for config `version`. `requestId` comes back in `synthesisRendered`
    * so the host can time an edit to the pixels on screen.
    */
@@ -122,6 +132,8 @@ export const dashboardToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('setLocked'), locked: z.boolean() }),
   z.object({ type: z.literal('runExperiment') }),
   z.object({ type: z.literal('openConfig') }),
+  /** Opens the selected run's skipped.json in an editor. */
+  z.object({ type: z.literal('openSkippedList') }),
   /** Writes one key into the experiment file as an undoable edit of its document. */
   z.object({ type: z.literal('editConfig'), key: panelConfigKey, value: configScalar }),
   /** Asks the host to save an export the webview made: PNG bytes or CSV text, base64. */

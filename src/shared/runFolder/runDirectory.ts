@@ -26,6 +26,7 @@ export const runFileNames = {
   config: 'config.json',
   metrics: 'metrics.jsonl',
   eval: 'eval.jsonl',
+  skipped: 'skipped.json',
   checkpoints: 'checkpoints',
   analysis: 'analysis',
 } as const;
@@ -195,7 +196,7 @@ export class RunDirectory {
         .filter((name) => pattern.test(name))
         .map((name) => path.join(folder, name));
     const paths = [
-      ...(await abandoned(this.dir, /^(run\.json|config\.json|metrics\.jsonl|eval\.jsonl)\.\d+$/)),
+      ...(await abandoned(this.dir, /^((run|config|skipped)\.json|(metrics|eval)\.jsonl)\.\d+$/)),
       ...(await abandoned(this.file('checkpoints'), /^(latest\.json\.\d+|\.staging-.+)$/)),
       ...(await abandoned(this.file('analysis'), /^\.staging-.+$/)),
     ];

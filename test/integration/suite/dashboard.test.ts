@@ -83,6 +83,20 @@ describe('The dashboard bound to the experiment file', function () {
     assert.equal(dashboard.panel.title, 'SynthPair: tiny');
   });
 
+  it('tells the webview where the run lists the files it left out, and opens that list', async () => {
+    const dashboard = synthpair.currentDashboard();
+    assert.ok(dashboard);
+    const listFile = path.join(runDir, 'skipped.json');
+    const skipped = posted(dashboard, 'skippedFiles', (message) => message.runDir === runDir);
+    await dashboard.selectRun(runDir);
+    // The tiny data set has no bad file: the list is there, and empty.
+    assert.deepEqual(await skipped, { type: 'skippedFiles', runDir, listFile, count: 0 });
+    assert.deepEqual(JSON.parse(await readFile(listFile, 'utf8')).files, []);
+    await dashboard.openSkippedList();
+    assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, listFile);
+    await vscode.window.showTextDocument(editor.document);
+  });
+
   it('writes a dragged threshold into the document as an undoable edit, and the grid follows', async () => {
     const dashboard = synthpair.currentDashboard();
     assert.ok(dashboard);

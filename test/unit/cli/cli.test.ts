@@ -44,6 +44,7 @@ describe('synthpair CLI (bundled dist/cli.js)', function () {
       'metrics.jsonl',
       'run.json',
       'run.lock',
+      'skipped.json',
     ]);
     const status = JSON.parse(await readFile(path.join(run, 'run.json'), 'utf8'));
     assert.equal(status.state, 'completed');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { skippedFiles } from '../../../src/shared/protocol/runFiles';
 import {
   makeTempDir,
   solidImage,
@@ -198,24 +199,46 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
       for (const value of Object.values(figures)) assert.ok(Number.isFinite(value), JSON.stringify(evals[0]));
     });
 
-    it('a truncated JPEG and a text file named .jpg among the training images', async () => {
-      await writeTinyDataset(path.join(folder, 'corrupt'), tinyClasses);
-      const cut = await writeTruncatedJpeg(path.join(folder, 'corrupt', 'train', 'a', 'cut.jpg'));
-      const text = await writeText(path.join(folder, 'corrupt', 'train', 'b', 'note.jpg'), 'not an image');
+    it('unreadable images and a file that is no image: the log names a few and the run folder lists them all', async () => {
+      const root = path.join(folder, 'corrupt');
+      await writeTinyDataset(root, tinyClasses);
+      const cut = await writeTruncatedJpeg(path.join(root, 'train', 'a', 'cut.jpg'));
+      const texts = await Promise.all(
+        ['b', 'c', 'c'].map((name, index) =>
+          writeText(path.join(root, 'train', name, `note${index}.jpg`), 'not an image'),
+        ),
+      );
+      const testCut = await writeTruncatedJpeg(path.join(root, 'test', 'b', 'cut.jpg'));
+      const notes = await writeText(path.join(root, 'train', 'a', 'notes.txt'), 'field notes');
       const run = path.join(folder, 'runs', 'corrupt');
       const result = runCli(folder, 'run', 'tiny.synthpair.json', '--set', 'data.root=corrupt', '--out', run);
       assert.equal(result.code, 0, result.stderr);
       const events = logEvents(result.stdout);
-      const skipped = events.filter((event) => event.level === 'warn');
-      assert.equal(skipped.length, 1, result.stdout);
+      const list = path.join(run, 'skipped.json');
+      const warnings = events.filter((event) => event.level === 'warn').map((event) => event.message);
+      assert.equal(warnings.length, 3, result.stdout);
       assert.match(
-        skipped[0]!.message,
-        new RegExp(`^train: skipped 2 unreadable files: ${cut} \\(.+\\); ${text} \\(.+\\)$`),
+        warnings[0]!,
+        new RegExp(`^dataset listing: skipped 1 file \\(listed in ${list}\\): ${notes} \\(not a \\.jpg`),
       );
+      const trainFiles = [cut, ...texts];
+      assert.match(
+        warnings[1]!,
+        new RegExp(
+          `^train: skipped 4 files \\(listed in ${list}\\): ${trainFiles.slice(0, 3).join(' \\(.+\\); ')} \\(.+\\); and 1 more$`,
+        ),
+      );
+      assert.match(warnings[2]!, new RegExp(`^test: skipped 1 file \\(listed in ${list}\\): ${testCut} `));
       assert.ok(
         events.some((event) => event.message.startsWith('data: 3 classes, 18 train and 9 test images')),
       );
       assert.equal(JSON.parse(await readFile(path.join(run, 'run.json'), 'utf8')).state, 'completed');
+      const listed = skippedFiles.parse(JSON.parse(await readFile(list, 'utf8')));
+      assert.deepEqual(
+        listed.files.map(({ path: file, stage }) => [file, stage]),
+        [[notes, 'listing'], ...trainFiles.map((file) => [file, 'train']), [testCut, 'test']],
+      );
+      assert.ok(listed.files.every((file) => file.reason.length > 0));
     });
   });
 

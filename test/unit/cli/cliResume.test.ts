@@ -197,6 +197,7 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
       'metrics.jsonl',
       'run.json',
       'run.lock',
+      'skipped.json',
     ]);
     assert.deepEqual(
       await readFile(path.join(broken, 'checkpoints', 'epoch-0008', 'weights.bin')),

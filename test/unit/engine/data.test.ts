@@ -326,8 +326,13 @@ describe('image cache', () => {
       loaded.skipped.map((s) => path.basename(s.path)),
       ['cut.jpg', 'text.jpg', 'gone.png'],
     );
-    const summary = describeSkipped(loaded.skipped, 2);
-    assert.match(summary, /^skipped 3 unreadable files: .*cut\.jpg.*text\.jpg.*; and 1 more$/);
+    const summary = describeSkipped(loaded.skipped, 'skipped.json', 2);
+    assert.match(
+      summary,
+      /^skipped 3 files \(listed in skipped\.json\): .*cut\.jpg.*text\.jpg.*; and 1 more$/,
+    );
+    // With no list to point at, the summary is where every one is named.
+    assert.match(describeSkipped(loaded.skipped), /^skipped 3 files: .*cut\.jpg.*text\.jpg.*gone\.png.*\)$/);
   });
 
   it('does not decode again in a later run, and decodes again once a file changes', async () => {

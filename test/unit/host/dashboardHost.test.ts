@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdits } from 'jsonc-parser';
 import { changedKeys, readPanelValues, setConfigValue } from '../../../src/host/dashboard/configValues';
 import { PairsSynthesis } from '../../../src/host/dashboard/pairsSynthesis';
-import { RunLogFeed } from '../../../src/host/dashboard/runFeed';
+import { RunLogFeed, SkippedFilesFeed } from '../../../src/host/dashboard/runFeed';
 import type { HostToDashboard } from '../../../src/shared/protocol/webview';
 import type { WorkerParams, WorkerResult } from '../../../src/shared/protocol/worker';
 import { makeTempDir } from '../../fixtures/makeImages';
@@ -120,6 +120,44 @@ describe('dashboard host: run logs', () => {
     assert.equal(update?.metrics.length, 3);
     feed.keepOnly([]);
     assert.equal((await feed.update(folder))?.reset, true);
+  });
+});
+
+describe('dashboard host: the files a run left out', () => {
+  let runDir: string;
+  beforeEach(async () => {
+    runDir = await makeTempDir('skipped-feed');
+  });
+
+  afterEach(async () => {
+    await rm(runDir, { recursive: true, force: true });
+  });
+
+  const list = (count: number) =>
+    JSON.stringify({
+      time: new Date().toISOString(),
+      files: Array.from({ length: count }, (_, index) => ({
+        path: `/data/train/a/${index}.jpg`,
+        stage: 'train',
+        reason: 'unsupported image format',
+      })),
+    });
+
+  it('says how many and which file lists them, again only when the list changed or the webview reloaded', async () => {
+    const listFile = path.join(runDir, 'skipped.json');
+    const feed = new SkippedFilesFeed();
+    assert.deepEqual(await feed.update(runDir), { type: 'skippedFiles', runDir, listFile, count: 0 });
+    await writeFile(listFile, list(7));
+    assert.deepEqual(await feed.update(runDir), { type: 'skippedFiles', runDir, listFile, count: 7 });
+    assert.equal(await feed.update(runDir), undefined);
+    feed.reset();
+    assert.equal((await feed.update(runDir))?.count, 7);
+    // A resume writes the list again, renaming a new file over the old one as the run's atomic writes do.
+    await writeFile(`${listFile}.new`, list(2));
+    await rename(`${listFile}.new`, listFile);
+    assert.equal((await feed.update(runDir))?.count, 2);
+    await writeFile(listFile, '{"files": "not a list"}');
+    assert.equal((await feed.update(runDir))?.count, 0);
   });
 });
 
