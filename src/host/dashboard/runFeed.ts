@@ -97,17 +97,6 @@ async function listedFileCount(listFile: string): Promise<number> {
   return list.ok ? list.value.files.length : 0;
 }
 
-/** Whether `records` still begins with the `count` records sent, judged by the last of them. */
-function continuesFrom<T extends { time: string }>(
-  records: readonly T[],
-  count: number,
-  last: T | undefined,
-): boolean {
-  if (records.length < count) return false;
-  if (count === 0) return true;
-  return records[count - 1]?.time === last?.time;
-}
-
 /**
  * The pair grid an analysis step drew while training, as a synthesis answer: what the pairs panel shows of a
  * run still being trained, which the worker does not redraw (its weights change under it). Undefined for a
