@@ -1,4 +1,5 @@
 import Module from 'node:module';
+import path from 'node:path';
 
 /**
  * Unit tests of host classes cannot load the real `vscode` module, which only an extension host provides:
@@ -6,6 +7,17 @@ import Module from 'node:module';
  */
 
 /** `vscode.EventEmitter`, with a count of its listeners so a test can see that a class let go of them. */
+/** `vscode.Uri` for hosts that only build file paths from it. */
+export class FakeUri {
+  constructor(readonly fsPath: string) {}
+  static file(fsPath: string): FakeUri {
+    return new FakeUri(fsPath);
+  }
+  static joinPath(base: FakeUri, ...segments: string[]): FakeUri {
+    return new FakeUri(path.join(base.fsPath, ...segments));
+  }
+}
+
 export class FakeEventEmitter<T> {
   private readonly listeners = new Set<(value: T) => void>();
   readonly event = (listener: (value: T) => void) => {

@@ -10,7 +10,7 @@ import { type RunSummary, readRunSummary } from '../../../src/shared/runFolder/r
 import { makeTempDir } from '../../fixtures/makeImages';
 import { writeAnalysisStep } from '../../support/analysisStepFiles';
 import { bytesReadDuring, canCountBytesRead } from '../../support/bytesRead';
-import { FakeEventEmitter, substituteVscode } from '../../support/fakeVscode';
+import { FakeEventEmitter, FakeUri, substituteVscode } from '../../support/fakeVscode';
 
 const metricsLine = (step: number) =>
   `${JSON.stringify({
@@ -92,16 +92,6 @@ describe('dashboard host: the run logs a refresh reads', () => {
     );
   });
 });
-
-class FakeUri {
-  constructor(readonly fsPath: string) {}
-  static file(fsPath: string): FakeUri {
-    return new FakeUri(fsPath);
-  }
-  static joinPath(base: FakeUri, ...segments: string[]): FakeUri {
-    return new FakeUri(path.join(base.fsPath, ...segments));
-  }
-}
 
 /** What the panel asks of `vscode` from opening to refreshing: no editor is open, so no config is read. */
 const fakeVscode = {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import type * as HostedWebviewModule from '../../../src/host/webview/hostedWebview';
 import {
   type DashboardToHost,
@@ -7,17 +6,7 @@ import {
   type HostToDashboard,
   hostToDashboard,
 } from '../../../src/shared/protocol/webview';
-import { FakeEventEmitter, substituteVscode } from '../../support/fakeVscode';
-
-class FakeUri {
-  constructor(readonly fsPath: string) {}
-  static file(fsPath: string): FakeUri {
-    return new FakeUri(fsPath);
-  }
-  static joinPath(base: FakeUri, ...segments: string[]): FakeUri {
-    return new FakeUri(path.join(base.fsPath, ...segments));
-  }
-}
+import { FakeEventEmitter, FakeUri, substituteVscode } from '../../support/fakeVscode';
 
 /** Just enough of the `vscode` API for the webview base. */
 const fakeVscode = { EventEmitter: FakeEventEmitter, Uri: FakeUri };
