@@ -78,7 +78,7 @@ export async function prepareQuickstart(folder = quickstartFolder): Promise<Prep
  */
 export const quickstartSettings = {
   ...quietSettings,
-  'workbench.welcomePage.walkthroughs.openOnInstall': true,
+  'synthpair.showWalkthrough': true,
 };
 
 function extensionVersion(): string {

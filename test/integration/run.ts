@@ -43,7 +43,7 @@ export const quietSettings = {
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
   // SynthPair opens its walkthrough on the first activation in a workspace with an experiment, which would add
   // an editor and a webview of its own to every test's workbench.
-  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'synthpair.showWalkthrough': false,
   // The example folders live inside this repository's git checkout.
   'git.openRepositoryInParentFolders': 'never',
 };

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { experimentFileGlob } from '../../shared/config/experiment/choices';
 import type { contextKeys } from '../manifest/commandIds';
 import { walkthroughId } from '../manifest/walkthrough';
+import { readShowWalkthrough } from '../settings/readSettings';
 
 /** The context keys the walkthrough's steps complete on: every one of SynthPair's but the busy experiments. */
 export type WalkthroughStepKey = Exclude<
@@ -30,18 +31,15 @@ const notExperiments = '**/{node_modules,.synthpair}/**';
 /**
  * On the first activation in a workspace that holds an experiment, opens that experiment (unless one is open
  * already) with the walkthrough beside it, which is where a new user starts. VS Code opens an extension's
- * walkthrough by itself only when the extension is installed from the gallery in that session; this is the
- * same moment for everyone else, and it follows the same setting.
+ * walkthrough by itself only when the extension is installed from the gallery in that session. Its own
+ * setting for that, `workbench.welcomePage.walkthroughs.openOnInstall`, is machine-scoped, so a remote
+ * extension host (code-server, Remote-SSH) never sees the user's value: `synthpair.showWalkthrough` decides.
  */
 export async function openWalkthroughOnce(context: vscode.ExtensionContext): Promise<boolean> {
   // Extension tests drive the workbench themselves.
   if (context.extensionMode === vscode.ExtensionMode.Test) return false;
   if (context.globalState.get<boolean>(openedKey)) return false;
-  if (
-    !vscode.workspace.getConfiguration('workbench.welcomePage').get<boolean>('walkthroughs.openOnInstall')
-  ) {
-    return false;
-  }
+  if (!readShowWalkthrough()) return false;
   const experiments = await vscode.workspace.findFiles(experimentFileGlob, notExperiments);
   if (experiments.length === 0) return false;
   // Remembered before opening anything, so a failure below cannot open it again at every start.
