@@ -1,30 +1,33 @@
-// `npm start`: opens a real VS Code with SynthPair loaded on examples/quickstart. Desktop VS Code when
-// `code` is on PATH; otherwise code-server in the browser (provisioned on first use, which takes minutes).
-// `npm start -- --smoke` starts code-server headless, checks that the workbench loads and that SynthPair
-// activates, prints OK and exits: CI's proof that the main command works.
+// `npm start`: opens a real VS Code with SynthPair loaded on examples/quickstart, its experiment open and the
+// Get Started walkthrough beside it; the images the experiment trains on are generated on first use. Desktop
+// VS Code when `code` is on PATH; otherwise code-server in the browser (provisioned on first use, which takes
+// minutes). `npm start -- --smoke` starts code-server headless, checks that the workbench loads, that
+// SynthPair activates and that the quickstart opens ready to run (its data present, the experiment and the
+// walkthrough open), prints OK and exits: CI's proof that the main command works.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
-import { type CodeServer, startCodeServer } from '../test/integration/codeServer';
-import { provisionVSCode, repoRoot } from '../test/integration/provision';
-import { chromiumArgs, chromiumPath, quietSettings } from '../test/integration/run';
+import { chromium, type Page } from 'playwright-core';
+import { walkthroughId } from '../src/host/manifest/walkthrough';
+import type { CodeServer } from '../test/integration/codeServer';
+import { repoRoot } from '../test/integration/provision';
+import { chromiumArgs, chromiumPath } from '../test/integration/run';
+import {
+  extensionId as EXTENSION_ID,
+  type PreparedQuickstart,
+  prepareQuickstart,
+  type QuickstartServer,
+  quickstartFolder as quickstart,
+  quickstartExperiment,
+  serveQuickstart,
+} from './quickstart';
 
-const EXTENSION_ID = 'synthpair.synthpair';
 const SMOKE_TIMEOUT_MS = 120_000;
-const quickstart = path.join(repoRoot, 'examples', 'quickstart');
 const resultsDir = path.join(repoRoot, 'test-results');
 
 function desktopCodeOnPath(): boolean {
   return spawnSync('sh', ['-c', 'command -v code'], { stdio: 'ignore' }).status === 0;
-}
-
-function extensionVersion(): string {
-  const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return manifest.version;
 }
 
 function requestedPort(flag: string | undefined): number {
@@ -36,27 +39,19 @@ function requestedPort(flag: string | undefined): number {
   return port;
 }
 
-async function serve(port: number, smoke: boolean): Promise<CodeServer> {
-  const { codeServerBin, env } = await provisionVSCode();
+async function serve(port: number, smoke: boolean): Promise<QuickstartServer> {
   if (smoke) {
     mkdirSync(resultsDir, { recursive: true });
     rmSync(path.join(resultsDir, 'start-smoke-code-server.log'), { force: true });
   }
-  const server = await startCodeServer({
-    codeServerBin,
-    env,
+  const started = await serveQuickstart({
     port,
-    folder: quickstart,
-    settings: quietSettings,
-    // Loaded like an installed extension: the repo itself, so a rebuild plus "Developer: Reload Window"
-    // picks up changes.
-    linkedExtensions: [{ id: EXTENSION_ID, version: extensionVersion(), location: repoRoot }],
     logFile: smoke ? path.join(resultsDir, 'start-smoke-code-server.log') : undefined,
   });
-  if (server.port !== port) {
-    console.log(`Port ${port} is in use; using ${server.port} instead.`);
+  if (started.server.port !== port) {
+    console.log(`Port ${port} is in use; using ${started.server.port} instead.`);
   }
-  return server;
+  return started;
 }
 
 function readActivationLog(userDataDir: string): string {
@@ -94,6 +89,18 @@ async function waitForActivation(server: CodeServer): Promise<void> {
   }
 }
 
+/** Waits for an element of `selector`, or fails saying `what` was missing, in words a CI log can act on. */
+async function expectOnPage(page: Page, selector: string, what: string): Promise<void> {
+  try {
+    await page.locator(selector).first().waitFor({ timeout: SMOKE_TIMEOUT_MS });
+  } catch {
+    throw new Error(
+      `The quickstart opened without ${what} within ${SMOKE_TIMEOUT_MS / 1000} s ` +
+        '(see test-results/start-smoke.png and start-smoke-code-server.log)',
+    );
+  }
+}
+
 async function smoke(server: CodeServer): Promise<void> {
   const browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -106,6 +113,16 @@ async function smoke(server: CodeServer): Promise<void> {
     try {
       await page.waitForSelector('.monaco-workbench', { timeout: SMOKE_TIMEOUT_MS });
       await waitForActivation(server);
+      await expectOnPage(
+        page,
+        `.tab:has-text("${quickstartExperiment}")`,
+        `${quickstartExperiment} in an editor`,
+      );
+      await expectOnPage(
+        page,
+        `[data-done-step-id^="${EXTENSION_ID}#${walkthroughId}#"]`,
+        'the Get Started with SynthPair walkthrough',
+      );
     } finally {
       await page.screenshot({ path: path.join(resultsDir, 'start-smoke.png') });
     }
@@ -114,30 +131,46 @@ async function smoke(server: CodeServer): Promise<void> {
   }
 }
 
+function describeData(prepared: PreparedQuickstart): string {
+  const where = path.relative(repoRoot, prepared.dataRoot);
+  return (
+    `${prepared.trainImages} training and ${prepared.testImages} test images of ${prepared.classes} classes ` +
+    `in ${where} (${prepared.generated ? 'generated now' : 'there already'})`
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { port: { type: 'string' }, smoke: { type: 'boolean', default: false } },
   });
 
   if (!values.smoke && desktopCodeOnPath()) {
-    const code = spawnSync('code', [`--extensionDevelopmentPath=${repoRoot}`, quickstart], {
-      stdio: 'inherit',
-    });
+    const prepared = await prepareQuickstart();
+    console.log(`Quickstart data: ${describeData(prepared)}.`);
+    const code = spawnSync(
+      'code',
+      [`--extensionDevelopmentPath=${repoRoot}`, quickstart, prepared.experimentFile],
+      { stdio: 'inherit' },
+    );
     process.exitCode = code.status ?? 1;
     return;
   }
 
-  const server = await serve(requestedPort(values.port), values.smoke);
+  const { server, prepared } = await serve(requestedPort(values.port), values.smoke);
   if (values.smoke) {
     try {
       await smoke(server);
-      console.log(`OK: VS Code ${server.url} loaded the workbench and activated ${EXTENSION_ID}`);
+      console.log(
+        `OK: VS Code ${server.url} loaded the workbench, activated ${EXTENSION_ID} and opened ` +
+          `${quickstartExperiment} with the walkthrough beside it; ${describeData(prepared)}`,
+      );
     } finally {
       await server.stop();
     }
     return;
   }
 
+  console.log(`Quickstart data: ${describeData(prepared)}.`);
   console.log(`SynthPair is running in VS Code at ${server.url} (examples/quickstart). Ctrl-C stops it.`);
   // on(), not once(): Ctrl-C arrives twice (from the terminal and relayed by tsx), and tsx exits at
   // once when a signal finds no listener, which would cut the server's shutdown short.

@@ -16,6 +16,7 @@ import { RunController } from './runs/runController';
 import { RunsTreeProvider } from './runs/runsTree';
 import { TrainingStatusBar } from './runs/trainingStatus';
 import { readRunSettings, readWorkerLaunchOptions } from './settings/readSettings';
+import { completeWalkthroughStep, openWalkthroughOnce } from './walkthrough/walkthrough';
 import { registerBackendInfoCommand } from './workers/backendInfoCommand';
 import { EngineService } from './workers/engineService';
 
@@ -78,6 +79,9 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
   // 'changed' fires with every step; the context key and the badge change only when runs start or end.
   let busy = '';
   controller.on('changed', () => {
+    if (controller.running.some((run) => run.progress !== undefined)) {
+      completeWalkthroughStep(contextKeys.walkthroughTrained);
+    }
     const configs = controller.busyConfigs();
     const training = controller.running.length;
     const key = `${training}|${configs.join('|')}`;
@@ -115,6 +119,12 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
   );
   const activationMs = performance.now() - activationStarted;
   output.info(`activated in ${activationMs.toFixed(1)} ms`);
+  openWalkthroughOnce(context).then(
+    (opened) => {
+      if (opened) output.info('opened the Get Started walkthrough (once for this user)');
+    },
+    (error: unknown) => output.warn(`could not open the Get Started walkthrough: ${String(error)}`),
+  );
   return {
     activationMs,
     engine,

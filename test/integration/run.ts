@@ -41,6 +41,9 @@ export const quietSettings = {
   'security.workspace.trust.enabled': false,
   'chat.disableAIFeatures': true,
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  // SynthPair opens its walkthrough on the first activation in a workspace with an experiment, which would add
+  // an editor and a webview of its own to every test's workbench.
+  'synthpair.showWalkthrough': false,
   // The example folders live inside this repository's git checkout.
   'git.openRepositoryInParentFolders': 'never',
 };

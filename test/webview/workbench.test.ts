@@ -156,7 +156,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/(schema\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/synthpair_onednn\.(node|unavailable\.txt)|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/((schema|walkthrough)\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/synthpair_onednn\.(node|unavailable\.txt)|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
             file,
           ),
       );

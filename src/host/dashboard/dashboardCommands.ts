@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
-import { commandDefinitions } from '../manifest/commandIds';
+import { commandDefinitions, contextKeys } from '../manifest/commandIds';
 import type { RunsNode } from '../runs/runsTree';
+import { completeWalkthroughStep } from '../walkthrough/walkthrough';
 import { type DashboardDependencies, DashboardPanel } from './dashboardPanel';
 
 /**
@@ -11,6 +12,7 @@ export function registerOpenDashboardCommand(dependencies: DashboardDependencies
   return vscode.commands.registerCommand(
     commandDefinitions.openDashboard.id,
     async (target?: vscode.Uri | RunsNode) => {
+      completeWalkthroughStep(contextKeys.walkthroughDashboardOpened);
       if (target instanceof vscode.Uri) {
         DashboardPanel.createOrShow(dependencies, target.fsPath);
       } else if (target?.kind === 'config') {

@@ -17,10 +17,11 @@ import {
 import { type AnalysisStep, AnalysisStepReader } from '../../shared/runFolder/analysisSteps';
 import { runFileNames } from '../../shared/runFolder/runDirectory';
 import type { RunSummary } from '../../shared/runFolder/runSummary';
-import { commandDefinitions } from '../manifest/commandIds';
+import { commandDefinitions, contextKeys } from '../manifest/commandIds';
 import type { RunCatalog } from '../runs/runCatalog';
 import type { RunController } from '../runs/runController';
 import { onRunsChanged } from '../runs/runsChanged';
+import { completeWalkthroughStep } from '../walkthrough/walkthrough';
 import { HostedWebview } from '../webview/hostedWebview';
 import type { WebviewProtocol } from '../webview/webviewBridge';
 import type { EngineService } from '../workers/engineService';
@@ -430,6 +431,9 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
       this.dependencies.output.info(
         `Dashboard: set ${key} to ${JSON.stringify(value)} in ${this.configFile}`,
       );
+      if (key === 'analysis.variance.quantile' || key === 'analysis.gradcam.quantile') {
+        completeWalkthroughStep(contextKeys.walkthroughThresholdEdited);
+      }
     } else {
       this.dependencies.output.warn(`Dashboard: VS Code refused the edit of ${key} in ${this.configFile}`);
     }
@@ -488,6 +492,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
         await this.saveExport(value.suggestedName, value.format, value.base64);
         return;
       case 'synthesisRendered':
+        completeWalkthroughStep(contextKeys.walkthroughPairsShown);
         this.synthesis.rendered(value.requestId, value.renderMs);
         return;
     }

@@ -8,11 +8,12 @@ import {
   heatmapEditorToHost,
   hostToHeatmapEditor,
 } from '../../shared/protocol/heatmapEditor';
-import { commandDefinitions } from '../manifest/commandIds';
+import { commandDefinitions, contextKeys } from '../manifest/commandIds';
 import { heatmapEditorViewType } from '../manifest/contributions';
 import type { RunCatalog } from '../runs/runCatalog';
 import type { RunController } from '../runs/runController';
 import { onRunsChanged } from '../runs/runsChanged';
+import { completeWalkthroughStep } from '../walkthrough/walkthrough';
 import { HostedWebview } from '../webview/hostedWebview';
 import type { WebviewProtocol } from '../webview/webviewBridge';
 import type { EngineService } from '../workers/engineService';
@@ -78,6 +79,7 @@ export class HeatmapEditorProvider implements vscode.CustomReadonlyEditorProvide
     const editor = new HeatmapEditor(document.uri, panel, this.dependencies, this.catalogRead);
     this.open.add(editor);
     panel.onDidDispose(() => this.open.delete(editor));
+    completeWalkthroughStep(contextKeys.walkthroughHeatmapOpened);
   }
 }
 

@@ -61,4 +61,14 @@ export const commandDefinitions = {
 export const contextKeys = {
   /** Absolute paths of the experiment files with a run training or queued. */
   busyConfigs: 'synthpair.busyConfigs',
+  /**
+   * Steps of the first-run walkthrough done in this window, which its completion events read (VS Code then
+   * remembers the step as done): a run trained a step, the dashboard opened, a mask threshold was written
+   * from the Dimensions tab, the Pairs tab painted a grid, an image opened in the heat-map editor.
+   */
+  walkthroughTrained: 'synthpair.walkthrough.trained',
+  walkthroughDashboardOpened: 'synthpair.walkthrough.dashboardOpened',
+  walkthroughThresholdEdited: 'synthpair.walkthrough.thresholdEdited',
+  walkthroughPairsShown: 'synthpair.walkthrough.pairsShown',
+  walkthroughHeatmapOpened: 'synthpair.walkthrough.heatmapOpened',
 } as const;

@@ -1,6 +1,7 @@
 import { experimentFileSuffix } from '../../shared/config/experiment/choices';
 import { settingDefinitions, settingsSection } from '../../shared/config/settings';
 import { commandDefinitions, contextKeys } from './commandIds';
+import { walkthroughContributions } from './walkthrough';
 
 export const runsViewId = 'synthpair.runs';
 /** The heat-map editor's viewType (src/host/heatmapEditor/heatmapEditor.ts registers it). */
@@ -74,6 +75,7 @@ export function manifestContributions() {
         contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *${experimentFileSuffix} file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line.`,
       },
     ],
+    walkthroughs: walkthroughContributions(),
     menus: {
       'editor/title': [
         {

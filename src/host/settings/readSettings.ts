@@ -56,3 +56,10 @@ export function readRunSettings(): RunSettings {
     runsFolder: text('runsFolder') || settingDefinitions.runsFolder.default,
   };
 }
+
+/** Whether SynthPair opens its walkthrough by itself on the first start in a workspace with an experiment. */
+export function readShowWalkthrough(): boolean {
+  const { default: fallback } = settingDefinitions.showWalkthrough;
+  const value = vscode.workspace.getConfiguration(settingsSection).get<unknown>('showWalkthrough', fallback);
+  return typeof value === 'boolean' ? value : fallback;
+}

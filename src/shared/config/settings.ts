@@ -54,6 +54,12 @@ export const settingDefinitions = {
     markdownDescription:
       "JavaScript heap limit of each training worker in MiB (Node's `--max-old-space-size`). Tensors of the wasm backend live outside it, in WebAssembly memory.",
   },
+  showWalkthrough: {
+    type: 'boolean',
+    default: true,
+    markdownDescription:
+      'Open the **Get Started with SynthPair** walkthrough beside the experiment the first time SynthPair activates in a workspace that has one; once per user. The walkthrough stays in Help → Welcome either way.',
+  },
   nodeExecutable: {
     type: 'string',
     default: '',
