@@ -165,7 +165,7 @@ function synthesisMessage(
     imageSize: pairs.imageSize,
     samples: pairs.samples,
     originals: base64(synthesizer.probeBytes),
-    reconstructions: base64(imageBytes(pairs.reconstructions)),
+    reconstructions: base64(synthesizer.reconstructionBytes),
     perturbed: base64(imageBytes(pairs.perturbed)),
     elapsedMs,
   };
