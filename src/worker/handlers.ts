@@ -164,9 +164,9 @@ function synthesisMessage(
     probes: pairs.images,
     imageSize: pairs.imageSize,
     samples: pairs.samples,
-    originals: base64(synthesizer.probeBytes),
-    reconstructions: base64(imageBytes(pairs.reconstructions)),
-    perturbed: base64(imageBytes(pairs.perturbed)),
+    originals: synthesizer.probeBytes,
+    reconstructions: synthesizer.reconstructionBytes,
+    perturbed: imageBytes(pairs.perturbed),
     elapsedMs,
   };
 }

@@ -40,6 +40,8 @@ export async function openWebview(
     state?: unknown;
     width?: number;
     height?: number;
+    /** Told of each message the page posts, as it posts it: for a caller that answers as the host would. */
+    onPosted?: (message: unknown) => void;
   },
 ): Promise<OpenedWebview> {
   const page = await browser.newPage({
@@ -78,16 +80,30 @@ export async function openWebview(
   });
   // Everything else would leave the machine: refuse it, as the webview sandbox has no network either.
   await page.route(/^(?!https:\/\/webview\.synthpair\.test)/, (route) => route.abort());
+  const { onPosted } = options;
+  if (onPosted) await page.exposeFunction('__synthpairPosted', onPosted);
   const theme = themes[options.theme];
   // Source text rather than a function: the TypeScript loader decorates functions with helpers the page lacks.
   await page.addInitScript(`(() => {
     const recorded = { posted: [], state: ${JSON.stringify(options.state ?? null)} ?? undefined, violations: [] };
     window.__synthpair = recorded;
     window.acquireVsCodeApi = () => ({
-      postMessage: (message) => recorded.posted.push(structuredClone(message)),
+      postMessage: (message) => {
+        recorded.posted.push(structuredClone(message));
+        window.__synthpairPosted?.(message);
+      },
       getState: () => recorded.state,
       setState: (state) => { recorded.state = structuredClone(state); },
     });
+    // Bytes arrive as VS Code delivers them, as a Uint8Array (see carryBytes).
+    const revive = (value) =>
+      Array.isArray(value) ? value.map(revive)
+      : value && typeof value === 'object'
+        ? typeof value[${JSON.stringify(bytesKey)}] === 'string'
+          ? Uint8Array.fromBase64(value[${JSON.stringify(bytesKey)}])
+          : Object.fromEntries(Object.entries(value).map(([key, item]) => [key, revive(item)]))
+        : value;
+    window.__synthpairDeliver = (message) => window.postMessage(revive(message), '*');
     document.addEventListener('securitypolicyviolation', (event) =>
       recorded.violations.push(event.violatedDirective + ' ' + event.blockedURI));
     // The document has no elements yet when this runs; VS Code too themes the page once it exists.
@@ -109,9 +125,30 @@ export async function openWebview(
     state: async () => (await recorded()).state,
     cspViolations: async () => (await recorded()).violations,
     postFromHost: async (message) => {
-      await page.evaluate((data) => window.postMessage(data, '*'), message);
+      await page.evaluate(
+        (data) => (window as unknown as { __synthpairDeliver(data: unknown): void }).__synthpairDeliver(data),
+        carryBytes(message),
+      );
     },
   };
+}
+
+const bytesKey = '__synthpairBytes';
+
+/**
+ * The message with each Uint8Array as base64 text under {@link bytesKey}, which the page turns back into a
+ * Uint8Array. Playwright would carry typed arrays itself, but encodes them a byte at a time in JavaScript: a
+ * second for one pair grid on a busy machine, where VS Code hands the webview the bytes as they are.
+ */
+function carryBytes(value: unknown): unknown {
+  if (value instanceof Uint8Array) {
+    return { [bytesKey]: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  }
+  if (Array.isArray(value)) return value.map(carryBytes);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, carryBytes(item)]));
+  }
+  return value;
 }
 
 /** Fails a suite early, and says why, when the bundle it loads has not been built. */

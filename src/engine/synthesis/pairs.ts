@@ -17,34 +17,46 @@ export interface SynthesizedPairs {
 /** A decoder in evaluation mode: h [N, C] → images [N, S, S, 3] in [0, 1]. */
 export type Decode = (features: tf.Tensor2D) => tf.Tensor4D;
 
+/** Pixels a caller already has for these features, so they are not decoded again. */
+export interface KnownPixels {
+  /** d(h), [P, S, S, 3]: it does not depend on the perturbation. */
+  reconstructions: Float32Array;
+  /**
+   * d(h′) of copies decoded before from the same h, mask, σ and options (samples apart): copy index →
+   * [P, S, S, 3]. Copy c depends on (seed, step, c) alone, so these stand in for decoding it again.
+   */
+  copies: ReadonlyMap<number, Float32Array>;
+}
+
 /**
  * d(h) and d(h′) in evaluation mode, so an image's reconstruction depends on its own features only and the
  * same request gives the same pixels. The draws are addressed by `options.seed` and `options.step`: a grid
  * redrawn after a config edit moves only where the edit moves it.
  *
  * @param features h of the images, [P, C]
- * @param reconstructions d(h) when the caller already has it (it does not depend on the perturbation), so
- *   only the perturbed copies are decoded
+ * @param known what the caller already has: then only the copies it lacks are decoded, each in a pass of its
+ *   own of P rows as d(h) was, so a copy's pixels never depend on which copies were decoded with it
  */
 export function synthesizePairs(
   decode: Decode,
   features: tf.Tensor2D,
   perturbation: Perturbation,
   options: PerturbOptions,
-  reconstructions?: Float32Array,
+  known?: KnownPixels,
 ): SynthesizedPairs {
+  if (known) return decodeMissingCopies(decode, features, perturbation, options, known);
   const [images] = features.shape;
   const decoded = tf.tidy(() => {
     const variants = perturbFeatures(features, perturbation.mask, perturbation.sigma, options);
     // One decoder pass; in evaluation mode rows do not interact, so this equals decoding them apart.
-    return decode(reconstructions ? variants : tf.concat([features, variants], 0));
+    return decode(tf.concat([features, variants], 0));
   });
   try {
     const pixels = decoded.dataSync() as Float32Array;
     const tile = pixels.length / decoded.shape[0];
     return {
-      reconstructions: reconstructions ?? pixels.slice(0, images * tile),
-      perturbed: reconstructions ? pixels : pixels.slice(images * tile),
+      reconstructions: pixels.slice(0, images * tile),
+      perturbed: pixels.slice(images * tile),
       images,
       samples: options.samples,
       imageSize: decoded.shape[1]!,
@@ -52,6 +64,46 @@ export function synthesizePairs(
   } finally {
     decoded.dispose();
   }
+}
+
+function decodeMissingCopies(
+  decode: Decode,
+  features: tf.Tensor2D,
+  perturbation: Perturbation,
+  options: PerturbOptions,
+  known: KnownPixels,
+): SynthesizedPairs {
+  const [images] = features.shape;
+  const copyLength = known.reconstructions.length;
+  const perturbed = new Float32Array(options.samples * copyLength);
+  const missing: number[] = [];
+  for (let copy = 0; copy < options.samples; copy++) {
+    const pixels = known.copies.get(copy);
+    if (pixels) perturbed.set(pixels, copy * copyLength);
+    else missing.push(copy);
+  }
+  if (missing.length > 0) {
+    const variants = perturbFeatures(features, perturbation.mask, perturbation.sigma, options);
+    try {
+      for (const copy of missing) {
+        const decoded = tf.tidy(() => decode(tf.slice(variants, [copy * images, 0], [images, -1])));
+        try {
+          perturbed.set(decoded.dataSync(), copy * copyLength);
+        } finally {
+          decoded.dispose();
+        }
+      }
+    } finally {
+      variants.dispose();
+    }
+  }
+  return {
+    reconstructions: known.reconstructions,
+    perturbed,
+    images,
+    samples: options.samples,
+    imageSize: Math.sqrt(copyLength / images / 3),
+  };
 }
 
 /** Gain of the difference column: perturbed reconstructions differ from d(h) by a few per cent. */

@@ -12,6 +12,7 @@ import type { FrozenDecoder } from '../models/decoder';
 import { LoadedRunCache, type LoadedRunKind, locateRunSources, type RunSources } from '../savedRun';
 import { tf } from '../tf';
 import { ExperimentInputError } from '../training/experiment';
+import { imageBytes } from './grid';
 import { type BuiltDecoder, buildDecoder, usesDecoder } from './pairLoss';
 import { type SynthesizedPairs, synthesizePairs } from './pairs';
 
@@ -72,11 +73,21 @@ export function locateSources(runDir: string): Promise<RunSources> {
   });
 }
 
+/** The perturbed copies one synthesis decoded, and everything besides its index that decides a copy's pixels. */
+interface DecodedCopies {
+  drawnWith: string;
+  samples: number;
+  perturbed: Float32Array;
+}
+
 /**
  * A trained run held ready to redraw its probes' pairs: the decoder with the checkpoint's weights, h of the
  * probes and their reconstructions d(h) computed once, and the analysis's variances and importances the mask
  * is rebuilt from. Each {@link synthesize} then decodes only the perturbed copies, with the decoder frozen
- * (batch norms folded, upsampling as transposed convolutions), so a grid follows a slider.
+ * (batch norms folded, upsampling as transposed convolutions), so a grid follows a slider; and only the copies
+ * the previous synthesis did not already decode with the same mask and perturbation (an edit of the number of
+ * copies, or of a quantile that leaves the mask as it was, decodes nothing it had). Callers read the pixels
+ * a synthesis returns and never write them, since the next one may reuse them.
  *
  * The probes are the analysis's own `probes.centre` images rather than the test split read again: the
  * grids show exactly those pixels, and a run stays synthesizable after its data has moved. They are stored
@@ -85,6 +96,9 @@ export function locateSources(runDir: string): Promise<RunSources> {
  */
 export class RunSynthesizer {
   private disposed = false;
+  private previous: DecodedCopies | undefined;
+  /** d(h) as the bytes a grid shows. */
+  readonly reconstructionBytes: Uint8Array;
 
   private constructor(
     readonly sources: RunSources,
@@ -98,7 +112,9 @@ export class RunSynthesizer {
     private readonly variance: Float32Array,
     private readonly sigma: Float32Array,
     private readonly importance: Record<ImportanceVariant, Float32Array>,
-  ) {}
+  ) {
+    this.reconstructionBytes = imageBytes(reconstructions);
+  }
 
   /**
    * Loads what {@link locateSources} found. Builds tf.Variables named as training names them, so no other
@@ -184,14 +200,22 @@ export class RunSynthesizer {
     const maskStarted = performance.now();
     const mask = maskOf(config, this.variance, this.importance);
     const pairsStarted = performance.now();
+    const perturbOptions = { ...config.perturb, samples: config.analysis.probes.samples, seed: config.seed };
+    const drawnWith = JSON.stringify([
+      mask.mask.join(''),
+      perturbOptions.mode,
+      perturbOptions.strength,
+      perturbOptions.fraction,
+      perturbOptions.seed,
+    ]);
     let pairs: SynthesizedPairs;
     try {
       pairs = synthesizePairs(
         (h) => this.decoder.decode(h),
         this.features,
         { mask: mask.mask, sigma: this.sigma },
-        { ...config.perturb, samples: config.analysis.probes.samples, seed: config.seed },
-        this.reconstructions,
+        perturbOptions,
+        { reconstructions: this.reconstructions, copies: this.copiesDrawnWith(drawnWith) },
       );
     } catch (error) {
       // The config allows every mode, but shuffle and interpolate need a partner among the probes.
@@ -199,6 +223,7 @@ export class RunSynthesizer {
         ? new ExperimentInputError(`${this.sources.runDir}: ${error.message}`)
         : error;
     }
+    this.previous = { drawnWith, samples: pairs.samples, perturbed: pairs.perturbed };
     const finished = performance.now();
     return {
       pairs,
@@ -218,9 +243,22 @@ export class RunSynthesizer {
     };
   }
 
+  /** The copies the previous synthesis decoded, when it drew them as `drawnWith` says: copy → pixels. */
+  private copiesDrawnWith(drawnWith: string): Map<number, Float32Array> {
+    const copies = new Map<number, Float32Array>();
+    const previous = this.previous;
+    if (previous?.drawnWith !== drawnWith) return copies;
+    const copyLength = this.reconstructions.length;
+    for (let copy = 0; copy < previous.samples; copy++) {
+      copies.set(copy, previous.perturbed.subarray(copy * copyLength, (copy + 1) * copyLength));
+    }
+    return copies;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.previous = undefined;
     this.features.dispose();
     this.decoder.dispose();
   }

@@ -8,7 +8,7 @@ import {
 } from '../../shared/protocol/runFiles';
 import { validateMessage } from '../../shared/protocol/validate';
 import type { HostToDashboard } from '../../shared/protocol/webview';
-import type { SynthesisResultMessage } from '../../shared/protocol/worker';
+import { asPlainBytes, type SynthesisResultMessage } from '../../shared/protocol/worker';
 import type { AnalysisStep } from '../../shared/runFolder/analysisSteps';
 import { JsonLinesTail } from '../../shared/runFolder/jsonLines';
 import { runFileNames } from '../../shared/runFolder/runDirectory';
@@ -111,7 +111,7 @@ export async function analysisStepPairs(
   const files = ['probes.centre', 'reconstructions', 'perturbed'].map((name) => manifest.arrays[name]?.file);
   if (!perturb || files.some((file) => file === undefined)) return undefined;
   const [originals, reconstructions, perturbed] = await Promise.all(
-    files.map(async (file) => (await readFile(path.join(step.folder, file!))).toString('base64')),
+    files.map(async (file) => asPlainBytes(await readFile(path.join(step.folder, file!)))),
   );
   const criterion = ({ quantile, count, threshold }: AnalysisManifest['variance']) => ({
     quantile,

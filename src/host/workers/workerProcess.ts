@@ -119,6 +119,8 @@ export class WorkerProcess extends EventEmitter<WorkerProcessEvents> {
     const { runtime } = this.options;
     const child = fork(this.options.script, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Structured clone rather than JSON: pixels cross as bytes, not as numbers or base64 text.
+      serialization: 'advanced',
       // A process group of its own lets stop() end the worker with anything it spawned.
       detached: process.platform !== 'win32',
       env: { ...process.env, [workerLaunchEnvVar]: JSON.stringify(this.options.launch) },

@@ -62,11 +62,21 @@ function prototypeKeyIn(message: unknown): { path: string; key: string } | undef
   return undefined;
 }
 
-/** A short, safe rendering of a refused message for logs; never the whole payload. */
+/**
+ * A short, safe rendering of a refused message for logs; never the whole payload. Pixels show as their type
+ * and size: written out as JSON, a grid's bytes would cost megabytes of text to log 200 characters of it.
+ */
 export function describeForLog(message: unknown): string {
   let text: string;
   try {
-    text = JSON.stringify(message) ?? String(message);
+    text =
+      JSON.stringify(message, function (this: Record<string, unknown>, key, value: unknown) {
+        // `this[key]` is the value before a toJSON (a Buffer's) turned it into an array of numbers.
+        const original = this[key];
+        return ArrayBuffer.isView(original)
+          ? `${original.constructor.name}(${original.byteLength} bytes)`
+          : value;
+      }) ?? String(message);
   } catch {
     text = String(message);
   }

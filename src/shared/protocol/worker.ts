@@ -45,35 +45,75 @@ export const trainingOutcome = z.object({
 export type TrainingOutcome = z.infer<typeof trainingOutcome>;
 
 /**
- * The pairs of a run's probes redrawn with changed settings. Images are RGB bytes, row-major, channels last,
- * base64-encoded: [P, S, S, 3] originals and reconstructions, [samples, P, S, S, 3] perturbed copies.
+ * RGB bytes as a plain `Uint8Array`. Pixels cross both borders as bytes, never as text: the worker's IPC
+ * channel uses Node's structured-clone ("advanced") serialization, and VS Code hands standard typed arrays to
+ * a webview as binary. A Node `Buffer` is refused: VS Code would write one into the webview message as JSON
+ * numbers (`asPlainBytes` turns one into a plain view of the same memory).
  */
-export const synthesisResult = z.object({
-  cancelled: z.literal(false),
-  runDir: z.string(),
-  checkpoint: z.string(),
-  epoch: z.int().check(z.nonnegative()),
-  /** The analysis the mask's variances and importances come from. */
-  analysisEpoch: z.int().check(z.nonnegative()),
-  probes: z.int().check(z.positive()),
-  imageSize: z.int().check(z.positive()),
-  samples: z.int().check(z.positive()),
-  dimensions: z.int().check(z.positive()),
-  masked: z.int().check(z.nonnegative()),
-  variance: quantileCriterion,
-  gradcam: z.extend(quantileCriterion, { variant: z.enum(importanceVariants) }),
-  combine: z.enum(maskCombines),
-  perturb: z.object({
-    mode: z.enum(perturbModes),
-    strength: z.number(),
-    fraction: z.number(),
-  }),
-  originals: z.base64(),
-  reconstructions: z.base64(),
-  perturbed: z.base64(),
-  /** From the request's arrival to the pixels, loading the run included when it was not loaded yet. */
-  elapsedMs: z.number().check(z.nonnegative()),
-});
+const rgbBytes = z.custom<Uint8Array>(
+  (value) => value instanceof Uint8Array && Object.getPrototypeOf(value) === Uint8Array.prototype,
+  { error: 'expected the pixels as a plain Uint8Array' },
+);
+
+/** The same bytes as a plain `Uint8Array`, e.g. of a `Buffer` read from a file; no copy. */
+export function asPlainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * The pairs of a run's probes redrawn with changed settings. Images are RGB bytes, row-major, channels last:
+ * [P, S, S, 3] originals and reconstructions, [samples, P, S, S, 3] perturbed copies.
+ */
+export const synthesisResult = z
+  .object({
+    cancelled: z.literal(false),
+    runDir: z.string(),
+    checkpoint: z.string(),
+    epoch: z.int().check(z.nonnegative()),
+    /** The analysis the mask's variances and importances come from. */
+    analysisEpoch: z.int().check(z.nonnegative()),
+    probes: z.int().check(z.positive()),
+    imageSize: z.int().check(z.positive()),
+    samples: z.int().check(z.positive()),
+    dimensions: z.int().check(z.positive()),
+    masked: z.int().check(z.nonnegative()),
+    variance: quantileCriterion,
+    gradcam: z.extend(quantileCriterion, { variant: z.enum(importanceVariants) }),
+    combine: z.enum(maskCombines),
+    perturb: z.object({
+      mode: z.enum(perturbModes),
+      strength: z.number(),
+      fraction: z.number(),
+    }),
+    originals: rgbBytes,
+    reconstructions: rgbBytes,
+    perturbed: rgbBytes,
+    /** From the request's arrival to the pixels, loading the run included when it was not loaded yet. */
+    elapsedMs: z.number().check(z.nonnegative()),
+  })
+  .check(
+    // Each array holds whole tiles of the stated size: a short one would paint a torn grid.
+    z.superRefine((result, context) => {
+      const tile = result.imageSize * result.imageSize * 3;
+      const tiles = {
+        originals: result.probes,
+        reconstructions: result.probes,
+        perturbed: result.probes * result.samples,
+      };
+      for (const [field, count] of Object.entries(tiles) as [keyof typeof tiles, number][]) {
+        if (result[field].length !== count * tile) {
+          context.addIssue({
+            code: 'custom',
+            path: [field],
+            input: result[field],
+            message: `holds ${result[field].length} bytes, not the ${count * tile} of ${count} tiles of ${result.imageSize} × ${result.imageSize} × 3`,
+          });
+        }
+      }
+    }),
+  );
 export type SynthesisResultMessage = z.infer<typeof synthesisResult>;
 
 /**

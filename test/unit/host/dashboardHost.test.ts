@@ -182,9 +182,9 @@ describe('dashboard host: redrawing the pairs as the config changes', () => {
       gradcam: { ...criterion, variant: 'absolute' },
       combine: 'union',
       perturb: { mode: 'gaussian', strength: 1, fraction: 1 },
-      originals: 'AAAA',
-      reconstructions: 'AAAA',
-      perturbed: 'AAAA',
+      originals: new Uint8Array(3),
+      reconstructions: new Uint8Array(3),
+      perturbed: new Uint8Array(3),
       elapsedMs,
     };
   }

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describeWireError, RemoteError, toWireError } from '../../../src/shared/protocol/errors';
 import { describeForLog, validateMessage } from '../../../src/shared/protocol/validate';
 import { dashboardToHost, hostToDashboard } from '../../../src/shared/protocol/webview';
-import { workerMethods, workerRequest, workerToHost } from '../../../src/shared/protocol/worker';
+import {
+  asPlainBytes,
+  type SynthesisResultMessage,
+  synthesisResult,
+  workerMethods,
+  workerRequest,
+  workerToHost,
+} from '../../../src/shared/protocol/worker';
 import { sampleReport } from '../../support/sampleReport';
 
 describe('protocol guards', () => {
@@ -149,6 +156,90 @@ describe('protocol guards', () => {
     });
   });
 
+  describe('pair grids as bytes', () => {
+    /** 2 probes of 4 × 4 pixels and 3 copies of each. */
+    function grid(overrides: Partial<SynthesisResultMessage> = {}): SynthesisResultMessage {
+      const criterion = { quantile: 0.25, count: 1, threshold: 0.1 };
+      const tile = 4 * 4 * 3;
+      return {
+        cancelled: false,
+        runDir: 'run',
+        checkpoint: 'epoch-0001',
+        epoch: 1,
+        analysisEpoch: 1,
+        probes: 2,
+        imageSize: 4,
+        samples: 3,
+        dimensions: 8,
+        masked: 2,
+        variance: criterion,
+        gradcam: { ...criterion, variant: 'absolute' },
+        combine: 'union',
+        perturb: { mode: 'gaussian', strength: 1, fraction: 1 },
+        originals: new Uint8Array(2 * tile),
+        reconstructions: new Uint8Array(2 * tile),
+        perturbed: new Uint8Array(3 * 2 * tile).fill(7),
+        elapsedMs: 12,
+        ...overrides,
+      };
+    }
+
+    it('takes the pixels as Uint8Arrays, the same bytes on both borders', () => {
+      const sent = grid();
+      const checked = validateMessage(workerMethods.synthesize.result, sent);
+      assert.ok(checked.ok, checked.ok ? '' : checked.reason);
+      assert.ok(!checked.value.cancelled);
+      assert.equal(checked.value.perturbed, sent.perturbed);
+      const message = { type: 'synthesis', requestId: 4, version: 2, result: sent };
+      assert.ok(validateMessage(hostToDashboard, message).ok);
+      // As VS Code delivers it to the webview: a structured clone.
+      assert.ok(validateMessage(hostToDashboard, structuredClone(message)).ok);
+    });
+
+    it('refuses pixels as base64 text, naming the key', () => {
+      const checked = validateMessage(synthesisResult, {
+        ...grid(),
+        originals: Buffer.from(grid().originals).toString('base64'),
+      });
+      assert.ok(!checked.ok);
+      assert.match(checked.reason, /^originals: expected the pixels as a plain Uint8Array/);
+    });
+
+    it('refuses a Node Buffer, which VS Code would post to a webview as JSON numbers', () => {
+      const checked = validateMessage(synthesisResult, { ...grid(), perturbed: Buffer.alloc(3 * 2 * 48) });
+      assert.ok(!checked.ok);
+      assert.match(checked.reason, /^perturbed: expected the pixels as a plain Uint8Array/);
+    });
+
+    it('refuses arrays that do not hold whole tiles of the stated size, with both sizes', () => {
+      for (const [field, overrides] of [
+        ['perturbed', { samples: 4 }],
+        ['originals', { originals: new Uint8Array(95) }],
+        ['reconstructions', { reconstructions: new Uint8Array(0) }],
+      ] as const) {
+        const checked = validateMessage(synthesisResult, grid(overrides));
+        assert.ok(!checked.ok, field);
+        assert.match(
+          checked.reason,
+          new RegExp(`^${field}: holds \\d+ bytes, not the \\d+ of \\d+ tiles of 4 × 4 × 3$`),
+        );
+      }
+      const checked = validateMessage(synthesisResult, grid({ samples: 4 }));
+      assert.ok(!checked.ok);
+      assert.equal(checked.reason, 'perturbed: holds 288 bytes, not the 384 of 8 tiles of 4 × 4 × 3');
+    });
+
+    it('views a Buffer’s bytes as a plain Uint8Array without copying them', () => {
+      const file = Buffer.from([1, 2, 3, 4, 5]).subarray(1, 4);
+      const bytes = asPlainBytes(file);
+      assert.equal(Object.getPrototypeOf(bytes), Uint8Array.prototype);
+      assert.deepEqual([...bytes], [2, 3, 4]);
+      assert.equal(bytes.buffer, file.buffer);
+      const plain = new Uint8Array(3);
+      assert.equal(asPlainBytes(plain), plain);
+    });
+  });
+
   describe('errors across the border', () => {
     it('keeps the chain of causes', () => {
       const error = new Error('cannot start backend', {
@@ -175,5 +266,12 @@ describe('protocol guards', () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     assert.equal(describeForLog(circular), '[object Object]');
+  });
+
+  it('logs pixels by type and size, not byte by byte', () => {
+    assert.equal(
+      describeForLog({ perturbed: new Uint8Array(786_432), originals: Buffer.alloc(3) }),
+      '{"perturbed":"Uint8Array(786432 bytes)","originals":"Buffer(3 bytes)"}',
+    );
   });
 });

@@ -21,10 +21,6 @@ function pixels(result: WorkerResult<'synthesize'>): Synthesized {
   return result as Synthesized;
 }
 
-function bytes(base64: string): Buffer {
-  return Buffer.from(base64, 'base64');
-}
-
 /** The extension's way to redraw pairs: the engine worker, with a run kept loaded between requests. */
 describe('synthesizing through the engine worker (bundled dist/worker.js)', function () {
   this.timeout(120_000);
@@ -66,6 +62,18 @@ describe('synthesizing through the engine worker (bundled dist/worker.js)', func
     await rm(folder, { recursive: true, force: true });
   });
 
+  it('sends the pixels over the process border as bytes, and the same ones for the same request', async () => {
+    const overrides = { 'perturb.strength': 2.5 };
+    const first = pixels(await worker.request('synthesize', { runDir: run, overrides }));
+    for (const name of ['originals', 'reconstructions', 'perturbed'] as const) {
+      assert.equal(Object.getPrototypeOf(first[name]), Uint8Array.prototype, `${name} as a Uint8Array`);
+    }
+    assert.equal(first.perturbed.length, first.samples * first.probes * first.imageSize ** 2 * 3);
+    // The second answer reuses the copies the first decoded.
+    const again = pixels(await worker.request('synthesize', { runDir: run, overrides }));
+    assert.deepEqual(again.perturbed, first.perturbed);
+  });
+
   it('redraws the saved analysis pairs when nothing is overridden, reading the run only', async () => {
     const untouched = await snapshotFiles(run);
     const result = pixels(await worker.request('synthesize', { runDir: run, overrides: {} }));
@@ -80,10 +88,10 @@ describe('synthesizing through the engine worker (bundled dist/worker.js)', func
       [result.variance.threshold, result.gradcam.threshold],
       [saved.variance.threshold, saved.gradcam.threshold],
     );
-    assert.deepEqual(bytes(result.originals), await readFile(path.join(analysis, 'probes.centre.bin')));
+    assert.deepEqual(Buffer.from(result.originals), await readFile(path.join(analysis, 'probes.centre.bin')));
     for (const name of ['reconstructions', 'perturbed'] as const) {
       const expected = await readFile(path.join(analysis, `${name}.bin`));
-      const actual = bytes(result[name]);
+      const actual = result[name];
       assert.equal(actual.length, expected.length);
       const worst = actual.reduce(
         (most, value, index) => Math.max(most, Math.abs(value - expected[index]!)),
@@ -140,8 +148,8 @@ describe('synthesizing through the engine worker (bundled dist/worker.js)', func
       await worker.request('synthesize', { runDir: run, overrides: { 'perturb.strength': 0 } }),
     );
     assert.deepEqual(
-      bytes(still.perturbed),
-      Buffer.concat(Array(still.samples).fill(bytes(still.reconstructions))),
+      Buffer.from(still.perturbed),
+      Buffer.concat(Array(still.samples).fill(still.reconstructions)),
     );
   });
 

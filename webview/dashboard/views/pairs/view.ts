@@ -241,9 +241,7 @@ export class PairsView extends LitElement {
     const width = columns * size + (columns - 1) * gap;
     const height = result.probes * size + (result.probes - 1) * gap;
     const pixels = new ImageData(width, height);
-    const originals = decode(result.originals);
-    const reconstructions = decode(result.reconstructions);
-    const perturbed = decode(result.perturbed);
+    const { originals, reconstructions, perturbed } = result;
     const tileBytes = size * size * 3;
     for (let probe = 0; probe < result.probes; probe++) {
       const at = probe * tileBytes;
@@ -289,13 +287,6 @@ export class PairsView extends LitElement {
 
 function subscript(value: number): string {
   return String(value).replace(/\d/g, (digit) => String.fromCharCode(0x2080 + Number(digit)));
-}
-
-function decode(base64: string): Uint8Array {
-  const binary = atob(base64);
-  const bytes = new Uint8Array(binary.length);
-  for (let index = 0; index < binary.length; index++) bytes[index] = binary.charCodeAt(index);
-  return bytes;
 }
 
 /** Copies an RGB tile of `size`² into the RGBA image at (x, y). */
