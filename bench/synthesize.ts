@@ -1,13 +1,14 @@
 // Times "synthesize without training" as the editor uses it: a run at 64×64 with 16 probes is trained on
-// generated images, then the engine worker (dist/worker.js, so run `npm run build` first) is asked for the
+// generated images, then an engine worker (dist/worker.js, so run `npm run build` first) is asked for the
 // probes' pairs again and again with a changing perturb.strength. Each time is request → pixels on the host:
 // the IPC round trip and validation on both sides included. The first request, which loads the run, is
 // reported apart. The target is a grid that follows a slider: well under 300 ms.
-// Then edit → pixels as the dashboard does it: the host's PairsSynthesis (debounce included) asks the same
-// worker, and the dashboard bundle in Chromium (dist/webview/dashboard.js, on its Pairs tab) paints the grid and
-// reports it; the time runs from the edit to the host's receipt of that report. Target: 200 ms for 16 probes.
-// Playwright carries each message into Chromium as JSON, the grid's bytes as base64, which VS Code does not
-// (it hands a webview typed arrays as bytes): that share is printed, and the edit's time without it.
+// Then edit → pixels as the dashboard does it: the host's PairsSynthesis asks the same worker, and the
+// dashboard bundle in Chromium (dist/webview/dashboard.js, on its Pairs tab) paints the grid and reports it;
+// the time runs from the edit to the host's receipt of that report. Target: 200 ms for 16 probes. The harness
+// carries messages into Chromium over a WebSocket, the grid's bytes as one binary frame; that share is printed
+// too, since VS Code carries them its own way.
+// Both run side by side for the backend the extension picks here and for wasm, the one that always works.
 // Run: npx tsx bench/synthesize.ts [--quick]. Prints a table and writes it as JSON to
 // bench/results/synthesize.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { readPanelValues } from '../src/host/dashboard/configValues';
 import { type EditToPixels, PairsSynthesis } from '../src/host/dashboard/pairsSynthesis';
 import { WorkerProcess } from '../src/host/workers/workerProcess';
+import type { BackendName } from '../src/shared/protocol/backend';
 import type { WorkerParams, WorkerResult } from '../src/shared/protocol/worker';
 import { makeImageFolder } from '../test/fixtures/makeImages';
 import { launchChromium, openWebview } from '../test/webview/harness';
@@ -42,22 +44,78 @@ function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-function row(name: string, values: number[]): string {
-  return `| ${name.padEnd(34)} | ${quantile(values, 0.5).toFixed(1).padStart(8)} | ${quantile(values, 0.9).toFixed(1).padStart(8)} |`;
+interface Figures {
+  median: number;
+  p90: number;
+  all: number[];
+}
+
+function figures(values: number[]): Figures {
+  return { median: quantile(values, 0.5), p90: quantile(values, 0.9), all: values };
+}
+
+/** One backend's measurements, each a list of milliseconds. */
+interface BackendTimings {
+  backend: BackendName;
+  firstRequest: number[];
+  roundTrip: number[];
+  roundTripInWorker: number[];
+  editToPixels: number[];
+  editInWorker: number[];
+  editCarrying: number[];
+  editPainting: number[];
+  editLessCarrying: number[];
+}
+
+const tableRows: {
+  label: (count: { requests: number; edits: number }) => string;
+  key: keyof Omit<BackendTimings, 'backend'>;
+}[] = [
+  { label: () => 'first request (loads the run)', key: 'firstRequest' },
+  { label: ({ requests }) => `request → pixels (${requests} requests)`, key: 'roundTrip' },
+  { label: () => '  of which in the worker', key: 'roundTripInWorker' },
+  { label: ({ edits }) => `edit → pixels on screen (${edits} edits)`, key: 'editToPixels' },
+  { label: () => '  of which in the worker', key: 'editInWorker' },
+  { label: () => '  of which carrying it into Chromium', key: 'editCarrying' },
+  { label: () => '  of which painting in the webview', key: 'editPainting' },
+  { label: () => 'edit → pixels less the carrying', key: 'editLessCarrying' },
+];
+
+function printTable(measured: BackendTimings[]): void {
+  const cell = (text: string) => text.padStart(10);
+  console.log(
+    `| ${'ms (median / p90)'.padEnd(38)} | ${measured.map(({ backend }) => `${cell(`${backend} median`)} | ${cell('p90')}`).join(' | ')} |`,
+  );
+  console.log(
+    `| ${'-'.repeat(38)} | ${measured.map(() => `${'-'.repeat(9)}: | ${'-'.repeat(9)}:`).join(' | ')} |`,
+  );
+  const counts = { requests: measured[0]!.roundTrip.length, edits: measured[0]!.editToPixels.length };
+  for (const { label, key } of tableRows) {
+    const cells = measured.map((timings) => {
+      const values = timings[key];
+      return `${cell(quantile(values, 0.5).toFixed(1))} | ${cell(quantile(values, 0.9).toFixed(1))}`;
+    });
+    console.log(`| ${label(counts).padEnd(38)} | ${cells.join(' | ')} |`);
+  }
+}
+
+function startWorker(backend: BackendName | 'auto'): WorkerProcess {
+  return new WorkerProcess({
+    script: path.join(root, 'dist', 'worker.js'),
+    launch: { backend, wasmDir: path.join(root, 'dist', 'wasm'), nativeModulePaths: [] },
+    log: () => undefined,
+  });
 }
 
 async function main(): Promise<void> {
   const folder = await mkdtemp(path.join(os.tmpdir(), 'synthpair-bench-synthesize-'));
-  const worker = new WorkerProcess({
-    script: path.join(root, 'dist', 'worker.js'),
-    launch: { backend: 'wasm', wasmDir: path.join(root, 'dist', 'wasm'), nativeModulePaths: [] },
-    log: () => undefined,
-  });
+  const chosen = startWorker('auto');
+  const workers: WorkerProcess[] = [chosen];
   try {
     const classes = Object.fromEntries(['a', 'b', 'c', 'd'].map((name) => [name, { train: 16, test: 5 }]));
     await makeImageFolder(path.join(folder, 'data'), classes, 72);
     const trainStarted = performance.now();
-    const trained = await worker.request('train', {
+    const trained = await chosen.request('train', {
       start: {
         kind: 'new',
         configFile: path.join(folder, 'bench.synthpair.json'),
@@ -70,64 +128,18 @@ async function main(): Promise<void> {
       cacheFolder: path.join(folder, 'cache'),
     });
     console.log(`trained ${trained.runDir} in ${((performance.now() - trainStarted) / 1000).toFixed(1)} s`);
-
-    const synthesize = async (strength: number) => {
-      const params: WorkerParams<'synthesize'> = {
-        runDir: trained.runDir,
-        overrides: { 'perturb.strength': strength },
-      };
-      const started = performance.now();
-      const result: WorkerResult<'synthesize'> = await worker.request('synthesize', params);
-      if (result.cancelled) throw new Error('a lone request was cancelled');
-      const millis = performance.now() - started;
-      return { millis, result, perturbedBytes: result.perturbed.length };
-    };
-    const first = await synthesize(1);
-    const { result } = first;
-    const roundTrips: number[] = [];
-    const inWorker: number[] = [];
-    for (let index = 0; index < requests; index++) {
-      const { millis, result: answer } = await synthesize(0.25 + (index % 16) * 0.25);
-      if (answer.cancelled) throw new Error('a lone request was cancelled');
-      roundTrips.push(millis);
-      inWorker.push(answer.elapsedMs);
+    const chosenBackend = (await chosen.request('backendInfo', {})).selected;
+    const compared: [BackendName, WorkerProcess][] = [[chosenBackend, chosen]];
+    if (chosenBackend !== 'wasm') {
+      const wasm = startWorker('wasm');
+      workers.push(wasm);
+      compared.push(['wasm', wasm]);
     }
-    console.log(
-      `${result.probes} probes × ${result.samples} copies at ${result.imageSize}×${result.imageSize}, ` +
-        `${result.dimensions} dimensions, ${result.masked} masked; ${(first.perturbedBytes / 1024).toFixed(0)} KiB of perturbed pixels per answer`,
-    );
-    console.log(`| ${'wasm, worker protocol'.padEnd(34)} | median ms |   p90 ms |`);
-    console.log(`| ${'-'.repeat(34)} | --------: | -------: |`);
-    console.log(row('first request (loads the run)', [first.millis]));
-    console.log(row(`request → pixels (${requests} requests)`, roundTrips));
-    console.log(row('  of which in the worker', inWorker));
-    const editToPixels = await measureEditToPixels(worker, trained.runDir);
-    console.log(
-      row(
-        `edit → pixels on screen (${editToPixels.length} edits)`,
-        editToPixels.map((timing) => timing.totalMs),
-      ),
-    );
-    console.log(
-      row(
-        '  of which in the worker',
-        editToPixels.map((timing) => timing.workerMs),
-      ),
-    );
-    console.log(
-      row(
-        '  of which carrying it into Chromium',
-        editToPixels.map((timing) => timing.carryMs),
-      ),
-    );
-    console.log(
-      row(
-        '  of which painting in the webview',
-        editToPixels.map((timing) => timing.renderMs),
-      ),
-    );
-    const withoutCarrying = editToPixels.map((timing) => timing.totalMs - timing.carryMs);
-    console.log(row('edit → pixels less the carrying', withoutCarrying));
+    const measured: BackendTimings[] = [];
+    for (const [backend, worker] of compared) {
+      measured.push(await measureBackend(backend, worker, trained.runDir));
+    }
+    printTable(measured);
     const resultsDir = path.join(__dirname, 'results');
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
@@ -137,36 +149,70 @@ async function main(): Promise<void> {
           date: new Date().toISOString(),
           cpus: os.cpus().length,
           loadAverage: os.loadavg(),
-          probes: result.probes,
-          samples: result.samples,
-          imageSize: result.imageSize,
-          firstRequestMs: first.millis,
-          roundTripMs: { median: quantile(roundTrips, 0.5), p90: quantile(roundTrips, 0.9), all: roundTrips },
-          inWorkerMs: { median: quantile(inWorker, 0.5), p90: quantile(inWorker, 0.9) },
-          editToPixelsMs: {
-            median: quantile(
-              editToPixels.map((timing) => timing.totalMs),
-              0.5,
+          probes,
+          imageSize,
+          backends: measured.map((timings) =>
+            Object.fromEntries(
+              Object.entries(timings).map(([key, value]) => [
+                key,
+                Array.isArray(value) ? figures(value) : value,
+              ]),
             ),
-            p90: quantile(
-              editToPixels.map((timing) => timing.totalMs),
-              0.9,
-            ),
-          },
-          editToPixelsLessCarryingMs: {
-            median: quantile(withoutCarrying, 0.5),
-            p90: quantile(withoutCarrying, 0.9),
-          },
-          edits: editToPixels,
+          ),
         },
         null,
         2,
       )}\n`,
     );
   } finally {
-    await worker.stop();
+    await Promise.all(workers.map((worker) => worker.stop()));
     await rm(folder, { recursive: true, force: true });
   }
+}
+
+async function measureBackend(
+  backend: BackendName,
+  worker: WorkerProcess,
+  runDir: string,
+): Promise<BackendTimings> {
+  const synthesize = async (strength: number) => {
+    const params: WorkerParams<'synthesize'> = { runDir, overrides: { 'perturb.strength': strength } };
+    const started = performance.now();
+    const result: WorkerResult<'synthesize'> = await worker.request('synthesize', params);
+    if (result.cancelled) throw new Error('a lone request was cancelled');
+    return { millis: performance.now() - started, result };
+  };
+  const first = await synthesize(1);
+  const roundTrip: number[] = [];
+  const roundTripInWorker: number[] = [];
+  for (let index = 0; index < requests; index++) {
+    const { millis, result } = await synthesize(0.25 + (index % 16) * 0.25);
+    roundTrip.push(millis);
+    roundTripInWorker.push(result.elapsedMs);
+  }
+  const { result } = first;
+  console.log(
+    `${backend}: ${result.probes} probes × ${result.samples} copies at ${result.imageSize}×${result.imageSize}, ` +
+      `${result.dimensions} dimensions, ${result.masked} masked; ` +
+      `${((result.originals.length + result.reconstructions.length + result.perturbed.length) / 1024).toFixed(0)} KiB of pixels per answer`,
+  );
+  const edits = await measureEditToPixels(worker, runDir);
+  return {
+    backend,
+    firstRequest: [first.millis],
+    roundTrip,
+    roundTripInWorker,
+    editToPixels: edits.map((timing) => timing.totalMs),
+    editInWorker: edits.map((timing) => timing.workerMs),
+    editCarrying: edits.map((timing) => timing.carryMs),
+    editPainting: edits.map((timing) => timing.renderMs),
+    editLessCarrying: edits.map((timing) => timing.totalMs - timing.carryMs),
+  };
+}
+
+interface MeasuredEdit extends EditToPixels {
+  /** How long the harness took to carry the grid's message into Chromium, which VS Code does its own way. */
+  carryMs: number;
 }
 
 /**
@@ -174,11 +220,6 @@ async function main(): Promise<void> {
  * the real dashboard bundle, which reports each painted grid back as it does to VS Code. Messages go each way
  * as they are posted, as VS Code delivers them: nothing polls the page.
  */
-interface MeasuredEdit extends EditToPixels {
-  /** How long Playwright took to carry the grid's message into Chromium, which VS Code hands over directly. */
-  carryMs: number;
-}
-
 async function measureEditToPixels(worker: WorkerProcess, runDir: string): Promise<MeasuredEdit[]> {
   const browser = await launchChromium();
   // The edit being timed: settled by the webview's report that it painted the edit's grid.

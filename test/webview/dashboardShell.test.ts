@@ -189,6 +189,50 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.page.close();
   });
 
+  it('dims the grid and spins only for a redraw that takes a while, not for each quick one', async () => {
+    const webview = await withRun('dark', { tab: 'pairs' });
+    const { page } = webview;
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId: 1,
+      version: 1,
+      result: await synthesisOfStep(steps.at(-1)!),
+    });
+    await page.locator('.pairs-grid[data-pending="false"]').waitFor();
+    // The page's clock stands still from here: no time passes in it unless the test says so.
+    await page.clock.install();
+    await page.clock.pauseAt(Date.now() + 60_000);
+    const busy = page.locator('.pairs-grid[data-pending="true"], sp-pairs vscode-progress-ring');
+    await webview.postFromHost({ type: 'synthesisState', requestId: 2, state: 'pending' });
+    await page.clock.runFor(100);
+    assert.equal(await busy.count(), 0, 'a redraw 100 ms old shows nothing yet');
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId: 2,
+      version: 2,
+      result: await synthesisOfStep(steps[0]!),
+    });
+    await page.clock.runFor(1000);
+    assert.equal(await busy.count(), 0, 'an answered redraw never turns busy');
+
+    // Two redraws that overtake each other share one wait, counted from the first.
+    await webview.postFromHost({ type: 'synthesisState', requestId: 3, state: 'pending' });
+    await page.clock.runFor(100);
+    await webview.postFromHost({ type: 'synthesisState', requestId: 4, state: 'pending' });
+    await page.clock.runFor(100);
+    await page.locator('.pairs-grid[data-pending="true"]').waitFor();
+    await page.locator('sp-pairs vscode-progress-ring').waitFor();
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId: 4,
+      version: 4,
+      result: await synthesisOfStep(steps.at(-1)!),
+    });
+    await page.locator('.pairs-grid[data-pending="false"]').waitFor();
+    assert.equal(await busy.count(), 0);
+    await page.close();
+  });
+
   it('edits perturb keys from its controls, one edit per change', async () => {
     const webview = await withRun('dark', { tab: 'pairs' });
     const { page } = webview;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { renderWebviewHtml } from '../../src/host/webview/webviewHtml';
 import { chromiumArgs, chromiumPath } from '../integration/run';
 import { type ThemeName, themes } from './themes';
@@ -21,7 +24,7 @@ export interface OpenedWebview {
   posted(): Promise<unknown[]>;
   /** What the page last stored with setState. */
   state(): Promise<unknown>;
-  /** Delivers a message as the extension host would. */
+  /** Delivers a message as the extension host would; settles once the page's listener has handled it. */
   postFromHost(message: unknown): Promise<void>;
   consoleMessages: string[];
   cspViolations(): Promise<string[]>;
@@ -46,6 +49,8 @@ export async function openWebview(
 ): Promise<OpenedWebview> {
   const page = await browser.newPage({
     viewport: { width: options.width ?? 900, height: options.height ?? 640 },
+    // For the harness's own socket into the page (see openCarrier), from the webview's origin to loopback.
+    permissions: ['local-network-access'],
   });
   const consoleMessages: string[] = [];
   page.on('console', (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
@@ -80,8 +85,7 @@ export async function openWebview(
   });
   // Everything else would leave the machine: refuse it, as the webview sandbox has no network either.
   await page.route(/^(?!https:\/\/webview\.synthpair\.test)/, (route) => route.abort());
-  const { onPosted } = options;
-  if (onPosted) await page.exposeFunction('__synthpairPosted', onPosted);
+  const carrier = await openCarrier(page, options.onPosted ?? (() => undefined));
   const theme = themes[options.theme];
   // Source text rather than a function: the TypeScript loader decorates functions with helpers the page lacks.
   await page.addInitScript(`(() => {
@@ -90,20 +94,43 @@ export async function openWebview(
     window.acquireVsCodeApi = () => ({
       postMessage: (message) => {
         recorded.posted.push(structuredClone(message));
-        window.__synthpairPosted?.(message);
+        window.__synthpairPosted(message);
       },
       getState: () => recorded.state,
       setState: (state) => { recorded.state = structuredClone(state); },
     });
-    // Bytes arrive as VS Code delivers them, as a Uint8Array (see carryBytes).
-    const revive = (value) =>
-      Array.isArray(value) ? value.map(revive)
-      : value && typeof value === 'object'
-        ? typeof value[${JSON.stringify(bytesKey)}] === 'string'
-          ? Uint8Array.fromBase64(value[${JSON.stringify(bytesKey)}])
-          : Object.fromEntries(Object.entries(value).map(([key, item]) => [key, revive(item)]))
-        : value;
-    window.__synthpairDeliver = (message) => window.postMessage(revive(message), '*');
+    // Opened before the document's CSP exists, which would refuse it: see openCarrier.
+    const socket = new WebSocket(${JSON.stringify(carrier.url)});
+    socket.binaryType = 'arraybuffer';
+    const unsent = [];
+    socket.onopen = () => unsent.splice(0).forEach((text) => socket.send(text));
+    window.__synthpairPosted = (message) => {
+      const text = JSON.stringify({ posted: message });
+      if (socket.readyState === WebSocket.OPEN) socket.send(text);
+      else unsent.push(text);
+    };
+    let header;
+    const deliver = (bytes) => {
+      const revive = (value) =>
+        Array.isArray(value) ? value.map(revive)
+        : value && typeof value === 'object'
+          ? Array.isArray(value[${JSON.stringify(bytesKey)}])
+            ? new Uint8Array(bytes, value[${JSON.stringify(bytesKey)}][0], value[${JSON.stringify(bytesKey)}][1])
+            : Object.fromEntries(Object.entries(value).map(([key, item]) => [key, revive(item)]))
+          : value;
+      // Handed over, not copied, as VS Code hands a webview the bytes it was sent.
+      window.postMessage(revive(header.message), '*', bytes ? [bytes] : []);
+      handling.push(header.id);
+      header = undefined;
+    };
+    // Called by a listener added after the page's own (see openWebview), so once the page has handled it.
+    const handling = [];
+    window.__synthpairHandled = () => socket.send(JSON.stringify({ delivered: handling.shift() }));
+    socket.onmessage = (event) => {
+      if (header !== undefined) return deliver(event.data);
+      header = JSON.parse(event.data);
+      if (!header.withBytes) deliver();
+    };
     document.addEventListener('securitypolicyviolation', (event) =>
       recorded.violations.push(event.violatedDirective + ' ' + event.blockedURI));
     // The document has no elements yet when this runs; VS Code too themes the page once it exists.
@@ -115,6 +142,12 @@ export async function openWebview(
     });
   })();`);
   await page.goto(`${origin}/index.html`);
+  // The bundle added its listener as it loaded: this one runs after it for every message, microtasks included.
+  await page.evaluate(() =>
+    window.addEventListener('message', () =>
+      (window as unknown as { __synthpairHandled(): void }).__synthpairHandled(),
+    ),
+  );
   type Recorded = { posted: unknown[]; state: unknown; violations: string[] };
   // Playwright evaluates through the debugger, which the page's CSP does not restrict; the page itself cannot eval.
   const recorded = () => page.evaluate(() => (window as unknown as { __synthpair: Recorded }).__synthpair);
@@ -124,31 +157,76 @@ export async function openWebview(
     posted: async () => (await recorded()).posted,
     state: async () => (await recorded()).state,
     cspViolations: async () => (await recorded()).violations,
-    postFromHost: async (message) => {
-      await page.evaluate(
-        (data) => (window as unknown as { __synthpairDeliver(data: unknown): void }).__synthpairDeliver(data),
-        carryBytes(message),
-      );
-    },
+    postFromHost: (message) => carrier.deliver(message),
   };
 }
 
 const bytesKey = '__synthpairBytes';
 
+interface Carrier {
+  url: string;
+  /** Settles once the page has handled the message, posted to its window as VS Code's webview host does. */
+  deliver(message: unknown): Promise<void>;
+}
+
 /**
- * The message with each Uint8Array as base64 text under {@link bytesKey}, which the page turns back into a
- * Uint8Array. Playwright would carry typed arrays itself, but encodes them a byte at a time in JavaScript: a
- * second for one pair grid on a busy machine, where VS Code hands the webview the bytes as they are.
+ * A WebSocket between the harness and the page. Into the page it carries each message's JSON as text and the
+ * Uint8Arrays in it as one binary frame, as VS Code hands a webview typed arrays: as bytes. Playwright's
+ * evaluate would carry bytes as text through the debugger protocol, a quarter of a second for one pair grid,
+ * which the pairs' edit-to-pixels time would count although no user ever waits for it. Out of the page it
+ * carries what the page posts, as it posts it. The page opens the socket before its CSP (a meta element) is
+ * parsed; the CSP still governs everything the page itself loads or connects to.
  */
-function carryBytes(value: unknown): unknown {
-  if (value instanceof Uint8Array) {
-    return { [bytesKey]: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-  }
-  if (Array.isArray(value)) return value.map(carryBytes);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, carryBytes(item)]));
-  }
-  return value;
+async function openCarrier(page: Page, onPosted: (message: unknown) => void): Promise<Carrier> {
+  const server = createServer();
+  // The page's closing ends the connection; the listener alone must not keep a test run alive.
+  server.unref();
+  const sockets = new WebSocketServer({ server });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  const { port } = server.address() as AddressInfo;
+  const connected = new Promise<WebSocket>((resolve) => sockets.once('connection', resolve));
+  page.once('close', () => {
+    sockets.close();
+    server.close();
+  });
+  let nextId = 0;
+  const awaited = new Map<number, { delivered(): void; lost(error: Error): void }>();
+  void connected.then((socket) => {
+    socket.on('message', (data) => {
+      const received = JSON.parse(String(data)) as { delivered: number } | { posted: unknown };
+      if ('posted' in received) {
+        onPosted(received.posted);
+        return;
+      }
+      awaited.get(received.delivered)?.delivered();
+      awaited.delete(received.delivered);
+    });
+    socket.on('close', () => {
+      for (const { lost } of awaited.values()) lost(new Error('the page closed before a message reached it'));
+      awaited.clear();
+    });
+  });
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    deliver: async (message) => {
+      const socket = await connected;
+      const chunks: Uint8Array[] = [];
+      let length = 0;
+      // `this[key]` is the value before a Buffer's toJSON made it an array of numbers.
+      const text = JSON.stringify(message, function (this: Record<string, unknown>, key, value: unknown) {
+        const original = this[key];
+        if (!(original instanceof Uint8Array)) return value;
+        chunks.push(original);
+        length += original.byteLength;
+        return { [bytesKey]: [length - original.byteLength, original.byteLength] };
+      });
+      const id = nextId++;
+      const done = new Promise<void>((delivered, lost) => awaited.set(id, { delivered, lost }));
+      socket.send(`{"id":${id},"withBytes":${chunks.length > 0},"message":${text}}`);
+      if (chunks.length > 0) socket.send(Buffer.concat(chunks, length));
+      await done;
+    },
+  };
 }
 
 /** Fails a suite early, and says why, when the bundle it loads has not been built. */

@@ -4,9 +4,10 @@ import type { WorkerParams, WorkerResult } from '../../shared/protocol/worker';
 import type { PanelValues } from './configValues';
 
 /**
- * How long an edit settles before the worker redraws: about a frame, which folds the requests that arrive
- * together (the change events of one edit) and adds little to the redraw itself. The worker cancels a redraw
- * that a newer request overtakes, so typing "0.35" ends in the grid of 0.35 however fast it is typed.
+ * How long an edit made while a redraw is waiting or running settles before the next redraw starts: about a
+ * frame, which folds edits that come together into one request. An edit while nothing is waiting or running
+ * starts its redraw at once. The worker cancels a redraw that a newer request overtakes, so typing "0.35" ends
+ * in the grid of 0.35 however fast it is typed.
  */
 const synthesisDebounceMs = 16;
 
@@ -35,8 +36,9 @@ interface Requested {
 }
 
 /**
- * Redraws the pair grid in the worker whenever the panel keys of the experiment change, debounced. The worker
- * answers a request superseded by a newer one with `cancelled`, so the grid only ever moves forward.
+ * Redraws the pair grid in the worker whenever the panel keys of the experiment change: at once when it is
+ * idle, else debounced. The worker answers a request superseded by a newer one with `cancelled`, so the grid
+ * only ever moves forward.
  */
 export class PairsSynthesis {
   private timer: NodeJS.Timeout | undefined;
@@ -44,6 +46,7 @@ export class PairsSynthesis {
   private readonly requested = new Map<number, Requested>();
   private readonly listeners = new Set<(timing: EditToPixels) => void>();
   private latest = 0;
+  private running = 0;
 
   constructor(private readonly dependencies: PairsSynthesisDependencies) {}
 
@@ -52,11 +55,16 @@ export class PairsSynthesis {
    * them happened, which edit-to-pixels is timed from.
    */
   schedule(runDir: string, values: PanelValues, version: number, editedAt: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    const start = () => {
       this.timer = undefined;
       void this.run(runDir, values, version, editedAt);
-    }, this.dependencies.debounceMs ?? synthesisDebounceMs);
+    };
+    if (this.timer === undefined && this.running === 0) {
+      start();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(start, this.dependencies.debounceMs ?? synthesisDebounceMs);
   }
 
   /** Drops a pending redraw, e.g. when the panel shows another run. */
@@ -102,6 +110,7 @@ export class PairsSynthesis {
     // Only the newest request's bookkeeping can still be needed.
     for (const id of this.requested.keys()) if (id < requestId - 8) this.requested.delete(id);
     this.dependencies.post({ type: 'synthesisState', requestId, state: 'pending' });
+    this.running++;
     try {
       const result = await this.dependencies.synthesize({ runDir, overrides: { ...values } });
       if (result.cancelled || requestId !== this.latest) {
@@ -123,6 +132,8 @@ export class PairsSynthesis {
         state: wire.name === 'ExperimentInputError' ? 'unavailable' : 'failed',
         message: wire.message,
       });
+    } finally {
+      this.running--;
     }
   }
 }

@@ -194,66 +194,104 @@ describe('dashboard host: redrawing the pairs as the config changes', () => {
   ) {
     const posted: HostToDashboard[] = [];
     const requests: WorkerParams<'synthesize'>[] = [];
+    const waiting: { count: number; reached(): void }[] = [];
     const synthesis = new PairsSynthesis({
       synthesize: (params) => {
         requests.push(params);
         return answer(params, requests.length);
       },
-      post: (message) => posted.push(message),
+      post: (message) => {
+        posted.push(message);
+        for (const wait of waiting.filter(({ count }) => posted.length >= count)) wait.reached();
+      },
       log: () => undefined,
       debounceMs: 20,
     });
-    return { synthesis, posted, requests };
+    /** Settles once `count` messages have been posted. */
+    const postedCount = (count: number) =>
+      posted.length >= count
+        ? Promise.resolve()
+        : new Promise<void>((reached) => waiting.push({ count, reached }));
+    return { synthesis, posted, requests, postedCount };
   }
 
-  const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  function held() {
+    let release: (result: WorkerResult<'synthesize'>) => void = () => undefined;
+    const answer = new Promise<WorkerResult<'synthesize'>>((resolve) => {
+      release = resolve;
+    });
+    return { answer, release };
+  }
 
-  it('debounces a burst of edits into one request carrying the latest values', async () => {
-    const { synthesis, posted, requests } = harness(async () => synthesisResult(5));
+  it('asks the worker at once when no redraw is waiting or running', () => {
+    const { synthesis, posted, requests } = harness(() => new Promise(() => undefined));
     synthesis.schedule('run', { ...values.values, 'perturb.strength': 1.5 }, 1, performance.now());
-    synthesis.schedule('run', { ...values.values, 'perturb.strength': 2 }, 2, performance.now());
-    await settle(60);
     assert.equal(requests.length, 1);
-    assert.equal(requests[0]?.overrides['perturb.strength'], 2);
-    assert.deepEqual(
-      posted.map((message) => message.type),
-      ['synthesisState', 'synthesis'],
+    assert.equal(requests[0]?.overrides['perturb.strength'], 1.5);
+    assert.deepEqual(posted, [{ type: 'synthesisState', requestId: 1, state: 'pending' }]);
+    synthesis.dispose();
+  });
+
+  it('folds the edits made while a redraw runs into one request carrying the latest values', async () => {
+    const first = held();
+    const { synthesis, posted, requests, postedCount } = harness((_params, call) =>
+      call === 1 ? first.answer : Promise.resolve(synthesisResult(5)),
     );
-    const grid = posted[1];
+    synthesis.schedule('run', { ...values.values, 'perturb.strength': 1 }, 1, performance.now());
+    synthesis.schedule('run', { ...values.values, 'perturb.strength': 1.5 }, 2, performance.now());
+    synthesis.schedule('run', { ...values.values, 'perturb.strength': 2 }, 3, performance.now());
+    assert.equal(requests.length, 1);
+    // pending 1, pending 2, the grid of 2
+    await postedCount(3);
+    assert.deepEqual(
+      requests.map((request) => request.overrides['perturb.strength']),
+      [1, 2],
+    );
+    const grid = posted[2];
     assert.ok(grid?.type === 'synthesis');
-    assert.equal(grid.version, 2);
+    assert.equal(grid.version, 3);
+    first.release(synthesisResult(5));
+    await postedCount(4);
+    assert.deepEqual(posted[3], { type: 'synthesisState', requestId: 1, state: 'cancelled' });
+    assert.equal(requests.length, 2);
     synthesis.dispose();
   });
 
   it('times an edit to the webview’s painted grid, and only once', async () => {
-    const { synthesis, posted } = harness(async () => synthesisResult(7));
+    const answer = held();
+    const { synthesis, posted, postedCount } = harness(() => answer.answer);
     const editedAt = performance.now();
     synthesis.schedule('run', values.values, 1, editedAt);
-    await settle(60);
+    answer.release(synthesisResult(7));
+    await postedCount(2);
     const grid = posted.find((message) => message.type === 'synthesis');
     assert.ok(grid?.type === 'synthesis');
+    const paintedAt = performance.now();
     const timing = synthesis.rendered(grid.requestId, 3);
     assert.ok(timing);
     assert.equal(timing.workerMs, 7);
-    assert.ok(timing.totalMs >= 20, `${timing.totalMs} ms includes the debounce`);
+    assert.equal(timing.renderMs, 3);
+    assert.ok(
+      timing.totalMs >= paintedAt - editedAt,
+      `${timing.totalMs} ms runs from the edit to the report`,
+    );
     assert.equal(synthesis.rendered(grid.requestId, 3), undefined);
     synthesis.dispose();
   });
 
   it('drops an answer that a newer request overtook, and tells an unavailable run from a failure', async () => {
-    const { synthesis, posted } = harness(async (_params, call) => {
-      if (call === 1) {
-        await settle(80);
-        return synthesisResult(80);
-      }
+    const first = held();
+    const { synthesis, posted, postedCount } = harness((_params, call) => {
+      if (call === 1) return first.answer;
       const error = new Error('run: was trained without a decoder');
       error.name = 'ExperimentInputError';
-      throw error;
+      return Promise.reject(error);
     });
     synthesis.schedule('run', values.values, 1, performance.now());
-    await settle(40);
     synthesis.schedule('run', values.values, 2, performance.now());
-    await settle(150);
+    await postedCount(3);
+    first.release(synthesisResult(80));
+    await postedCount(4);
     assert.equal(posted.filter((message) => message.type === 'synthesis').length, 0);
     const states = posted.flatMap((message) => (message.type === 'synthesisState' ? [message.state] : []));
     assert.deepEqual(states, ['pending', 'pending', 'unavailable', 'cancelled']);

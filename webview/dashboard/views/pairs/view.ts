@@ -43,6 +43,11 @@ interface ShownGrid {
 /** Columns of a probe's row: the image, d(h), each d(h′), and |d(h) − d(h′₁)| amplified. */
 const differenceGain = 4;
 const gap = 2;
+/**
+ * How long a redraw runs before the grid dims and a progress ring spins. Most redraws end sooner: showing
+ * them busy would flash, and each frame of the fade and the ring would delay the new grid's own frame.
+ */
+const busyDelayMs = 150;
 
 interface Slider {
   key: PanelConfigKey;
@@ -95,6 +100,7 @@ export class PairsView extends LitElement {
     config: { attribute: false },
     classNames: { attribute: false },
     problem: { attribute: false },
+    slow: { state: true },
   };
 
   declare synthesis: PairsSynthesis;
@@ -102,6 +108,9 @@ export class PairsView extends LitElement {
   declare classNames: readonly string[];
   declare problem: string | undefined;
 
+  /** The pending redraw has run longer than {@link busyDelayMs}. */
+  declare private slow: boolean;
+  private slowTimer?: ReturnType<typeof setTimeout>;
   private canvas?: HTMLCanvasElement;
   private paintedRequest?: number;
   private readonly resizeObserver = new ResizeObserver(() => this.paint(true));
@@ -111,6 +120,7 @@ export class PairsView extends LitElement {
     this.synthesis = { status: 'idle' };
     this.config = {};
     this.classNames = [];
+    this.slow = false;
   }
 
   // Light DOM: the page's stylesheets style the controls like the rest of the dashboard.
@@ -126,6 +136,23 @@ export class PairsView extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.resizeObserver.disconnect();
+    clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (!changed.has('synthesis')) return;
+    if (this.synthesis.status !== 'pending') {
+      clearTimeout(this.slowTimer);
+      this.slowTimer = undefined;
+      this.slow = false;
+    } else if (this.slowTimer === undefined && !this.slow) {
+      // One wait for a run of redraws that overtake each other: the user has waited since the first.
+      this.slowTimer = setTimeout(() => {
+        this.slowTimer = undefined;
+        this.slow = true;
+      }, busyDelayMs);
+    }
   }
 
   private get shown(): ShownGrid | undefined {
@@ -143,7 +170,7 @@ export class PairsView extends LitElement {
 
   protected override render(): TemplateResult {
     const shown = this.shown;
-    const pending = this.synthesis.status === 'pending';
+    const pending = this.synthesis.status === 'pending' && this.slow;
     return html`
       <section class="pairs-controls" aria-label="Perturbation">
         <label class="control">
