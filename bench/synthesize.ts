@@ -247,7 +247,8 @@ async function measureEditToPixels(worker: WorkerProcess, runDir: string): Promi
           .then(async () => {
             const started = performance.now();
             await webview.postFromHost(message);
-            if (message.type === 'synthesis') carried.set(message.requestId, performance.now() - started);
+            if (message.type === 'synthesis' || message.type === 'synthesisSameBase')
+              carried.set(message.requestId, performance.now() - started);
           })
           .catch((error) => current?.failed(error));
       },
@@ -255,7 +256,10 @@ async function measureEditToPixels(worker: WorkerProcess, runDir: string): Promi
     });
     reported = (requestId, renderMs) => {
       const timing = synthesis.rendered(requestId, renderMs);
-      if (timing) current?.painted(timing);
+      // The grid's delivery can still be settling: the page's report and its acknowledgement may reach this
+      // process in one read, the report handled first. The edit ends once its carrying time is known.
+      const edit = current;
+      if (timing) void delivery.then(() => edit?.painted(timing));
     };
     const configFile = path.join(runDir, 'bench.synthpair.json');
     await webview.postFromHost({

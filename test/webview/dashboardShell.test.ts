@@ -133,6 +133,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({
       type: 'synthesis',
       requestId: 1,
+      baseId: 1,
       version: 1,
       result: await synthesisOfStep(latest),
     });
@@ -176,6 +177,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({
       type: 'synthesis',
       requestId: 2,
+      baseId: 2,
       version: 2,
       result: await synthesisOfStep(steps[0]!),
     });
@@ -189,12 +191,66 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.page.close();
   });
 
+  it('draws a grid that reuses the originals and reconstructions it holds, and asks again for a base it lacks', async () => {
+    const webview = await withRun('dark', { tab: 'pairs' });
+    const { page } = webview;
+    const whole = await synthesisOfStep(steps.at(-1)!);
+    const rendered = (requestId: number) =>
+      page.waitForFunction(
+        (id) =>
+          (
+            window as unknown as { __synthpair: { posted: { type: string; requestId?: number }[] } }
+          ).__synthpair.posted.some(
+            (message) => message.type === 'synthesisRendered' && message.requestId === id,
+          ),
+        requestId,
+      );
+    /** The RGB of the first pixel of the first probe's tile in `column`, as painted. */
+    const tileColour = (column: number) =>
+      page.evaluate(
+        ({ column, size }) => {
+          const canvas = document.querySelector<HTMLCanvasElement>('#pairs-canvas')!;
+          const data = canvas.getContext('2d')!.getImageData(column * (size + 2), 0, 1, 1).data;
+          return [data[0], data[1], data[2]];
+        },
+        { column, size: whole.imageSize },
+      );
+    await webview.postFromHost({ type: 'synthesis', requestId: 1, version: 1, baseId: 7, result: whole });
+    await rendered(1);
+    const { originals: _originals, reconstructions: _reconstructions, ...figures } = whole;
+    const perturbed = new Uint8Array(whole.perturbed.length).fill(200);
+    await webview.postFromHost({
+      type: 'synthesisSameBase',
+      requestId: 2,
+      version: 2,
+      baseId: 7,
+      result: { ...figures, perturbed },
+    });
+    await rendered(2);
+    assert.deepEqual(await tileColour(0), [...whole.originals.subarray(0, 3)]);
+    assert.deepEqual(await tileColour(1), [...whole.reconstructions.subarray(0, 3)]);
+    assert.deepEqual(await tileColour(2), [200, 200, 200]);
+
+    // A base the webview never got (it refused or missed that grid) is never stood in for by another.
+    await webview.postFromHost({
+      type: 'synthesisSameBase',
+      requestId: 3,
+      version: 3,
+      baseId: 8,
+      result: { ...figures, perturbed: new Uint8Array(whole.perturbed.length) },
+    });
+    assert.deepEqual((await webview.posted()).at(-1), { type: 'pairsBaseMissing', requestId: 3 });
+    assert.deepEqual(await tileColour(2), [200, 200, 200]);
+    await page.close();
+  });
+
   it('dims the grid and spins only for a redraw that takes a while, not for each quick one', async () => {
     const webview = await withRun('dark', { tab: 'pairs' });
     const { page } = webview;
     await webview.postFromHost({
       type: 'synthesis',
       requestId: 1,
+      baseId: 1,
       version: 1,
       result: await synthesisOfStep(steps.at(-1)!),
     });
@@ -209,6 +265,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({
       type: 'synthesis',
       requestId: 2,
+      baseId: 2,
       version: 2,
       result: await synthesisOfStep(steps[0]!),
     });
@@ -225,6 +282,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({
       type: 'synthesis',
       requestId: 4,
+      baseId: 4,
       version: 4,
       result: await synthesisOfStep(steps.at(-1)!),
     });
@@ -239,6 +297,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({
       type: 'synthesis',
       requestId: 1,
+      baseId: 1,
       version: 1,
       result: await synthesisOfStep(steps.at(-1)!),
     });
@@ -284,6 +343,7 @@ describe('dashboard shell and pairs in Chromium', function () {
       await webview.postFromHost({
         type: 'synthesis',
         requestId: 1,
+        baseId: 1,
         version: 1,
         result: await synthesisOfStep(steps.at(-1)!),
       });

@@ -87,6 +87,9 @@ const view: {
 
 const app = document.getElementById('app')!;
 
+/** The originals and reconstructions of the last grid that came whole, which later grids may reuse. */
+let gridBase: { id: number; originals: Uint8Array; reconstructions: Uint8Array } | undefined;
+
 host.onMessage((message) => {
   switch (message.type) {
     case 'backendReport':
@@ -126,11 +129,30 @@ host.onMessage((message) => {
     case 'skippedFiles':
       view.skippedFiles = message;
       break;
-    case 'synthesis':
+    case 'synthesis': {
+      const { originals, reconstructions } = message.result;
+      gridBase = { id: message.baseId, originals, reconstructions };
       view.synthesis = {
         status: 'ready',
         requestId: message.requestId,
         result: message.result,
+        receivedAt: performance.now(),
+      };
+      break;
+    }
+    case 'synthesisSameBase':
+      if (gridBase?.id !== message.baseId) {
+        post({ type: 'pairsBaseMissing', requestId: message.requestId });
+        break;
+      }
+      view.synthesis = {
+        status: 'ready',
+        requestId: message.requestId,
+        result: {
+          ...message.result,
+          originals: gridBase.originals,
+          reconstructions: gridBase.reconstructions,
+        },
         receivedAt: performance.now(),
       };
       break;

@@ -359,7 +359,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     const newest = (await this.analysisStepsOf(runDir)).at(-1);
     const grid = newest ? await analysisStepPairs(runDir, newest) : undefined;
     if (runDir !== this.selectedRun) return;
-    if (grid) await this.post({ type: 'synthesis', requestId: 0, version: 0, result: grid });
+    if (grid) this.synthesis.show(0, 0, grid);
     await this.post({
       type: 'synthesisState',
       requestId: 0,
@@ -446,6 +446,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
         this.ready = true;
         // A reloaded webview has lost what it was sent.
         this.logs.keepOnly([]);
+        this.synthesis.forgetSentBase();
         await this.post({ type: 'workerState', state: this.dependencies.engine.state });
         await this.sendEverything();
         await this.sendBackendReport(false);
@@ -490,6 +491,13 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
         return;
       case 'saveExport':
         await this.saveExport(value.suggestedName, value.format, value.base64);
+        return;
+      case 'pairsBaseMissing':
+        this.dependencies.output.warn(
+          `Dashboard: the webview lacked the images pair grid ${value.requestId} reused; sending the pairs whole`,
+        );
+        this.synthesis.forgetSentBase();
+        this.requestPairs(performance.now());
         return;
       case 'synthesisRendered':
         completeWalkthroughStep(contextKeys.walkthroughPairsShown);

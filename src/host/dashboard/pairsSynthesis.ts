@@ -1,6 +1,6 @@
 import { toWireError } from '../../shared/protocol/errors';
 import type { HostToDashboard } from '../../shared/protocol/webview';
-import type { WorkerParams, WorkerResult } from '../../shared/protocol/worker';
+import type { SynthesisResultMessage, WorkerParams, WorkerResult } from '../../shared/protocol/worker';
 import type { PanelValues } from './configValues';
 
 /**
@@ -47,6 +47,9 @@ export class PairsSynthesis {
   private readonly listeners = new Set<(timing: EditToPixels) => void>();
   private latest = 0;
   private running = 0;
+  /** The originals and reconstructions the webview holds, from the last grid sent whole. */
+  private sentBase?: { id: number; originals: Uint8Array; reconstructions: Uint8Array };
+  private nextBaseId = 1;
 
   constructor(private readonly dependencies: PairsSynthesisDependencies) {}
 
@@ -92,6 +95,38 @@ export class PairsSynthesis {
     return timing;
   }
 
+  /**
+   * Sends a grid to the webview: without its originals and reconstructions when those are the bytes the
+   * webview holds already, as after an edit of perturb.* or of the mask.
+   */
+  show(requestId: number, version: number, result: SynthesisResultMessage): void {
+    const base = this.sentBase;
+    if (
+      base &&
+      sameBytes(base.originals, result.originals) &&
+      sameBytes(base.reconstructions, result.reconstructions)
+    ) {
+      const { originals: _originals, reconstructions: _reconstructions, ...perturbed } = result;
+      this.dependencies.post({
+        type: 'synthesisSameBase',
+        requestId,
+        version,
+        baseId: base.id,
+        result: perturbed,
+      });
+      return;
+    }
+    // Never reused: a webview that refused a grid keeps the base before it, which must not pass for a newer one.
+    const baseId = this.nextBaseId++;
+    this.sentBase = { id: baseId, originals: result.originals, reconstructions: result.reconstructions };
+    this.dependencies.post({ type: 'synthesis', requestId, version, baseId, result });
+  }
+
+  /** The webview holds no base any more (it reloaded) or not the one sent last: the next grid goes whole. */
+  forgetSentBase(): void {
+    this.sentBase = undefined;
+  }
+
   /** Every measured edit-to-pixels time, as the grids appear. */
   onDidRender(listener: (timing: EditToPixels) => void): { dispose(): void } {
     this.listeners.add(listener);
@@ -119,7 +154,7 @@ export class PairsSynthesis {
         return;
       }
       this.requested.get(requestId)!.workerMs = result.elapsedMs;
-      this.dependencies.post({ type: 'synthesis', requestId, version, result });
+      this.show(requestId, version, result);
     } catch (error) {
       this.requested.delete(requestId);
       if (requestId !== this.latest) return;
@@ -136,4 +171,10 @@ export class PairsSynthesis {
       this.running--;
     }
   }
+}
+
+function sameBytes(left: Uint8Array, right: Uint8Array): boolean {
+  return Buffer.from(left.buffer, left.byteOffset, left.byteLength).equals(
+    Buffer.from(right.buffer, right.byteOffset, right.byteLength),
+  );
 }

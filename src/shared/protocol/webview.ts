@@ -3,7 +3,7 @@ import { colormapNames } from '../colormaps';
 import { heatmapVariants } from '../config/experiment/choices';
 import { backendReport } from './backend';
 import { analysisManifest, evalRecord, metricsRecord, runState } from './runFiles';
-import { synthesisOverrideKeys, synthesisResult, wireError } from './worker';
+import { perturbedSynthesis, synthesisOverrideKeys, synthesisResult, wireError } from './worker';
 import './zodLocale';
 
 export const workerState = z.enum(['stopped', 'starting', 'ready', 'crashed']);
@@ -107,9 +107,27 @@ export const hostToDashboard = z.discriminatedUnion('type', [
   }),
   /**
    * A pair grid redrawn in the worker for config `version`. `requestId` comes back in `synthesisRendered`
-   * so the host can time an edit to the pixels on screen.
+   * so the host can time an edit to the pixels on screen. The webview keeps its originals and reconstructions
+   * as base `baseId`.
    */
-  z.object({ type: z.literal('synthesis'), requestId: z.int(), version: z.int(), result: synthesisResult }),
+  z.object({
+    type: z.literal('synthesis'),
+    requestId: z.int(),
+    version: z.int(),
+    baseId: z.int(),
+    result: synthesisResult,
+  }),
+  /**
+   * A pair grid whose originals and reconstructions are those of base `baseId`, which the webview was sent
+   * last; one that does not hold that base answers `pairsBaseMissing`.
+   */
+  z.object({
+    type: z.literal('synthesisSameBase'),
+    requestId: z.int(),
+    version: z.int(),
+    baseId: z.int(),
+    result: perturbedSynthesis,
+  }),
   /** Brings a tab to the front, e.g. for a command that opens the dashboard on the pairs. */
   z.object({ type: z.literal('showTab'), tab: dashboardTab }),
   /** Why there is no new pair grid: redrawing, superseded, failed, or the run cannot be redrawn. */
@@ -145,6 +163,8 @@ export const dashboardToHost = z.discriminatedUnion('type', [
   }),
   /** The pair grid of `requestId` is on screen, `renderMs` after its message arrived. */
   z.object({ type: z.literal('synthesisRendered'), requestId: z.int(), renderMs: z.number() }),
+  /** A grid reused a base the webview does not hold (it missed or refused that grid): send the pairs whole. */
+  z.object({ type: z.literal('pairsBaseMissing'), requestId: z.int() }),
 ]);
 export type DashboardToHost = z.infer<typeof dashboardToHost>;
 

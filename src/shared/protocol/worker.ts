@@ -62,58 +62,68 @@ export function asPlainBytes(bytes: Uint8Array): Uint8Array {
     : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** What a pair grid was drawn from and with, without its pixels. */
+const synthesisFigures = z.object({
+  cancelled: z.literal(false),
+  runDir: z.string(),
+  checkpoint: z.string(),
+  epoch: z.int().check(z.nonnegative()),
+  /** The analysis the mask's variances and importances come from. */
+  analysisEpoch: z.int().check(z.nonnegative()),
+  probes: z.int().check(z.positive()),
+  imageSize: z.int().check(z.positive()),
+  samples: z.int().check(z.positive()),
+  dimensions: z.int().check(z.positive()),
+  masked: z.int().check(z.nonnegative()),
+  variance: quantileCriterion,
+  gradcam: z.extend(quantileCriterion, { variant: z.enum(importanceVariants) }),
+  combine: z.enum(maskCombines),
+  perturb: z.object({
+    mode: z.enum(perturbModes),
+    strength: z.number(),
+    fraction: z.number(),
+  }),
+  /** From the request's arrival to the pixels, loading the run included when it was not loaded yet. */
+  elapsedMs: z.number().check(z.nonnegative()),
+});
+
+type GridPixels = Partial<Record<'originals' | 'reconstructions' | 'perturbed', Uint8Array>>;
+
+/** Each array a grid carries holds whole tiles of the stated size: a short one would paint a torn grid. */
+const wholeTiles = z.superRefine((result: z.infer<typeof synthesisFigures> & GridPixels, context) => {
+  const tile = result.imageSize * result.imageSize * 3;
+  const tiles = {
+    originals: result.probes,
+    reconstructions: result.probes,
+    perturbed: result.probes * result.samples,
+  };
+  for (const [field, count] of Object.entries(tiles) as [keyof typeof tiles, number][]) {
+    const bytes = result[field];
+    if (bytes !== undefined && bytes.length !== count * tile) {
+      context.addIssue({
+        code: 'custom',
+        path: [field],
+        input: bytes,
+        message: `holds ${bytes.length} bytes, not the ${count * tile} of ${count} tiles of ${result.imageSize} × ${result.imageSize} × 3`,
+      });
+    }
+  }
+});
+
 /**
  * The pairs of a run's probes redrawn with changed settings. Images are RGB bytes, row-major, channels last:
  * [P, S, S, 3] originals and reconstructions, [samples, P, S, S, 3] perturbed copies.
  */
 export const synthesisResult = z
-  .object({
-    cancelled: z.literal(false),
-    runDir: z.string(),
-    checkpoint: z.string(),
-    epoch: z.int().check(z.nonnegative()),
-    /** The analysis the mask's variances and importances come from. */
-    analysisEpoch: z.int().check(z.nonnegative()),
-    probes: z.int().check(z.positive()),
-    imageSize: z.int().check(z.positive()),
-    samples: z.int().check(z.positive()),
-    dimensions: z.int().check(z.positive()),
-    masked: z.int().check(z.nonnegative()),
-    variance: quantileCriterion,
-    gradcam: z.extend(quantileCriterion, { variant: z.enum(importanceVariants) }),
-    combine: z.enum(maskCombines),
-    perturb: z.object({
-      mode: z.enum(perturbModes),
-      strength: z.number(),
-      fraction: z.number(),
-    }),
-    originals: rgbBytes,
-    reconstructions: rgbBytes,
-    perturbed: rgbBytes,
-    /** From the request's arrival to the pixels, loading the run included when it was not loaded yet. */
-    elapsedMs: z.number().check(z.nonnegative()),
-  })
-  .check(
-    // Each array holds whole tiles of the stated size: a short one would paint a torn grid.
-    z.superRefine((result, context) => {
-      const tile = result.imageSize * result.imageSize * 3;
-      const tiles = {
-        originals: result.probes,
-        reconstructions: result.probes,
-        perturbed: result.probes * result.samples,
-      };
-      for (const [field, count] of Object.entries(tiles) as [keyof typeof tiles, number][]) {
-        if (result[field].length !== count * tile) {
-          context.addIssue({
-            code: 'custom',
-            path: [field],
-            input: result[field],
-            message: `holds ${result[field].length} bytes, not the ${count * tile} of ${count} tiles of ${result.imageSize} × ${result.imageSize} × 3`,
-          });
-        }
-      }
-    }),
-  );
+  .extend(synthesisFigures, { originals: rgbBytes, reconstructions: rgbBytes, perturbed: rgbBytes })
+  .check(wholeTiles);
+
+/**
+ * A grid without the originals and reconstructions, for a receiver that holds those of the grid before: an
+ * edit of perturb.* or of the mask leaves them as they were, and they are a third of a grid's bytes.
+ */
+export const perturbedSynthesis = z.extend(synthesisFigures, { perturbed: rgbBytes }).check(wholeTiles);
+export type PerturbedSynthesis = z.infer<typeof perturbedSynthesis>;
 export type SynthesisResultMessage = z.infer<typeof synthesisResult>;
 
 /**

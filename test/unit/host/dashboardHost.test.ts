@@ -279,6 +279,37 @@ describe('dashboard host: redrawing the pairs as the config changes', () => {
     synthesis.dispose();
   });
 
+  it('sends the originals and reconstructions only when they differ from those the webview holds', () => {
+    const { synthesis, posted } = harness(() => new Promise(() => undefined));
+    const grid = (originals: number, reconstructions: number) => ({
+      ...(synthesisResult(5) as Extract<WorkerResult<'synthesize'>, { cancelled: false }>),
+      originals: new Uint8Array(3).fill(originals),
+      reconstructions: new Uint8Array(3).fill(reconstructions),
+      perturbed: new Uint8Array(3).fill(originals + reconstructions),
+    });
+    synthesis.show(1, 1, grid(1, 2));
+    synthesis.show(2, 2, grid(1, 2));
+    synthesis.show(3, 3, grid(1, 9));
+    synthesis.show(4, 4, grid(1, 9));
+    synthesis.forgetSentBase();
+    synthesis.show(5, 5, grid(1, 9));
+    assert.deepEqual(
+      posted.map((message) => [message.type, 'baseId' in message ? message.baseId : undefined]),
+      [
+        ['synthesis', 1],
+        ['synthesisSameBase', 1],
+        ['synthesis', 2],
+        ['synthesisSameBase', 2],
+        ['synthesis', 3],
+      ],
+    );
+    const reused = posted[1];
+    assert.ok(reused?.type === 'synthesisSameBase');
+    assert.ok(!('originals' in reused.result) && !('reconstructions' in reused.result));
+    assert.deepEqual(reused.result.perturbed, new Uint8Array(3).fill(3));
+    synthesis.dispose();
+  });
+
   it('drops an answer that a newer request overtook, and tells an unavailable run from a failure', async () => {
     const first = held();
     const { synthesis, posted, postedCount } = harness((_params, call) => {

@@ -4,6 +4,7 @@ import { describeForLog, validateMessage } from '../../../src/shared/protocol/va
 import { dashboardToHost, hostToDashboard } from '../../../src/shared/protocol/webview';
 import {
   asPlainBytes,
+  perturbedSynthesis,
   type SynthesisResultMessage,
   synthesisResult,
   workerMethods,
@@ -190,10 +191,21 @@ describe('protocol guards', () => {
       assert.ok(checked.ok, checked.ok ? '' : checked.reason);
       assert.ok(!checked.value.cancelled);
       assert.equal(checked.value.perturbed, sent.perturbed);
-      const message = { type: 'synthesis', requestId: 4, version: 2, result: sent };
+      const message = { type: 'synthesis', requestId: 4, version: 2, baseId: 1, result: sent };
       assert.ok(validateMessage(hostToDashboard, message).ok);
       // As VS Code delivers it to the webview: a structured clone.
       assert.ok(validateMessage(hostToDashboard, structuredClone(message)).ok);
+    });
+
+    it('carries a grid that reuses the base before it without originals and reconstructions, whole tiles still', () => {
+      const { originals: _originals, reconstructions: _reconstructions, ...perturbed } = grid();
+      const message = { type: 'synthesisSameBase', requestId: 5, version: 3, baseId: 1, result: perturbed };
+      assert.ok(validateMessage(hostToDashboard, structuredClone(message)).ok);
+      const torn = validateMessage(perturbedSynthesis, { ...perturbed, perturbed: new Uint8Array(10) });
+      assert.ok(!torn.ok);
+      assert.equal(torn.reason, 'perturbed: holds 10 bytes, not the 288 of 6 tiles of 4 × 4 × 3');
+      // A whole grid must carry every array.
+      assert.ok(!validateMessage(synthesisResult, perturbed).ok);
     });
 
     it('refuses pixels as base64 text, naming the key', () => {
