@@ -48,6 +48,16 @@ export function jsonEvents(stdout: string): CliEvent[] {
     .map((line) => JSON.parse(line) as CliEvent);
 }
 
+/** A `synthpair run` trained the synthesized-pair loss and ended with its final evaluation. */
+export function assertTrainedWithPairs(stdout: string): void {
+  const events = jsonEvents(stdout);
+  assert.ok(
+    events.some((event) => typeof (event['losses'] as { pairs?: unknown } | undefined)?.pairs === 'number'),
+    'the synthesized-pair loss was trained',
+  );
+  assert.ok(events.some((event) => /^final: kNN/.test(event.message ?? '')));
+}
+
 /** The one `result` event a command prints. */
 export function resultEvent(stdout: string): CliEvent {
   const results = jsonEvents(stdout).filter((event) => event.event === 'result');

@@ -54,6 +54,30 @@ describe('dashboard shell and pairs in Chromium', function () {
     return webview;
   }
 
+  /** Sends grid `requestId`, whole, drawn from `step`'s arrays. */
+  async function sendGrid(webview: OpenedWebview, requestId: number, step: FixtureStep): Promise<void> {
+    await webview.postFromHost({
+      type: 'synthesis',
+      requestId,
+      baseId: requestId,
+      version: requestId,
+      result: await synthesisOfStep(step),
+    });
+  }
+
+  /** Settles once the page has reported grid `requestId` painted. */
+  async function reportedPainted(page: Page, requestId: number): Promise<void> {
+    await page.waitForFunction(
+      (id) =>
+        (
+          window as unknown as { __synthpair: { posted: { type: string; requestId?: number }[] } }
+        ).__synthpair.posted.some(
+          (message) => message.type === 'synthesisRendered' && message.requestId === id,
+        ),
+      requestId,
+    );
+  }
+
   it('says what to do when no experiment is open, and when the experiment has no run', async () => {
     const webview = await open('dark');
     await webview.postFromHost({
@@ -130,18 +154,8 @@ describe('dashboard shell and pairs in Chromium', function () {
     const latest = steps.at(-1)!;
     await webview.postFromHost({ type: 'synthesisState', requestId: 1, state: 'pending' });
     await page.getByText('Redrawing the pairs in the worker…').waitFor();
-    await webview.postFromHost({
-      type: 'synthesis',
-      requestId: 1,
-      baseId: 1,
-      version: 1,
-      result: await synthesisOfStep(latest),
-    });
-    await page.waitForFunction(() =>
-      (window as unknown as { __synthpair: { posted: { type: string }[] } }).__synthpair.posted.some(
-        (message) => message.type === 'synthesisRendered',
-      ),
-    );
+    await sendGrid(webview, 1, latest);
+    await reportedPainted(page, 1);
     const rendered = (await webview.posted()).find(
       (message) => (message as { type: string }).type === 'synthesisRendered',
     ) as { requestId: number; renderMs: number };
@@ -174,19 +188,9 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({ type: 'synthesisState', requestId: 2, state: 'pending' });
     await page.locator('.pairs-grid[data-pending="true"]').waitFor();
     assert.deepEqual(await gridPixels(page), first);
-    await webview.postFromHost({
-      type: 'synthesis',
-      requestId: 2,
-      baseId: 2,
-      version: 2,
-      result: await synthesisOfStep(steps[0]!),
-    });
+    await sendGrid(webview, 2, steps[0]!);
     await page.locator('.pairs-grid[data-pending="false"]').waitFor();
-    await page.waitForFunction(() =>
-      (
-        window as unknown as { __synthpair: { posted: { type: string; requestId?: number }[] } }
-      ).__synthpair.posted.some((message) => message.type === 'synthesisRendered' && message.requestId === 2),
-    );
+    await reportedPainted(page, 2);
     assert.notDeepEqual(await gridPixels(page), first, 'the other step’s pixels replaced the grid');
     await webview.page.close();
   });
@@ -195,16 +199,6 @@ describe('dashboard shell and pairs in Chromium', function () {
     const webview = await withRun('dark', { tab: 'pairs' });
     const { page } = webview;
     const whole = await synthesisOfStep(steps.at(-1)!);
-    const rendered = (requestId: number) =>
-      page.waitForFunction(
-        (id) =>
-          (
-            window as unknown as { __synthpair: { posted: { type: string; requestId?: number }[] } }
-          ).__synthpair.posted.some(
-            (message) => message.type === 'synthesisRendered' && message.requestId === id,
-          ),
-        requestId,
-      );
     /** The RGB of the first pixel of the first probe's tile in `column`, as painted. */
     const tileColour = (column: number) =>
       page.evaluate(
@@ -216,7 +210,7 @@ describe('dashboard shell and pairs in Chromium', function () {
         { column, size: whole.imageSize },
       );
     await webview.postFromHost({ type: 'synthesis', requestId: 1, version: 1, baseId: 7, result: whole });
-    await rendered(1);
+    await reportedPainted(page, 1);
     const { originals: _originals, reconstructions: _reconstructions, ...figures } = whole;
     const perturbed = new Uint8Array(whole.perturbed.length).fill(200);
     await webview.postFromHost({
@@ -226,7 +220,7 @@ describe('dashboard shell and pairs in Chromium', function () {
       baseId: 7,
       result: { ...figures, perturbed },
     });
-    await rendered(2);
+    await reportedPainted(page, 2);
     assert.deepEqual(await tileColour(0), [...whole.originals.subarray(0, 3)]);
     assert.deepEqual(await tileColour(1), [...whole.reconstructions.subarray(0, 3)]);
     assert.deepEqual(await tileColour(2), [200, 200, 200]);
@@ -247,13 +241,7 @@ describe('dashboard shell and pairs in Chromium', function () {
   it('dims the grid and spins only for a redraw that takes a while, not for each quick one', async () => {
     const webview = await withRun('dark', { tab: 'pairs' });
     const { page } = webview;
-    await webview.postFromHost({
-      type: 'synthesis',
-      requestId: 1,
-      baseId: 1,
-      version: 1,
-      result: await synthesisOfStep(steps.at(-1)!),
-    });
+    await sendGrid(webview, 1, steps.at(-1)!);
     await page.locator('.pairs-grid[data-pending="false"]').waitFor();
     // The page's clock stands still from here: no time passes in it unless the test says so.
     await page.clock.install();
@@ -262,13 +250,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await webview.postFromHost({ type: 'synthesisState', requestId: 2, state: 'pending' });
     await page.clock.runFor(100);
     assert.equal(await busy.count(), 0, 'a redraw 100 ms old shows nothing yet');
-    await webview.postFromHost({
-      type: 'synthesis',
-      requestId: 2,
-      baseId: 2,
-      version: 2,
-      result: await synthesisOfStep(steps[0]!),
-    });
+    await sendGrid(webview, 2, steps[0]!);
     await page.clock.runFor(1000);
     assert.equal(await busy.count(), 0, 'an answered redraw never turns busy');
 
@@ -279,13 +261,7 @@ describe('dashboard shell and pairs in Chromium', function () {
     await page.clock.runFor(100);
     await page.locator('.pairs-grid[data-pending="true"]').waitFor();
     await page.locator('sp-pairs vscode-progress-ring').waitFor();
-    await webview.postFromHost({
-      type: 'synthesis',
-      requestId: 4,
-      baseId: 4,
-      version: 4,
-      result: await synthesisOfStep(steps.at(-1)!),
-    });
+    await sendGrid(webview, 4, steps.at(-1)!);
     await page.locator('.pairs-grid[data-pending="false"]').waitFor();
     assert.equal(await busy.count(), 0);
     await page.close();
@@ -294,13 +270,7 @@ describe('dashboard shell and pairs in Chromium', function () {
   it('edits perturb keys from its controls, one edit per change', async () => {
     const webview = await withRun('dark', { tab: 'pairs' });
     const { page } = webview;
-    await webview.postFromHost({
-      type: 'synthesis',
-      requestId: 1,
-      baseId: 1,
-      version: 1,
-      result: await synthesisOfStep(steps.at(-1)!),
-    });
+    await sendGrid(webview, 1, steps.at(-1)!);
     const strength = page.locator('#slider-perturb-strength');
     await strength.focus();
     await page.keyboard.press('ArrowRight');
@@ -340,13 +310,7 @@ describe('dashboard shell and pairs in Chromium', function () {
   for (const theme of ['dark', 'light', 'high-contrast'] as const) {
     it(`renders the pairs in the ${theme} theme, and narrow`, async () => {
       const webview = await withRun(theme, { tab: 'pairs' });
-      await webview.postFromHost({
-        type: 'synthesis',
-        requestId: 1,
-        baseId: 1,
-        version: 1,
-        result: await synthesisOfStep(steps.at(-1)!),
-      });
+      await sendGrid(webview, 1, steps.at(-1)!);
       await webview.page.locator('.pairs-grid[data-pending="false"]').waitFor();
       await screenshot(webview.page, `pairs-${theme}`);
       assert.deepEqual(await webview.cspViolations(), []);

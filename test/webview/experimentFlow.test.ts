@@ -7,7 +7,7 @@ import { isAlive } from '../../src/shared/runFolder/liveness';
 import { type CodeServer, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, quietSettings } from '../integration/run';
-import { runFromPalette, screenshot } from './harness';
+import { dragVarianceThreshold, runFromPalette, screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -262,23 +262,7 @@ describe('a first experiment in a real VS Code workbench', function () {
 
     // The variance threshold dragged to the right masks more dimensions and writes the quantile into the file
     // (the host logs each edit it applies; the file is unsaved, so the pairs below show the host read it back).
-    await dashboard.locator('#tab-dimensions').click();
-    const count = dashboard.locator('sp-dimensions #dims-masked-count');
-    await count.waitFor({ timeout: 30_000 });
-    const maskedBefore = Number(await count.getAttribute('data-masked'));
-    const handle = dashboard
-      .locator('sp-dimensions .dims-plot[data-chart="variance"] .dims-threshold')
-      .first();
-    // The panel shares the window with the editor: the histogram may be below the webview's fold.
-    await handle.scrollIntoViewIfNeeded();
-    const box = await handle.boundingBox();
-    assert.ok(box, 'the variance threshold is on screen');
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await page.mouse.down();
-    for (let step = 1; step <= 8; step++)
-      await page.mouse.move(box.x + box.width / 2 + step * 10, box.y + box.height / 2);
-    await page.mouse.up();
-    const maskedAfter = Number(await count.getAttribute('data-masked'));
+    const { maskedBefore, maskedAfter } = await dragVarianceThreshold(page, dashboard, 30_000);
     assert.ok(maskedAfter > maskedBefore, `masked ${maskedBefore} → ${maskedAfter}`);
     await screenshot(page, 'flow-11-dashboard-threshold-dragged');
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type FrameLocator, type Page } from 'playwright-core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { renderWebviewHtml } from '../../src/host/webview/webviewHtml';
 import { chromiumArgs, chromiumPath } from '../integration/run';
@@ -280,4 +280,43 @@ export async function runFromPalette(page: Page, title: string, timeoutMs = 60_0
     }
   }
   await page.keyboard.press('Enter');
+}
+
+/** Opens `fileName`, shown in the Explorer, with the editor `editorName` through its context menu's Open With. */
+export async function openWithFromExplorer(page: Page, fileName: string, editorName: string): Promise<void> {
+  await page
+    .locator('.explorer-folders-view .monaco-list-row', { hasText: fileName })
+    .click({ button: 'right' });
+  // Chosen with the keyboard: the menu drops a click that lands while it is still settling after opening.
+  await page.locator('.context-view .action-item', { hasText: 'Open With...' }).hover();
+  await page.locator('.context-view .action-item.focused', { hasText: 'Open With...' }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: editorName }).first().click();
+}
+
+/**
+ * Drags the dashboard's variance threshold 80 px to the right, as a user would, on its Dimensions tab, and
+ * says how many dimensions were masked before and after.
+ */
+export async function dragVarianceThreshold(
+  page: Page,
+  dashboard: FrameLocator,
+  timeoutMs: number,
+): Promise<{ maskedBefore: number; maskedAfter: number }> {
+  await dashboard.locator('#tab-dimensions').click();
+  const count = dashboard.locator('sp-dimensions #dims-masked-count');
+  await count.waitFor({ timeout: timeoutMs });
+  const maskedBefore = Number(await count.getAttribute('data-masked'));
+  const handle = dashboard.locator('sp-dimensions .dims-plot[data-chart="variance"] .dims-threshold').first();
+  // The panel shares the window with the editor: the histogram may be below the webview's fold.
+  await handle.scrollIntoViewIfNeeded();
+  const box = await handle.boundingBox();
+  assert.ok(box, 'the variance threshold is on screen');
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  for (let offset = 10; offset <= 80; offset += 10) {
+    await page.mouse.move(box.x + box.width / 2 + offset, box.y + box.height / 2);
+  }
+  await page.mouse.up();
+  return { maskedBefore, maskedAfter: Number(await count.getAttribute('data-masked')) };
 }

@@ -15,7 +15,14 @@ import { provisionVSCode, repoRoot } from '../integration/provision';
 import { quietSettings } from '../integration/run';
 import { assertCliBuilt, runCli } from '../support/cli';
 import { type FixtureRun, fixtureRunConfig, trainedFixtureRun } from '../support/fixtureRun';
-import { launchChromium, type OpenedWebview, openWebview, runFromPalette, screenshot } from './harness';
+import {
+  launchChromium,
+  type OpenedWebview,
+  openWebview,
+  openWithFromExplorer,
+  runFromPalette,
+  screenshot,
+} from './harness';
 import type { ThemeName } from './themes';
 
 const root = path.join(__dirname, '..', '..');
@@ -535,17 +542,7 @@ describe('heat maps in a real VS Code workbench', function () {
   it('opens an image of the data set with SynthPair: Heatmap, and comes back after a reload with its settings', async () => {
     await quickOpen('ocellia-alta-001.png');
     // Open With from the Explorer: the image preview's webview would keep the keyboard from the palette.
-    await page
-      .locator('.explorer-folders-view .monaco-list-row', { hasText: 'ocellia-alta-001.png' })
-      .click({ button: 'right' });
-    // Chosen with the keyboard: the menu drops a click that lands while it is still settling after opening.
-    await page.locator('.context-view .action-item', { hasText: 'Open With...' }).hover();
-    await page.locator('.context-view .action-item.focused', { hasText: 'Open With...' }).waitFor();
-    await page.keyboard.press('Enter');
-    await page
-      .locator('.quick-input-list .monaco-list-row', { hasText: 'SynthPair: Heatmap' })
-      .first()
-      .click();
+    await openWithFromExplorer(page, 'ocellia-alta-001.png', 'SynthPair: Heatmap');
     const editor = page
       .frameLocator('iframe.webview.ready')
       .frameLocator('iframe#active-frame')

@@ -12,7 +12,7 @@ import { walkthroughId } from '../../src/host/manifest/walkthrough';
 import type { CodeServer } from '../integration/codeServer';
 import { chromiumArgs, chromiumPath } from '../integration/run';
 import { freshQuickstart } from '../support/quickstart';
-import { runFromPalette, screenshot } from './harness';
+import { dragVarianceThreshold, openWithFromExplorer, runFromPalette, screenshot } from './harness';
 
 const stepIds = ['run', 'dashboard', 'threshold', 'pairs', 'heatmap'] as const;
 type StepId = (typeof stepIds)[number];
@@ -129,24 +129,7 @@ describe('the quickstart as npm start opens it, through its walkthrough', functi
   });
 
   it('checks off the threshold once one is dragged on the Dimensions tab', async () => {
-    const dashboard = synthPairView();
-    await dashboard.locator('#tab-dimensions').click();
-    const count = dashboard.locator('sp-dimensions #dims-masked-count');
-    await count.waitFor({ timeout: 60_000 });
-    const maskedBefore = Number(await count.getAttribute('data-masked'));
-    const handle = dashboard
-      .locator('sp-dimensions .dims-plot[data-chart="variance"] .dims-threshold')
-      .first();
-    await handle.scrollIntoViewIfNeeded();
-    const box = await handle.boundingBox();
-    assert.ok(box, 'the variance threshold is on screen');
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await page.mouse.down();
-    for (let offset = 10; offset <= 80; offset += 10) {
-      await page.mouse.move(box.x + box.width / 2 + offset, box.y + box.height / 2);
-    }
-    await page.mouse.up();
-    const maskedAfter = Number(await count.getAttribute('data-masked'));
+    const { maskedBefore, maskedAfter } = await dragVarianceThreshold(page, synthPairView(), 60_000);
     assert.ok(maskedAfter > maskedBefore, `masked ${maskedBefore} → ${maskedAfter}`);
     await screenshot(page, 'quickstart-4-threshold');
     await expectDone('threshold');
@@ -181,17 +164,7 @@ describe('the quickstart as npm start opens it, through its walkthrough', functi
     await page.locator('.quick-input-widget input').fill(`test/ocellia-alta/${image}`);
     await page.locator('.quick-input-list .monaco-list-row', { hasText: image }).first().waitFor();
     await page.keyboard.press('Enter');
-    await page
-      .locator('.explorer-folders-view .monaco-list-row', { hasText: image })
-      .click({ button: 'right' });
-    // Chosen with the keyboard: the menu drops a click that lands while it is still settling after opening.
-    await page.locator('.context-view .action-item', { hasText: 'Open With...' }).hover();
-    await page.locator('.context-view .action-item.focused', { hasText: 'Open With...' }).waitFor();
-    await page.keyboard.press('Enter');
-    await page
-      .locator('.quick-input-list .monaco-list-row', { hasText: 'SynthPair: Heatmap' })
-      .first()
-      .click();
+    await openWithFromExplorer(page, image, 'SynthPair: Heatmap');
     await synthPairView()
       .locator('sp-heatmap-editor[data-rendered^="epoch-0008|"]')
       .waitFor({ timeout: 120_000 });

@@ -8,6 +8,7 @@ import { RunLogFeed, SkippedFilesFeed } from '../../../src/host/dashboard/runFee
 import type { HostToDashboard } from '../../../src/shared/protocol/webview';
 import type { WorkerParams, WorkerResult } from '../../../src/shared/protocol/worker';
 import { makeTempDir } from '../../fixtures/makeImages';
+import { pairGrid } from '../../support/pairGrid';
 
 const experimentText = `// an experiment with comments that edits must keep
 {
@@ -166,27 +167,7 @@ describe('dashboard host: redrawing the pairs as the config changes', () => {
   assert.ok(values.ok);
 
   function synthesisResult(elapsedMs: number): WorkerResult<'synthesize'> {
-    const criterion = { quantile: 0.25, count: 1, threshold: 0.1 };
-    return {
-      cancelled: false,
-      runDir: 'run',
-      checkpoint: 'epoch-0001',
-      epoch: 1,
-      analysisEpoch: 1,
-      probes: 1,
-      imageSize: 1,
-      samples: 1,
-      dimensions: 4,
-      masked: 1,
-      variance: criterion,
-      gradcam: { ...criterion, variant: 'absolute' },
-      combine: 'union',
-      perturb: { mode: 'gaussian', strength: 1, fraction: 1 },
-      originals: new Uint8Array(3),
-      reconstructions: new Uint8Array(3),
-      perturbed: new Uint8Array(3),
-      elapsedMs,
-    };
+    return pairGrid({ probes: 1, imageSize: 1, samples: 1 }, { elapsedMs });
   }
 
   function harness(
@@ -281,12 +262,15 @@ describe('dashboard host: redrawing the pairs as the config changes', () => {
 
   it('sends the originals and reconstructions only when they differ from those the webview holds', () => {
     const { synthesis, posted } = harness(() => new Promise(() => undefined));
-    const grid = (originals: number, reconstructions: number) => ({
-      ...(synthesisResult(5) as Extract<WorkerResult<'synthesize'>, { cancelled: false }>),
-      originals: new Uint8Array(3).fill(originals),
-      reconstructions: new Uint8Array(3).fill(reconstructions),
-      perturbed: new Uint8Array(3).fill(originals + reconstructions),
-    });
+    const grid = (originals: number, reconstructions: number) =>
+      pairGrid(
+        { probes: 1, imageSize: 1, samples: 1 },
+        {
+          originals: new Uint8Array(3).fill(originals),
+          reconstructions: new Uint8Array(3).fill(reconstructions),
+          perturbed: new Uint8Array(3).fill(originals + reconstructions),
+        },
+      );
     synthesis.show(1, 1, grid(1, 2));
     synthesis.show(2, 2, grid(1, 2));
     synthesis.show(3, 3, grid(1, 9));

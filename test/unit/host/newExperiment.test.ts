@@ -18,7 +18,13 @@ import {
 import { experimentTemplate } from '../../../src/host/newExperiment/template';
 import { parseExperimentConfig } from '../../../src/shared/config/experiment/parse';
 import { makeImageFolder, makeTempDir } from '../../fixtures/makeImages';
-import { assertCliBuilt, jsonEvents, runCli, snapshotFiles, writeTinyDataset } from '../../support/cli';
+import {
+  assertCliBuilt,
+  assertTrainedWithPairs,
+  runCli,
+  snapshotFiles,
+  writeTinyDataset,
+} from '../../support/cli';
 import { repoRoot } from '../../support/paths';
 
 /** Every image of a split's class folder, decoded to raw RGB. */
@@ -312,12 +318,7 @@ describe('new experiment', function () {
       'data.imageSize=32',
     );
     assert.equal(code, 0, stderr);
-    const events = jsonEvents(stdout);
-    assert.ok(
-      events.some((event) => typeof (event['losses'] as { pairs?: unknown } | undefined)?.pairs === 'number'),
-      'the synthesized-pair loss was trained',
-    );
-    assert.ok(events.some((event) => /^final: kNN/.test(event.message ?? '')));
+    assertTrainedWithPairs(stdout);
     assert.equal(
       (await readFile(path.join(folder, 'run', 'eval.jsonl'), 'utf8')).trim().split('\n').length,
       1,

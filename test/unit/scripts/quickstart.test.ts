@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { prepareQuickstart, quickstartExperiment } from '../../../scripts/quickstart';
 import { parseExperimentConfig } from '../../../src/shared/config/experiment/parse';
-import { assertCliBuilt, jsonEvents, runCli, snapshotFiles } from '../../support/cli';
+import { assertCliBuilt, assertTrainedWithPairs, runCli, snapshotFiles } from '../../support/cli';
 import { repoRoot } from '../../support/paths';
 import { freshQuickstart } from '../../support/quickstart';
 
@@ -141,12 +141,7 @@ describe('the quickstart npm start opens', function () {
       'synthesis.startEpoch=1',
     );
     assert.equal(code, 0, stderr);
-    const events = jsonEvents(stdout);
-    assert.ok(
-      events.some((event) => typeof (event['losses'] as { pairs?: unknown } | undefined)?.pairs === 'number'),
-      'the synthesized-pair loss was trained',
-    );
-    assert.ok(events.some((event) => /^final: kNN/.test(event.message ?? '')));
+    assertTrainedWithPairs(stdout);
     const run = JSON.parse(await readFile(path.join(folder, 'run', 'run.json'), 'utf8')) as { state: string };
     assert.equal(run.state, 'completed');
   });

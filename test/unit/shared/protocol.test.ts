@@ -11,6 +11,7 @@ import {
   workerRequest,
   workerToHost,
 } from '../../../src/shared/protocol/worker';
+import { pairGrid } from '../../support/pairGrid';
 import { sampleReport } from '../../support/sampleReport';
 
 describe('protocol guards', () => {
@@ -160,29 +161,10 @@ describe('protocol guards', () => {
   describe('pair grids as bytes', () => {
     /** 2 probes of 4 × 4 pixels and 3 copies of each. */
     function grid(overrides: Partial<SynthesisResultMessage> = {}): SynthesisResultMessage {
-      const criterion = { quantile: 0.25, count: 1, threshold: 0.1 };
-      const tile = 4 * 4 * 3;
-      return {
-        cancelled: false,
-        runDir: 'run',
-        checkpoint: 'epoch-0001',
-        epoch: 1,
-        analysisEpoch: 1,
-        probes: 2,
-        imageSize: 4,
-        samples: 3,
-        dimensions: 8,
-        masked: 2,
-        variance: criterion,
-        gradcam: { ...criterion, variant: 'absolute' },
-        combine: 'union',
-        perturb: { mode: 'gaussian', strength: 1, fraction: 1 },
-        originals: new Uint8Array(2 * tile),
-        reconstructions: new Uint8Array(2 * tile),
-        perturbed: new Uint8Array(3 * 2 * tile).fill(7),
-        elapsedMs: 12,
-        ...overrides,
-      };
+      return pairGrid(
+        { probes: 2, imageSize: 4, samples: 3 },
+        { perturbed: new Uint8Array(3 * 2 * 4 * 4 * 3).fill(7), ...overrides },
+      );
     }
 
     it('takes the pixels as Uint8Arrays, the same bytes on both borders', () => {
