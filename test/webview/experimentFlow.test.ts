@@ -7,7 +7,7 @@ import { isAlive } from '../../src/shared/runFolder/liveness';
 import { type CodeServer, startCodeServer } from '../integration/codeServer';
 import { provisionVSCode, repoRoot } from '../integration/provision';
 import { chromiumArgs, chromiumPath, quietSettings } from '../integration/run';
-import { dragVarianceThreshold, runFromPalette, screenshot } from './harness';
+import { dragVarianceThreshold, openWorkbench, runFromPalette, screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -36,9 +36,7 @@ describe('a first experiment in a real VS Code workbench', function () {
       settings: { ...quietSettings, 'workbench.colorTheme': 'Default Dark Modern', 'editor.codeLens': true },
       linkedExtensions: [{ id: 'synthpair.synthpair', version, location: repoRoot }],
     });
-    page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
-    await page.goto(server.url);
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    page = await openWorkbench(browser, server.url, { width: 1500, height: 900 });
   });
 
   after(async () => {

@@ -320,3 +320,15 @@ export async function dragVarianceThreshold(
   await page.mouse.up();
   return { maskedBefore, maskedAfter: Number(await count.getAttribute('data-masked')) };
 }
+
+/** A page of `browser` showing the VS Code workbench at `url`, once the workbench has drawn itself. */
+export async function openWorkbench(
+  browser: Browser,
+  url: string,
+  viewport: { width: number; height: number },
+): Promise<Page> {
+  const page = await browser.newPage({ viewport });
+  await page.goto(url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  return page;
+}

@@ -20,6 +20,7 @@ import {
   type OpenedWebview,
   openWebview,
   openWithFromExplorer,
+  openWorkbench,
   runFromPalette,
   screenshot,
 } from './harness';
@@ -484,9 +485,7 @@ describe('heat maps in a real VS Code workbench', function () {
       linkedExtensions: [{ id: 'synthpair.synthpair', version, location: repoRoot }],
     });
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1300, height: 860 } });
-    await page.goto(server.url);
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    page = await openWorkbench(browser, server.url, { width: 1300, height: 860 });
   });
 
   after(async () => {

@@ -12,7 +12,13 @@ import { walkthroughId } from '../../src/host/manifest/walkthrough';
 import type { CodeServer } from '../integration/codeServer';
 import { chromiumArgs, chromiumPath } from '../integration/run';
 import { freshQuickstart } from '../support/quickstart';
-import { dragVarianceThreshold, openWithFromExplorer, runFromPalette, screenshot } from './harness';
+import {
+  dragVarianceThreshold,
+  openWithFromExplorer,
+  openWorkbench,
+  runFromPalette,
+  screenshot,
+} from './harness';
 
 const stepIds = ['run', 'dashboard', 'threshold', 'pairs', 'heatmap'] as const;
 type StepId = (typeof stepIds)[number];
@@ -35,9 +41,7 @@ describe('the quickstart as npm start opens it, through its walkthrough', functi
     workspace = await freshQuickstart();
     ({ server, prepared } = await serveQuickstart({ folder: workspace }));
     browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
-    page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
-    await page.goto(server.url);
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    page = await openWorkbench(browser, server.url, { width: 1600, height: 900 });
   });
 
   after(async () => {
