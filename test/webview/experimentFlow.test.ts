@@ -278,4 +278,31 @@ describe('a first experiment in a real VS Code workbench', function () {
     await dashboard.locator('#pairs-status', { hasText: 'variance q = 0.25' }).waitFor({ timeout: 60_000 });
     await screenshot(page, 'flow-13-dashboard-undone');
   });
+
+  it('keeps Run clickable when focus leaves the experiment just as VS Code asks for its CodeLens again', async () => {
+    // A new language makes VS Code draw the lenses it cached, which have no commands, and ask the providers
+    // again a moment later. Focus moved to the dashboard before that moment drops the request: the lenses
+    // stay text until the provider says they changed.
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+Home');
+    await codeLens('Run').waitFor({ timeout: 30_000 });
+    await runFromPalette(page, 'Change Language Mode');
+    await page.locator('.quick-input-widget input').fill('JSON with Comments');
+    await page
+      .locator('.quick-input-list .monaco-list-row', { hasText: 'JSON with Comments' })
+      .first()
+      .waitFor();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Control+2');
+    try {
+      await codeLens('Run').waitFor({ timeout: 30_000 });
+    } finally {
+      await screenshot(page, 'flow-14-lens-after-focus-left');
+    }
+    await page.keyboard.press('Control+1');
+    await page
+      .locator('.statusbar-item', { hasText: 'JSON with Comments' })
+      .first()
+      .waitFor({ timeout: 10_000 });
+  });
 });

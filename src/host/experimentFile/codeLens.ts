@@ -22,6 +22,12 @@ export class ExperimentCodeLensProvider implements vscode.CodeLensProvider, vsco
     this.subscriptions = [
       changes,
       vscode.workspace.onDidGrantWorkspaceTrust(() => changes.schedule()),
+      // VS Code drops an editor's pending lens request when the editor loses focus, and until something asks
+      // again that editor shows the lenses it cached, without their commands: a Run drawn as text that cannot
+      // be clicked. A request is pending after every provider registration anywhere (another extension
+      // activating), and focus often leaves at the same moment, as when the walkthrough opens beside a new
+      // user's experiment and focuses its first step. The active editor changes then, so ask again.
+      vscode.window.onDidChangeActiveTextEditor(() => changes.schedule()),
       this.changeEmitter,
     ];
   }
