@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ImportedTensors } from '../../../src/engine/weights/importedTensors';
+import { readSafetensorsFile } from '../../../src/engine/weights/safetensorsFile';
+import { readTorchFile } from '../../../src/engine/weights/torchFile';
+
+type Expected = Record<
+  'resnet18' | 'kinds',
+  Record<string, { shape: number[]; offset: number; length: number }>
+>;
+
+// Files written by PyTorch itself (Debian's python3-torch, as scripts/install-system-deps.sh installs it),
+// independently of the TypeScript code that reads them.
+describe('weights files from PyTorch', function () {
+  this.timeout(300_000);
+  let folder: string;
+  let expected: Expected;
+  let expectedValues: Float32Array;
+
+  before(() => {
+    folder = mkdtempSync(path.join(os.tmpdir(), 'synthpair-weights-'));
+    const script = path.join(__dirname, '..', '..', 'reference', 'torch_weights.py');
+    const made = spawnSync('/usr/bin/python3', [script, folder], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    expected = JSON.parse(readFileSync(path.join(folder, 'expected.json'), 'utf8')) as Expected;
+    const bytes = readFileSync(path.join(folder, 'expected.bin'));
+    expectedValues = new Float32Array(new Uint8Array(bytes).buffer);
+  });
+
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  const read = (name: string) => {
+    const file = path.join(folder, name);
+    const bytes = readFileSync(file);
+    return name.endsWith('.safetensors')
+      ? Promise.resolve(readSafetensorsFile(file, bytes))
+      : readTorchFile(file, bytes);
+  };
+
+  function assertSame(tensors: ImportedTensors, which: keyof Expected): void {
+    assert.deepEqual([...tensors.keys()].sort(), Object.keys(expected[which]).sort());
+    for (const [name, { shape, offset, length }] of Object.entries(expected[which])) {
+      const tensor = tensors.get(name)!;
+      assert.deepEqual(tensor.shape, shape, name);
+      assert.deepEqual(tensor.values, expectedValues.subarray(offset, offset + length), name);
+    }
+  }
+
+  it('reads a state dict torch.save wrote, every tensor with its shape and values', async () => {
+    const tensors = await read('resnet18.pth');
+    assertSame(tensors, 'resnet18');
+    assert.equal(tensors.get('conv1.weight')?.storedAs, 'float32');
+    assert.equal(tensors.get('bn1.num_batches_tracked')?.storedAs, 'int64');
+  });
+
+  it('finds the state dict of a checkpoint under state_dict and drops DataParallel’s module. prefix', async () => {
+    assertSame(await read('checkpoint.pth'), 'resnet18');
+  });
+
+  it('reads half, bfloat16, double and int64 tensors, strided views, offsets into shared storage and parameters', async () => {
+    assertSame(await read('kinds.pth'), 'kinds');
+  });
+
+  it('reads the same state dict from a safetensors file', async () => {
+    assertSame(await read('resnet18.safetensors'), 'resnet18');
+  });
+
+  it('refuses a pickle that would run a command, naming the call, and runs nothing', async () => {
+    await assert.rejects(read('evil.pth'), (error: Error) => {
+      assert.equal(error.name, 'WeightsFileError');
+      assert.match(error.message, /evil\.pth: refused to load: its pickle calls (posix|os)\.system/);
+      return true;
+    });
+    assert.equal(existsSync(path.join(folder, 'ran')), false, 'the command ran');
+  });
+
+  it('says what is wrong with a file that is not what its name says', async () => {
+    const file = path.join(folder, 'text.pth');
+    writeFileSync(file, 'not a zip');
+    await assert.rejects(
+      readTorchFile(file, readFileSync(file)),
+      /text\.pth: not a zip archive as torch\.save writes/,
+    );
+    const torn = path.join(folder, 'torn.safetensors');
+    const whole = readFileSync(path.join(folder, 'resnet18.safetensors'));
+    writeFileSync(torn, whole.subarray(0, whole.byteLength - 100));
+    assert.throws(
+      () => readSafetensorsFile(torn, readFileSync(torn)),
+      /torn\.safetensors: fc\.bias \(1000, F32\) claims bytes \d+–\d+ of \d+; it needs 4000/,
+    );
+  });
+});
