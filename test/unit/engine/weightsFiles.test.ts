@@ -3,9 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildEncoder } from '../../../src/engine/models/registry';
 import type { ImportedTensors } from '../../../src/engine/weights/importedTensors';
 import { readSafetensorsFile } from '../../../src/engine/weights/safetensorsFile';
 import { readTorchFile } from '../../../src/engine/weights/torchFile';
+import { matchTorchvisionResNet, type ParameterSlot } from '../../../src/engine/weights/torchvisionResNet';
 
 type Expected = Record<
   'resnet18' | 'kinds',
@@ -90,6 +92,58 @@ describe('weights files from PyTorch', function () {
     assert.throws(
       () => readSafetensorsFile(torn, readFileSync(torn)),
       /torn\.safetensors: fc\.bias \(1000, F32\) claims bytes \d+–\d+ of \d+; it needs 4000/,
+    );
+  });
+
+  /** The parameters of SynthPair's ResNet-18 with torchvision's stem, at `width`. */
+  function resnet18Slots(width: number): ParameterSlot[] {
+    const { parameters } = buildEncoder({ arch: 'resnet18', width, stem: 'imagenet' }, 0);
+    const slots = parameters.all().map(([name, variable]) => ({ name, shape: variable.shape }));
+    parameters.dispose();
+    return slots;
+  }
+
+  it('fills every parameter of SynthPair’s ResNet-18 from torchvision’s, kernels transposed, and sets fc aside', async () => {
+    const file = path.join(folder, 'resnet18.pth');
+    const imported = await read('resnet18.pth');
+    const matched = matchTorchvisionResNet(file, imported, resnet18Slots(1));
+    assert.equal(matched.values.size, 100);
+    assert.deepEqual(
+      new Set(
+        matched.setAside.map(({ name }) => name.replace(/^.*\.num_batches_tracked$/, 'num_batches_tracked')),
+      ),
+      new Set(['num_batches_tracked', 'fc.weight', 'fc.bias']),
+    );
+    // One kernel element by hand: PyTorch's [out 5, in 2, y 1, x 0] of layer2.0.conv1 is TF.js's [1, 0, 2, 5].
+    const torchKernel = imported.get('layer2.0.conv1.weight')!;
+    const kernel = matched.values.get('encoder.layer2.0.conv1.conv.weight')!;
+    assert.equal(
+      kernel[((1 * 3 + 0) * 64 + 2) * 128 + 5],
+      torchKernel.values[((5 * 64 + 2) * 3 + 1) * 3 + 0],
+    );
+    assert.deepEqual(
+      matched.values.get('encoder.layer3.0.shortcut.bn.runningVariance'),
+      imported.get('layer3.0.downsample.1.running_var')!.values,
+    );
+  });
+
+  it('refuses weights that do not fit the model, naming each tensor and both shapes', async () => {
+    const file = path.join(folder, 'resnet18.pth');
+    const imported = await read('resnet18.pth');
+    assert.throws(
+      () => matchTorchvisionResNet(file, imported, resnet18Slots(0.5)),
+      /resnet18\.pth: does not fit the model: conv1\.weight is 64×3×7×7 in the file but 32×3×7×7 in this model; .*; and \d+ more$/,
+    );
+    const lacking = new Map(imported);
+    lacking.delete('layer4.1.bn2.running_var');
+    lacking.set('layer5.0.conv1.weight', imported.get('layer4.0.conv1.weight')!);
+    assert.throws(
+      () => matchTorchvisionResNet(file, lacking, resnet18Slots(1)),
+      (error: Error) => {
+        assert.match(error.message, /layer5\.0\.conv1\.weight \(512×256×3×3\) has no place in this model/);
+        assert.match(error.message, /the file lacks layer4\.1\.bn2\.running_var \(512\) that this model has/);
+        return true;
+      },
     );
   });
 });
