@@ -1,6 +1,6 @@
 import type { Encoder } from './encoder';
 import { ParameterStore, SeedSequence } from './parameters';
-import { ResNet, type ResNetStem } from './resnet';
+import { ResNet, type ResNetPadding, type ResNetStem } from './resnet';
 import { SmallCnn } from './smallCnn';
 
 export type EncoderArch = 'resnet18' | 'resnet50' | 'smallcnn';
@@ -9,6 +9,8 @@ export interface EncoderSpec {
   arch: EncoderArch;
   width: number;
   stem: ResNetStem;
+  /** A ResNet's; `torchvision` for weights trained in PyTorch. `same` when not given. */
+  padding?: ResNetPadding;
 }
 
 export interface BuiltEncoder {
@@ -27,6 +29,7 @@ export function buildEncoder(spec: EncoderSpec, seed: number, name = 'encoder'):
           depth: spec.arch === 'resnet18' ? 18 : 50,
           width: spec.width,
           stem: spec.stem,
+          padding: spec.padding ?? 'same',
         });
   return { encoder, parameters };
 }

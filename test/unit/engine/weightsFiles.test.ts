@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { buildEncoder } from '../../../src/engine/models/registry';
+import { tf } from '../../../src/engine/tf';
 import type { ImportedTensors } from '../../../src/engine/weights/importedTensors';
 import { readSafetensorsFile } from '../../../src/engine/weights/safetensorsFile';
 import { readTorchFile } from '../../../src/engine/weights/torchFile';
@@ -146,4 +147,63 @@ describe('weights files from PyTorch', function () {
       },
     );
   });
+});
+
+// h of SynthPair's ResNet with torchvision's weights equals PyTorch's, in eval mode, for the same input.
+describe('an imported torchvision ResNet computes what PyTorch computes', function () {
+  this.timeout(600_000);
+  const size = 64;
+  const count = 4;
+  let folder: string;
+  let images: tf.Tensor4D;
+
+  before(() => {
+    folder = mkdtempSync(path.join(os.tmpdir(), 'synthpair-features-'));
+    const script = path.join(__dirname, '..', '..', 'reference', 'torch_features.py');
+    const made = spawnSync('/usr/bin/python3', [script, folder, String(size), String(count)], {
+      encoding: 'utf8',
+    });
+    assert.equal(made.status, 0, made.stderr);
+    images = tf.tensor4d(floats(path.join(folder, 'images.bin')), [count, size, size, 3]);
+  });
+
+  after(() => {
+    images?.dispose();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  function floats(file: string): Float32Array {
+    return new Float32Array(new Uint8Array(readFileSync(file)).buffer);
+  }
+
+  for (const arch of ['resnet18', 'resnet50'] as const) {
+    it(`${arch}: h matches PyTorch's to 1e-4 of its largest value`, async () => {
+      const file = path.join(folder, `${arch}.pth`);
+      const { encoder, parameters } = buildEncoder(
+        { arch, width: 1, stem: 'imagenet', padding: 'torchvision' },
+        0,
+      );
+      try {
+        const variables = parameters.all();
+        const matched = matchTorchvisionResNet(
+          file,
+          await readTorchFile(file, readFileSync(file)),
+          variables.map(([name, variable]) => ({ name, shape: variable.shape })),
+        );
+        for (const [name, variable] of variables) {
+          variable.assign(tf.tensor(matched.values.get(name)!, variable.shape));
+        }
+        const h = tf.tidy(() => encoder.apply(images, 'eval').features);
+        const ours = h.dataSync();
+        h.dispose();
+        const theirs = floats(path.join(folder, `${arch}-h.bin`));
+        assert.equal(ours.length, theirs.length);
+        const scale = Math.max(...theirs.map(Math.abs));
+        const error = Math.max(...ours.map((value, index) => Math.abs(value - theirs[index]!)));
+        assert.ok(error <= 1e-4 * scale, `h differs from PyTorch's by ${error} (largest value ${scale})`);
+      } finally {
+        parameters.dispose();
+      }
+    });
+  }
 });
