@@ -10,18 +10,22 @@ import { api, ended, extensionOf, finished, nextMessage, tinyConfigUri, workspac
 
 type Posted<T extends HostToDashboard['type']> = Extract<HostToDashboard, { type: T }>;
 
+/** A pair grid, whole or reusing the originals and reconstructions the webview holds, as an edit of perturb.* sends. */
+const gridTypes = ['synthesis', 'synthesisSameBase'] as const;
+
 function posted<T extends HostToDashboard['type']>(
   dashboard: DashboardPanel,
-  type: T,
+  type: T | readonly T[],
   accept: (message: Posted<T>) => boolean = () => true,
   timeoutMs = 60_000,
 ): Promise<Posted<T>> {
   const seen: HostToDashboard[] = [];
+  const types: readonly string[] = Array.isArray(type) ? type : [type];
   return nextMessage(
     dashboard.onDidPostMessage,
     (message) => {
       seen.push(message);
-      return message.type === type && accept(message as Posted<T>);
+      return types.includes(message.type) && accept(message as Posted<T>);
     },
     timeoutMs,
   ).catch((error: Error) => {
@@ -29,7 +33,7 @@ function posted<T extends HostToDashboard['type']>(
       message.type === 'binding' ? `binding(${message.configFile})` : message.type,
     );
     throw new Error(
-      `${error.message}: no '${type}' as expected; posted meanwhile: ${summary.join(', ') || 'nothing'}`,
+      `${error.message}: no '${types.join("' or '")}' as expected; posted meanwhile: ${summary.join(', ') || 'nothing'}`,
     );
   }) as Promise<Posted<T>>;
 }
@@ -107,7 +111,7 @@ describe('The dashboard bound to the experiment file', function () {
       'configValues',
       (message) => message.values['analysis.variance.quantile'] === 0.4,
     );
-    const grid = posted(dashboard, 'synthesis', (message) => message.result.variance.quantile === 0.4);
+    const grid = posted(dashboard, gridTypes, (message) => message.result.variance.quantile === 0.4);
     const timing = new Promise<EditToPixels>((resolve) => {
       const subscription = dashboard.onDidRenderPairs((measured) => {
         subscription.dispose();
@@ -141,7 +145,7 @@ describe('The dashboard bound to the experiment file', function () {
     const dashboard = synthpair.currentDashboard();
     assert.ok(dashboard);
     const document = editor.document;
-    const grid = posted(dashboard, 'synthesis', (message) => message.result.perturb.strength === 3);
+    const grid = posted(dashboard, gridTypes, (message) => message.result.perturb.strength === 3);
     const edit = new vscode.WorkspaceEdit();
     // The tiny config has no perturb group: the user adds one at the top of the object.
     edit.insert(

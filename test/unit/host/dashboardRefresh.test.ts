@@ -248,7 +248,9 @@ describe('dashboard host: what a refresh reads while a run trains', () => {
       await stepAdded;
     });
     const newBytes = firstAppend.length + secondAppend.length;
-    assert.ok(bytes < newBytes + 16 * 1024, `two refreshes read ${bytes} bytes, ${newBytes} of them new`);
+    // rchar counts every read of the process, pipes to workers of earlier tests included: the slack is wide, and
+    // still far below one manifest read again (256 KiB) or the 20,000 lines before (3 MB).
+    assert.ok(bytes < newBytes + 64 * 1024, `two refreshes read ${bytes} bytes, ${newBytes} of them new`);
     assert.deepEqual(
       sent.map((message) => [message.reset, message.metrics.at(0)?.step, message.metrics.length]),
       [
