@@ -34,7 +34,7 @@ export function createMethodFor(config: ResolvedConfig): SslMethod {
     ssl.method,
     {
       seed,
-      encoder: { arch: model.arch, width: model.width, stem: model.stem },
+      encoder: { arch: model.arch, width: model.width, stem: model.stem, padding: model.padding },
       projector: model.projector,
       predictor: model.predictor,
     },

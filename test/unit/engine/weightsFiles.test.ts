@@ -9,6 +9,7 @@ import type { ImportedTensors } from '../../../src/engine/weights/importedTensor
 import { readSafetensorsFile } from '../../../src/engine/weights/safetensorsFile';
 import { readTorchFile } from '../../../src/engine/weights/torchFile';
 import { matchTorchvisionResNet, type ParameterSlot } from '../../../src/engine/weights/torchvisionResNet';
+import { parseExperimentConfig } from '../../../src/shared/config/experiment/parse';
 
 type Expected = Record<
   'resnet18' | 'kinds',
@@ -179,8 +180,13 @@ describe('an imported torchvision ResNet computes what PyTorch computes', functi
   for (const arch of ['resnet18', 'resnet50'] as const) {
     it(`${arch}: h matches PyTorch's to 1e-4 of its largest value`, async () => {
       const file = path.join(folder, `${arch}.pth`);
+      // As a new experiment builds it: the config's default padding is torchvision's.
+      const { config } = parseExperimentConfig(
+        JSON.stringify({ name: 'import', data: { root: 'data' }, model: { arch, stem: 'imagenet' } }),
+      );
+      assert.equal(config?.model.padding, 'torchvision');
       const { encoder, parameters } = buildEncoder(
-        { arch, width: 1, stem: 'imagenet', padding: 'torchvision' },
+        { arch, width: 1, stem: 'imagenet', padding: config.model.padding },
         0,
       );
       try {

@@ -115,6 +115,15 @@ export const experimentDefinition = group(
         ],
         'How a ResNet first reduces the image (the small conv net ignores it).',
       ),
+      padding: oneOf(
+        ['torchvision', 'same'],
+        'torchvision',
+        [
+          "(k − 1) / 2 pixels on every side of each convolution and 1 around the max-pool, as torchvision's layers pad: weights trained in PyTorch compute the same features here, and an exported encoder the same features there.",
+          "TF's `same`, which on an even input pads a stride-2 layer one pixel more after than before. Runs made before this key existed were trained so, and keep it when resumed.",
+        ],
+        'How a ResNet pads (the small conv net ignores it). Output sizes are the same either way; the stride-2 layers see a different one-pixel alignment.',
+      ),
       width: number(
         0.125,
         4,
