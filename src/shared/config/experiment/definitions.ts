@@ -13,6 +13,7 @@ import {
   type KeyDefinition,
   number,
   oneOf,
+  optionalText,
   probability,
   type Resolved,
   requiredText,
@@ -123,6 +124,9 @@ export const experimentDefinition = group(
           "TF's `same`, which on an even input pads a stride-2 layer one pixel more after than before. Runs made before this key existed were trained so, and keep it when resumed.",
         ],
         'How a ResNet pads (the small conv net ignores it). Output sizes are the same either way; the stride-2 layers see a different one-pixel alignment.',
+      ),
+      init: optionalText(
+        "Weights the encoder starts from instead of random ones: a PyTorch file (`.pth`/`.pt` as `torch.save` writes it: a state dict, or a checkpoint holding one under `state_dict` or `model`) or a `.safetensors` file, in torchvision's (or timm's) ResNet layout; or an earlier SynthPair run folder (its latest checkpoint) or one of its `checkpoints/epoch-NNNN` folders, to continue from its encoder. Relative to this file. The file must fit `model.arch`, `model.width` and `model.stem` exactly; its classifier (`fc`) is set aside. A `.pth` is read without running any of it. Left out: random weights from `seed`.",
       ),
       width: number(
         0.125,

@@ -48,7 +48,13 @@ function schemaOf(definition: KeyDefinition): JsonSchema {
       };
     }
     case 'string':
-      return { type: 'string', pattern: '\\S', ...documentation, ...defaultOf(definition.default) };
+      // A left-out optional text reads as '', which is no value to offer.
+      return {
+        type: 'string',
+        pattern: '\\S',
+        ...documentation,
+        ...defaultOf(definition.default || undefined),
+      };
     case 'enum':
       return {
         type: 'string',
