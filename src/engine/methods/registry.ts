@@ -1,3 +1,4 @@
+import { inputNormOf } from '../../shared/config/experiment/choices';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import type { MethodName, MethodOptions } from '../../shared/config/methods/registry';
 import type { InitialEncoder } from '../weights/initialEncoder';
@@ -35,7 +36,13 @@ export function createMethodFor(config: ResolvedConfig, initialEncoder?: Initial
     ssl.method,
     {
       seed,
-      encoder: { arch: model.arch, width: model.width, stem: model.stem, padding: model.padding },
+      encoder: {
+        arch: model.arch,
+        width: model.width,
+        stem: model.stem,
+        padding: model.padding,
+        inputNorm: inputNormOf(model),
+      },
       projector: model.projector,
       predictor: model.predictor,
       ...(initialEncoder ? { initialEncoder } : {}),

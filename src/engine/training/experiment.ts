@@ -14,7 +14,7 @@ import { chooseCheckpoint } from '../checkpoint';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
 import { RunLock } from '../runFolder/runLock';
 import { WeightsFileError } from '../weights/importedTensors';
-import { type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
+import { decideInputNorm, type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
 import { type TrainerHooks, train } from './trainer';
 
 /**
@@ -57,7 +57,14 @@ export async function resolveExperiment(start: ExperimentStart): Promise<Resolve
   );
   const conflicts = dataConflicts(resolved.config, listing);
   if (conflicts.length > 0) throw dataInputError(start, conflicts);
-  return resolved;
+  if (resolved.target.kind === 'resume') return resolved;
+  // Decided once, in the run's saved config: whatever reads the run later builds the same encoder.
+  const { model } = resolved.config;
+  const inputNorm = await decideInputNorm(model).catch((error: unknown) => {
+    if (!(error instanceof WeightsFileError)) throw error;
+    throw dataInputError(start, [{ path: 'model.init', message: `model.init: ${error.message}` }]);
+  });
+  return { ...resolved, config: { ...resolved.config, model: { ...model, inputNorm } } };
 }
 
 /**

@@ -1,7 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { type InputNorm, inputNormOf, weightsFilePattern } from '../../shared/config/experiment/choices';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
-import { checkpointFileNames, RunDirectoryError } from '../../shared/runFolder/runDirectory';
+import { parseExperimentConfig } from '../../shared/config/experiment/parse';
+import { checkpointFileNames, RunDirectoryError, runFileNames } from '../../shared/runFolder/runDirectory';
 import { chooseCheckpoint, loadCheckpoint } from '../checkpoint';
 import { buildEncoder, type EncoderSpec } from '../models/registry';
 import { type ImportedTensor, WeightsFileError } from './importedTensors';
@@ -92,6 +94,24 @@ async function versionOf(source: string): Promise<string> {
     return info ? `${info.size}@${info.mtimeMs}` : 'absent';
   };
   return `${await version(source)} ${await version(path.join(source, 'checkpoints', checkpointFileNames.latest))}`;
+}
+
+/**
+ * What `model.inputNorm: auto` means for a new run: ImageNet's for a weights file, the normalisation the run
+ * (or the run of the checkpoint) that `model.init` names was trained with, none without `model.init`.
+ */
+export async function decideInputNorm(model: ResolvedConfig['model']): Promise<InputNorm> {
+  if (model.inputNorm !== 'auto' || model.init === '' || weightsFilePattern.test(model.init)) {
+    return inputNormOf(model);
+  }
+  for (const runDir of [model.init, path.dirname(path.dirname(model.init))]) {
+    const text = await readFile(path.join(runDir, runFileNames.config), 'utf8').catch(() => undefined);
+    const saved = text === undefined ? undefined : parseExperimentConfig(text).config;
+    if (saved) return inputNormOf(saved.model);
+  }
+  throw new WeightsFileError(
+    `${model.init}: no SynthPair run's config.json beside it tells how its encoder normalised images; set model.inputNorm`,
+  );
 }
 
 /** The names and shapes of the parameters of the encoder `spec` builds. */

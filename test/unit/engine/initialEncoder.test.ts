@@ -5,10 +5,11 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCheckpoint } from '../../../src/engine/checkpoint';
+import { resolveExperiment } from '../../../src/engine/training/experiment';
 import { buildTrainingModels } from '../../../src/engine/training/step';
 import { readInitialEncoder, readInitialEncoderOf } from '../../../src/engine/weights/initialEncoder';
 import { assertCliBuilt, logEvents, runCli, tinyConfig, writeTinyExperiment } from '../../support/cli';
-import { resolvedConfig } from '../../support/config';
+import { mergeConfig, resolvedConfig } from '../../support/config';
 
 type Expected = Record<'resnet18', Record<string, { shape: number[]; offset: number; length: number }>>;
 
@@ -97,7 +98,8 @@ describe('model.init: an experiment whose encoder starts from given weights', fu
     assert.equal(first.code, 0, first.stderr);
     const runDir = path.join(folder, 'first');
     const config = resolvedConfig(tinyConfig());
-    const spec = { ...config.model };
+    const { arch, width, stem, padding } = config.model;
+    const spec = { arch, width, stem, padding };
     const saved = await loadCheckpoint(path.join(runDir, 'checkpoints'), 'epoch-0001');
     try {
       for (const source of [runDir, path.join(runDir, 'checkpoints', 'epoch-0001')]) {
@@ -138,6 +140,33 @@ describe('model.init: an experiment whose encoder starts from given weights', fu
     );
     const savedConfig = JSON.parse(readFileSync(path.join(folder, 'second', 'config.json'), 'utf8'));
     assert.equal(savedConfig.model.init, runDir, 'the run records the absolute source it started from');
+    assert.equal(
+      savedConfig.model.inputNorm,
+      'none',
+      "the earlier run's normalisation, which had no model.init",
+    );
+  });
+
+  it("normalises with ImageNet's statistics for a weights file, and records the choice with the absolute path", async () => {
+    const text = JSON.stringify(
+      tinyConfig({ model: { arch: 'resnet18', stem: 'imagenet', init: 'weights/resnet18.pth' } }),
+    );
+    const start = {
+      kind: 'new' as const,
+      configFile: path.join(folder, 'pretrained.synthpair.json'),
+      text,
+      overrides: [],
+      overridesBase: os.tmpdir(),
+      runsFolder: path.join(folder, 'runs'),
+    };
+    const { model } = (await resolveExperiment(start)).config;
+    assert.equal(model.init, torchFile());
+    assert.equal(model.inputNorm, 'imagenet');
+    const chosen = await resolveExperiment({
+      ...start,
+      text: JSON.stringify(mergeConfig(JSON.parse(text), { model: { inputNorm: 'none' } })),
+    });
+    assert.equal(chosen.config.model.inputNorm, 'none', 'a normalisation written in the file is kept');
   });
 
   it('refuses weights that do not fit before anything is written: exit 2 at model.init, the tensor named with both shapes', async () => {

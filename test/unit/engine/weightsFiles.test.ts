@@ -3,12 +3,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createMethodFor } from '../../../src/engine/methods/registry';
 import { buildEncoder } from '../../../src/engine/models/registry';
 import { tf } from '../../../src/engine/tf';
 import type { ImportedTensors } from '../../../src/engine/weights/importedTensors';
+import { readInitialEncoderOf } from '../../../src/engine/weights/initialEncoder';
 import { readSafetensorsFile } from '../../../src/engine/weights/safetensorsFile';
 import { readTorchFile } from '../../../src/engine/weights/torchFile';
 import { matchTorchvisionResNet, type ParameterSlot } from '../../../src/engine/weights/torchvisionResNet';
+import { inputNormOf } from '../../../src/shared/config/experiment/choices';
 import { parseExperimentConfig } from '../../../src/shared/config/experiment/parse';
 
 type Expected = Record<
@@ -180,25 +183,19 @@ describe('an imported torchvision ResNet computes what PyTorch computes', functi
   for (const arch of ['resnet18', 'resnet50'] as const) {
     it(`${arch}: h matches PyTorch's to 1e-4 of its largest value`, async () => {
       const file = path.join(folder, `${arch}.pth`);
-      // As a new experiment builds it: the config's default padding is torchvision's.
+      // As a new experiment builds it from model.init: torchvision's padding, ImageNet's normalisation.
       const { config } = parseExperimentConfig(
-        JSON.stringify({ name: 'import', data: { root: 'data' }, model: { arch, stem: 'imagenet' } }),
+        JSON.stringify({
+          name: 'import',
+          data: { root: 'data' },
+          model: { arch, stem: 'imagenet', init: file },
+        }),
       );
       assert.equal(config?.model.padding, 'torchvision');
-      const { encoder, parameters } = buildEncoder(
-        { arch, width: 1, stem: 'imagenet', padding: config.model.padding },
-        0,
-      );
+      assert.equal(inputNormOf(config.model), 'imagenet');
+      const method = createMethodFor(config, await readInitialEncoderOf(config.model));
       try {
-        const variables = parameters.all();
-        const matched = matchTorchvisionResNet(
-          file,
-          await readTorchFile(file, readFileSync(file)),
-          variables.map(([name, variable]) => ({ name, shape: variable.shape })),
-        );
-        for (const [name, variable] of variables) {
-          variable.assign(tf.tensor(matched.values.get(name)!, variable.shape));
-        }
+        const { encoder } = method;
         const h = tf.tidy(() => encoder.apply(images, 'eval').features);
         const ours = h.dataSync();
         h.dispose();
@@ -208,7 +205,7 @@ describe('an imported torchvision ResNet computes what PyTorch computes', functi
         const error = Math.max(...ours.map((value, index) => Math.abs(value - theirs[index]!)));
         assert.ok(error <= 1e-4 * scale, `h differs from PyTorch's by ${error} (largest value ${scale})`);
       } finally {
-        parameters.dispose();
+        method.dispose();
       }
     });
   }

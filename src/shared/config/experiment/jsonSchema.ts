@@ -48,13 +48,10 @@ function schemaOf(definition: KeyDefinition): JsonSchema {
       };
     }
     case 'string':
-      // A left-out optional text reads as '', which is no value to offer.
-      return {
-        type: 'string',
-        pattern: '\\S',
-        ...documentation,
-        ...defaultOf(definition.default || undefined),
-      };
+      // An optional text may be '' (what it reads as when left out), which is no value to offer either.
+      return definition.default === ''
+        ? { type: 'string', ...documentation }
+        : { type: 'string', pattern: '\\S', ...documentation, ...defaultOf(definition.default) };
     case 'enum':
       return {
         type: 'string',

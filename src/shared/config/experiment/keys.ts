@@ -86,7 +86,7 @@ export const probability = (defaultValue: number, description: string): NumericK
 
 export const requiredText = (description: string): StringKey => ({ kind: 'string', description });
 
-/** A string that may be left out, which reads as `''`; written, it may not be blank. */
+/** A string that may be left out, which reads as `''`, as does `""` written. */
 export const optionalText = (description: string): StringKey => ({
   kind: 'string',
   default: '',

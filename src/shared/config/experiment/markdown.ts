@@ -91,7 +91,7 @@ function defaultText(definition: LeafKey): string {
 function allowedText(definition: LeafKey): string {
   switch (definition.kind) {
     case 'string':
-      return 'non-empty';
+      return definition.default === '' ? 'any' : 'non-empty';
     case 'boolean':
       return '`true`, `false`';
     case 'enum':
