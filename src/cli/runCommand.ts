@@ -181,7 +181,9 @@ export async function runCommand(
     );
     return outcome.state === 'completed' ? 0 : 130;
   } catch (error) {
-    throw error instanceof ExperimentInputError ? new UsageError(error.message) : error;
+    if (!(error instanceof ExperimentInputError)) throw error;
+    printDiagnostics(error.diagnostics);
+    throw new UsageError(error.message);
   } finally {
     reporter.stop();
     process.off('SIGINT', onSignal);

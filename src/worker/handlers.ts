@@ -10,6 +10,7 @@ import {
   SynthesizerCache,
 } from '../engine/synthesis/synthesizer';
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
+import { InitialWeightsCheck } from '../engine/weights/initialEncoder';
 import type {
   ImageHeatmapResultMessage,
   LogLevel,
@@ -42,6 +43,7 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
   // One cache for every model a request loads from a run: they share training's variable names.
   const loadedRuns = new LoadedRunCache();
   const synthesizers = new SynthesizerCache(loadedRuns);
+  const initialWeights = new InitialWeightsCheck();
   // Counts synthesize and train requests: a synthesis that is no longer the newest request answers
   // `cancelled`, since the host has asked for something else since.
   let newestRequest = 0;
@@ -142,8 +144,17 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
         imageHeatmapMessage(heatmapper, await heatmapper.heatmapOf(imageFile), performance.now() - started),
       );
     },
-    diagnoseConfig: async ({ configFile, text }) =>
-      diagnoseExperimentText(configFile, text, { nativeModulePaths: options.nativeModulePaths }),
+    diagnoseConfig: async ({ configFile, text }, context) =>
+      diagnoseExperimentText(
+        configFile,
+        text,
+        { nativeModulePaths: options.nativeModulePaths },
+        // Fitting the weights builds the encoder, which needs a backend.
+        async (model) => {
+          await context.backend();
+          return initialWeights.problemOf(model);
+        },
+      ),
   };
 }
 

@@ -28,12 +28,15 @@ const quantileKeys: Record<Criterion, string> = {
  * data set, this machine's backends and the combination of the mask settings can tell. A file with errors
  * gets the reader's diagnostics alone, since the other checks need every value read.
  *
- * @param configFile the file's path: a relative data.root is resolved against its folder, as a run does
+ * @param configFile the file's path: a relative data.root or model.init is resolved against its folder, as a
+ *   run does
+ * @param initialWeights why `model.init` cannot start the model, if it cannot; left out, it is not checked
  */
 export async function diagnoseExperimentText(
   configFile: string,
   text: string,
   lookup: NativeBackendLookup,
+  initialWeights?: (model: ResolvedConfig['model']) => Promise<string | undefined>,
 ): Promise<ConfigDiagnosticMessage[]> {
   const locator = new TextLocator(text);
   const { config, diagnostics } = parseExperimentConfig(text);
@@ -47,6 +50,7 @@ export async function diagnoseExperimentText(
   const findings = [
     ...backendFindings(config, lookup),
     ...(await dataFindings(config, configFile)),
+    ...(await initialWeightsFindings(config, configFile, initialWeights)),
     ...maskFindings(config, (keyPath) => locator.valueNode(keyPath) !== undefined),
   ];
   return [
@@ -96,6 +100,17 @@ async function dataFindings(config: ResolvedConfig, configFile: string): Promise
     findings.push({ keyPath: conflict.path, severity: 'error', message: conflict.message });
   }
   return findings;
+}
+
+async function initialWeightsFindings(
+  config: ResolvedConfig,
+  configFile: string,
+  problemOf: ((model: ResolvedConfig['model']) => Promise<string | undefined>) | undefined,
+): Promise<Finding[]> {
+  const { init } = config.model;
+  if (init === '' || !problemOf) return [];
+  const problem = await problemOf({ ...config.model, init: path.resolve(path.dirname(configFile), init) });
+  return problem ? [{ keyPath: 'model.init', severity: 'error', message: `model.init: ${problem}` }] : [];
 }
 
 /**

@@ -11,8 +11,8 @@ import { buildBranch, buildPredictor, copyWeights, momentumUpdate, singleTermLos
  * cosine: τ = 1 − (1 − τ_base)·(cos(πk/K) + 1)/2.
  */
 export function createByol(network: NetworkOptions, { momentumBase }: MethodOptions<'byol'>): SslMethod {
-  const online = buildBranch('online', network.encoder, network.projector, network.seed);
-  const target = buildBranch('target', network.encoder, network.projector, network.seed);
+  const online = buildBranch('online', network);
+  const target = buildBranch('target', network);
   const predictor = buildPredictor(online, network);
   // The predictor is the online network's last weights; the target has no counterpart to follow it.
   const followed = () => online.parameters.all().filter(([name]) => !name.startsWith('online.predictor.'));

@@ -3,6 +3,7 @@ import type { Encoder } from '../models/encoder';
 import type { Mode } from '../models/layers';
 import type { EncoderSpec } from '../models/registry';
 import type { tf } from '../tf';
+import type { InitialEncoder } from '../weights/initialEncoder';
 
 /** Where training stands, for schedules that depend on it (BYOL's target momentum). */
 export interface StepPosition {
@@ -62,4 +63,6 @@ export interface NetworkOptions {
   projector: { hiddenDim: number; outDim: number };
   /** Read only by the methods whose spec says `usesPredictor`. */
   predictor: { hiddenDim: number };
+  /** Weights every encoder of the method starts from (`model.init`); random from `seed` without. */
+  initialEncoder?: InitialEncoder;
 }

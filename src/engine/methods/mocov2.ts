@@ -17,8 +17,8 @@ export function createMocoV2(
   network: NetworkOptions,
   { queueSize, temperature, momentum }: MethodOptions<'mocov2'>,
 ): SslMethod {
-  const online = buildBranch('online', network.encoder, network.projector, network.seed);
-  const momentumBranch = buildBranch('momentum', network.encoder, network.projector, network.seed);
+  const online = buildBranch('online', network);
+  const momentumBranch = buildBranch('momentum', network);
   copyWeights(momentumBranch.parameters.all(), online.parameters.all());
   const buffers = ParameterStore.root('moco');
   const queue = buffers.add(

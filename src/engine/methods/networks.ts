@@ -1,8 +1,9 @@
 import type { Mode } from '../models/layers';
 import { MlpHead } from '../models/mlp';
 import { SeedSequence } from '../models/parameters';
-import { type BuiltEncoder, buildEncoder, type EncoderSpec } from '../models/registry';
+import { type BuiltEncoder, buildEncoder } from '../models/registry';
 import { tf } from '../tf';
+import type { InitialEncoder } from '../weights/initialEncoder';
 import type { NetworkOptions, SslMethod } from './method';
 
 /** An encoder with its projector g: h = f(x), z = g(h). */
@@ -23,11 +24,10 @@ export function globalAveragePool(featureMap: tf.Tensor4D): tf.Tensor2D {
 
 export function buildBranch(
   name: string,
-  spec: EncoderSpec,
-  projector: { hiddenDim: number; outDim: number },
-  seed: number,
+  { encoder: spec, projector, seed, initialEncoder }: Omit<NetworkOptions, 'predictor'>,
 ): Branch {
   const built = buildEncoder(spec, seed, name);
+  if (initialEncoder) assignEncoder(built.parameters.all(), name, initialEncoder);
   const head = new MlpHead(built.parameters.scope('projector'), new SeedSequence(seed ^ 0x5eed), {
     in: built.encoder.featureDim,
     hidden: projector.hiddenDim,
@@ -42,6 +42,22 @@ export function buildBranch(
     },
     projectFeatureMap: (featureMap, mode) => head.apply(globalAveragePool(featureMap), mode),
   };
+}
+
+/**
+ * Gives a freshly built encoder the initial weights, before any head exists under its prefix: the random
+ * ones it was built with are all replaced, since the weights were matched strictly to this encoder.
+ */
+function assignEncoder(
+  variables: readonly [string, tf.Variable][],
+  prefix: string,
+  initialEncoder: InitialEncoder,
+): void {
+  for (const [name, variable] of variables) {
+    const values = initialEncoder.values.get(name.slice(prefix.length + 1));
+    if (!values) throw new Error(`${initialEncoder.source} gave no value for ${name}`);
+    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
+  }
 }
 
 /** The predictor q of SimSiam and BYOL: an MLP from projection back to projection space, on the online branch. */

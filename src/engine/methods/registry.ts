@@ -1,5 +1,7 @@
+import { inputNormOf } from '../../shared/config/experiment/choices';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import type { MethodName, MethodOptions } from '../../shared/config/methods/registry';
+import type { InitialEncoder } from '../weights/initialEncoder';
 import { createByol } from './byol';
 import type { NetworkOptions, SslMethod } from './method';
 import { createMocoV2 } from './mocov2';
@@ -27,16 +29,23 @@ export function createMethod<Name extends MethodName>(
   return methodFactories[name](network, options);
 }
 
-/** The method a config selects, built as a run builds it. */
-export function createMethodFor(config: ResolvedConfig): SslMethod {
+/** The method a config selects, built as a run builds it; its encoders start from `initialEncoder` if given. */
+export function createMethodFor(config: ResolvedConfig, initialEncoder?: InitialEncoder): SslMethod {
   const { seed, model, ssl } = config;
   return createMethod(
     ssl.method,
     {
       seed,
-      encoder: { arch: model.arch, width: model.width, stem: model.stem },
+      encoder: {
+        arch: model.arch,
+        width: model.width,
+        stem: model.stem,
+        padding: model.padding,
+        inputNorm: inputNormOf(model),
+      },
       projector: model.projector,
       predictor: model.predictor,
+      ...(initialEncoder ? { initialEncoder } : {}),
     },
     ssl[ssl.method],
   );

@@ -7,7 +7,7 @@ import { buildBranch, singleBranchMethod } from './networks';
 
 /** SimCLR (Chen et al. 2020): both views through one network, NT-Xent between their projections. */
 export function createSimClr(network: NetworkOptions, { temperature }: MethodOptions<'simclr'>): SslMethod {
-  const branch = buildBranch('online', network.encoder, network.projector, network.seed);
+  const branch = buildBranch('online', network);
   const lossFromFeatureMaps = (
     [map1, map2]: [tf.Tensor4D, tf.Tensor4D],
     _views: [tf.Tensor4D, tf.Tensor4D],

@@ -9,7 +9,7 @@ import { buildBranch, buildPredictor, singleBranchMethod } from './networks';
  * option, the predictor's fixed learning rate, is the trainer's to apply (the spec's `fixedRateScopes`).
  */
 export function createSimSiam(network: NetworkOptions): SslMethod {
-  const branch = buildBranch('online', network.encoder, network.projector, network.seed);
+  const branch = buildBranch('online', network);
   const predictor = buildPredictor(branch, network);
   const lossFromFeatureMaps = (
     [map1, map2]: [tf.Tensor4D, tf.Tensor4D],

@@ -76,6 +76,11 @@ export class ConvBn {
       kernel: number;
       stride: number;
       zeroInitScale?: boolean;
+      /**
+       * `same`: TF's, which pads a stride-2 layer on an even input more after than before. `symmetric`: (k − 1) / 2
+       * on every side, as PyTorch's layers are built; the output has the same size either way.
+       */
+      padding?: 'same' | 'symmetric';
     },
   ) {
     const { inChannels, outChannels, kernel } = spec;
@@ -88,7 +93,8 @@ export class ConvBn {
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
-    const convolved = tf.conv2d(x, this.weight as tf.Tensor4D, this.spec.stride, 'same');
+    const padding = this.spec.padding === 'symmetric' ? (this.spec.kernel - 1) / 2 : 'same';
+    const convolved = tf.conv2d(x, this.weight as tf.Tensor4D, this.spec.stride, padding);
     return this.norm.apply(convolved, mode) as tf.Tensor4D;
   }
 

@@ -12,11 +12,21 @@ export type ResNetDepth = 18 | 50;
  */
 export type ResNetStem = 'imagenet' | 'cifar';
 
+/**
+ * How stride-2 layers pad. `same` is TF's, which on an even input pads one pixel more after than before;
+ * `torchvision` pads symmetrically as PyTorch's layers do, so weights trained there compute the same features
+ * here. Output sizes are equal either way.
+ */
+export type ResNetPadding = 'same' | 'torchvision';
+
+type ConvPadding = 'same' | 'symmetric';
+
 export interface ResNetSpec {
   depth: ResNetDepth;
   /** Multiplies every stage's channel count (64, 128, 256, 512 at width 1). */
   width: number;
   stem: ResNetStem;
+  padding: ResNetPadding;
 }
 
 const stageBlocks: Record<ResNetDepth, number[]> = { 18: [2, 2, 2, 2], 50: [3, 4, 6, 3] };
@@ -35,9 +45,10 @@ function projectionShortcut(
   inChannels: number,
   outChannels: number,
   stride: number,
+  padding: ConvPadding,
 ): ConvBn | undefined {
   return stride !== 1 || inChannels !== outChannels
-    ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels, kernel: 1, stride })
+    ? new ConvBn(store.scope('shortcut'), seeds, { inChannels, outChannels, kernel: 1, stride, padding })
     : undefined;
 }
 
@@ -64,12 +75,14 @@ class BasicBlock implements Block {
     inChannels: number,
     channels: number,
     stride: number,
+    padding: ConvPadding,
   ) {
     this.conv1 = new ConvBn(store.scope('conv1'), seeds, {
       inChannels,
       outChannels: channels,
       kernel: 3,
       stride,
+      padding,
     });
     // A zero-initialised last scale makes each block start as the identity (Goyal et al. 2017).
     this.conv2 = new ConvBn(store.scope('conv2'), seeds, {
@@ -77,9 +90,10 @@ class BasicBlock implements Block {
       outChannels: channels,
       kernel: 3,
       stride: 1,
+      padding,
       zeroInitScale: true,
     });
-    this.shortcut = projectionShortcut(store, seeds, inChannels, channels, stride);
+    this.shortcut = projectionShortcut(store, seeds, inChannels, channels, stride, padding);
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
@@ -102,6 +116,7 @@ class Bottleneck implements Block {
     inChannels: number,
     channels: number,
     stride: number,
+    padding: ConvPadding,
   ) {
     const outChannels = channels * Bottleneck.expansion;
     this.conv1 = new ConvBn(store.scope('conv1'), seeds, {
@@ -109,6 +124,7 @@ class Bottleneck implements Block {
       outChannels: channels,
       kernel: 1,
       stride: 1,
+      padding,
     });
     // The stride sits on the 3×3 convolution, as in torchvision's "ResNet v1.5".
     this.conv2 = new ConvBn(store.scope('conv2'), seeds, {
@@ -116,15 +132,17 @@ class Bottleneck implements Block {
       outChannels: channels,
       kernel: 3,
       stride,
+      padding,
     });
     this.conv3 = new ConvBn(store.scope('conv3'), seeds, {
       inChannels: channels,
       outChannels,
       kernel: 1,
       stride: 1,
+      padding,
       zeroInitScale: true,
     });
-    this.shortcut = projectionShortcut(store, seeds, inChannels, outChannels, stride);
+    this.shortcut = projectionShortcut(store, seeds, inChannels, outChannels, stride, padding);
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
@@ -149,6 +167,7 @@ export class ResNet implements Encoder {
       Math.max(8, Math.round(channels * spec.width)),
     );
     const stemChannels = stageChannels[0]!;
+    const padding: ConvPadding = spec.padding === 'torchvision' ? 'symmetric' : 'same';
     this.stem =
       spec.stem === 'imagenet'
         ? new ConvBn(store.scope('stem'), seeds, {
@@ -156,12 +175,14 @@ export class ResNet implements Encoder {
             outChannels: stemChannels,
             kernel: 7,
             stride: 2,
+            padding,
           })
         : new ConvBn(store.scope('stem'), seeds, {
             inChannels: 3,
             outChannels: stemChannels,
             kernel: 3,
             stride: 1,
+            padding,
           });
     let inChannels = stemChannels;
     stageBlocks[spec.depth].forEach((count, stage) => {
@@ -169,7 +190,7 @@ export class ResNet implements Encoder {
       for (let index = 0; index < count; index++) {
         const stride = index === 0 && stage > 0 ? 2 : 1;
         this.blocks.push(
-          new Kind(store.scope(`layer${stage + 1}.${index}`), seeds, inChannels, channels, stride),
+          new Kind(store.scope(`layer${stage + 1}.${index}`), seeds, inChannels, channels, stride, padding),
         );
         inChannels = channels * Kind.expansion;
       }
@@ -180,7 +201,7 @@ export class ResNet implements Encoder {
   apply(images: tf.Tensor4D, mode: Mode): EncoderOutput {
     let x = tf.relu(this.stem.apply(images, mode));
     if (this.spec.stem === 'imagenet') {
-      x = tf.maxPool(x, 3, 2, 'same');
+      x = tf.maxPool(x, 3, 2, this.spec.padding === 'torchvision' ? 1 : 'same');
     }
     for (const block of this.blocks) {
       x = block.apply(x, mode);

@@ -13,6 +13,8 @@ import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/run
 import { chooseCheckpoint } from '../checkpoint';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
 import { RunLock } from '../runFolder/runLock';
+import { WeightsFileError } from '../weights/importedTensors';
+import { decideInputNorm, type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
 import { type TrainerHooks, train } from './trainer';
 
 /**
@@ -37,6 +39,8 @@ export interface ResolvedExperiment {
   target:
     | { kind: 'new'; configFile: string; out?: string; runsFolder: string }
     | { kind: 'resume'; run: RunDirectory };
+  /** What was asked, which a refusal found only once the backend is up points into. */
+  start: ExperimentStart;
 }
 
 /**
@@ -44,7 +48,7 @@ export interface ResolvedExperiment {
  * folder behind and never touches an existing one.
  */
 export async function resolveExperiment(start: ExperimentStart): Promise<ResolvedExperiment> {
-  const resolved = start.kind === 'new' ? resolveNew(start) : await resolveResume(start.runDir);
+  const resolved = start.kind === 'new' ? resolveNew(start) : await resolveResume(start);
   const listing = await listDataset(resolved.config.data.root, resolved.config.data.layout).catch(
     (error: unknown) => {
       if (!(error instanceof DatasetError)) throw error;
@@ -53,7 +57,26 @@ export async function resolveExperiment(start: ExperimentStart): Promise<Resolve
   );
   const conflicts = dataConflicts(resolved.config, listing);
   if (conflicts.length > 0) throw dataInputError(start, conflicts);
-  return resolved;
+  if (resolved.target.kind === 'resume') return resolved;
+  // Decided once, in the run's saved config: whatever reads the run later builds the same encoder.
+  const { model } = resolved.config;
+  const inputNorm = await decideInputNorm(model).catch((error: unknown) => {
+    if (!(error instanceof WeightsFileError)) throw error;
+    throw dataInputError(start, [{ path: 'model.init', message: `model.init: ${error.message}` }]);
+  });
+  return { ...resolved, config: { ...resolved.config, model: { ...model, inputNorm } } };
+}
+
+/**
+ * A new run's `model.init`, read and fitted to its encoder. Fitting builds the encoder, which needs the
+ * backend the config may choose, so this is asked once the backend is up, and still before anything is written.
+ */
+async function initialEncoderOf(experiment: ResolvedExperiment): Promise<InitialEncoder | undefined> {
+  if (experiment.target.kind !== 'new' || experiment.config.model.init === '') return undefined;
+  return readInitialEncoderOf(experiment.config.model).catch((error: unknown) => {
+    if (!(error instanceof WeightsFileError)) throw error;
+    throw dataInputError(experiment.start, [{ path: 'model.init', message: `model.init: ${error.message}` }]);
+  });
 }
 
 function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedExperiment {
@@ -61,12 +84,19 @@ function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedE
   if (!config) {
     throw new ExperimentInputError(`${start.configFile}: has errors; nothing was run`, diagnostics);
   }
-  // The saved config must not depend on where a later resume is started from. A root written in the file
+  // The saved config must not depend on where a later resume is started from. A path written in the file
   // is relative to the file; one given as an override, like any path on a command line, to overridesBase.
-  const rootOverridden = start.overrides.some((assignment) => overrideKey(assignment) === 'data.root');
-  const base = rootOverridden ? start.overridesBase : path.dirname(start.configFile);
+  const absolute = (key: string, value: string) => {
+    const overridden = start.overrides.some((assignment) => overrideKey(assignment) === key);
+    return path.resolve(overridden ? start.overridesBase : path.dirname(start.configFile), value);
+  };
+  const { data, model } = config;
   return {
-    config: { ...config, data: { ...config.data, root: path.resolve(base, config.data.root) } },
+    config: {
+      ...config,
+      data: { ...data, root: absolute('data.root', data.root) },
+      model: { ...model, init: model.init === '' ? '' : absolute('model.init', model.init) },
+    },
     diagnostics,
     target: {
       kind: 'new',
@@ -74,6 +104,7 @@ function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedE
       runsFolder: start.runsFolder,
       ...(start.out === undefined ? {} : { out: start.out }),
     },
+    start,
   };
 }
 
@@ -82,9 +113,11 @@ function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedE
  * process trains it is only known by taking the lock, which {@link runExperiment} does before anything is
  * written, and then asks this again of the run as it is under the lock.
  */
-async function resolveResume(runDir: string): Promise<ResolvedExperiment> {
-  const { run, config } = await openResumable(runDir);
-  return { config, diagnostics: [], target: { kind: 'resume', run } };
+async function resolveResume(
+  start: Extract<ExperimentStart, { kind: 'resume' }>,
+): Promise<ResolvedExperiment> {
+  const { run, config } = await openResumable(start.runDir);
+  return { config, diagnostics: [], target: { kind: 'resume', run }, start };
 }
 
 async function openResumable(runDir: string): Promise<{ run: RunDirectory; config: ResolvedConfig }> {
@@ -165,6 +198,7 @@ export async function runExperiment(
   const { config, target } = experiment;
   let lock: RunLock | undefined;
   let run: RunDirectory;
+  let initialEncoder: InitialEncoder | undefined;
   if (target.kind === 'resume') {
     lock = await asInputError(RunLock.acquire(target.run.dir));
     try {
@@ -179,6 +213,7 @@ export async function runExperiment(
       throw error;
     }
   } else {
+    initialEncoder = await initialEncoderOf(experiment);
     const startedAt = new Date();
     const dir = target.out ?? path.join(target.runsFolder, runFolderName(config.name, startedAt));
     const status = {
@@ -205,7 +240,12 @@ export async function runExperiment(
   try {
     const outcome = await train(
       config,
-      { run, cacheFolder: environment.cacheFolder, resume: target.kind === 'resume' },
+      {
+        run,
+        cacheFolder: environment.cacheFolder,
+        resume: target.kind === 'resume',
+        ...(initialEncoder ? { initialEncoder } : {}),
+      },
       hooks,
     );
     await run.update({ state: outcome.state, endedAt: new Date().toISOString() });
@@ -233,7 +273,7 @@ export interface DataConflict {
 }
 
 /**
- * A start the data refuses. A new start's problems point into its experiment file as the config reader's
+ * A start the data or the initial weights refuse. A new start's problems point into its experiment file as the config reader's
  * do, so the CLI prints `file:line:column`; a resumed run's config is the engine's own file, so its problems
  * are told in words alone.
  */

@@ -10,6 +10,7 @@ import {
   usesDecoder,
 } from '../synthesis/pairLoss';
 import { tf } from '../tf';
+import type { InitialEncoder } from '../weights/initialEncoder';
 import { type LearningRates, type OptimizerSettings, type ParameterGroup, SslOptimizer } from './optimizer';
 
 /** The tensors and mask one step's loss reads. */
@@ -46,8 +47,8 @@ export interface TrainingModels {
 }
 
 /** The models and optimiser of a run of `config`, as training and the backend bench build them. */
-export function buildTrainingModels(config: ResolvedConfig): TrainingModels {
-  const method = createMethodFor(config);
+export function buildTrainingModels(config: ResolvedConfig, initialEncoder?: InitialEncoder): TrainingModels {
+  const method = createMethodFor(config, initialEncoder);
   const decoder = usesDecoder(config) ? buildDecoder(config, method.encoder.featureDim) : undefined;
   const optimizer = new SslOptimizer(optimizerSettings(config), parameterGroups(config, method, decoder));
   return {

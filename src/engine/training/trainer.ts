@@ -7,12 +7,19 @@ import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
 import type { RunDirectory } from '../../shared/runFolder/runDirectory';
 import { analyse, maskOf, type ProbeSet, perturbationOf, probeSet } from '../analysis/analysisStep';
 import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
-import { loadLatestCheckpoint, pointLatestAt, restoreVariables, saveCheckpoint } from '../checkpoint';
+import {
+  chooseCheckpoint,
+  loadLatestCheckpoint,
+  pointLatestAt,
+  restoreVariables,
+  saveCheckpoint,
+} from '../checkpoint';
 import { openTrainBatchSource } from '../data/batchWorkerPool';
 import { type ImageSet, type TrainBatch, type TrainBatchSource, trainBatchCount } from '../data/loader';
 import { type DatasetSplits, loadSplits } from '../data/splits';
 import type { Perturbation } from '../synthesis/pairLoss';
 import { tf } from '../tf';
+import { type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
 import { evaluate } from './evaluate';
 import { learningRateAt } from './optimizer';
 import { buildTrainingModels, type TrainingModels } from './step';
@@ -41,14 +48,15 @@ const logEverySteps = 10;
 export async function train(
   config: ResolvedConfig,
   /** `config.data.root` is absolute: whoever read the config file resolved it against the file's folder. */
-  context: { run: RunDirectory; cacheFolder: string; resume: boolean },
+  context: { run: RunDirectory; cacheFolder: string; resume: boolean; initialEncoder?: InitialEncoder },
   hooks: TrainerHooks,
 ): Promise<TrainingOutcome> {
   const data = await loadSplits(config.data, context.cacheFolder, hooks.log, {
     skippedList: context.run.file('skipped'),
   });
   const schedule = scheduleOf(config, data.train);
-  const models = buildTrainingModels(config);
+  const initialEncoder = await initialEncoderFor(config, context, hooks);
+  const models = buildTrainingModels(config, initialEncoder);
   const batches = await openTrainBatchSource(data.train, (message) => hooks.log('warn', message));
   try {
     const training = new Training(config, context.run, hooks, data, schedule, models);
@@ -66,6 +74,23 @@ export async function train(
     models.dispose();
     await batches.dispose();
   }
+}
+
+/**
+ * The weights of `model.init` when the run starts from its first step: a resumed run that has a checkpoint
+ * continues from it, and does not need the file any more.
+ */
+async function initialEncoderFor(
+  config: ResolvedConfig,
+  context: { run: RunDirectory; resume: boolean; initialEncoder?: InitialEncoder },
+  hooks: Pick<TrainerHooks, 'log'>,
+): Promise<InitialEncoder | undefined> {
+  if (config.model.init === '') return undefined;
+  if (context.resume && (await chooseCheckpoint(context.run.file('checkpoints')))) return undefined;
+  const initial = context.initialEncoder ?? (await readInitialEncoderOf(config.model));
+  const setAside = initial.setAside.map(({ name, reason }) => `${name} (${reason})`).join('; ');
+  hooks.log('info', `the encoder starts from ${initial.source}${setAside ? `; set aside: ${setAside}` : ''}`);
+  return initial;
 }
 
 /**

@@ -11,7 +11,7 @@ export const experimentStart = z.discriminatedUnion('kind', [
     configFile: z.string(),
     text: z.string(),
     overrides: z.array(z.string()),
-    /** Where a relative `data.root` given as an override is resolved: the CLI's current folder. */
+    /** Where a relative path given as an override (`data.root`, `model.init`) is resolved: the CLI's current folder. */
     overridesBase: z.string(),
     /** The run folder; by default a new `<name>-<time>` folder under `runsFolder`. */
     out: z.optional(z.string()),

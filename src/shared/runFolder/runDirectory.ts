@@ -157,11 +157,13 @@ export class RunDirectory {
           : `${file} cannot be read (${error.code ?? error.message})`,
       );
     });
+    let config: unknown;
     try {
-      return JSON.parse(text);
+      config = JSON.parse(text);
     } catch (error) {
       throw new RunDirectoryError(`${file} is not JSON (${(error as Error).message})`);
     }
+    return withEarlierDefaults(config);
   }
 
   async update(patch: Partial<Omit<RunStatus, 'format' | 'configHash' | 'updatedAt'>>): Promise<void> {
@@ -290,4 +292,17 @@ async function readStatus(dir: string): Promise<RunStatus> {
     );
   }
   return status.value;
+}
+
+/**
+ * A saved config as its run computed: a key added since, whose default differs from what the run did before it
+ * existed, is filled in with that earlier behaviour. A saved config holds every key, so a missing one means the
+ * run is older than the key.
+ */
+function withEarlierDefaults(config: unknown): unknown {
+  if (typeof config !== 'object' || config === null || !('model' in config)) return config;
+  const { model } = config;
+  if (typeof model !== 'object' || model === null || 'padding' in model) return config;
+  // Before model.padding, every ResNet padded as TF's 'same'.
+  return { ...config, model: { ...model, padding: 'same' } };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -358,5 +359,42 @@ describe('diagnoseConfig through the engine worker (bundled dist/worker.js)', fu
       },
     ]);
     assert.deepEqual(await worker.request('diagnoseConfig', { configFile, text: JSON.stringify(clean) }), []);
+  });
+
+  it('tells at model.init why the weights cannot start the model, and nothing once they can', async function () {
+    this.timeout(300_000);
+    worker ??= new WorkerProcess({
+      script: workerScript,
+      launch: { backend: 'cpu', wasmDir: path.join(root, 'dist', 'wasm'), nativeModulePaths: [] },
+      log: () => undefined,
+    });
+    // A torchvision ResNet-18 as PyTorch writes it.
+    const weights = path.join(folder, 'weights');
+    await mkdir(weights);
+    const script = path.join(root, 'test', 'reference', 'torch_weights.py');
+    const made = spawnSync('/usr/bin/python3', [script, weights], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const configFile = path.join(folder, 'init.synthpair.json');
+    const textOf = (width: number) =>
+      JSON.stringify(
+        mergeConfig(clean, {
+          model: { arch: 'resnet18', stem: 'imagenet', width, init: 'weights/resnet18.pth' },
+        }),
+        null,
+        2,
+      );
+    const half = textOf(0.5);
+    const [diagnostic, ...others] = await worker.request('diagnoseConfig', { configFile, text: half });
+    assert.deepEqual(others, []);
+    assert.equal(diagnostic?.keyPath, 'model.init');
+    assert.equal(diagnostic.severity, 'error');
+    assert.deepEqual(diagnostic.range, valueRange(half, 'init', 'weights/resnet18.pth'));
+    assert.ok(
+      diagnostic.message.startsWith(
+        `model.init: ${path.join(weights, 'resnet18.pth')}: does not fit the model: conv1.weight is 64×3×7×7 in the file but 32×3×7×7 in this model;`,
+      ),
+      diagnostic.message,
+    );
+    assert.deepEqual(await worker.request('diagnoseConfig', { configFile, text: textOf(1) }), []);
   });
 });

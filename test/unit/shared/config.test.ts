@@ -166,6 +166,21 @@ describe('experiment config', () => {
       assert.deepEqual([method, scale], ['simclr', [0.2, 1]]);
     });
 
+    it('reads an optional text written as "" as left out, and refuses a blank required one', () => {
+      const read = (model: string, root: string) =>
+        parseExperimentConfig(`{ "name": "b", "data": { "root": ${root} }, "model": { "init": ${model} } }`);
+      const empty = read('""', '"d"');
+      assert.deepEqual(empty.diagnostics, []);
+      assert.equal(empty.config?.model.init, '');
+      assert.deepEqual(
+        read('3', '" "').diagnostics.map(({ path, message }) => [path, message]),
+        [
+          ['data.root', 'data.root: must be a non-empty string, got " "'],
+          ['model.init', 'model.init: must be a string, got 3'],
+        ],
+      );
+    });
+
     it('accepts comments, trailing commas and a $schema key', () => {
       const text = `// birds\n{ "$schema": "./schema.json", /* inline */ "name": "b", "data": { "root": "d", }, }`;
       assert.deepEqual(parseExperimentConfig(text).diagnostics, []);

@@ -76,6 +76,30 @@ describe('run directory', () => {
     );
   });
 
+  it('reads a config saved before model.padding existed as its run computed: TF’s same padding', async () => {
+    const older = await RunDirectory.create(
+      path.join(parent, 'older'),
+      { seed: 7, model: { arch: 'resnet18', stem: 'imagenet', width: 1 } },
+      identity,
+    );
+    assert.deepEqual(await older.readConfig(), {
+      seed: 7,
+      model: { arch: 'resnet18', stem: 'imagenet', width: 1, padding: 'same' },
+    });
+    const newer = await RunDirectory.create(
+      path.join(parent, 'newer'),
+      { seed: 7, model: { arch: 'resnet18', padding: 'torchvision' } },
+      identity,
+    );
+    assert.deepEqual(await newer.readConfig(), {
+      seed: 7,
+      model: { arch: 'resnet18', padding: 'torchvision' },
+    });
+    // What is not a config is left for the parser to name.
+    const odd = await RunDirectory.create(path.join(parent, 'odd'), { seed: 7, model: 3 }, identity);
+    assert.deepEqual(await odd.readConfig(), { seed: 7, model: 3 });
+  });
+
   it('never writes into a folder that holds another run, and says which', async () => {
     const dir = path.join(parent, 'run');
     await RunDirectory.create(dir, { seed: 7 }, identity);

@@ -31,3 +31,21 @@ export const experimentFileGlob = `**/*${experimentFileSuffix}`;
 export function isExperimentFileName(file: string): boolean {
   return file.endsWith(experimentFileSuffix);
 }
+
+/** How the encoder normalises its input (`model.inputNorm`); `auto` follows `model.init`. */
+export const inputNorms = ['auto', 'imagenet', 'none'] as const;
+export type InputNorm = Exclude<(typeof inputNorms)[number], 'auto'>;
+
+/** Files of weights trained elsewhere, which `model.inputNorm: auto` takes as ImageNet-trained. */
+export const weightsFilePattern = /\.(pth|pt|safetensors)$/i;
+
+/**
+ * The normalisation an encoder of `model` applies. `auto` is decided when a run starts, where `model.init`
+ * naming another run is looked up; what remains is decided from the config alone.
+ */
+export function inputNormOf(model: { inputNorm: (typeof inputNorms)[number]; init: string }): InputNorm {
+  if (model.inputNorm !== 'auto') return model.inputNorm;
+  if (model.init === '') return 'none';
+  if (weightsFilePattern.test(model.init)) return 'imagenet';
+  throw new Error(`model.inputNorm "auto" with model.init ${model.init}: decided when the run starts`);
+}

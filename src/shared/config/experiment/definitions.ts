@@ -1,7 +1,7 @@
 import { backendPreference } from '../../protocol/backend';
 import { defaultMethod, type MethodName, methodNames, methodSpecs } from '../methods/registry';
 import { settingDefinitions } from '../settings';
-import { importanceVariants, maskCombines, perturbModes } from './choices';
+import { importanceVariants, inputNorms, maskCombines, perturbModes } from './choices';
 import { BYOL, MOCO_V2, SIMCLR, SIMSIAM } from './citations';
 import {
   type Applicability,
@@ -13,6 +13,7 @@ import {
   type KeyDefinition,
   number,
   oneOf,
+  optionalText,
   probability,
   type Resolved,
   requiredText,
@@ -114,6 +115,28 @@ export const experimentDefinition = group(
           "torchvision's 7×7 stride-2 convolution and 3×3 max-pool: 16× less compute, but a 2×2 last feature map at 64 px.",
         ],
         'How a ResNet first reduces the image (the small conv net ignores it).',
+      ),
+      padding: oneOf(
+        ['torchvision', 'same'],
+        'torchvision',
+        [
+          "(k − 1) / 2 pixels on every side of each convolution and 1 around the max-pool, as torchvision's layers pad: weights trained in PyTorch compute the same features here, and an exported encoder the same features there.",
+          "TF's `same`, which on an even input pads a stride-2 layer one pixel more after than before. Runs made before this key existed were trained so, and keep it when resumed.",
+        ],
+        'How a ResNet pads (the small conv net ignores it). Output sizes are the same either way; the stride-2 layers see a different one-pixel alignment.',
+      ),
+      init: optionalText(
+        "Weights the encoder starts from instead of random ones: a PyTorch file (`.pth`/`.pt` as `torch.save` writes it: a state dict, or a checkpoint holding one under `state_dict` or `model`) or a `.safetensors` file, in torchvision's (or timm's) ResNet layout; or an earlier SynthPair run folder (its latest checkpoint) or one of its `checkpoints/epoch-NNNN` folders, to continue from its encoder. Relative to this file. The file must fit `model.arch`, `model.width` and `model.stem` exactly; its classifier (`fc`) is set aside. A `.pth` is read without running any of it. Left out: random weights from `seed`.",
+      ),
+      inputNorm: oneOf(
+        inputNorms,
+        'auto',
+        [
+          "ImageNet's when `model.init` names a weights file, the one of the run it names, none without `model.init`. A run records what this chose.",
+          "Subtract ImageNet's channel means (0.485, 0.456, 0.406) and divide by its standard deviations (0.229, 0.224, 0.225), as torchvision's and timm's ImageNet weights expect.",
+          'The pixels as they are, in [0, 1].',
+        ],
+        'How the encoder normalises the images it is given, as its first step: weights trained elsewhere expect the normalisation they were trained with. Images, reconstructions and heat maps are in [0, 1] everywhere else.',
       ),
       width: number(
         0.125,

@@ -48,7 +48,10 @@ function schemaOf(definition: KeyDefinition): JsonSchema {
       };
     }
     case 'string':
-      return { type: 'string', pattern: '\\S', ...documentation, ...defaultOf(definition.default) };
+      // An optional text may be '' (what it reads as when left out), which is no value to offer either.
+      return definition.default === ''
+        ? { type: 'string', ...documentation }
+        : { type: 'string', pattern: '\\S', ...documentation, ...defaultOf(definition.default) };
     case 'enum':
       return {
         type: 'string',

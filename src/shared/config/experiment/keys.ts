@@ -86,6 +86,13 @@ export const probability = (defaultValue: number, description: string): NumericK
 
 export const requiredText = (description: string): StringKey => ({ kind: 'string', description });
 
+/** A string that may be left out, which reads as `''`, as does `""` written. */
+export const optionalText = (description: string): StringKey => ({
+  kind: 'string',
+  default: '',
+  description,
+});
+
 export const flag = (defaultValue: boolean, description: string): BooleanKey => ({
   kind: 'boolean',
   default: defaultValue,

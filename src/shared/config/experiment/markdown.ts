@@ -83,6 +83,7 @@ function typeName(definition: LeafKey): string {
 
 function defaultText(definition: LeafKey): string {
   if (definition.default === undefined) return '*required*';
+  if (definition.default === '') return '*none*';
   if (definition.kind === 'interval') return `\`[${definition.default.map(formatNumber).join(', ')}]\``;
   return `\`${typeof definition.default === 'number' ? formatNumber(definition.default) : JSON.stringify(definition.default)}\``;
 }
@@ -90,7 +91,7 @@ function defaultText(definition: LeafKey): string {
 function allowedText(definition: LeafKey): string {
   switch (definition.kind) {
     case 'string':
-      return 'non-empty';
+      return definition.default === '' ? 'any' : 'non-empty';
     case 'boolean':
       return '`true`, `false`';
     case 'enum':

@@ -206,12 +206,10 @@ class Reader {
     const valid = (() => {
       switch (definition.kind) {
         case 'string':
-          return this.expect(
-            typeof value === 'string' && value.trim() !== '',
-            'a non-empty string',
-            path,
-            node,
-          );
+          // An optional text reads as '' when left out, and a saved config writes it so.
+          return definition.default === ''
+            ? this.expect(typeof value === 'string', 'a string', path, node)
+            : this.expect(typeof value === 'string' && value.trim() !== '', 'a non-empty string', path, node);
         case 'boolean':
           return this.expect(typeof value === 'boolean', 'true or false', path, node);
         case 'enum': {

@@ -1,0 +1,86 @@
+import * as z from 'zod/mini';
+import { validateMessage } from '../../shared/protocol/validate';
+import {
+  bytesPerElement,
+  elementCount,
+  type ImportedTensors,
+  readElements,
+  type StoredDtype,
+  WeightsFileError,
+} from './importedTensors';
+
+/** safetensors' dtype names, of those SynthPair reads. */
+const dtypes: Record<string, StoredDtype> = {
+  F64: 'float64',
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
+};
+
+const entrySchema = z.object({
+  dtype: z.string(),
+  shape: z.array(z.int().check(z.nonnegative())),
+  data_offsets: z.tuple([z.int().check(z.nonnegative()), z.int().check(z.nonnegative())]),
+});
+
+/** The format's own limit on its header, which also keeps a corrupt length from allocating gigabytes. */
+const maxHeaderBytes = 100_000_000;
+
+/**
+ * Reads a `.safetensors` file (as timm and Hugging Face publish weights): an 8-byte little-endian header length,
+ * a JSON header naming each tensor's dtype, shape and byte range, then the bytes. Nothing in it can run.
+ */
+export function readSafetensorsFile(file: string, bytes: Uint8Array): ImportedTensors {
+  if (bytes.byteLength < 8) throw new WeightsFileError(`${file}: too short to be a safetensors file`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerBytes = Number(view.getBigUint64(0, true));
+  if (headerBytes > maxHeaderBytes || 8 + headerBytes > bytes.byteLength) {
+    throw new WeightsFileError(
+      `${file}: not a safetensors file (its header would be ${headerBytes} bytes long, the file is ${bytes.byteLength})`,
+    );
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerBytes)));
+  } catch (error) {
+    throw new WeightsFileError(`${file}: its header is not JSON (${(error as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new WeightsFileError(`${file}: its header is not a JSON object`);
+  }
+  const data = bytes.subarray(8 + headerBytes);
+  const tensors: ImportedTensors = new Map();
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const entry = validateMessage(entrySchema, value);
+    if (!entry.ok)
+      throw new WeightsFileError(`${file}: the header's entry ${name} is malformed (${entry.reason})`);
+    const {
+      dtype: stored,
+      shape,
+      data_offsets: [start, end],
+    } = entry.value;
+    const dtype = dtypes[stored];
+    if (!dtype)
+      throw new WeightsFileError(`${file}: ${name} is stored as ${stored}, which SynthPair does not read`);
+    const count = elementCount(shape);
+    const expected = count * bytesPerElement[dtype];
+    if (end < start || end > data.byteLength || end - start !== expected) {
+      throw new WeightsFileError(
+        `${file}: ${name} (${shape.join('×')}, ${stored}) claims bytes ${start}–${end} of ${data.byteLength}; it needs ${expected}`,
+      );
+    }
+    tensors.set(name, {
+      shape,
+      storedAs: dtype,
+      values: readElements(data.subarray(start, end), dtype, 0, count),
+    });
+  }
+  return tensors;
+}

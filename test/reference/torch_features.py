@@ -1,0 +1,37 @@
+"""Features h of torchvision ResNets with seeded random weights, for the check that SynthPair computes the same.
+
+Usage: python3 torch_features.py OUT_DIR SIZE COUNT. For resnet18 and resnet50, writes:
+  <arch>.pth           the state dict (batch-norm statistics randomised, so that eval mode uses them)
+  <arch>-h.bin         h of the images in eval mode: COUNT × features float32, the pooled output of layer4
+                       after ImageNet's normalisation, as torchvision's pretrained weights are used
+and once images.bin: COUNT × SIZE × SIZE × 3 float32 in [0, 1] (channels last, as SynthPair takes them),
+seeded uniform.
+"""
+import os
+import sys
+
+import numpy
+import torch
+import torchvision
+
+out, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+normalize = torchvision.transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+images = torch.rand(count, size, size, 3)
+images.numpy().astype('<f4').tofile(os.path.join(out, 'images.bin'))
+for arch in ('resnet18', 'resnet50'):
+    model = getattr(torchvision.models, arch)()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.1)
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 2)
+    model.eval()
+    torch.save(model.state_dict(), os.path.join(out, arch + '.pth'))
+    trunk = torch.nn.Sequential(*list(model.children())[:-2])
+    with torch.no_grad():
+        normalised = normalize(images.permute(0, 3, 1, 2))
+        h = trunk(normalised).mean(dim=(2, 3))
+    h.numpy().astype('<f4').tofile(os.path.join(out, arch + '-h.bin'))
