@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { ExperimentInputError, resolveExperiment, runExperiment } from '../engine/training/experiment';
+import type { DownloadProgress } from '../engine/weights/download';
 import { experimentFileSuffix } from '../shared/config/experiment/choices';
 import { maxExperimentFileLength } from '../shared/config/experiment/parse';
 import type { BackendPreference } from '../shared/protocol/backend';
@@ -81,6 +82,8 @@ async function startOf(configFile: string | undefined, options: RunCommandOption
 /** The progress display: a bar on a terminal, one JSON object per line for programs. */
 function progressReporter(interactive: boolean) {
   let bar: SingleBar | undefined;
+  let downloadBar: SingleBar | undefined;
+  let lastTenth: number | undefined;
   return {
     update(progress: TrainingProgressMessage) {
       const loss = Object.values(progress.losses)[0] ?? Number.NaN;
@@ -108,7 +111,37 @@ function progressReporter(interactive: boolean) {
       }
       bar.update(progress.step, payload);
     },
+    downloading(url: string, { received, total }: DownloadProgress) {
+      const done = total !== undefined && received >= total;
+      if (!interactive) {
+        // A line per tenth and the last: a program reading them wants to know it moves, not every chunk.
+        const tenth = total ? Math.floor((10 * received) / total) : Math.floor(received / 10_000_000);
+        if (tenth === lastTenth && !done) return;
+        lastTenth = tenth;
+        process.stdout.write(`${JSON.stringify({ event: 'download', url, received, total })}\n`);
+        return;
+      }
+      const megabytes = (bytes: number) => (bytes / 1_000_000).toFixed(1);
+      const payload = { file: path.basename(new URL(url).pathname), mb: megabytes(received) };
+      if (!downloadBar) {
+        downloadBar = new SingleBar(
+          {
+            format: 'downloading {file} |{bar}| {mb} of {totalMb} MB | eta {eta_formatted}',
+            hideCursor: true,
+          },
+          Presets.shades_classic,
+        );
+        downloadBar.start(total ?? 0, received, { ...payload, totalMb: total ? megabytes(total) : '?' });
+      }
+      downloadBar.update(received, payload);
+      if (done) {
+        downloadBar.stop();
+        downloadBar = undefined;
+      }
+    },
     log(level: 'info' | 'warn', message: string) {
+      downloadBar?.stop();
+      downloadBar = undefined;
       bar?.stop();
       bar = undefined;
       if (interactive) {
@@ -176,6 +209,7 @@ export async function runCommand(
         started: (run) => reporter.log('info', `run folder: ${run.dir}`),
         log: reporter.log,
         progress: reporter.update,
+        downloading: reporter.downloading,
         shouldStop: () => stopRequested,
       },
     );

@@ -59,6 +59,7 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
       }
       const current = { stopRequested: false };
       let runDir: string | undefined;
+      let lastPercent: number | undefined;
       training = current;
       newestRequest++;
       try {
@@ -92,6 +93,18 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
                   ...(runDir === undefined ? {} : { runDir }),
                 },
               ),
+            downloading: (url, { received, total }) => {
+              // A hundred reports at most: the notification cannot show finer steps.
+              const fraction = total ? received / total : undefined;
+              const percent = fraction === undefined ? undefined : Math.floor(100 * fraction);
+              if (percent !== undefined && percent === lastPercent) return;
+              lastPercent = percent;
+              const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;
+              context.progress(
+                `downloading ${url}: ${megabytes(received)}${total ? ` of ${megabytes(total)}` : ''}`,
+                fraction === undefined ? {} : { fraction },
+              );
+            },
             shouldStop: () => current.stopRequested,
           },
         );

@@ -6,6 +6,7 @@ import type { ConfigDiagnosticMessage } from '../../shared/protocol/worker';
 import { locateNativeBackend, type NativeBackendLookup } from '../backends/nativeBackends';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
 import { dataConflicts } from '../training/experiment';
+import { isWeightsUrl } from '../weights/download';
 
 type Severity = ConfigDiagnosticMessage['severity'];
 
@@ -109,7 +110,8 @@ async function initialWeightsFindings(
 ): Promise<Finding[]> {
   const { init } = config.model;
   if (init === '' || !problemOf) return [];
-  const problem = await problemOf({ ...config.model, init: path.resolve(path.dirname(configFile), init) });
+  const source = isWeightsUrl(init) ? init : path.resolve(path.dirname(configFile), init);
+  const problem = await problemOf({ ...config.model, init: source });
   return problem ? [{ keyPath: 'model.init', severity: 'error', message: `model.init: ${problem}` }] : [];
 }
 

@@ -13,6 +13,7 @@ import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/run
 import { chooseCheckpoint } from '../checkpoint';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
 import { RunLock } from '../runFolder/runLock';
+import { isWeightsUrl } from '../weights/download';
 import { WeightsFileError } from '../weights/importedTensors';
 import { decideInputNorm, type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
 import { type TrainerHooks, train } from './trainer';
@@ -71,12 +72,20 @@ export async function resolveExperiment(start: ExperimentStart): Promise<Resolve
  * A new run's `model.init`, read and fitted to its encoder. Fitting builds the encoder, which needs the
  * backend the config may choose, so this is asked once the backend is up, and still before anything is written.
  */
-async function initialEncoderOf(experiment: ResolvedExperiment): Promise<InitialEncoder | undefined> {
-  if (experiment.target.kind !== 'new' || experiment.config.model.init === '') return undefined;
-  return readInitialEncoderOf(experiment.config.model).catch((error: unknown) => {
-    if (!(error instanceof WeightsFileError)) throw error;
-    throw dataInputError(experiment.start, [{ path: 'model.init', message: `model.init: ${error.message}` }]);
-  });
+async function initialEncoderOf(
+  experiment: ResolvedExperiment,
+  hooks: Pick<TrainerHooks, 'downloading'>,
+): Promise<InitialEncoder | undefined> {
+  const { model } = experiment.config;
+  if (experiment.target.kind !== 'new' || model.init === '') return undefined;
+  return readInitialEncoderOf(model, (progress) => hooks.downloading?.(model.init, progress)).catch(
+    (error: unknown) => {
+      if (!(error instanceof WeightsFileError)) throw error;
+      throw dataInputError(experiment.start, [
+        { path: 'model.init', message: `model.init: ${error.message}` },
+      ]);
+    },
+  );
 }
 
 function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedExperiment {
@@ -95,7 +104,10 @@ function resolveNew(start: Extract<ExperimentStart, { kind: 'new' }>): ResolvedE
     config: {
       ...config,
       data: { ...data, root: absolute('data.root', data.root) },
-      model: { ...model, init: model.init === '' ? '' : absolute('model.init', model.init) },
+      model: {
+        ...model,
+        init: model.init === '' || isWeightsUrl(model.init) ? model.init : absolute('model.init', model.init),
+      },
     },
     diagnostics,
     target: {
@@ -213,7 +225,7 @@ export async function runExperiment(
       throw error;
     }
   } else {
-    initialEncoder = await initialEncoderOf(experiment);
+    initialEncoder = await initialEncoderOf(experiment, hooks);
     const startedAt = new Date();
     const dir = target.out ?? path.join(target.runsFolder, runFolderName(config.name, startedAt));
     const status = {

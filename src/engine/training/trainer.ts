@@ -19,6 +19,7 @@ import { type ImageSet, type TrainBatch, type TrainBatchSource, trainBatchCount 
 import { type DatasetSplits, loadSplits } from '../data/splits';
 import type { Perturbation } from '../synthesis/pairLoss';
 import { tf } from '../tf';
+import type { DownloadProgress } from '../weights/download';
 import { type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
 import { evaluate } from './evaluate';
 import { learningRateAt } from './optimizer';
@@ -32,6 +33,8 @@ export interface TrainerHooks {
    * host's stop request) have been delivered: true ends the run there, as `stopped`.
    */
   shouldStop(): boolean;
+  /** How the download of `model.init`'s address goes, when it is not cached yet. */
+  downloading?(url: string, progress: DownloadProgress): void;
 }
 
 /**
@@ -83,11 +86,15 @@ export async function train(
 async function initialEncoderFor(
   config: ResolvedConfig,
   context: { run: RunDirectory; resume: boolean; initialEncoder?: InitialEncoder },
-  hooks: Pick<TrainerHooks, 'log'>,
+  hooks: Pick<TrainerHooks, 'log' | 'downloading'>,
 ): Promise<InitialEncoder | undefined> {
   if (config.model.init === '') return undefined;
   if (context.resume && (await chooseCheckpoint(context.run.file('checkpoints')))) return undefined;
-  const initial = context.initialEncoder ?? (await readInitialEncoderOf(config.model));
+  const initial =
+    context.initialEncoder ??
+    (await readInitialEncoderOf(config.model, (progress) =>
+      hooks.downloading?.(config.model.init, progress),
+    ));
   const setAside = initial.setAside.map(({ name, reason }) => `${name} (${reason})`).join('; ');
   hooks.log('info', `the encoder starts from ${initial.source}${setAside ? `; set aside: ${setAside}` : ''}`);
   return initial;

@@ -6,6 +6,7 @@ import { parseExperimentConfig } from '../../shared/config/experiment/parse';
 import { checkpointFileNames, RunDirectoryError, runFileNames } from '../../shared/runFolder/runDirectory';
 import { chooseCheckpoint, loadCheckpoint } from '../checkpoint';
 import { buildEncoder, type EncoderSpec } from '../models/registry';
+import { cachedDownload, cachedWeightsFile, type DownloadProgress, isWeightsUrl } from './download';
 import { type ImportedTensor, WeightsFileError } from './importedTensors';
 import { readSafetensorsFile } from './safetensorsFile';
 import { readTorchFile } from './torchFile';
@@ -55,9 +56,15 @@ export async function readInitialEncoder(source: string, spec: EncoderSpec): Pro
 }
 
 /** `model.init` (absolute, as a resolved config holds it) fitted to the encoder the rest of `model` builds. */
-export function readInitialEncoderOf(model: ResolvedConfig['model']): Promise<InitialEncoder> {
+export async function readInitialEncoderOf(
+  model: ResolvedConfig['model'],
+  onDownload?: (progress: DownloadProgress) => void,
+): Promise<InitialEncoder> {
   const { arch, width, stem, padding, init } = model;
-  return readInitialEncoder(init, { arch, width, stem, padding });
+  const source = isWeightsUrl(init)
+    ? await cachedDownload(init, onDownload ? { onProgress: onDownload } : {})
+    : init;
+  return readInitialEncoder(source, { arch, width, stem, padding });
 }
 
 /**
@@ -69,7 +76,10 @@ export class InitialWeightsCheck {
 
   /** Why the weights cannot start this model, or undefined when they can. */
   async problemOf(model: ResolvedConfig['model']): Promise<string | undefined> {
-    const key = JSON.stringify([model, await versionOf(model.init)]);
+    // An address not downloaded yet is fetched when a run starts, not while the file is edited.
+    const local = isWeightsUrl(model.init) ? cachedWeightsFile(model.init) : model.init;
+    if (isWeightsUrl(model.init) && !(await stat(local).catch(() => undefined))) return undefined;
+    const key = JSON.stringify([model, await versionOf(local)]);
     let answer = this.answers.get(key);
     if (!answer) {
       answer = readInitialEncoderOf(model).then(

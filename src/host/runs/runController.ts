@@ -28,6 +28,8 @@ export interface ActiveRun {
   /** Known once the worker has made or opened it. */
   runDir: string | undefined;
   progress: TrainingProgressMessage | undefined;
+  /** What the run does before its first step, when that takes a while (downloading its weights). */
+  preparing?: string;
   /** Seconds per step, smoothed, for the ETA. */
   secondsPerStep: number | undefined;
   stopping: boolean;
@@ -212,9 +214,10 @@ export class RunController extends EventEmitter<RunControllerEvents> {
       'train',
       { start: request.start, cacheFolder: request.cacheFolder },
       {
-        onProgress: (_message, { runDir, training: progress }) => {
+        onProgress: (message, { runDir, training: progress }) => {
           run.pid = worker.pid;
           if (runDir) run.runDir = runDir;
+          if (!progress && !runDir) run.preparing = message;
           if (progress) {
             const now = performance.now();
             if (lastStep && progress.step > lastStep.step) {

@@ -6,7 +6,7 @@ import type { ActiveRun, RunController } from './runController';
 /** `epoch 2/30 · step 61/1410 · 23 img/s · ETA 14 min` for a run this window trains. */
 export function describeProgress(run: ActiveRun): string {
   const { progress } = run;
-  if (!progress) return run.stopping ? 'stopping…' : 'starting…';
+  if (!progress) return run.stopping ? 'stopping…' : (run.preparing ?? 'starting…');
   const parts = [
     `epoch ${progress.epoch}/${progress.epochs}`,
     `step ${progress.step}/${progress.totalSteps}`,

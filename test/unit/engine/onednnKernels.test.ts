@@ -688,13 +688,19 @@ describe('onednn kernels against the cpu backend', function () {
       { shape: [2, 3, 8, 9, 10], axis: [0, 1, 2, 3, 4] },
       { shape: [40, 50], axis: 1 },
       { shape: [2, 2, 2, 3, 4, 50], axis: [2, 5] },
+      // The global average pool of a 1×1 map (a ResNet's last at 32 px), and a mix of size-1 and larger axes.
+      { shape: [8, 1, 1, 512], axis: [1, 2] },
+      { shape: [8, 1, 16, 512], axis: [1, 2] },
     ];
     for (const [name, op] of Object.entries(ops)) {
       for (const { shape, axis } of cases) {
         for (const keepDims of [false, true]) {
-          const native =
-            nativeReductions.has(name) && sizeOf(shape) >= nativeElementThreshold && shape.length <= 5;
           const axes = tf.util.parseAxisParam(axis ?? shape.map((_, dimension) => dimension), shape);
+          const native =
+            nativeReductions.has(name) &&
+            sizeOf(shape) >= nativeElementThreshold &&
+            shape.length <= 5 &&
+            axes.some((dimension) => shape[dimension]! > 1);
           const reduced = sizeOf(axes.map((dimension) => shape[dimension]!));
           const outShape = keepDims
             ? shape.map((size, dimension) => (axes.includes(dimension) ? 1 : size))

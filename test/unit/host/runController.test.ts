@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type ActiveRun,
@@ -13,6 +14,7 @@ import { readRunSummary } from '../../../src/shared/runFolder/runSummary';
 import { makeTempDir } from '../../fixtures/makeImages';
 import { tinyConfig, writeTinyExperiment } from '../../support/cli';
 import { repoRoot as root } from '../../support/paths';
+import { WeightsServer } from '../../support/weightsServer';
 
 const workerScript = path.join(root, 'dist', 'worker.js');
 
@@ -195,6 +197,50 @@ describe('run controller: a worker per run, a queue, stop', function () {
     assert.equal(ending.kind, 'failed');
     assert.match(ending.kind === 'failed' ? ending.error.message : '', /train\.epochs/);
     assert.equal(existsSync(path.join(folder, 'runs', 'refused')), false);
+  });
+
+  it('says what a run does before its first step: downloading model.init, with the share done', async () => {
+    const weights = path.join(folder, 'weights');
+    await mkdir(weights, { recursive: true });
+    const script = path.join(root, 'test', 'reference', 'torch_weights.py');
+    const made = spawnSync('/usr/bin/python3', [script, weights], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const server = new WeightsServer(
+      new Map([['/models/resnet18.pth', await readFile(path.join(weights, 'resnet18.pth'))]]),
+    );
+    const url = `${await server.start()}/models/resnet18.pth`;
+    // The worker inherits where the cache is.
+    const cacheBefore = process.env['SYNTHPAIR_CACHE'];
+    process.env['SYNTHPAIR_CACHE'] = path.join(folder, 'weights-cache');
+    try {
+      await controller.dispose(1000);
+      controller = newController();
+      const run = controller.enqueue(
+        request('pretrained', { model: { arch: 'resnet18', stem: 'imagenet', width: 1, init: url } }),
+      );
+      const said = new Set<string>();
+      const downloaded = await new Promise<ActiveRun>((resolve) => {
+        const listener = () => {
+          const active = controller.running.find((candidate) => candidate.request.id === run.id);
+          if (!active) return;
+          if (active.preparing) said.add(active.preparing);
+          if (active.runDir) {
+            controller.off('changed', listener);
+            resolve(active);
+          }
+        };
+        controller.on('changed', listener);
+      });
+      const downloads = [...said].filter((text) => text.startsWith(`downloading ${url}: `));
+      assert.ok(downloads.length > 1, [...said].join('\n'));
+      assert.match(downloads.at(-1)!, / MB of \d+\.\d MB$/);
+      assert.ok(downloaded.runDir, 'the run folder is made once the weights are in');
+      await controller.stop(run.id);
+    } finally {
+      if (cacheBefore === undefined) delete process.env['SYNTHPAIR_CACHE'];
+      else process.env['SYNTHPAIR_CACHE'] = cacheBefore;
+      await server.stop();
+    }
   });
 
   it('stops every run on dispose, leaving them resumable', async () => {

@@ -98,6 +98,9 @@ function reductionKernel(kernelName: keyof typeof reductionKinds): KernelConfig 
     if (!values || values.length < nativeElementThreshold || x.shape.length > 5) return undefined;
     const axes = util.parseAxisParam(attrs.axis, x.shape);
     const keptShape = x.shape.map((dimension, axis) => (axes.includes(axis) ? 1 : dimension));
+    // oneDNN refuses a reduction whose output has its input's shape (axes of size 1 only, as the pooling of a
+    // 1×1 map): it is a copy, which the cpu kernel does.
+    if (keptShape.every((dimension, axis) => dimension === x.shape[axis])) return undefined;
     const out = backend.output(
       attrs.keepDims ? keptShape : x.shape.filter((_, axis) => !axes.includes(axis)),
     );

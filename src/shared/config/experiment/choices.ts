@@ -37,7 +37,7 @@ export const inputNorms = ['auto', 'imagenet', 'none'] as const;
 export type InputNorm = Exclude<(typeof inputNorms)[number], 'auto'>;
 
 /** Files of weights trained elsewhere, which `model.inputNorm: auto` takes as ImageNet-trained. */
-export const weightsFilePattern = /\.(pth|pt|safetensors)$/i;
+export const weightsFilePattern = /\.(pth|pt|safetensors)(\?[^/]*)?$/i;
 
 /**
  * The normalisation an encoder of `model` applies. `auto` is decided when a run starts, where `model.init`
