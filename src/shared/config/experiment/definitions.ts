@@ -126,7 +126,7 @@ export const experimentDefinition = group(
         'How a ResNet pads (the small conv net ignores it). Output sizes are the same either way; the stride-2 layers see a different one-pixel alignment.',
       ),
       init: optionalText(
-        "Weights the encoder starts from instead of random ones: a PyTorch file (`.pth`/`.pt` as `torch.save` writes it: a state dict, or a checkpoint holding one under `state_dict` or `model`) or a `.safetensors` file, in torchvision's (or timm's) ResNet layout; or an earlier SynthPair run folder (its latest checkpoint) or one of its `checkpoints/epoch-NNNN` folders, to continue from its encoder. Relative to this file. The file must fit `model.arch`, `model.width` and `model.stem` exactly; its classifier (`fc`) is set aside. A `.pth` is read without running any of it. Left out: random weights from `seed`.",
+        "Weights the encoder starts from instead of random ones: a PyTorch file (`.pth`/`.pt` as `torch.save` writes it: a state dict, or a checkpoint holding one under `state_dict` or `model`) or a `.safetensors` file, in torchvision's (or timm's) ResNet layout, as a path or an https address (downloaded once into `~/.cache/synthpair/weights`, checked against the sha256 prefix a torchvision file name carries); or an earlier SynthPair run folder (its latest checkpoint) or one of its `checkpoints/epoch-NNNN` folders, to continue from its encoder. Relative to this file. The file must fit `model.arch`, `model.width` and `model.stem` exactly; its classifier (`fc`) is set aside. A `.pth` is read without running any of it. Left out: random weights from `seed`.",
       ),
       inputNorm: oneOf(
         inputNorms,
