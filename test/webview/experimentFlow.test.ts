@@ -83,6 +83,18 @@ describe('a first experiment in a real VS Code workbench', function () {
     await input.waitFor();
     await input.fill('birds');
     await page.keyboard.press('Enter');
+    // What the encoder starts from: random weights (the quick start), torchvision's ImageNet weights, or a file.
+    const starts = page.locator('.quick-input-list .monaco-list-row');
+    await starts.filter({ hasText: 'Weights file on this machine' }).waitFor();
+    assert.deepEqual(
+      // Each row's first name is its label; the detail below it is drawn as a name too.
+      await starts.evaluateAll((rows) =>
+        rows.map((row) => row.querySelector('.label-name')?.textContent?.trim()),
+      ),
+      ['Random weights', 'ImageNet-pretrained ResNet-50 (torchvision)', 'Weights file on this machine…'],
+    );
+    await screenshot(page, 'flow-1-start-from');
+    await starts.filter({ hasText: 'Random weights' }).click();
     await page.locator('.tab', { hasText: 'birds.synthpair.json' }).waitFor({ timeout: 60_000 });
     assert.ok(existsSync(path.join(workspace, 'birds.synthpair.json')));
     assert.ok(

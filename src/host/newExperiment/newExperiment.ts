@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parse } from 'jsonc-parser';
 import { experimentFileSuffix } from '../../shared/config/experiment/choices';
 import { type ExampleDatasetSummary, pathExists, writeExampleDataset } from './exampleDataset';
-import { experimentTemplate } from './template';
+import { experimentTemplate, type PretrainedStart } from './template';
 
 /**
  * What "SynthPair: New Experiment" does, without VS Code: check the name, find data the workspace already
@@ -76,7 +76,11 @@ const defaultBatchSize = 32;
  * workspace's data when it has some, else plans the example dataset in `data/` (or `<name>-data/` when
  * `data/` is taken by something that is not a dataset).
  */
-export async function planNewExperiment(workspaceFolder: string, name: string): Promise<NewExperimentPlan> {
+export async function planNewExperiment(
+  workspaceFolder: string,
+  name: string,
+  pretrained?: PretrainedStart,
+): Promise<NewExperimentPlan> {
   const problem = experimentNameProblem(name);
   if (problem) throw new NewExperimentError('bad-name', problem);
   const folder = path.resolve(workspaceFolder);
@@ -98,6 +102,7 @@ export async function planNewExperiment(workspaceFolder: string, name: string): 
     layout: data.kind === 'existing' ? data.layout : 'imagefolder',
     probes,
     batchSize,
+    ...(pretrained ? { pretrained } : {}),
   });
   return { name, workspaceFolder: folder, configPath, data, configText };
 }

@@ -8,6 +8,7 @@ import {
   planNewExperiment,
   writeNewExperiment,
 } from './newExperiment';
+import { type PretrainedStart, torchvisionImagenetWeights } from './template';
 
 /**
  * New Experiment: asks for a name, writes a commented `<name>.synthpair.json` into the workspace folder and,
@@ -39,8 +40,16 @@ export function registerNewExperimentCommand(output: vscode.LogOutputChannel): v
           validateInput: (value) => experimentNameProblem(value.trim()),
         }));
       if (name === undefined) return undefined;
+      // A preset name is a caller that wants the quick start without questions.
+      const start =
+        presetName === undefined ? await pickStart(folder.uri.fsPath) : { kind: 'random' as const };
+      if (!start) return undefined;
       try {
-        const plan = await planNewExperiment(folder.uri.fsPath, name.trim());
+        const plan = await planNewExperiment(
+          folder.uri.fsPath,
+          name.trim(),
+          start.kind === 'pretrained' ? start.pretrained : undefined,
+        );
         const result = await vscode.window.withProgress(
           {
             location: vscode.ProgressLocation.Notification,
@@ -70,4 +79,60 @@ export function registerNewExperimentCommand(output: vscode.LogOutputChannel): v
       }
     },
   );
+}
+
+type Start = { kind: 'random' } | { kind: 'pretrained'; pretrained: PretrainedStart };
+
+/** What the new experiment's encoder starts from; undefined when the user backed out. */
+async function pickStart(workspaceFolder: string): Promise<Start | undefined> {
+  const choices: (vscode.QuickPickItem & { start: () => Promise<Start | undefined> })[] = [
+    {
+      label: '$(circle-outline) Random weights',
+      detail: 'A small conv net at 48 px, SimCLR: trains on a laptop CPU in minutes. The quick start.',
+      start: async () => ({ kind: 'random' }),
+    },
+    {
+      label: '$(cloud-download) ImageNet-pretrained ResNet-50 (torchvision)',
+      detail: "The paper's start: 224 px, MoCo v2, 100 epochs. 98 MB download; a day or more on a CPU.",
+      start: async () => ({
+        kind: 'pretrained',
+        pretrained: { arch: 'resnet50', init: torchvisionImagenetWeights.resnet50 },
+      }),
+    },
+    {
+      label: '$(file) Weights file on this machine…',
+      detail: ".pth, .pt or .safetensors of a ResNet-18 or ResNet-50 in torchvision's layout, at 224 px.",
+      start: () => pickWeightsFile(workspaceFolder),
+    },
+  ];
+  const chosen = await vscode.window.showQuickPick(choices, {
+    title: 'SynthPair: New Experiment',
+    placeHolder: 'Start the encoder from',
+  });
+  return chosen?.start();
+}
+
+async function pickWeightsFile(workspaceFolder: string): Promise<Start | undefined> {
+  const [file] =
+    (await vscode.window.showOpenDialog({
+      title: 'Weights to start the encoder from',
+      canSelectMany: false,
+      filters: { 'PyTorch or safetensors weights': ['pth', 'pt', 'safetensors'] },
+    })) ?? [];
+  if (!file) return undefined;
+  const arch = await vscode.window.showQuickPick(
+    [
+      { label: 'ResNet-50', arch: 'resnet50' as const },
+      { label: 'ResNet-18', arch: 'resnet18' as const },
+    ],
+    {
+      title: 'SynthPair: New Experiment',
+      placeHolder: `The architecture ${path.basename(file.fsPath)} holds`,
+    },
+  );
+  if (!arch) return undefined;
+  // Relative to the config, which is written into the workspace folder, when the file is inside it.
+  const relative = path.relative(workspaceFolder, file.fsPath);
+  const init = relative.startsWith('..') || path.isAbsolute(relative) ? file.fsPath : relative;
+  return { kind: 'pretrained', pretrained: { arch: arch.arch, init } };
 }

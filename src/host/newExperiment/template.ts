@@ -15,36 +15,26 @@ export interface ExperimentTemplateOptions {
   probes?: number;
   /** `train.batchSize`: at most the training split's size. Default 32. */
   batchSize?: number;
+  /** Pretrained weights to start from, as the paper does; random weights and a small net without. */
+  pretrained?: PretrainedStart;
 }
 
-export function experimentTemplate(options: ExperimentTemplateOptions): string {
-  const probes = options.probes ?? 8;
-  if (!Number.isInteger(probes) || probes < 1 || probes > 256) {
-    throw new RangeError(`probes must be an integer from 1 to 256, got ${probes}`);
-  }
-  const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 2 || batchSize > 4096) {
-    throw new RangeError(`batchSize must be an integer from 2 to 4096, got ${batchSize}`);
-  }
-  const layout = options.layout ?? 'imagefolder';
-  const layoutNote =
-    layout === 'cub'
-      ? '// Relative to this file: CUB-200-2011 as distributed (images.txt, train_test_split.txt, images/, …).'
-      : '// Relative to this file: <root>/train/<class>/<image> and <root>/test/<class>/<image>, PNG or JPEG.';
-  return `// ${options.name}: SimCLR with SynthPair's synthesized pairs, sized to train on a laptop CPU in minutes.
-// Every key not written here keeps its default: see docs/config.md, or hover a key in VS Code.
-// Scale up (train.epochs, data.imageSize, model.*, decoder.*) once this runs end to end.
-{
-  "name": ${JSON.stringify(options.name)},
-  "seed": 0,
-  "data": {
-    ${layoutNote}
-    "root": ${JSON.stringify(options.dataRoot)},
-    "layout": "${layout}",
-    // Images are resized to this once and cached; 48 px keeps small details and CPU steps short.
-    "imageSize": 48
-  },
-  "model": {
+export interface PretrainedStart {
+  arch: 'resnet18' | 'resnet50';
+  /** `model.init` as written: an https address, or a path relative to the config file. */
+  init: string;
+}
+
+/** torchvision's ImageNet weights, which the paper and LCR start from. */
+export const torchvisionImagenetWeights = {
+  resnet18: 'https://download.pytorch.org/models/resnet18-f37072fd.pth',
+  resnet50: 'https://download.pytorch.org/models/resnet50-0676ba61.pth',
+} as const;
+
+/** The model, method and optimiser of a new experiment: a small net from scratch, or the paper's start. */
+function modelAndMethod(pretrained: PretrainedStart | undefined, batchSize: number): string {
+  if (!pretrained) {
+    return `  "model": {
     // A small four-stage conv net at half width: 128 feature dimensions h.
     "arch": "smallcnn",
     "width": 0.5,
@@ -62,7 +52,75 @@ export function experimentTemplate(options: ExperimentTemplateOptions): string {
     "weightDecay": 0,
     "warmupEpochs": 0,
     "schedule": "cosine"
+  },`;
+  }
+  const depth = pretrained.arch === 'resnet50' ? 'ResNet-50' : 'ResNet-18';
+  return `  "model": {
+    // torchvision's ${depth} with the weights model.init names, as the paper (and LCR before it) starts from
+    // ImageNet's. An address is downloaded once into ~/.cache/synthpair/weights. The stem and padding are
+    // torchvision's, the images are normalised with ImageNet's mean and std, and the classifier fc is set aside.
+    "arch": "${pretrained.arch}",
+    "stem": "imagenet",
+    "init": ${JSON.stringify(pretrained.init)},
+    "inputNorm": "imagenet",
+    "projector": { "hiddenDim": 2048, "outDim": 128 }
   },
+  "ssl": {
+    // MoCo v2, as the paper trains; the queue holds a multiple of the batch, and fewer keys than images.
+    "method": "mocov2",
+    "mocov2": { "queueSize": ${16 * batchSize} }
+  },
+  // The paper's 100 epochs, which a CPU takes long over: a ${depth} at 224 px costs about ${pretrained.arch === 'resnet50' ? 4 : 2} GFLOPs per image
+  // forward and twice that backward, for two views and the key encoder, so an epoch of a few thousand
+  // images is tens of minutes of a laptop CPU and 100 epochs a day or more. Lower train.epochs to try it.
+  "train": { "epochs": 100, "batchSize": ${batchSize} },
+  "optim": {
+    // MoCo v2's recipe: SGD with momentum, lr scaled by batchSize / 256, cosine decay.
+    "name": "sgd",
+    "lr": 0.03,
+    "weightDecay": 0.0001,
+    "warmupEpochs": 0,
+    "schedule": "cosine"
+  },`;
+}
+
+export function experimentTemplate(options: ExperimentTemplateOptions): string {
+  const probes = options.probes ?? 8;
+  if (!Number.isInteger(probes) || probes < 1 || probes > 256) {
+    throw new RangeError(`probes must be an integer from 1 to 256, got ${probes}`);
+  }
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 2 || batchSize > 4096) {
+    throw new RangeError(`batchSize must be an integer from 2 to 4096, got ${batchSize}`);
+  }
+  const layout = options.layout ?? 'imagefolder';
+  const layoutNote =
+    layout === 'cub'
+      ? '// Relative to this file: CUB-200-2011 as distributed (images.txt, train_test_split.txt, images/, …).'
+      : '// Relative to this file: <root>/train/<class>/<image> and <root>/test/<class>/<image>, PNG or JPEG.';
+  const about = options.pretrained
+    ? `MoCo v2 with SynthPair's synthesized pairs from pretrained weights, the paper's protocol.
+// Every key not written here keeps its default: see docs/config.md, or hover a key in VS Code.`
+    : `SimCLR with SynthPair's synthesized pairs, sized to train on a laptop CPU in minutes.
+// Every key not written here keeps its default: see docs/config.md, or hover a key in VS Code.
+// Scale up (train.epochs, data.imageSize, model.*, decoder.*) once this runs end to end.`;
+  return `// ${options.name}: ${about}
+{
+  "name": ${JSON.stringify(options.name)},
+  "seed": 0,
+  "data": {
+    ${layoutNote}
+    "root": ${JSON.stringify(options.dataRoot)},
+    "layout": "${layout}",
+    ${
+      options.pretrained
+        ? `// The paper's 224 px, the size ImageNet weights were trained at; images are resized once and cached.
+    "imageSize": 224`
+        : `// Images are resized to this once and cached; 48 px keeps small details and CPU steps short.
+    "imageSize": 48`
+    }
+  },
+${modelAndMethod(options.pretrained, batchSize)}
   "eval": {
     "everyEpochs": 4,
     // A small dataset has few images per class: far fewer neighbours than the ImageNet-sized default of 200.

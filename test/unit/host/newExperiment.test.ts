@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as esbuild from 'esbuild';
 import sharp from 'sharp';
 import { listDataset } from '../../../src/engine/data/datasets';
+import { expectedDigestPrefix } from '../../../src/engine/weights/download';
 import {
   EXAMPLE_DATASET_VERSION,
   type ExampleDatasetSummary,
@@ -15,7 +16,7 @@ import {
   planNewExperiment,
   writeNewExperiment,
 } from '../../../src/host/newExperiment/newExperiment';
-import { experimentTemplate } from '../../../src/host/newExperiment/template';
+import { experimentTemplate, torchvisionImagenetWeights } from '../../../src/host/newExperiment/template';
 import { parseExperimentConfig } from '../../../src/shared/config/experiment/parse';
 import { makeImageFolder, makeTempDir } from '../../fixtures/makeImages';
 import {
@@ -110,6 +111,36 @@ describe('new experiment', function () {
         assert.match(text, /^\/\/ /);
         assert.match(text, /docs\/config\.md/);
       }
+    });
+
+    it("starts from torchvision's ImageNet weights as the paper does: ResNet-50, 224 px, ImageNet normalisation, MoCo v2", () => {
+      const init = torchvisionImagenetWeights.resnet50;
+      const text = experimentTemplate({
+        name: 'paper',
+        dataRoot: 'data',
+        batchSize: 24,
+        pretrained: { arch: 'resnet50', init },
+      });
+      const { config, diagnostics } = parseExperimentConfig(text);
+      assert.deepEqual(diagnostics, []);
+      assert.ok(config);
+      assert.deepEqual(
+        [
+          config.model.arch,
+          config.model.stem,
+          config.model.padding,
+          config.model.init,
+          config.model.inputNorm,
+        ],
+        ['resnet50', 'imagenet', 'torchvision', init, 'imagenet'],
+      );
+      assert.equal(config.data.imageSize, 224);
+      assert.equal(config.ssl.method, 'mocov2');
+      assert.equal(config.ssl.mocov2.queueSize % config.train.batchSize, 0);
+      assert.equal(config.train.epochs, 100);
+      assert.ok(config.loss.alpha > 0 && config.loss.nu > 0, 'the synthesized-pair method is on');
+      assert.match(text, /a day or more/, 'the file says what it costs on a CPU');
+      assert.equal(expectedDigestPrefix(init), '0676ba61', 'the download is checked against the name');
     });
 
     it('refuses a probe count the config could not hold', () => {
