@@ -113,3 +113,14 @@ export async function snapshotFiles(folder: string): Promise<Map<string, Buffer>
   }
   return files;
 }
+
+/**
+ * `line:column` as the CLI prints it (1-based) of `within`, a part of `needle`, which occurs once in `text`;
+ * counted here, independently of the CLI.
+ */
+export function placeOf(text: string, needle: string, within = needle): string {
+  const at = text.indexOf(needle);
+  assert.ok(at >= 0 && text.lastIndexOf(needle) === at, `${needle} must occur once in ${text}`);
+  const lines = text.slice(0, at + needle.indexOf(within)).split('\n');
+  return `${lines.length}:${lines.at(-1)!.length + 1}`;
+}

@@ -13,23 +13,13 @@ import {
 import {
   assertCliBuilt,
   logEvents,
+  placeOf,
   runCli,
   snapshotFiles,
   tinyClasses,
   writeTinyDataset,
   writeTinyExperiment,
 } from '../../support/cli';
-
-/**
- * `line:column` as the CLI prints it (1-based) of `within`, a part of `needle`, which occurs once in `text`;
- * counted here, independently of the CLI.
- */
-function placeOf(text: string, needle: string, within = needle): string {
-  const at = text.indexOf(needle);
-  assert.ok(at >= 0 && text.lastIndexOf(needle) === at, `${needle} must occur once in ${text}`);
-  const lines = text.slice(0, at + needle.indexOf(within)).split('\n');
-  return `${lines.length}:${lines.at(-1)!.length + 1}`;
-}
 
 describe('synthpair run on bad input (bundled dist/cli.js)', function () {
   this.timeout(120_000);

@@ -8,18 +8,17 @@ import { loadCheckpoint } from '../../../src/engine/checkpoint';
 import { resolveExperiment } from '../../../src/engine/training/experiment';
 import { buildTrainingModels } from '../../../src/engine/training/step';
 import { readInitialEncoder, readInitialEncoderOf } from '../../../src/engine/weights/initialEncoder';
-import { assertCliBuilt, logEvents, runCli, tinyConfig, writeTinyExperiment } from '../../support/cli';
+import {
+  assertCliBuilt,
+  logEvents,
+  placeOf,
+  runCli,
+  tinyConfig,
+  writeTinyExperiment,
+} from '../../support/cli';
 import { mergeConfig, resolvedConfig } from '../../support/config';
 
 type Expected = Record<'resnet18', Record<string, { shape: number[]; offset: number; length: number }>>;
-
-/** `line:column` (1-based) where `needle`, which occurs once in `text`, begins. */
-function placeOf(text: string, needle: string): string {
-  const at = text.indexOf(needle);
-  assert.ok(at >= 0 && text.lastIndexOf(needle) === at, `${needle} must occur once`);
-  const lines = text.slice(0, at).split('\n');
-  return `${lines.length}:${lines.at(-1)!.length + 1}`;
-}
 
 describe('model.init: an experiment whose encoder starts from given weights', function () {
   this.timeout(300_000);
