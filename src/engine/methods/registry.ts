@@ -42,6 +42,7 @@ export function createMethodFor(config: ResolvedConfig, initialEncoder?: Initial
         stem: model.stem,
         padding: model.padding,
         inputNorm: inputNormOf(model),
+        batchNorm: model.batchNorm,
       },
       projector: model.projector,
       predictor: model.predictor,

@@ -15,6 +15,8 @@ export interface EncoderSpec {
   padding?: ResNetPadding;
   /** What the encoder does to its images first; `none` when not given. */
   inputNorm?: InputNorm;
+  /** `frozen`: its batch norms use their running statistics in training too. `batch` when not given. */
+  batchNorm?: 'batch' | 'frozen';
 }
 
 /** ImageNet's channel statistics, as torchvision's and timm's ImageNet weights were trained with. */
@@ -39,7 +41,13 @@ export function buildEncoder(spec: EncoderSpec, seed: number, name = 'encoder'):
           stem: spec.stem,
           padding: spec.padding ?? 'same',
         });
-  return { encoder: spec.inputNorm === 'imagenet' ? imagenetNormalised(encoder) : encoder, parameters };
+  const normalised = spec.inputNorm === 'imagenet' ? imagenetNormalised(encoder) : encoder;
+  return { encoder: spec.batchNorm === 'frozen' ? withFrozenBatchNorm(normalised) : normalised, parameters };
+}
+
+/** Every mode is 'eval' to the encoder's layers, which only batch norm tells apart. */
+function withFrozenBatchNorm(encoder: Encoder): Encoder {
+  return { featureDim: encoder.featureDim, apply: (images) => encoder.apply(images, 'eval') };
 }
 
 /** The encoder with its images normalised first: the rest of the engine keeps them in [0, 1]. */

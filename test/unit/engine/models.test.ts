@@ -79,6 +79,43 @@ describe('encoders', function () {
     store.dispose();
   });
 
+  it('with model.batchNorm frozen, trains through the running statistics and keeps them, its scales still learning', () => {
+    const spec: EncoderSpec = { arch: 'resnet18', width: 0.125, stem: 'cifar' };
+    const runningOf = (store: ParameterStore) =>
+      store
+        .all()
+        .filter(([name]) => /running(Mean|Variance)$/.test(name))
+        .map(([, variable]) => Array.from(variable.dataSync()));
+    const x = images([4, 32, 32, 3], 9);
+    for (const batchNorm of ['batch', 'frozen'] as const) {
+      const { encoder, parameters } = buildEncoder({ ...spec, batchNorm }, 3);
+      const before = runningOf(parameters);
+      const scale = parameters.all().find(([name]) => name === 'encoder.stem.bn.weight')![1];
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.square(encoder.apply(x, 'train').features)) as tf.Scalar,
+        [scale],
+      );
+      value.dispose();
+      const gradient = grads[scale.name];
+      const moved = runningOf(parameters).some((values, index) =>
+        values.some((value, at) => value !== before[index]![at]),
+      );
+      assert.equal(moved, batchNorm === 'batch', `${batchNorm}: running statistics moved`);
+      assert.ok(
+        tf.sum(tf.abs(gradient!)).dataSync()[0]! > 0,
+        `${batchNorm}: the batch norm's scale has a gradient`,
+      );
+      tf.dispose(gradient);
+      const frozenEval = tf.tidy(() => encoder.apply(x, 'eval').features.dataSync());
+      if (batchNorm === 'frozen') {
+        const train = tf.tidy(() => encoder.apply(x, 'train').features.dataSync());
+        assert.deepEqual(train, frozenEval, 'frozen: training computes what evaluation computes');
+      }
+      parameters.dispose();
+    }
+    x.dispose();
+  });
+
   it('trains on wasm with the same gradients as on cpu (tiny ResNet-18, whole model)', async () => {
     const gradientsOn = async (backend: 'cpu' | 'wasm') => {
       if (backend === 'wasm') {

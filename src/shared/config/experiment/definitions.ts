@@ -138,6 +138,15 @@ export const experimentDefinition = group(
         ],
         'How the encoder normalises the images it is given, as its first step: weights trained elsewhere expect the normalisation they were trained with. Images, reconstructions and heat maps are in [0, 1] everywhere else.',
       ),
+      batchNorm: oneOf(
+        ['batch', 'frozen'],
+        'batch',
+        [
+          "Each training step normalises with its batch's statistics and moves the running ones, as the SSL papers train.",
+          'The running statistics are used and kept, in training too, as when fine-tuning weights from `model.init` with batches too small to estimate them. Their scale and shift still train.',
+        ],
+        "How the encoder's batch norms normalise while it trains; evaluation always uses the running statistics. The heads on top of it always use the batch's.",
+      ),
       width: number(
         0.125,
         4,
