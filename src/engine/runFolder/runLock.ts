@@ -1,6 +1,7 @@
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { tryLock } from 'fs-native-extensions';
 import * as z from 'zod/mini';
 import { validateMessage } from '../../shared/protocol/validate';
@@ -65,13 +66,23 @@ export class RunLock {
   }
 }
 
+/**
+ * Who holds the lock. A holder that has just taken it writes itself down a moment later, so an empty or torn
+ * record is read again for a while before the refusal names no one.
+ */
 async function readHolder(file: string): Promise<RunLockHolder | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  try {
-    const holder = validateMessage(holderSchema, JSON.parse(text));
-    return holder.ok ? holder.value : undefined;
-  } catch {
-    // Its holder is between truncating and writing it.
-    return undefined;
+  for (let attempt = 0; attempt < holderReadAttempts; attempt++) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    try {
+      const holder = validateMessage(holderSchema, JSON.parse(text));
+      if (holder.ok) return holder.value;
+    } catch {
+      // Its holder is between truncating and writing it.
+    }
+    await setTimeout(holderReadPauseMs);
   }
+  return undefined;
 }
+
+const holderReadAttempts = 20;
+const holderReadPauseMs = 25;
