@@ -45,6 +45,17 @@ export class WeightsFileError extends Error {
   override readonly name = 'WeightsFileError';
 }
 
+/**
+ * Refuses weights that do not fit with every problem found, the first eight in full: one missing block is
+ * clear from them, and a wrong width would otherwise list every tensor.
+ */
+export function throwIfMisfit(what: string, problems: readonly string[]): void {
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 8);
+  const more = problems.length > shown.length ? `; and ${problems.length - shown.length} more` : '';
+  throw new WeightsFileError(`${what}: ${shown.join('; ')}${more}`);
+}
+
 export function elementCount(shape: readonly number[]): number {
   return shape.reduce((product, size) => product * size, 1);
 }

@@ -7,7 +7,7 @@ import { checkpointFileNames, RunDirectoryError, runFileNames } from '../../shar
 import { chooseCheckpoint, loadCheckpoint } from '../checkpoint';
 import { buildEncoder, type EncoderSpec } from '../models/registry';
 import { cachedDownload, cachedWeightsFile, type DownloadProgress, isWeightsUrl } from './download';
-import { type ImportedTensor, WeightsFileError } from './importedTensors';
+import { type ImportedTensor, throwIfMisfit, WeightsFileError } from './importedTensors';
 import { readSafetensorsFile } from './safetensorsFile';
 import { readTorchFile } from './torchFile';
 import { type MatchedWeights, matchTorchvisionResNet, type ParameterSlot } from './torchvisionResNet';
@@ -79,7 +79,9 @@ export class InitialWeightsCheck {
     // An address not downloaded yet is fetched when a run starts, not while the file is edited.
     const local = isWeightsUrl(model.init) ? cachedWeightsFile(model.init) : model.init;
     if (isWeightsUrl(model.init) && !(await stat(local).catch(() => undefined))) return undefined;
-    const key = JSON.stringify([model, await versionOf(local)]);
+    // Only what decides the fit: an edit of the heads or the normalisation does not read the weights again.
+    const { arch, width, stem, init } = model;
+    const key = JSON.stringify([arch, width, stem, init, await versionOf(local)]);
     let answer = this.answers.get(key);
     if (!answer) {
       answer = readInitialEncoderOf(model).then(
@@ -219,13 +221,10 @@ function matchRunEncoder(
       values.set(slot.name, saved.values);
     }
   }
-  if (problems.length > 0) {
-    const shown = problems.slice(0, 8);
-    const more = problems.length > shown.length ? `; and ${problems.length - shown.length} more` : '';
-    throw new WeightsFileError(
-      `${folder}: its encoder does not fit the model (were model.arch, model.width or model.stem changed?): ${shown.join('; ')}${more}`,
-    );
-  }
+  throwIfMisfit(
+    `${folder}: its encoder does not fit the model (were model.arch, model.width or model.stem changed?)`,
+    problems,
+  );
   return {
     values,
     setAside: [

@@ -1,4 +1,4 @@
-import { type ImportedTensor, type ImportedTensors, WeightsFileError } from './importedTensors';
+import { type ImportedTensor, type ImportedTensors, throwIfMisfit } from './importedTensors';
 
 /** One of SynthPair's encoder parameters, as the imported weights must fill it. */
 export interface ParameterSlot {
@@ -155,10 +155,6 @@ export function matchTorchvisionResNet(
       );
     }
   }
-  if (problems.length > 0) {
-    const shown = problems.slice(0, 8);
-    const more = problems.length > shown.length ? `; and ${problems.length - shown.length} more` : '';
-    throw new WeightsFileError(`${file}: does not fit the model: ${shown.join('; ')}${more}`);
-  }
+  throwIfMisfit(`${file}: does not fit the model`, problems);
   return { values, setAside };
 }
