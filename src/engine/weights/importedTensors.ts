@@ -13,6 +13,12 @@ export interface ImportedTensor {
 
 export type ImportedTensors = Map<string, ImportedTensor>;
 
+/**
+ * Tensors for another framework's weights file, row-major in that framework's layout: float32 as SynthPair
+ * keeps them, int64 for the counters PyTorch keeps as integers.
+ */
+export type ExportedTensors = Map<string, { shape: readonly number[]; values: Float32Array | BigInt64Array }>;
+
 export const storedDtypes = [
   'float32',
   'float64',

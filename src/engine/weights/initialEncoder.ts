@@ -7,10 +7,20 @@ import { checkpointFileNames, RunDirectoryError, runFileNames } from '../../shar
 import { chooseCheckpoint, loadCheckpoint } from '../checkpoint';
 import { buildEncoder, type EncoderSpec } from '../models/registry';
 import { cachedDownload, cachedWeightsFile, type DownloadProgress, isWeightsUrl } from './download';
-import { type ImportedTensor, throwIfMisfit, WeightsFileError } from './importedTensors';
+import {
+  type ExportedTensors,
+  type ImportedTensor,
+  throwIfMisfit,
+  WeightsFileError,
+} from './importedTensors';
 import { readSafetensorsFile } from './safetensorsFile';
 import { readTorchFile } from './torchFile';
-import { type MatchedWeights, matchTorchvisionResNet, type ParameterSlot } from './torchvisionResNet';
+import {
+  type MatchedWeights,
+  matchTorchvisionResNet,
+  type ParameterSlot,
+  torchvisionStateDict,
+} from './torchvisionResNet';
 
 /**
  * The weights an encoder starts from instead of random ones (`model.init`), by the encoder's own parameter
@@ -65,6 +75,26 @@ export async function readInitialEncoderOf(
     ? await cachedDownload(init, onDownload ? { onProgress: onDownload } : {})
     : init;
   return readInitialEncoder(source, { arch, width, stem, padding });
+}
+
+/**
+ * The online encoder of one of a run's checkpoints (its folder, absolute) in torchvision's ResNet layout and
+ * names ({@link torchvisionStateDict}), for PyTorch to load: the inverse of starting a run from a torchvision
+ * file. `spec` is the run's model; a SmallCNN has no torchvision counterpart and is refused.
+ */
+export async function torchvisionEncoderOf(
+  checkpointFolder: string,
+  spec: EncoderSpec,
+  batchesTracked: bigint,
+): Promise<ExportedTensors> {
+  if (spec.arch === 'smallcnn') {
+    throw new WeightsFileError(
+      `${checkpointFolder}: its model.arch is "smallcnn", which torchvision has no network for; only a ResNet (resnet18, resnet50) is written in torchvision's layout`,
+    );
+  }
+  const slots = encoderSlots(spec);
+  const matched = matchRunEncoder(checkpointFolder, await readRunEncoder(checkpointFolder), slots);
+  return torchvisionStateDict(slots, matched.values, batchesTracked, slotPrefix);
 }
 
 /**

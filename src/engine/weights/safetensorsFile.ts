@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { validateMessage } from '../../shared/protocol/validate';
 import {
   bytesPerElement,
+  type ExportedTensors,
   elementCount,
   type ImportedTensors,
   readElements,
@@ -83,4 +84,40 @@ export function readSafetensorsFile(file: string, bytes: Uint8Array): ImportedTe
     });
   }
   return tensors;
+}
+
+/** Little-endian bytes of a tensor's elements. */
+export function elementBytes(values: Float32Array | BigInt64Array): Buffer {
+  const bytes = Buffer.alloc(values.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let index = 0; index < values.length; index++) {
+    if (values instanceof BigInt64Array) view.setBigInt64(index * 8, values[index]!, true);
+    else view.setFloat32(index * 4, values[index]!, true);
+  }
+  return bytes;
+}
+
+/**
+ * `tensors` as a `.safetensors` file, in their order: the header's JSON padded with spaces to a multiple of
+ * 8 bytes, as the format's own writer aligns the data, and `metadata` as its `__metadata__`.
+ */
+export function encodeSafetensorsFile(tensors: ExportedTensors, metadata: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const blobs: Buffer[] = [];
+  let offset = 0;
+  for (const [name, { shape, values }] of tensors) {
+    const blob = elementBytes(values);
+    header[name] = {
+      dtype: values instanceof BigInt64Array ? 'I64' : 'F32',
+      shape,
+      data_offsets: [offset, offset + blob.byteLength],
+    };
+    blobs.push(blob);
+    offset += blob.byteLength;
+  }
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const text = Buffer.concat([json, Buffer.alloc(-json.byteLength & 7, ' ')]);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(text.byteLength));
+  return Buffer.concat([length, text, ...blobs]);
 }

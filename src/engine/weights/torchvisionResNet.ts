@@ -1,4 +1,9 @@
-import { type ImportedTensor, type ImportedTensors, throwIfMisfit } from './importedTensors';
+import {
+  type ExportedTensors,
+  type ImportedTensor,
+  type ImportedTensors,
+  throwIfMisfit,
+} from './importedTensors';
 
 /** One of SynthPair's encoder parameters, as the imported weights must fill it. */
 export interface ParameterSlot {
@@ -102,6 +107,59 @@ function kernelToHwio(tensor: ImportedTensor): { shape: number[]; values: Float3
     }
   }
   return { shape: [height, width, inChannels, out], values };
+}
+
+/** TF.js's [h, w, in, out] kernel as PyTorch's [out, in, h, w]: the inverse of {@link kernelToHwio}. */
+function kernelToOihw(
+  shape: readonly number[],
+  values: Float32Array,
+): { shape: number[]; values: Float32Array } {
+  const [height, width, inChannels, out] = shape as [number, number, number, number];
+  const transposed = new Float32Array(values.length);
+  for (let o = 0; o < out; o++) {
+    for (let i = 0; i < inChannels; i++) {
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          transposed[((o * inChannels + i) * height + y) * width + x] =
+            values[((y * width + x) * inChannels + i) * out + o]!;
+        }
+      }
+    }
+  }
+  return { shape: [out, inChannels, height, width], values: transposed };
+}
+
+/**
+ * A SynthPair ResNet's parameters as torchvision's ResNet names and lays them out, the inverse of
+ * {@link matchTorchvisionResNet}: kernels as [out, in, h, w], and after each batch norm's running variance its
+ * `num_batches_tracked` (int64, which SynthPair does not keep) set to `batchesTracked`, so that PyTorch's
+ * `load_state_dict(strict=True)` finds every tensor of torchvision's ResNet but the classifier `fc`.
+ */
+export function torchvisionStateDict(
+  slots: readonly ParameterSlot[],
+  values: ReadonlyMap<string, Float32Array>,
+  batchesTracked: bigint,
+  prefix = 'encoder',
+): ExportedTensors {
+  const tensors: ExportedTensors = new Map();
+  for (const slot of slots) {
+    const slotValues = values.get(slot.name);
+    if (!slotValues) throw new Error(`no values for ${slot.name}`);
+    const torchName = torchvisionName(slot.name, prefix);
+    tensors.set(
+      torchName,
+      slot.shape.length === 4
+        ? kernelToOihw(slot.shape, slotValues)
+        : { shape: slot.shape, values: slotValues },
+    );
+    if (torchName.endsWith('.running_var')) {
+      tensors.set(torchName.replace(/running_var$/, 'num_batches_tracked'), {
+        shape: [],
+        values: BigInt64Array.of(batchesTracked),
+      });
+    }
+  }
+  return tensors;
 }
 
 /**
