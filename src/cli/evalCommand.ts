@@ -8,6 +8,7 @@ import { overrideKey } from '../shared/config/experiment/parse';
 import type { BackendPreference } from '../shared/protocol/backend';
 import { describeEvaluation } from '../shared/runFolder/describe';
 import { RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
+import { commandLog, isMachineReadable } from './output';
 import { UsageError } from './runCommand';
 
 export interface EvalCommandOptions {
@@ -19,17 +20,26 @@ export interface EvalCommandOptions {
   version: string;
 }
 
-/** The checkpoint fixes the model and what it was trained on; only how it is measured, and where the data now lives, may change. */
-function isEvaluationOverride(key: string): boolean {
-  return key.startsWith('eval.') || key === 'data.root' || key === 'data.layout';
-}
-
-async function savedConfigWithOverrides(run: RunDirectory, overrides: string[]): Promise<ResolvedConfig> {
+/**
+ * The config a run was saved with, `overrides` applied. The checkpoint fixes the model and what it was
+ * trained on; only where the data now lives may change, and the keys under `alsoPrefixes` (`eval.`).
+ */
+export async function savedConfigWithOverrides(
+  run: RunDirectory,
+  overrides: readonly string[],
+  doing: string,
+  alsoPrefixes: readonly string[] = [],
+): Promise<ResolvedConfig> {
   for (const assignment of overrides) {
     const key = overrideKey(assignment) ?? assignment;
-    if (!isEvaluationOverride(key)) {
+    if (
+      !alsoPrefixes.some((prefix) => key.startsWith(prefix)) &&
+      key !== 'data.root' &&
+      key !== 'data.layout'
+    ) {
+      const allowed = [...alsoPrefixes.map((prefix) => `${prefix}*`), 'data.root'];
       throw new UsageError(
-        `${key}: cannot be changed when evaluating a run; only eval.*, data.root and data.layout can`,
+        `${key}: cannot be changed when ${doing} a run; only ${allowed.join(', ')} and data.layout can`,
       );
     }
   }
@@ -45,21 +55,15 @@ export async function evalCommand(runDir: string, options: EvalCommandOptions): 
   const run = await RunDirectory.open(runDir).catch((error: unknown) => {
     throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
   });
-  const config = await savedConfigWithOverrides(run, options.set);
+  const config = await savedConfigWithOverrides(run, options.set, 'evaluating', ['eval.']);
   const { report } = await selectBackend({
     preference: options.backend ?? config.backend,
     wasmDir: options.wasmDir,
     nativeModulePaths: [],
     synthpairVersion: options.version,
   });
-  const machineReadable = options.json === true || process.stdout.isTTY !== true;
-  const log = (level: 'info' | 'warn', message: string) => {
-    if (machineReadable) {
-      process.stdout.write(`${JSON.stringify({ event: 'log', level, message })}\n`);
-    } else {
-      process.stderr.write(`${level === 'warn' ? 'warning: ' : ''}${message}\n`);
-    }
-  };
+  const machineReadable = isMachineReadable(options.json);
+  const log = commandLog(machineReadable);
   log('info', `backend: ${report.selected}`);
   try {
     const { checkpoint, epoch, result } = await evaluateCheckpoint(

@@ -2,10 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { selectBackend } from '../engine/backends/selectBackend';
+import { type EmbeddingSplit, embeddingSplits } from '../engine/embed/embedding';
 import { formatBackendReport } from '../shared/backendReportText';
 import { experimentFileSuffix } from '../shared/config/experiment/choices';
 import { type BackendPreference, backendPreference } from '../shared/protocol/backend';
+import { embedCommand } from './embedCommand';
 import { evalCommand } from './evalCommand';
+import { exportCommand } from './exportCommand';
 import { runCommand, UsageError } from './runCommand';
 import { synthesizeCommand } from './synthesizeCommand';
 
@@ -107,6 +110,88 @@ async function main(argv: readonly string[]): Promise<void> {
         options: { checkpoint?: string; set: string[]; backend?: BackendPreference; json?: boolean },
       ) => {
         process.exitCode = await evalCommand(runDir, { ...options, ...engine() });
+      },
+    );
+
+  program
+    .command('embed')
+    .description(
+      "write the features h of a split or an image folder as .npy, from a run's checkpoint or an experiment's model.init",
+    )
+    .argument(
+      '<source>',
+      `a run folder (its latest checkpoint), or an experiment file (*${experimentFileSuffix}): the encoder model.init starts it from, untrained`,
+    )
+    .addOption(
+      new Option('--split <name>', "the data set's split; all is train, then test (default: test)").choices(
+        embeddingSplits,
+      ),
+    )
+    .option(
+      '--images <folder>',
+      'every .jpg/.png under a folder instead: labelled by their sub-folder of it, -1 directly in it',
+    )
+    .option('--checkpoint <name>', "a run's kept checkpoint instead of the latest, e.g. epoch-0003")
+    .option('--out <dir>', 'where the files go (default: embeddings/<run>-<checkpoint>-<split> here)')
+    .option(
+      '--set <key=value...>',
+      'where the data now is: data.root, data.layout (an experiment file takes any key)',
+      [],
+    )
+    .addOption(backendOption())
+    .option('--json', 'print the result as a JSON line even on a terminal')
+    .addHelpText(
+      'after',
+      `
+Writes features.npy (float32, images × features: h in eval mode, each image's centre view at data.imageSize, as
+evaluation computes it), labels.npy (int64), files.txt (each row's image, relative to the data root or folder),
+classes.json (label k's name at k) and embedding.json (where they came from). An existing embedding is not
+replaced. The run folder is only read. Exit codes: 0 written, 1 failed, 2 bad source, arguments or data.`,
+    )
+    .action(
+      async (
+        source: string,
+        options: {
+          split?: EmbeddingSplit;
+          images?: string;
+          checkpoint?: string;
+          out?: string;
+          set: string[];
+          backend?: BackendPreference;
+          json?: boolean;
+        },
+      ) => {
+        process.exitCode = await embedCommand(source, { ...options, ...engine() });
+      },
+    );
+
+  program
+    .command('export')
+    .description("write a run's encoder in torchvision's ResNet layout and names, for PyTorch")
+    .argument('<runDir>', 'a run folder of a ResNet (resnet18, resnet50)')
+    .option('--checkpoint <name>', 'a kept checkpoint instead of the latest, e.g. epoch-0003')
+    .option('--out <file>', 'the .safetensors file (default: <run>-<checkpoint>.safetensors here)')
+    .option('--pth', 'also write the state dict as torch.save does, beside it as .pth')
+    .option('--json', 'print the result as a JSON line even on a terminal')
+    .addHelpText(
+      'after',
+      `
+The online encoder only: no projector, predictor or classifier. Load it into torchvision's ResNet with its fc
+replaced by nn.Identity(), strictly:
+  model = torchvision.models.resnet18(); model.fc = torch.nn.Identity()
+  model.load_state_dict(state_dict, strict=True)   # then model(x) is h
+Feed it images as the run did: model.inputNorm imagenet normalises them with ImageNet's mean and std. A
+model.stem cifar run exports a 3×3 conv1 (set model.conv1 to a 3×3, stride 1 convolution and model.maxpool to
+nn.Identity()); a model.width other than 1 exports narrower tensors than torchvision builds. The
+__metadata__ of the .safetensors file says all of this. An existing file is not replaced; the run folder is
+only read. Exit codes: 0 written, 1 failed, 2 bad run folder, model or arguments.`,
+    )
+    .action(
+      async (
+        runDir: string,
+        options: { checkpoint?: string; out?: string; pth?: boolean; json?: boolean },
+      ) => {
+        process.exitCode = await exportCommand(runDir, { ...options, ...engine() });
       },
     );
 

@@ -24,7 +24,8 @@ export interface RunCommandOptions {
   version: string;
 }
 
-async function readConfigFile(file: string): Promise<string> {
+/** An experiment file's text; a missing, unreadable or implausibly large file is a {@link UsageError}. */
+export async function readConfigFile(file: string): Promise<string> {
   const cannotRead = (error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
     return new UsageError(

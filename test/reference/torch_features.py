@@ -1,11 +1,11 @@
 """Features h of torchvision ResNets with seeded random weights, for the check that SynthPair computes the same.
 
-Usage: python3 torch_features.py OUT_DIR SIZE COUNT. For resnet18 and resnet50, writes:
+Usage: python3 torch_features.py OUT_DIR SIZE COUNT [IMAGES]. For resnet18 and resnet50, writes:
   <arch>.pth           the state dict (batch-norm statistics randomised, so that eval mode uses them)
   <arch>-h.bin         h of the images in eval mode: COUNT × features float32, the pooled output of layer4
                        after ImageNet's normalisation, as torchvision's pretrained weights are used
 and once images.bin: COUNT × SIZE × SIZE × 3 float32 in [0, 1] (channels last, as SynthPair takes them),
-seeded uniform.
+seeded uniform, or the images of the file IMAGES (the same layout) when it is given.
 """
 import os
 import sys
@@ -18,6 +18,8 @@ out, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.manual_seed(0)
 normalize = torchvision.transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
 images = torch.rand(count, size, size, 3)
+if len(sys.argv) > 4:
+    images = torch.from_numpy(numpy.fromfile(sys.argv[4], dtype='<f4').reshape(count, size, size, 3))
 images.numpy().astype('<f4').tofile(os.path.join(out, 'images.bin'))
 for arch in ('resnet18', 'resnet50'):
     model = getattr(torchvision.models, arch)()

@@ -85,6 +85,57 @@ export async function listDataset(root: string, layout: DatasetLayout): Promise<
 
 type RawListing = Omit<DatasetListing, 'warnings'>;
 
+/** Images that form no dataset: every one under a folder, labelled by the sub-folder it is in. */
+export interface ImageTree {
+  /** The folder's sub-folders that hold images, sorted by code point: label k is `classes[k]`. */
+  classes: string[];
+  /** Images directly in the folder first (label -1), then each class's; each group in the order of its paths. */
+  samples: Sample[];
+  skipped: SkippedFile[];
+}
+
+/** Lists every image under `folder` at any depth, hidden files and folders aside, without reading pixels. */
+export async function listImageTree(folder: string): Promise<ImageTree> {
+  const root = path.resolve(folder);
+  const problem = await folderProblem(root);
+  if (problem) {
+    throw new DatasetError(
+      problem === noSuchFolder ? 'missing-root' : 'root-not-a-folder',
+      root,
+      `${root}: ${problem}`,
+    );
+  }
+  const skipped: SkippedFile[] = [];
+  const images: string[] = [];
+  for (const entry of await fs.readdir(root, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+    const relative = path.relative(root, path.join(entry.parentPath, entry.name));
+    if (relative.split(path.sep).some((part) => part.startsWith('.'))) continue;
+    if (imageExtensions.has(path.extname(entry.name).toLowerCase())) {
+      images.push(relative);
+    } else {
+      skipped.push({ path: path.join(root, relative), reason: 'not a .jpg, .jpeg or .png file' });
+    }
+  }
+  if (images.length === 0) {
+    throw new DatasetError('no-images', root, `${root}: no .jpg, .jpeg or .png image in it or below it`);
+  }
+  const classOf = (relative: string) => {
+    const parts = relative.split(path.sep);
+    return parts.length > 1 ? parts[0]! : undefined;
+  };
+  const classes = [...new Set(images.map(classOf).filter((name) => name !== undefined))].sort(byCodePoint);
+  const labelOf = (relative: string) => {
+    const name = classOf(relative);
+    return name === undefined ? -1 : classes.indexOf(name);
+  };
+  const samples = images
+    .map((relative) => ({ relative, label: labelOf(relative) }))
+    .sort((a, b) => a.label - b.label || byCodePoint(a.relative, b.relative))
+    .map(({ relative, label }) => ({ path: path.join(root, relative), label }));
+  return { classes, samples, skipped };
+}
+
 async function listImageFolder(root: string): Promise<RawListing> {
   const skipped: SkippedFile[] = [];
   const trainFolders = await classFolders(root, 'train');

@@ -10,6 +10,8 @@ export interface DatasetSplits {
   classes: string[];
   train: ImageSet;
   test: ImageSet;
+  /** Each set's image files, absolute, in the set's order. */
+  files: { train: string[]; test: string[] };
 }
 
 export type SplitLog = (level: 'info' | 'warn', message: string) => void;
@@ -45,9 +47,11 @@ export async function loadSplits(
     );
   }
   const skipped: SkippedFiles['files'] = listing.skipped.map((file) => ({ ...file, stage: 'listing' }));
+  const files: DatasetSplits['files'] = { train: [], test: [] };
   const load = async (samples: typeof listing.train, split: 'train' | 'test'): Promise<ImageSet> => {
     const loaded = await cache.loadAll(samples);
     skipped.push(...loaded.skipped.map((file) => ({ ...file, stage: split })));
+    files[split] = loaded.samples.map((sample) => sample.path);
     return {
       images: loaded.images,
       labels: Int32Array.from(loaded.samples, (sample) => sample.label),
@@ -73,5 +77,5 @@ export async function loadSplits(
     `data: ${listing.classes.length} classes, ${train.images.length} train and ${test.images.length} test images ` +
       `(${cache.stats.decoded} decoded, ${cache.stats.diskHits} from the cache)`,
   );
-  return { classes: listing.classes, train, test };
+  return { classes: listing.classes, train, test, files };
 }

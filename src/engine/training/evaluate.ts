@@ -20,12 +20,13 @@ export interface EvaluationSettings {
 /** The figures of an eval.jsonl record: those of the enabled evaluations. */
 export type EvaluationResult = Omit<EvalRecord, 'epoch' | 'time'>;
 
-/** The frozen, pooled features h of a set's centre views, in the set's order. */
+/** The frozen, pooled features h of a set's centre views, in the set's order; `onBatch` hears the rows done. */
 export function extractFeatures(
   encoder: Encoder,
   set: ImageSet,
   imageSize: number,
   batchSize: number,
+  onBatch?: (rowsDone: number) => void,
 ): FeatureMatrix {
   const values = new Float32Array(set.images.length * encoder.featureDim);
   let row = 0;
@@ -36,6 +37,7 @@ export function extractFeatures(
     });
     values.set(features, row * encoder.featureDim);
     row += batch.labels.length;
+    onBatch?.(row);
   }
   return featureMatrix(values, set.images.length, encoder.featureDim);
 }

@@ -3,13 +3,15 @@ import path from 'node:path';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { type RunDirectory, RunDirectoryError } from '../../shared/runFolder/runDirectory';
 import {
+  type CheckpointManifest,
+  chooseCheckpoint,
   isCheckpointName,
-  type LoadedCheckpoint,
   loadCheckpoint,
-  loadLatestCheckpoint,
+  readCheckpointManifest,
   restoreVariables,
 } from '../checkpoint';
 import { loadSplits, type SplitLog } from '../data/splits';
+import type { SslMethod } from '../methods/method';
 import { createMethodFor } from '../methods/registry';
 import { tf } from '../tf';
 import { type EvaluationResult, evaluate } from './evaluate';
@@ -30,38 +32,58 @@ export async function evaluateCheckpoint(
   options: { checkpoint?: string; cacheFolder: string },
   log: SplitLog,
 ): Promise<CheckpointEvaluation> {
-  const checkpointsDir = run.file('checkpoints');
-  const loaded = await readCheckpoint(checkpointsDir, options.checkpoint);
-  const method = createMethodFor(config);
+  const { method, checkpoint, epoch } = await restoreCheckpoint(config, run, options.checkpoint);
   try {
-    try {
-      restoreVariables(method.state(), loaded.tensors);
-    } finally {
-      tf.dispose([...loaded.tensors.values()]);
-    }
     const splits = await loadSplits(config.data, options.cacheFolder, log);
-    log('info', `evaluating ${loaded.name} (epoch ${loaded.manifest.epoch})`);
+    log('info', `evaluating ${checkpoint} (epoch ${epoch})`);
     const result = evaluate(method.encoder, splits.train, splits.test, {
       imageSize: config.data.imageSize,
       batchSize: config.train.batchSize,
       seed: config.seed,
       ...config.eval,
     });
-    return { checkpoint: loaded.name, epoch: loaded.manifest.epoch, result };
+    return { checkpoint, epoch, result };
   } finally {
     method.dispose();
   }
 }
 
-async function readCheckpoint(dir: string, name: string | undefined): Promise<LoadedCheckpoint> {
+/** The method `config` builds, every variable as a run's checkpoint (the latest, or `name`) saved it; the caller disposes it. */
+export async function restoreCheckpoint(
+  config: ResolvedConfig,
+  run: RunDirectory,
+  name: string | undefined,
+): Promise<{ method: SslMethod; checkpoint: string; epoch: number }> {
+  const checkpointsDir = run.file('checkpoints');
+  const loaded = await loadCheckpoint(checkpointsDir, (await chooseRunCheckpoint(checkpointsDir, name)).name);
+  const method = createMethodFor(config);
+  try {
+    restoreVariables(method.state(), loaded.tensors);
+  } catch (error) {
+    method.dispose();
+    throw error;
+  } finally {
+    tf.dispose([...loaded.tensors.values()]);
+  }
+  return { method, checkpoint: loaded.name, epoch: loaded.manifest.epoch };
+}
+
+/**
+ * The checkpoint a command names (`epoch-0003`), or else the run's latest, without reading its weights; a
+ * {@link RunDirectoryError} naming the folder when there is none.
+ */
+export async function chooseRunCheckpoint(
+  dir: string,
+  name: string | undefined,
+): Promise<{ name: string; manifest: CheckpointManifest }> {
   if (name !== undefined) {
     // A name from the command line must not reach outside the run's checkpoints.
     if (!isCheckpointName(name) || !(await stat(path.join(dir, name)).catch(() => undefined))) {
       throw new RunDirectoryError(`${dir} has no checkpoint ${name}`);
     }
-    return loadCheckpoint(dir, name);
+    return { name, manifest: await readCheckpointManifest(dir, name) };
   }
-  const latest = await loadLatestCheckpoint(dir);
+  const latest = await chooseCheckpoint(dir);
   if (!latest) {
     throw new RunDirectoryError(
       `${dir} has no checkpoint yet (one is saved every checkpoint.everyEpochs epochs and at the end)`,

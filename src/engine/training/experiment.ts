@@ -59,13 +59,28 @@ export async function resolveExperiment(start: ExperimentStart): Promise<Resolve
   const conflicts = dataConflicts(resolved.config, listing);
   if (conflicts.length > 0) throw dataInputError(start, conflicts);
   if (resolved.target.kind === 'resume') return resolved;
-  // Decided once, in the run's saved config: whatever reads the run later builds the same encoder.
-  const { model } = resolved.config;
+  return { ...resolved, config: await withInputNormDecided(start, resolved.config) };
+}
+
+/**
+ * A new experiment's config as its run would save it (paths absolute, `model.inputNorm` decided) without
+ * listing its data: what builds the encoder that run would start from.
+ */
+export async function resolveExperimentConfig(
+  start: Extract<ExperimentStart, { kind: 'new' }>,
+): Promise<Pick<ResolvedExperiment, 'config' | 'diagnostics'>> {
+  const { config, diagnostics } = resolveNew(start);
+  return { config: await withInputNormDecided(start, config), diagnostics };
+}
+
+/** Decided once, in the run's saved config: whatever reads the run later builds the same encoder. */
+async function withInputNormDecided(start: ExperimentStart, config: ResolvedConfig): Promise<ResolvedConfig> {
+  const { model } = config;
   const inputNorm = await decideInputNorm(model).catch((error: unknown) => {
     if (!(error instanceof WeightsFileError)) throw error;
     throw dataInputError(start, [{ path: 'model.init', message: `model.init: ${error.message}` }]);
   });
-  return { ...resolved, config: { ...resolved.config, model: { ...model, inputNorm } } };
+  return { ...config, model: { ...model, inputNorm } };
 }
 
 /**
