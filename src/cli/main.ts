@@ -36,6 +36,13 @@ function backendOption(): Option {
   return new Option('--backend <name>', 'force a backend').argParser(parseBackend);
 }
 
+function checkpointOption(): Option {
+  return new Option(
+    '--checkpoint <name>',
+    "a run's kept checkpoint instead of the latest: epoch-NNNN, or best (the one validation chose)",
+  );
+}
+
 /** Where the engine's files are and which version writes the run folders. */
 function engine(): { wasmDir: string; version: string } {
   return { wasmDir: path.join(distDir, 'wasm'), version: version() };
@@ -92,7 +99,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .command('eval')
     .description("measure a run's latest checkpoint: kNN, linear probe, retrieval rank-1/5 and mAP")
     .argument('<runDir>', 'a run folder written by `synthpair run` or the extension')
-    .option('--checkpoint <name>', 'a kept checkpoint instead of the latest, e.g. epoch-0003')
+    .addOption(checkpointOption())
     .option(
       '--set <key=value...>',
       'change how it is measured, or where the data now is: eval.* keys, data.root, data.layout',
@@ -123,15 +130,16 @@ async function main(argv: readonly string[]): Promise<void> {
       `a run folder (its latest checkpoint), or an experiment file (*${experimentFileSuffix}): the encoder model.init starts it from, untrained`,
     )
     .addOption(
-      new Option('--split <name>', "the data set's split; all is train, then test (default: test)").choices(
-        embeddingSplits,
-      ),
+      new Option(
+        '--split <name>',
+        "the data set's split (validation: the training images data.validation held out); all is train, validation, then test (default: test)",
+      ).choices(embeddingSplits),
     )
     .option(
       '--images <folder>',
       'every .jpg/.png under a folder instead: labelled by their sub-folder of it, -1 directly in it',
     )
-    .option('--checkpoint <name>', "a run's kept checkpoint instead of the latest, e.g. epoch-0003")
+    .addOption(checkpointOption())
     .option('--out <dir>', 'where the files go (default: embeddings/<run>-<checkpoint>-<split> here)')
     .option(
       '--set <key=value...>',
@@ -169,7 +177,7 @@ replaced. The run folder is only read. Exit codes: 0 written, 1 failed, 2 bad so
     .command('export')
     .description("write a run's encoder in torchvision's ResNet layout and names, for PyTorch")
     .argument('<runDir>', 'a run folder of a ResNet (resnet18, resnet50)')
-    .option('--checkpoint <name>', 'a kept checkpoint instead of the latest, e.g. epoch-0003')
+    .addOption(checkpointOption())
     .option('--out <file>', 'the .safetensors file (default: <run>-<checkpoint>.safetensors here)')
     .option('--pth', 'also write the state dict as torch.save does, beside it as .pth')
     .option('--json', 'print the result as a JSON line even on a terminal')

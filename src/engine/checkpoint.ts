@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import '../shared/protocol/zodLocale';
+import { type BestCheckpointPointer, bestCheckpointPointer } from '../shared/protocol/runFiles';
 import { validateMessage } from '../shared/protocol/validate';
 import {
   replaceFolderAtomically,
@@ -52,7 +53,11 @@ export interface LoadedCheckpoint {
 export async function saveCheckpoint(
   dir: string,
   contents: { epoch: number; step: number; state: Record<string, unknown>; tensors: NamedTensor[] },
-  options: { keep: number },
+  options: {
+    keep: number;
+    /** Makes this checkpoint the best one, chosen by this validation figure, before older ones are pruned. */
+    best?: Pick<BestCheckpointPointer, 'by' | 'value'>;
+  },
 ): Promise<string> {
   const name = epochFolderName(contents.epoch);
   await mkdir(dir, { recursive: true });
@@ -90,6 +95,7 @@ export async function saveCheckpoint(
     );
   });
   await pointLatestAt(dir, name);
+  if (options.best) await pointBestAt(dir, { checkpoint: name, epoch: contents.epoch, ...options.best });
   await pruneCheckpoints(dir, name, options.keep);
   return name;
 }
@@ -99,19 +105,46 @@ export async function pointLatestAt(dir: string, name: string): Promise<void> {
   await writeJsonAtomically(path.join(dir, checkpointFileNames.latest), { checkpoint: name });
 }
 
-/** Keeps the newest `keep` checkpoints, always including the one just written, and clears abandoned staging. */
+/**
+ * Keeps the newest `keep` checkpoints, always including the one just written and the best one by validation,
+ * and clears abandoned staging.
+ */
 async function pruneCheckpoints(dir: string, latest: string, keep: number): Promise<void> {
   const names = (await readdir(dir)).sort();
+  const best = (await readBestPointer(dir).catch(() => undefined))?.checkpoint;
   const complete = names.filter(isCheckpointName);
   const doomed = complete
     .filter((entry) => entry !== latest)
-    .slice(0, Math.max(0, complete.length - Math.max(1, keep)));
+    .slice(0, Math.max(0, complete.length - Math.max(1, keep)))
+    .filter((entry) => entry !== best);
   const abandoned = names.filter(
     (entry) => entry.startsWith('.staging-') && !entry.endsWith(`-${process.pid}`),
   );
   await Promise.all(
     [...doomed, ...abandoned].map((entry) => rm(path.join(dir, entry), { recursive: true, force: true })),
   );
+}
+
+/** Records `pointer` as the best checkpoint by validation: pruning keeps it, and `--checkpoint best` opens it. */
+export async function pointBestAt(dir: string, pointer: BestCheckpointPointer): Promise<void> {
+  await writeJsonAtomically(path.join(dir, checkpointFileNames.best), pointer);
+}
+
+/** What `best.json` holds, or undefined without one; throws when it is unreadable or names no checkpoint folder. */
+export async function readBestPointer(dir: string): Promise<BestCheckpointPointer | undefined> {
+  const file = path.join(dir, checkpointFileNames.best);
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new RunDirectoryError(`${file} cannot be read (${error.code ?? error.message})`);
+  });
+  if (text === undefined) return undefined;
+  const pointer = validateMessage(bestCheckpointPointer, parseJson(file, text));
+  if (!pointer.ok || !isCheckpointName(pointer.value.checkpoint)) {
+    throw new RunDirectoryError(
+      `${file} is not a best-checkpoint pointer: ${pointer.ok ? `${pointer.value.checkpoint} is no checkpoint folder` : pointer.reason}`,
+    );
+  }
+  return pointer.value;
 }
 
 /** The checkpoint a run continues from, and why it is not the one `latest.json` names, when it is not. */

@@ -4,7 +4,7 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 
 /** Purposes get their own streams so that, say, adding a shuffle draw never shifts augmentation draws. */
-export const StreamPurpose = { shuffle: 1, augment: 2, perturb: 3 } as const;
+export const StreamPurpose = { shuffle: 1, augment: 2, perturb: 3, validation: 4 } as const;
 
 /**
  * A seeded random stream addressed by a tuple of integers, e.g. (seed, purpose, epoch, sample, view).

@@ -1,17 +1,21 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import type { SkippedFiles } from '../../shared/protocol/runFiles';
 import { writeJsonAtomically } from '../../shared/runFolder/atomicFiles';
-import { listDataset } from './datasets';
+import { listDataset, type Sample } from './datasets';
 import { cacheSizeFor } from './decode';
 import { describeSkipped, ImageCache } from './imageCache';
 import type { ImageSet } from './loader';
+import { RandomStream, StreamPurpose } from './random';
 
 export interface DatasetSplits {
   classes: string[];
+  /** The training split without the validation images. */
   train: ImageSet;
+  /** Held out of the training split by `data.validation`; empty when its fraction is 0. */
+  validation: ImageSet;
   test: ImageSet;
   /** Each set's image files, absolute, in the set's order. */
-  files: { train: string[]; test: string[] };
+  files: { train: string[]; validation: string[]; test: string[] };
 }
 
 export type SplitLog = (level: 'info' | 'warn', message: string) => void;
@@ -47,19 +51,28 @@ export async function loadSplits(
     );
   }
   const skipped: SkippedFiles['files'] = listing.skipped.map((file) => ({ ...file, stage: 'listing' }));
-  const files: DatasetSplits['files'] = { train: [], test: [] };
-  const load = async (samples: typeof listing.train, split: 'train' | 'test'): Promise<ImageSet> => {
+  /** Decodes a split; the images of `samples` that `keep` accepts, each with its position in the whole split. */
+  const load = async (samples: readonly Sample[], split: 'train' | 'test') => {
     const loaded = await cache.loadAll(samples);
     skipped.push(...loaded.skipped.map((file) => ({ ...file, stage: split })));
-    files[split] = loaded.samples.map((sample) => sample.path);
-    return {
-      images: loaded.images,
-      labels: Int32Array.from(loaded.samples, (sample) => sample.label),
-      indices: loaded.indices,
+    return (keep: (sample: Sample) => boolean): { set: ImageSet; files: string[] } => {
+      const positions = loaded.samples.flatMap((sample, position) => (keep(sample) ? [position] : []));
+      return {
+        set: {
+          images: positions.map((position) => loaded.images[position]!),
+          labels: Int32Array.from(positions, (position) => loaded.samples[position]!.label),
+          indices: Int32Array.from(positions, (position) => loaded.indices[position]!),
+        },
+        files: positions.map((position) => loaded.samples[position]!.path),
+      };
     };
   };
-  const train = await load(listing.train, 'train');
-  const test = await load(listing.test, 'test');
+  const heldOut = new Set(holdOutValidation(listing.train, data.validation).validation);
+  const trainSplit = await load(listing.train, 'train');
+  const train = trainSplit((sample) => !heldOut.has(sample));
+  const validation = trainSplit((sample) => heldOut.has(sample));
+  const test = (await load(listing.test, 'test'))(() => true);
+  const files = { train: train.files, validation: validation.files, test: test.files };
   const { skippedList } = options;
   if (skippedList !== undefined) {
     await writeJsonAtomically(skippedList, {
@@ -72,10 +85,45 @@ export async function loadSplits(
     const files = skipped.filter((file) => file.stage === stage);
     if (files.length > 0) log('warn', `${label}: ${describeSkipped(files, skippedList)}`);
   }
+  const held = validation.files.length > 0 ? `, ${validation.files.length} validation` : '';
   log(
     'info',
-    `data: ${listing.classes.length} classes, ${train.images.length} train and ${test.images.length} test images ` +
+    `data: ${listing.classes.length} classes, ${train.files.length} train${held} and ${test.files.length} test images ` +
       `(${cache.stats.decoded} decoded, ${cache.stats.diskHits} from the cache)`,
   );
-  return { classes: listing.classes, train, test, files };
+  return { classes: listing.classes, train: train.set, validation: validation.set, test: test.set, files };
+}
+
+/**
+ * Splits the training samples into those trained on and those held out for choosing a checkpoint: from each
+ * class, `round(fraction × n)` images drawn by the validation seed, at least 2 so that each query has another
+ * image of its class, and leaving at least 2 to train on. Both keep the listing's order.
+ */
+export function holdOutValidation(
+  samples: readonly Sample[],
+  options: ResolvedConfig['data']['validation'],
+): { train: Sample[]; validation: Sample[] } {
+  if (options.fraction === 0) return { train: [...samples], validation: [] };
+  const byClass = new Map<number, number[]>();
+  samples.forEach((sample, position) => {
+    const positions = byClass.get(sample.label) ?? [];
+    positions.push(position);
+    byClass.set(sample.label, positions);
+  });
+  const heldOut = new Set<number>();
+  for (const [label, positions] of byClass) {
+    const count = Math.min(
+      Math.max(2, Math.round(options.fraction * positions.length)),
+      positions.length - 2,
+    );
+    if (count < 2) continue;
+    const drawn = new RandomStream(options.seed, StreamPurpose.validation, label).shuffleInPlace([
+      ...positions,
+    ]);
+    for (const position of drawn.slice(0, count)) heldOut.add(position);
+  }
+  return {
+    train: samples.filter((_, position) => !heldOut.has(position)),
+    validation: samples.filter((_, position) => heldOut.has(position)),
+  };
 }

@@ -10,10 +10,10 @@ import type { Encoder } from '../models/encoder';
 import { extractFeatures } from '../training/evaluate';
 import { encodeNpy } from './npyFile';
 
-export const embeddingSplits = ['train', 'test', 'all'] as const;
+export const embeddingSplits = ['train', 'validation', 'test', 'all'] as const;
 export type EmbeddingSplit = (typeof embeddingSplits)[number];
 
-/** What to embed: a split of the config's dataset (`all`: train, then test), or every image under a folder. */
+/** What to embed: a split of the config's dataset (`all`: train, validation, then test), or every image under a folder. */
 export type EmbeddingImages = { split: EmbeddingSplit } | { folder: string };
 
 export interface Embedding {
@@ -71,7 +71,7 @@ export async function embedImages(
     const splits = await loadSplits(config.data, cacheFolder, log);
     root = path.resolve(config.data.root);
     classes = splits.classes;
-    for (const name of images.split === 'all' ? (['train', 'test'] as const) : [images.split]) {
+    for (const name of images.split === 'all' ? (['train', 'validation', 'test'] as const) : [images.split]) {
       parts.push({ name, set: splits[name], files: splits.files[name] });
     }
   }

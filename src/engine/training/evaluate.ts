@@ -1,4 +1,4 @@
-import type { EvalRecord } from '../../shared/protocol/runFiles';
+import type { EvalRecord, ValidationFigures } from '../../shared/protocol/runFiles';
 import type { ImageSet } from '../data/loader';
 import { evalBatches } from '../data/loader';
 import { type FeatureMatrix, featureMatrix } from '../eval/featureMatrix';
@@ -17,8 +17,8 @@ export interface EvaluationSettings {
   retrieval: { enabled: boolean };
 }
 
-/** The figures of an eval.jsonl record: those of the enabled evaluations. */
-export type EvaluationResult = Omit<EvalRecord, 'epoch' | 'time'>;
+/** The test figures of an eval.jsonl record: those of the enabled evaluations. */
+export type EvaluationResult = Omit<EvalRecord, 'epoch' | 'time' | 'validation' | 'best'>;
 
 /** The frozen, pooled features h of a set's centre views, in the set's order; `onBatch` hears the rows done. */
 export function extractFeatures(
@@ -73,4 +73,19 @@ export function evaluate(
     if (evaluatedQueries > 0) Object.assign(result, { rank1, rank5, mAP });
   }
   return result;
+}
+
+/**
+ * Retrieval within the held-out validation images, each querying the others: what chooses the best checkpoint.
+ * Undefined when no image has another of its class to find.
+ */
+export function validate(
+  encoder: Encoder,
+  validation: ImageSet,
+  settings: Pick<EvaluationSettings, 'imageSize' | 'batchSize'>,
+): ValidationFigures | undefined {
+  if (validation.images.length === 0) return undefined;
+  const features = extractFeatures(encoder, validation, settings.imageSize, settings.batchSize);
+  const { rank1, rank5, mAP, evaluatedQueries } = retrievalMetrics(features, validation.labels);
+  return evaluatedQueries > 0 ? { rank1, rank5, mAP } : undefined;
 }

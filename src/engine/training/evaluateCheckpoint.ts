@@ -7,6 +7,7 @@ import {
   chooseCheckpoint,
   isCheckpointName,
   loadCheckpoint,
+  readBestPointer,
   readCheckpointManifest,
   restoreVariables,
 } from '../checkpoint';
@@ -68,14 +69,26 @@ export async function restoreCheckpoint(
   return { method, checkpoint: loaded.name, epoch: loaded.manifest.epoch };
 }
 
+/** The name by which commands open the checkpoint validation chose. */
+export const bestCheckpointName = 'best';
+
 /**
- * The checkpoint a command names (`epoch-0003`), or else the run's latest, without reading its weights; a
+ * The checkpoint a command names (`epoch-0003`, or `best`: the one validation chose), or else the run's latest, without reading its weights; a
  * {@link RunDirectoryError} naming the folder when there is none.
  */
 export async function chooseRunCheckpoint(
   dir: string,
   name: string | undefined,
 ): Promise<{ name: string; manifest: CheckpointManifest }> {
+  if (name === bestCheckpointName) {
+    const best = await readBestPointer(dir);
+    if (!best) {
+      throw new RunDirectoryError(
+        `${dir} has no best checkpoint: the run chose none (data.validation.fraction is 0, or no validation has run yet)`,
+      );
+    }
+    return chooseRunCheckpoint(dir, best.checkpoint);
+  }
   if (name !== undefined) {
     // A name from the command line must not reach outside the run's checkpoints.
     if (!isCheckpointName(name) || !(await stat(path.join(dir, name)).catch(() => undefined))) {

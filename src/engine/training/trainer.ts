@@ -1,16 +1,24 @@
 import { setImmediate } from 'node:timers/promises';
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
-import type { EvalRecord } from '../../shared/protocol/runFiles';
+import type {
+  BestCheckpointPointer,
+  BestCheckpointRecord,
+  EvalRecord,
+  ValidationFigures,
+} from '../../shared/protocol/runFiles';
 import type { TrainingOutcome, TrainingProgressMessage } from '../../shared/protocol/worker';
 import { describeEvaluation } from '../../shared/runFolder/describe';
 import { rewriteJsonLines } from '../../shared/runFolder/jsonLines';
-import type { RunDirectory } from '../../shared/runFolder/runDirectory';
+import { epochFolderName, type RunDirectory } from '../../shared/runFolder/runDirectory';
 import { analyse, maskOf, type ProbeSet, perturbationOf, probeSet } from '../analysis/analysisStep';
 import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
 import {
   chooseCheckpoint,
+  loadCheckpoint,
   loadLatestCheckpoint,
+  pointBestAt,
   pointLatestAt,
+  readCheckpointManifest,
   restoreVariables,
   saveCheckpoint,
 } from '../checkpoint';
@@ -21,7 +29,7 @@ import type { Perturbation } from '../synthesis/pairLoss';
 import { tf } from '../tf';
 import type { DownloadProgress } from '../weights/download';
 import { type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
-import { evaluate } from './evaluate';
+import { type EvaluationResult, type EvaluationSettings, evaluate, validate } from './evaluate';
 import { learningRateAt } from './optimizer';
 import { buildTrainingModels, type TrainingModels } from './step';
 
@@ -148,6 +156,8 @@ class Training {
   /** The mask and σ of the latest analysis, which L_Cp perturbs with once it is due. */
   private perturbation: Perturbation | undefined;
   private lastEvaluation: EvalRecord | undefined;
+  /** The checkpoint with the best validation figure so far. */
+  private best: BestCheckpointPointer | undefined;
   private readonly probes: ProbeSet;
   private readonly pairsWanted: boolean;
 
@@ -181,6 +191,7 @@ class Training {
     const { epoch, step } = latest.manifest;
     this.step = step;
     await forgetAfter(this.run, epoch);
+    await this.restoreBest();
     this.perturbation = await savedPerturbation(this.run.dir, this.config, epoch);
     this.hooks.log('info', `resuming after epoch ${epoch} (step ${step}) from ${latest.name}`);
     return epoch;
@@ -276,11 +287,17 @@ class Training {
     } else {
       await this.analyseIfMaskNeededFor(epochsDone + 1);
     }
-    if (last || every(config.eval.everyEpochs)) {
-      await this.evaluateAfter(epochsDone);
+    const testDue = last || every(config.eval.everyEpochs);
+    const validationDue = last || every(config.eval.validation.everyEpochs);
+    const record = this.evaluateAfter(epochsDone, { test: testDue, validation: validationDue });
+    const improved = record?.validation !== undefined && this.improvesOnBest(record.validation);
+    if (record && last) {
+      const best = await this.bestOnTest(improved ? { epoch: epochsDone, record } : undefined);
+      if (best) record.best = best;
     }
-    if (last || every(config.checkpoint.everyEpochs)) {
-      await this.checkpointAfter(epochsDone);
+    if (record) await this.recordEvaluation(record);
+    if (last || every(config.checkpoint.everyEpochs) || improved) {
+      await this.checkpointAfter(epochsDone, improved ? record?.validation : undefined);
     }
     await this.run.update({ epoch: epochsDone });
   }
@@ -325,22 +342,113 @@ class Training {
     this.perturbation = perturbationOf(result);
   }
 
-  private async evaluateAfter(epochsDone: number): Promise<void> {
-    const { config, data } = this;
-    const result = evaluate(this.models.method.encoder, data.train, data.test, {
+  private get evaluationSettings(): EvaluationSettings {
+    const { config } = this;
+    return {
       imageSize: config.data.imageSize,
       batchSize: config.train.batchSize,
       seed: config.seed,
       ...config.eval,
-    });
-    this.lastEvaluation = { epoch: epochsDone, time: new Date().toISOString(), ...result };
-    await this.run.appendEval(this.lastEvaluation);
-    this.hooks.log('info', `epoch ${epochsDone}: ${describeEvaluation(this.lastEvaluation)}`);
+    };
   }
 
-  private async checkpointAfter(epochsDone: number): Promise<void> {
+  /** The test figures and the validation ones that are due after `epochsDone` epochs; undefined when none is. */
+  private evaluateAfter(
+    epochsDone: number,
+    due: { test: boolean; validation: boolean },
+  ): EvalRecord | undefined {
+    const { data } = this;
+    const encoder = this.models.method.encoder;
+    const settings = this.evaluationSettings;
+    const validation = due.validation ? validate(encoder, data.validation, settings) : undefined;
+    if (!due.test && !validation) return undefined;
+    return {
+      epoch: epochsDone,
+      time: new Date().toISOString(),
+      ...(due.test ? evaluate(encoder, data.train, data.test, settings) : {}),
+      ...(validation ? { validation } : {}),
+    };
+  }
+
+  private improvesOnBest(validation: ValidationFigures): boolean {
+    return this.best === undefined || validation[this.config.eval.validation.metric] > this.best.value;
+  }
+
+  /**
+   * The best checkpoint by validation, on the test split: this epoch's figures when it is the best, else
+   * those of the kept checkpoint measured now.
+   */
+  private async bestOnTest(
+    now: { epoch: number; record: EvalRecord } | undefined,
+  ): Promise<BestCheckpointRecord | undefined> {
+    const by = this.config.eval.validation.metric;
+    if (now?.record.validation) {
+      const { epoch: _epoch, time: _time, validation, best: _best, ...figures } = now.record;
+      return { epoch: now.epoch, checkpoint: epochFolderName(now.epoch), by, validation, ...figures };
+    }
+    const { best } = this;
+    if (!best) return undefined;
+    const evals = await this.run.readEvals();
+    const validation = evals.records.find((record) => record.epoch === best.epoch)?.validation;
+    if (!validation) return undefined;
+    const loaded = await loadCheckpoint(this.run.file('checkpoints'), best.checkpoint);
+    const figures = this.evaluateWith(loaded.tensors);
+    this.hooks.log(
+      'info',
+      `best checkpoint ${best.checkpoint} (epoch ${best.epoch}, by validation ${by}) on the test split: ${describeEvaluation(figures)}`,
+    );
+    return { epoch: best.epoch, checkpoint: best.checkpoint, by, validation, ...figures };
+  }
+
+  /**
+   * The test figures of the method with a checkpoint's weights, measured in place: a second copy of the
+   * method could not register variables of the same names. The trained weights are put back after.
+   */
+  private evaluateWith(saved: Map<string, tf.Tensor>): EvaluationResult {
+    const { data } = this;
+    const variables = this.models.method.state();
+    const trained = variables.map(([, variable]) => tf.clone(variable));
+    try {
+      restoreVariables(variables, saved);
+      return evaluate(this.models.method.encoder, data.train, data.test, this.evaluationSettings);
+    } finally {
+      variables.forEach(([, variable], index) => variable.assign(trained[index]!));
+      tf.dispose([...trained, ...saved.values()]);
+    }
+  }
+
+  private async recordEvaluation(record: EvalRecord): Promise<void> {
+    this.lastEvaluation = record;
+    await this.run.appendEval(record);
+    this.hooks.log('info', `epoch ${record.epoch}: ${describeEvaluation(record)}`);
+  }
+
+  /**
+   * The best checkpoint of the history a resume keeps: the first epoch with the highest validation figure whose
+   * checkpoint is still there. Recomputed rather than read from best.json, which a kill can leave a step behind.
+   */
+  private async restoreBest(): Promise<void> {
+    const by = this.config.eval.validation.metric;
+    const dir = this.run.file('checkpoints');
+    let best: BestCheckpointPointer | undefined;
+    for (const record of (await this.run.readEvals()).records) {
+      const value = record.validation?.[by];
+      if (value === undefined || (best && value <= best.value)) continue;
+      const checkpoint = epochFolderName(record.epoch);
+      if (await readCheckpointManifest(dir, checkpoint).catch(() => undefined)) {
+        best = { checkpoint, epoch: record.epoch, by, value };
+      }
+    }
+    this.best = best;
+    if (best) await pointBestAt(dir, best);
+  }
+
+  /** Saves the state after `epochsDone` epochs, as the new best checkpoint when `bestValidation` is given. */
+  private async checkpointAfter(epochsDone: number, bestValidation?: ValidationFigures): Promise<void> {
     const { keep } = this.config.checkpoint;
-    await saveCheckpoint(
+    const by = this.config.eval.validation.metric;
+    const best = bestValidation && { by, value: bestValidation[by] };
+    const checkpoint = await saveCheckpoint(
       this.run.file('checkpoints'),
       {
         epoch: epochsDone,
@@ -348,8 +456,9 @@ class Training {
         state: {},
         tensors: this.models.state().map(([name, tensor]) => ({ name, tensor })),
       },
-      { keep: keep === 0 ? Number.MAX_SAFE_INTEGER : keep },
+      { keep: keep === 0 ? Number.MAX_SAFE_INTEGER : keep, ...(best ? { best } : {}) },
     );
+    if (best) this.best = { checkpoint, epoch: epochsDone, ...best };
   }
 }
 

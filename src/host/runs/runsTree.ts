@@ -186,6 +186,9 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
       if (epochs !== undefined) parts.push(`epoch ${epoch}/${epochs}`);
       if (summary.lastEval?.knnTop1 !== undefined)
         parts.push(`kNN ${(100 * summary.lastEval.knnTop1).toFixed(1)}%`);
+      const best = summary.lastEval?.best;
+      if (best?.knnTop1 !== undefined)
+        parts.push(`best kNN ${(100 * best.knnTop1).toFixed(1)}% (epoch ${best.epoch})`);
     }
     item.description = parts.join(' · ');
     const tooltip = new vscode.MarkdownString(undefined, true);

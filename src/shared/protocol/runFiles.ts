@@ -1,5 +1,10 @@
 import * as z from 'zod/mini';
-import { importanceVariants, maskCombines, perturbModes } from '../config/experiment/choices';
+import {
+  importanceVariants,
+  maskCombines,
+  perturbModes,
+  validationMetrics,
+} from '../config/experiment/choices';
 import './zodLocale';
 import { backendName } from './backend';
 
@@ -45,17 +50,54 @@ export const metricsRecord = z.object({
 });
 export type MetricsRecord = z.infer<typeof metricsRecord>;
 
-/** One line of eval.jsonl. */
-export const evalRecord = z.object({
-  epoch: z.int().check(z.nonnegative()),
-  time: z.string(),
+/** The figures on the test split of the encoder at one epoch; those of the evaluations enabled. */
+const testFigures = {
   knnTop1: z.optional(z.number()),
   linearTop1: z.optional(z.number()),
   rank1: z.optional(z.number()),
   rank5: z.optional(z.number()),
   mAP: z.optional(z.number()),
+};
+
+/** Retrieval within the validation images (`data.validation`), by which the best checkpoint is chosen. */
+export const validationFigures = z.object({
+  rank1: z.number(),
+  rank5: z.number(),
+  mAP: z.number(),
+});
+export type ValidationFigures = z.infer<typeof validationFigures>;
+
+/** The checkpoint chosen by validation, evaluated on the test split when the run ended. */
+export const bestCheckpointRecord = z.object({
+  epoch: z.int().check(z.nonnegative()),
+  checkpoint: z.string(),
+  by: z.enum(validationMetrics),
+  validation: validationFigures,
+  ...testFigures,
+});
+export type BestCheckpointRecord = z.infer<typeof bestCheckpointRecord>;
+
+/**
+ * One line of eval.jsonl: after an epoch, the test figures when `eval.everyEpochs` was due, the validation
+ * figures when `eval.validation.everyEpochs` was; the last epoch's line also holds the best checkpoint's.
+ */
+export const evalRecord = z.object({
+  epoch: z.int().check(z.nonnegative()),
+  time: z.string(),
+  ...testFigures,
+  validation: z.optional(validationFigures),
+  best: z.optional(bestCheckpointRecord),
 });
 export type EvalRecord = z.infer<typeof evalRecord>;
+
+/** `checkpoints/best.json`: the checkpoint with the best validation figure so far, kept beside the latest. */
+export const bestCheckpointPointer = z.object({
+  checkpoint: z.string(),
+  epoch: z.int().check(z.nonnegative()),
+  by: z.enum(validationMetrics),
+  value: z.number(),
+});
+export type BestCheckpointPointer = z.infer<typeof bestCheckpointPointer>;
 
 /** Where a file of the data set was left out: when the data set was listed, or when its split was decoded. */
 export const skipStages = ['listing', 'train', 'test'] as const;

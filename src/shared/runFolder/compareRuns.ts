@@ -47,11 +47,27 @@ export function compareRunsMarkdown(runs: readonly ComparedRun[]): string {
     'epochs',
     (summary) => `${summary.status.epoch}${summary.epochs === undefined ? '' : `/${summary.epochs}`}`,
   );
-  figure('kNN top-1 %', (summary) => percent(summary.lastEval?.knnTop1));
-  figure('linear top-1 %', (summary) => percent(summary.lastEval?.linearTop1));
-  figure('rank-1 %', (summary) => percent(summary.lastEval?.rank1));
-  figure('rank-5 %', (summary) => percent(summary.lastEval?.rank5));
-  figure('mAP %', (summary) => percent(summary.lastEval?.mAP));
+  const anyBest = runs.some(({ summary }) => summary.lastEval?.best !== undefined);
+  // With a best checkpoint beside the last, each figure is given for both, the last one first.
+  const figures = [
+    ['kNN top-1 %', 'knnTop1'],
+    ['linear top-1 %', 'linearTop1'],
+    ['rank-1 %', 'rank1'],
+    ['rank-5 %', 'rank5'],
+    ['mAP %', 'mAP'],
+  ] as const;
+  for (const [label, key] of figures) {
+    figure(anyBest ? `${label}, last` : label, (summary) => percent(summary.lastEval?.[key]));
+  }
+  if (anyBest) {
+    figure('best epoch, by validation', (summary) => {
+      const best = summary.lastEval?.best;
+      return best ? `${best.epoch} (${best.by} ${percent(best.validation[best.by])})` : '—';
+    });
+    for (const [label, key] of figures) {
+      figure(`${label}, best`, (summary) => percent(summary.lastEval?.best?.[key]));
+    }
+  }
   const lossNames = [
     ...new Set(runs.flatMap(({ summary }) => Object.keys(summary.lastMetrics?.losses ?? {}))),
   ];

@@ -1,11 +1,15 @@
-import type { EvalRecord } from '../protocol/runFiles';
+import type { EvalRecord, ValidationFigures } from '../protocol/runFiles';
 
-type Figures = Pick<EvalRecord, 'knnTop1' | 'linearTop1' | 'rank1' | 'rank5' | 'mAP'>;
+type Figures = Pick<EvalRecord, 'knnTop1' | 'linearTop1' | 'rank1' | 'rank5' | 'mAP'> & {
+  validation?: ValidationFigures;
+  best?: EvalRecord['best'];
+};
 
-/** `kNN 9.1%, linear 14.4%, …` for the figures that were measured. */
-export function describeEvaluation(record: Figures): string {
-  const percent = (value: number | undefined) =>
-    value === undefined ? undefined : `${(value * 100).toFixed(1)}%`;
+const percent = (value: number | undefined) =>
+  value === undefined ? undefined : `${(value * 100).toFixed(1)}%`;
+
+/** `kNN 9.1%, linear 14.4%, …` for the test figures that were measured. */
+function describeTestFigures(record: Figures): string {
   return [
     ['kNN', percent(record.knnTop1)],
     ['linear', percent(record.linearTop1)],
@@ -16,6 +20,23 @@ export function describeEvaluation(record: Figures): string {
     .filter(([, value]) => value !== undefined)
     .map(([name, value]) => `${name} ${value}`)
     .join(', ');
+}
+
+/**
+ * The test figures that were measured (`kNN 9.1%, linear 14.4%, …`), then the validation ones, then the best
+ * checkpoint's when the record holds it.
+ */
+export function describeEvaluation(record: Figures): string {
+  const { validation, best } = record;
+  const bestFigures = best && describeTestFigures(best);
+  return [
+    describeTestFigures(record),
+    validation && `validation rank-1 ${percent(validation.rank1)}, mAP ${percent(validation.mAP)}`,
+    best &&
+      `best by validation ${best.by === 'rank1' ? 'rank-1' : best.by}: epoch ${best.epoch}${bestFigures ? `, ${bestFigures}` : ''}`,
+  ]
+    .filter((part) => part !== undefined && part !== '')
+    .join('; ');
 }
 
 /** `total 4.21, contrastive 4.02, …`: every loss term of a metrics record. */

@@ -37,6 +37,7 @@ export const analysisManifestFile = 'analysis.json';
 /** Inside `checkpoints/`: the pointer to the newest checkpoint, and in each checkpoint's folder its two files. */
 export const checkpointFileNames = {
   latest: 'latest.json',
+  best: 'best.json',
   manifest: 'manifest.json',
   weights: 'weights.bin',
 } as const;
@@ -300,9 +301,20 @@ async function readStatus(dir: string): Promise<RunStatus> {
  * run is older than the key.
  */
 function withEarlierDefaults(config: unknown): unknown {
-  if (typeof config !== 'object' || config === null || !('model' in config)) return config;
-  const { model } = config;
-  if (typeof model !== 'object' || model === null || 'padding' in model) return config;
-  // Before model.padding, every ResNet padded as TF's 'same'.
-  return { ...config, model: { ...model, padding: 'same' } };
+  if (typeof config !== 'object' || config === null) return config;
+  let earlier = config as Record<string, unknown>;
+  const { model, data } = earlier;
+  if (isObject(model) && !('padding' in model)) {
+    // Before model.padding, every ResNet padded as TF's 'same'.
+    earlier = { ...earlier, model: { ...model, padding: 'same' } };
+  }
+  if (isObject(data) && !('validation' in data)) {
+    // Before data.validation, a run trained on the whole training split.
+    earlier = { ...earlier, data: { ...data, validation: { fraction: 0, seed: 0 } } };
+  }
+  return earlier;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

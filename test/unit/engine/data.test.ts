@@ -8,7 +8,7 @@ import { DatasetError, listDataset } from '../../../src/engine/data/datasets';
 import { cacheSizeFor, type DecodedImage, decodeImage } from '../../../src/engine/data/decode';
 import { describeSkipped, ImageCache } from '../../../src/engine/data/imageCache';
 import { evalBatches, type ImageSet, trainBatchCount, trainBatches } from '../../../src/engine/data/loader';
-import { loadSplits } from '../../../src/engine/data/splits';
+import { holdOutValidation, loadSplits } from '../../../src/engine/data/splits';
 import {
   makeImageFolder,
   makeTempDir,
@@ -192,6 +192,80 @@ describe('datasets', () => {
     await assertDatasetError(listDataset(root, 'cub'), 'missing-index-file', ['train_test_split.txt']);
     await writeText(path.join(root, 'train_test_split.txt'), '1 0\n2 0\n3 1\n4 0\n5 0\n');
     await assertDatasetError(listDataset(root, 'cub'), 'test-class-not-in-train', ["'001.Gull'"]);
+  });
+});
+
+describe('validation split', () => {
+  let folder: string;
+  before(async () => {
+    folder = await makeTempDir('validation');
+  });
+  after(() => fs.rm(folder, { recursive: true, force: true }));
+
+  const samples = (sizes: Record<number, number>) =>
+    Object.entries(sizes).flatMap(([label, count]) =>
+      Array.from({ length: count }, (_, index) => ({ path: `${label}/${index}.jpg`, label: Number(label) })),
+    );
+
+  it('holds out round(fraction × n) of each class, at least 2, leaving at least 2, in listing order', () => {
+    const listing = samples({ 0: 30, 1: 10, 2: 4, 3: 3, 4: 5 });
+    const { train, validation } = holdOutValidation(listing, { fraction: 0.1, seed: 0 });
+    const count = (set: typeof listing, label: number) =>
+      set.filter((sample) => sample.label === label).length;
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((label) => count(validation, label)),
+      [3, 2, 2, 0, 2],
+      'a class of 3 cannot give 2 and keep 2',
+    );
+    assert.equal(train.length + validation.length, listing.length);
+    assert.deepEqual(
+      new Set([...train, ...validation].map((sample) => sample.path)).size,
+      listing.length,
+      'every image is in exactly one part',
+    );
+    const order = (set: typeof listing) => set.map((sample) => listing.indexOf(sample));
+    assert.deepEqual(
+      order(train),
+      [...order(train)].sort((a, b) => a - b),
+    );
+    assert.deepEqual(
+      order(validation),
+      [...order(validation)].sort((a, b) => a - b),
+    );
+  });
+
+  it('draws the same images for the same seed, other ones for another, and none at fraction 0', () => {
+    const listing = samples({ 0: 30, 1: 30 });
+    const paths = (seed: number) =>
+      holdOutValidation(listing, { fraction: 0.2, seed }).validation.map((sample) => sample.path);
+    assert.deepEqual(paths(1), paths(1));
+    assert.notDeepEqual(paths(1), paths(2));
+    assert.deepEqual(holdOutValidation(listing, { fraction: 0, seed: 1 }), {
+      train: listing,
+      validation: [],
+    });
+  });
+
+  it('loads the held-out images apart and says how many there are', async () => {
+    const root = path.join(folder, 'validation-data');
+    await makeImageFolder(root, { a: { train: 6, test: 2 }, b: { train: 6, test: 2 } });
+    const data = resolvedConfig({
+      name: 'v',
+      data: { root, imageSize: 32, validation: { fraction: 0.3 } },
+    }).data;
+    const logged: string[] = [];
+    const splits = await loadSplits(data, path.join(folder, 'validation-cache'), (_level, message) =>
+      logged.push(message),
+    );
+    assert.equal(splits.validation.images.length, 4);
+    assert.equal(splits.train.images.length, 8);
+    assert.deepEqual(Array.from(splits.validation.labels), [0, 0, 1, 1]);
+    assert.ok(
+      logged.some((message) =>
+        message.startsWith('data: 2 classes, 8 train, 4 validation and 4 test images'),
+      ),
+      logged.join('\n'),
+    );
   });
 });
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile as readFileText, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { initWasmBackend } from '../../../src/engine/backends/wasm/loadWasm';
 import { tf } from '../../../src/engine/tf';
+import { evaluateCheckpoint } from '../../../src/engine/training/evaluateCheckpoint';
 import { stopAsked, type TrainerHooks, train } from '../../../src/engine/training/trainer';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { makeImageFolder, makeTempDir } from '../../fixtures/makeImages';
@@ -22,7 +23,8 @@ function tinyConfig(root: string, epochs: number) {
   return resolvedConfig({
     name: 'tiny',
     seed: 5,
-    data: { root, imageSize: 32 },
+    // Two of each class's ten training images are held out for validation, leaving four steps an epoch.
+    data: { root, imageSize: 32, validation: { fraction: 0.2 } },
     model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
     augment: { colorJitter: { enabled: false }, grayscale: { enabled: false }, blur: { enabled: false } },
     ssl: { method: 'simclr' },
@@ -40,7 +42,7 @@ describe('trainer', function () {
 
   before(async () => {
     folder = await makeTempDir('trainer');
-    const classes = Object.fromEntries(['a', 'b', 'c', 'd'].map((name) => [name, { train: 8, test: 4 }]));
+    const classes = Object.fromEntries(['a', 'b', 'c', 'd'].map((name) => [name, { train: 10, test: 4 }]));
     await makeImageFolder(path.join(folder, 'data'), classes, 40);
     await initWasmBackend(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')));
   });
@@ -80,6 +82,59 @@ describe('trainer', function () {
     assert.ok(last.knnTop1! > 0.5, `kNN top-1 ${last.knnTop1} is near chance (0.25)`);
     for (const key of ['linearTop1', 'rank1', 'rank5', 'mAP'] as const) {
       assert.ok(last[key]! >= 0 && last[key]! <= 1, `${key} = ${last[key]}`);
+    }
+  });
+
+  it('chooses the best checkpoint by validation, keeps it beside the last and evaluates both on the test split', async () => {
+    const { config: base, run } = await newRun('best', 5);
+    // Checkpoints only at the end and one kept: the best one stays only because it is the best.
+    const config = { ...base, checkpoint: { everyEpochs: 100, keep: 1 } };
+    const outcome = await train(
+      config,
+      { run, cacheFolder: path.join(folder, 'cache'), resume: false },
+      quiet,
+    );
+    const evals = (await run.readEvals()).records;
+    assert.deepEqual(
+      evals.map((record) => record.epoch),
+      [1, 2, 3, 4, 5],
+    );
+    const validationMAPs = evals.map((record) => record.validation!.mAP);
+    assert.ok(
+      validationMAPs.every((value) => value > 0 && value <= 1),
+      `${validationMAPs}`,
+    );
+    const bestEpoch = validationMAPs.indexOf(Math.max(...validationMAPs)) + 1;
+    const last = evals.at(-1)!;
+    assert.deepEqual(outcome.state === 'completed' && outcome.evaluation, last);
+    const best = last.best!;
+    assert.equal(best.epoch, bestEpoch);
+    assert.equal(best.by, 'mAP');
+    assert.deepEqual(best.validation, evals[bestEpoch - 1]!.validation);
+    const pointer = JSON.parse(await readFileText(path.join(run.dir, 'checkpoints', 'best.json'), 'utf8'));
+    assert.deepEqual(pointer, {
+      checkpoint: best.checkpoint,
+      epoch: bestEpoch,
+      by: 'mAP',
+      value: best.validation.mAP,
+    });
+    const kept = (await readdir(path.join(run.dir, 'checkpoints'))).filter((name) =>
+      name.startsWith('epoch-'),
+    );
+    assert.deepEqual(kept, [...new Set([best.checkpoint, 'epoch-0005'])].sort());
+    // The best checkpoint's test figures are those `synthpair eval --checkpoint best` measures.
+    const measured = await evaluateCheckpoint(
+      config,
+      await RunDirectory.open(run.dir),
+      { checkpoint: 'best', cacheFolder: path.join(folder, 'cache') },
+      () => undefined,
+    );
+    assert.equal(measured.epoch, bestEpoch);
+    const { epoch: _epoch, checkpoint: _checkpoint, by: _by, validation: _validation, ...bestFigures } = best;
+    assert.deepEqual(bestFigures, measured.result);
+    if (bestEpoch === 5) {
+      const { epoch: _e, time: _t, validation: _v, best: _b, ...lastFigures } = last;
+      assert.deepEqual(bestFigures, lastFigures);
     }
   });
 

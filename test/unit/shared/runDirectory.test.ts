@@ -76,7 +76,7 @@ describe('run directory', () => {
     );
   });
 
-  it('reads a config saved before model.padding existed as its run computed: TF’s same padding', async () => {
+  it('reads a config saved before model.padding or data.validation existed as its run computed', async () => {
     const older = await RunDirectory.create(
       path.join(parent, 'older'),
       { seed: 7, model: { arch: 'resnet18', stem: 'imagenet', width: 1 } },
@@ -95,6 +95,16 @@ describe('run directory', () => {
       seed: 7,
       model: { arch: 'resnet18', padding: 'torchvision' },
     });
+    const beforeValidation = await RunDirectory.create(
+      path.join(parent, 'before-validation'),
+      { seed: 7, data: { root: '/data', imageSize: 64 } },
+      identity,
+    );
+    assert.deepEqual(
+      await beforeValidation.readConfig(),
+      { seed: 7, data: { root: '/data', imageSize: 64, validation: { fraction: 0, seed: 0 } } },
+      'a run older than data.validation trained on the whole training split',
+    );
     // What is not a config is left for the parser to name.
     const odd = await RunDirectory.create(path.join(parent, 'odd'), { seed: 7, model: 3 }, identity);
     assert.deepEqual(await odd.readConfig(), { seed: 7, model: 3 });

@@ -4,7 +4,7 @@ import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { metricsRecord } from '../../../src/shared/protocol/runFiles';
 import { compareRunsMarkdown } from '../../../src/shared/runFolder/compareRuns';
-import { describeDuration } from '../../../src/shared/runFolder/describe';
+import { describeDuration, describeEvaluation } from '../../../src/shared/runFolder/describe';
 import { readLastJsonLine } from '../../../src/shared/runFolder/jsonLines';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { listRuns, readRunSummary } from '../../../src/shared/runFolder/runSummary';
@@ -116,6 +116,32 @@ describe('run summaries for the Runs view', () => {
       { summary: runs[1]!, config: base },
     ]);
     assert.match(same, /None: the runs trained the same config/);
+  });
+
+  it('compares the best checkpoint by validation beside the last when a run chose one', async () => {
+    const config = { name: 'v', seed: 0 };
+    const chose = await makeRun('chose', '2026-04-01T00:00:00.000Z', config);
+    const validation = { rank1: 0.5, rank5: 0.75, mAP: 0.4 };
+    await chose.appendEval({
+      epoch: 9,
+      time: new Date().toISOString(),
+      knnTop1: 0.3,
+      validation: { rank1: 0.45, rank5: 0.7, mAP: 0.35 },
+      best: { epoch: 6, checkpoint: 'epoch-0006', by: 'mAP', validation, knnTop1: 0.3125 },
+    });
+    const none = await makeRun('none', '2026-04-02T00:00:00.000Z', config);
+    await none.appendEval({ epoch: 9, time: new Date().toISOString(), knnTop1: 0.2 });
+    const runs = await listRuns(folder);
+    const report = compareRunsMarkdown(
+      [chose, none].map((run) => ({ summary: runs.find((summary) => summary.dir === run.dir)!, config })),
+    );
+    assert.match(report, /\| kNN top-1 %, last \| 30\.00 \| 20\.00 \|/);
+    assert.match(report, /\| best epoch, by validation \| 6 \(mAP 40\.00\) \| — \|/);
+    assert.match(report, /\| kNN top-1 %, best \| 31\.25 \| — \|/);
+    assert.equal(
+      describeEvaluation(runs.find((summary) => summary.dir === chose.dir)!.lastEval!),
+      'kNN 30.0%; validation rank-1 45.0%, mAP 35.0%; best by validation mAP: epoch 6, kNN 31.3%',
+    );
   });
 
   it('says durations as a person reads them', () => {

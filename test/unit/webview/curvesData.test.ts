@@ -203,6 +203,75 @@ describe('training curves data of the dashboard', () => {
       assert.equal(evaluation.series.length, 3, 'the base run has no evaluation and no series');
     });
 
+    it('draws validation retrieval as points and the best checkpoint’s test figures at its epoch', () => {
+      const validation = (mAP: number) => ({ rank1: 2 * mAP, rank5: 1, mAP });
+      const chosen = buildCharts(
+        [
+          run(
+            'chosen',
+            true,
+            [step(10, 1, { contrastive: 1 })],
+            [
+              { epoch: 1, time, validation: validation(0.25) },
+              { epoch: 2, time, knnTop1: 0.375, validation: validation(0.5) },
+              {
+                epoch: 3,
+                time,
+                knnTop1: 0.25,
+                validation: validation(0.375),
+                best: {
+                  epoch: 2,
+                  checkpoint: 'epoch-0002',
+                  by: 'mAP',
+                  validation: validation(0.5),
+                  knnTop1: 0.375,
+                },
+              },
+            ],
+          ),
+        ],
+        { logScale: false },
+      );
+      const evaluation = chart(chosen, 'eval');
+      assert.deepEqual(evaluation.x, [1, 2, 3]);
+      assert.deepEqual(values(evaluation, 'chosen', 'eval.validationMAP', 'markers'), [25, 50, 37.5]);
+      assert.deepEqual(values(evaluation, 'chosen', 'eval.knnTop1'), [null, 37.5, 25]);
+      const bestOnly = buildCharts(
+        [
+          run(
+            'sparse',
+            true,
+            [],
+            [
+              {
+                epoch: 3,
+                time,
+                knnTop1: 0.25,
+                best: {
+                  epoch: 1,
+                  checkpoint: 'epoch-0001',
+                  by: 'rank1',
+                  validation: validation(0.5),
+                  knnTop1: 0.5,
+                },
+              },
+            ],
+          ),
+        ],
+        { logScale: false },
+      );
+      assert.deepEqual(
+        values(chart(bestOnly, 'eval'), 'sparse', 'eval.knnTop1'),
+        [50, 25],
+        'the best epoch was not measured on the test split during training, only when the run ended',
+      );
+      const [header, firstEval] = curvesCsv([
+        run('chosen', true, [], [{ epoch: 1, time, validation: validation(0.25) }]),
+      ]).split('\r\n');
+      assert.match(header!, /,mAP,validationRank1,validationMAP$/);
+      assert.match(firstEval!, /,,0\.5,0\.25$/);
+    });
+
     it('leaves out losses that are not positive on a log scale', () => {
       const logged = buildCharts(
         [run('zero', true, [step(10, 1, { contrastive: 0 }), step(20, 1, { contrastive: 2 })])],
@@ -281,11 +350,11 @@ describe('training curves data of the dashboard', () => {
       assert.equal(
         curvesCsv([overlaid, selected]),
         [
-          'run,kind,epoch,step,time,contrastive,pairs,lr,imagesPerSecond,knnTop1,linearTop1,rank1,rank5,mAP',
-          `main,step,1,10,${time},4.2,1.5,0.001,90,,,,,`,
-          `main,epoch,1,12,${time},4.1,1.4,0.0005,,,,,,`,
-          `main,eval,1,,${time},,,,,0.25,,,,0.125`,
-          `"with,comma",epoch,1,6,${time},3.5,,0.0005,,,,,,`,
+          'run,kind,epoch,step,time,contrastive,pairs,lr,imagesPerSecond,knnTop1,linearTop1,rank1,rank5,mAP,validationRank1,validationMAP',
+          `main,step,1,10,${time},4.2,1.5,0.001,90,,,,,,,`,
+          `main,epoch,1,12,${time},4.1,1.4,0.0005,,,,,,,,`,
+          `main,eval,1,,${time},,,,,0.25,,,,0.125,,`,
+          `"with,comma",epoch,1,6,${time},3.5,,0.0005,,,,,,,,`,
           '',
         ].join('\r\n'),
       );
@@ -294,7 +363,7 @@ describe('training curves data of the dashboard', () => {
     it('has a header and nothing else for runs without records', () => {
       assert.equal(
         curvesCsv([run('empty', true, [])]),
-        'run,kind,epoch,step,time,lr,imagesPerSecond,knnTop1,linearTop1,rank1,rank5,mAP\r\n',
+        'run,kind,epoch,step,time,lr,imagesPerSecond,knnTop1,linearTop1,rank1,rank5,mAP,validationRank1,validationMAP\r\n',
       );
     });
   });

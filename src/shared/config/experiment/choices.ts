@@ -16,6 +16,10 @@ export type MaskCombine = (typeof maskCombines)[number];
 export const importanceVariants = ['absolute', 'signed', 'positive'] as const;
 export type ImportanceVariant = (typeof importanceVariants)[number];
 
+/** `eval.validation.metric`: the validation retrieval figure the best checkpoint maximises. */
+export const validationMetrics = ['mAP', 'rank1'] as const;
+export type ValidationMetric = (typeof validationMetrics)[number];
+
 /**
  * The heat maps an analysis step draws per probe: Grad-CAM, and the gradient × activation map LCR uses. Not a
  * config key: both are always drawn, and the dashboard offers the choice.

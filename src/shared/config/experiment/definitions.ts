@@ -1,7 +1,7 @@
 import { backendPreference } from '../../protocol/backend';
 import { defaultMethod, type MethodName, methodNames, methodSpecs } from '../methods/registry';
 import { settingDefinitions } from '../settings';
-import { importanceVariants, inputNorms, maskCombines, perturbModes } from './choices';
+import { importanceVariants, inputNorms, maskCombines, perturbModes, validationMetrics } from './choices';
 import { BYOL, MOCO_V2, SIMCLR, SIMSIAM } from './citations';
 import {
   type Applicability,
@@ -94,6 +94,23 @@ export const experimentDefinition = group(
         224,
         64,
         'Side in pixels of the square images the encoder sees; images are resized to it once and cached. The papers train at 224; 64 keeps CPU training practical.',
+      ),
+      validation: group(
+        'Training images held out of training, on which the run chooses its best checkpoint (`eval.validation`), so that the test split is never used to choose. The kNN and linear-probe evaluations train on the rest of the training split too.',
+        {
+          fraction: number(
+            0,
+            0.5,
+            0.1,
+            'Share of each class held out: `round(fraction × its images)`, but at least 2 (a retrieval query needs another image of its class) and never so many that fewer than 2 remain to train on; a class of fewer than 4 images holds out none. 0 holds out nothing, and the run then keeps only its last checkpoint as its result.',
+          ),
+          seed: integer(
+            0,
+            2 ** 31 - 1,
+            0,
+            'Which images are held out. It is not `seed`, so every seed and every condition of a study chooses its checkpoint on the same images and trains on the same ones.',
+          ),
+        },
       ),
     }),
     model: group('The encoder and the heads on top of it.', {
@@ -359,6 +376,26 @@ export const experimentDefinition = group(
         retrieval: group(
           'Retrieval: each test image queries the rest of the test set by cosine similarity; reports rank-1, rank-5 and mAP.',
           { enabled: flag(true, 'Whether rank-1, rank-5 and mAP are computed.') },
+        ),
+        validation: group(
+          'Retrieval within the validation images held out by `data.validation` (each queries the others), which chooses the best checkpoint. The best one is kept beside the last, and both are evaluated on the test split when the run ends.',
+          {
+            everyEpochs: integer(
+              0,
+              10_000,
+              1,
+              'Measure every this many epochs, and always after the last one; 0 only after the last one. Only the epochs measured can be chosen.',
+            ),
+            metric: oneOf(
+              validationMetrics,
+              'mAP',
+              [
+                'Mean average precision over the validation queries: every image of the class counts, so it moves less from one epoch to the next than rank-1.',
+                'Share of validation queries whose nearest neighbour has their class, the retrieval figure LCR chose its checkpoints by.',
+              ],
+              'The validation figure the best checkpoint maximises; the first epoch that reaches the maximum wins a tie.',
+            ),
+          },
         ),
       },
     ),

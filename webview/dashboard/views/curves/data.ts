@@ -55,13 +55,36 @@ const knownLossTerms: ReadonlyArray<{ key: string; label: string; colour: ChartC
 /** Colours for loss terms the paper does not name, the unused ones first. */
 const spareColours: readonly ChartColour[] = ['red', 'yellow', 'blue', 'orange', 'green', 'purple'];
 
-type EvalKey = Exclude<keyof EvalRecord, 'epoch' | 'time'>;
-const evalMetrics: ReadonlyArray<{ key: EvalKey; label: string; colour: ChartColour }> = [
-  { key: 'knnTop1', label: 'kNN top-1', colour: 'blue' },
-  { key: 'linearTop1', label: 'linear top-1', colour: 'orange' },
-  { key: 'rank1', label: 'rank-1', colour: 'green' },
-  { key: 'rank5', label: 'rank-5', colour: 'purple' },
-  { key: 'mAP', label: 'mAP', colour: 'red' },
+/**
+ * The figures of eval.jsonl the chart and the CSV hold, by the key that names them there: the test figures,
+ * then the validation retrieval that chooses the best checkpoint (points in the colour of the test figure).
+ */
+const evalMetrics: ReadonlyArray<{
+  key: string;
+  label: string;
+  colour: ChartColour;
+  value: (record: Omit<EvalRecord, 'epoch' | 'time' | 'best'>) => number | undefined;
+  validation?: true;
+}> = [
+  { key: 'knnTop1', label: 'kNN top-1', colour: 'blue', value: (record) => record.knnTop1 },
+  { key: 'linearTop1', label: 'linear top-1', colour: 'orange', value: (record) => record.linearTop1 },
+  { key: 'rank1', label: 'rank-1', colour: 'green', value: (record) => record.rank1 },
+  { key: 'rank5', label: 'rank-5', colour: 'purple', value: (record) => record.rank5 },
+  { key: 'mAP', label: 'mAP', colour: 'red', value: (record) => record.mAP },
+  {
+    key: 'validationRank1',
+    label: 'validation rank-1',
+    colour: 'green',
+    value: (record) => record.validation?.rank1,
+    validation: true,
+  },
+  {
+    key: 'validationMAP',
+    label: 'validation mAP',
+    colour: 'red',
+    value: (record) => record.validation?.mAP,
+    validation: true,
+  },
 ];
 
 /** The selected run first, the overlaid ones after it in the order given. */
@@ -244,7 +267,7 @@ function throughputDraft(runs: readonly CurveRun[]): ChartDraft {
 function evalDraft(runs: readonly CurveRun[]): ChartDraft {
   const ordered = orderRuns(runs);
   const present = evalMetrics.filter((metric) =>
-    ordered.some((run) => run.evals.some((record) => record[metric.key] !== undefined)),
+    ordered.some((run) => run.evals.some((record) => metric.value(record) !== undefined)),
   );
   const metrics = present.map(
     (metric): MetricSpec => ({ id: `eval.${metric.key}`, label: metric.label, colour: metric.colour }),
@@ -252,10 +275,14 @@ function evalDraft(runs: readonly CurveRun[]): ChartDraft {
   const pending: PendingSeries[] = [];
   ordered.forEach((run, runIndex) => {
     present.forEach((metric, index) => {
-      const points = run.evals
-        .filter((record) => record[metric.key] !== undefined)
-        .map((record) => ({ x: record.epoch, y: record[metric.key]! * 100 }));
-      pending.push({ metric: metrics[index]!, run, runIndex, style: 'line', points });
+      // The best checkpoint's test figures sit at its epoch, which eval.everyEpochs may not have measured.
+      const best = metric.validation ? [] : run.evals.flatMap((record) => (record.best ? [record.best] : []));
+      const points = [...best, ...run.evals].flatMap((record) => {
+        const value = metric.value(record);
+        return value === undefined ? [] : [{ x: record.epoch, y: value * 100 }];
+      });
+      const style = metric.validation ? 'markers' : 'line';
+      pending.push({ metric: metrics[index]!, run, runIndex, style, points });
     });
   });
   return { base: { id: 'eval', title: 'Evaluation', xLabel: 'epoch', yLabel: '%', metrics }, pending };
@@ -295,7 +322,7 @@ export function formatValue(value: number): string {
   return String(Number(value.toPrecision(4)));
 }
 
-const csvEvalColumns: readonly EvalKey[] = evalMetrics.map((metric) => metric.key);
+const csvEvalColumns = evalMetrics.map((metric) => metric.key);
 
 /** One CSV field: quoted when it holds a separator, a quote or a line break (RFC 4180), quotes doubled. */
 export function csvField(value: string | number | undefined): string {
@@ -347,7 +374,7 @@ export function curvesCsv(runs: readonly CurveRun[]): string {
     ...terms.map(() => undefined),
     undefined,
     undefined,
-    ...csvEvalColumns.map((key) => record[key]),
+    ...evalMetrics.map((metric) => metric.value(record)),
   ];
   const rows = ordered.flatMap((run) => [
     ...run.metrics.map((record) => metricsRow(run, record)),
