@@ -22,6 +22,7 @@ import {
   type StepKind,
   type StepMeasurement,
   type StepOutcome,
+  stepConfig,
   stepKinds,
 } from './stepBench';
 import { type KernelCall, kernelTotals, stepFlops } from './stepFlops';
@@ -53,11 +54,12 @@ interface BuiltStep {
 /**
  * One kind of step on inputs made once (two augmented views and the centre view in [0, 1]), so the step
  * alone is timed. The encoder and full steps are the trainer's own, of the plain SSL baseline and of the
- * synthesis method once L_Cp is due; the decoder step has no counterpart in training.
+ * synthesis method once L_Cp is due, and resnet50-224 is the encoder step at the paper's size; the decoder
+ * step has no counterpart in training.
  */
 function buildStep(kind: StepKind): BuiltStep {
-  const { batchSize } = benchConfig.train;
-  const size = benchConfig.data.imageSize;
+  const { batchSize } = stepConfig(kind).train;
+  const size = stepConfig(kind).data.imageSize;
   const view1 = tf.randomNormal([batchSize, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const view2 = tf.randomNormal([batchSize, size, size, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
   const centre = tf.randomUniform([batchSize, size, size, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
@@ -84,7 +86,7 @@ function buildTrainerStep(
   views: [tf.Tensor4D, tf.Tensor4D],
   centre: tf.Tensor4D,
 ): BuiltStep {
-  const config = kind === 'encoder' ? { ...benchConfig, loss: { alpha: 0, nu: 0 } } : benchConfig;
+  const config = kind === 'full' ? benchConfig : { ...stepConfig(kind), loss: { alpha: 0, nu: 0 } };
   const models = buildTrainingModels(config);
   const channels = models.method.encoder.featureDim;
   const perturbation: Perturbation = {

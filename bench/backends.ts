@@ -1,6 +1,7 @@
 // Times SynthPair's training steps on every TF.js backend selectBackend can start here, side by side with
 // the same steps in PyTorch on the CPU (bench/pytorch/ssl_step.py): the encoder's SimCLR step, the decoder
-// learning to reconstruct from the frozen encoder, and the full step of the synthesized-pair method (see
+// learning to reconstruct from the frozen encoder, the full step of the synthesized-pair method, and the
+// encoder's step at the paper's size, ResNet-50 at 224 px and batch 32, with the peak memory it takes (see
 // bench/stepBench.ts). Each (backend, step) runs in a process of its own (bench/backendStep.ts). FLOPs are
 // counted from the kernels tf.profile() sees TF.js run, and the encoder step's kernel profile is set against
 // the machine's sgemm peak as numpy measures it.
@@ -20,6 +21,7 @@ import {
   type StepKind,
   type StepMeasurement,
   type StepOutcome,
+  stepConfig,
   stepKinds,
 } from './stepBench';
 import { convolutionKernels, matMulKernels } from './stepFlops';
@@ -41,21 +43,35 @@ const torchPython = '/usr/bin/python3';
 const numpyPython = 'python3';
 const sgemmSize = 2048;
 // After the warm-up, timed steps run until both the minimum count and the seconds are reached, or the maximum
-// count is. --quick times the headline encoder step on three steps, the others on two.
+// count is. --quick times the headline encoder step on three steps, the paper-size step on one (it costs
+// about 27 encoder steps), the others on two.
 function tfjsPlan(step: StepKind) {
+  if (step === 'resnet50-224') {
+    return quick
+      ? { warmup: 1, minTimed: 1, maxTimed: 1, timedSeconds: 0 }
+      : { warmup: 1, minTimed: 3, maxTimed: 10, timedSeconds: 120 };
+  }
   return quick
     ? { warmup: 1, minTimed: step === 'encoder' ? 3 : 2, maxTimed: 5, timedSeconds: 5 }
     : { warmup: 2, minTimed: 5, maxTimed: 30, timedSeconds: 60 };
 }
-const pytorchPlan = quick ? { warmup: 2, timed: 5 } : { warmup: 5, timed: 30 };
+function pytorchPlan(step: StepKind) {
+  if (step === 'resnet50-224') {
+    return quick ? { warmup: 1, timed: 1 } : { warmup: 1, timed: 5 };
+  }
+  return quick ? { warmup: 2, timed: 5 } : { warmup: 5, timed: 30 };
+}
 /**
- * With --quick, a backend whose encoder step takes longer than this skips the decoder and full steps, so that
- * the quick run stays within a few minutes: a full step costs about four encoder steps (both views, the
- * centre view and the batch of synthesized images through the encoder, twice through the decoder), and a
- * backend's decoder step can cost more than its encoder step where it lacks a kernel the decoder needs.
+ * With --quick, a backend whose encoder step takes longer than this skips the other steps, so that the quick
+ * run stays within minutes: a full step costs about four encoder steps (both views, the centre view and the
+ * batch of synthesized images through the encoder, twice through the decoder), a backend's decoder step can
+ * cost more than its encoder step where it lacks a kernel the decoder needs, and the paper-size step is 27
+ * times the encoder step's FLOPs.
  */
 const quickSlowEncoderStepMs = 2000;
-const childTimeoutMs = (quick ? 4 : 30) * 60_000;
+function childTimeoutMs(step: StepKind): number {
+  return (quick ? (step === 'resnet50-224' ? 10 : 4) : 30) * 60_000;
+}
 /** The headline backend: the first of these the encoder step ran on. */
 const cpuBackendPreference: readonly BackendName[] = ['onednn', 'node', 'wasm'];
 const kernelTableRows = 10;
@@ -165,7 +181,7 @@ function runStep(backend: BackendName, step: StepKind): StepOutcome | { status: 
   ];
   const run = spawnSync(process.execPath, args, {
     encoding: 'utf8',
-    timeout: childTimeoutMs,
+    timeout: childTimeoutMs(step),
     maxBuffer: 64 * 1024 * 1024,
     env: childEnv,
   });
@@ -177,17 +193,23 @@ function runStep(backend: BackendName, step: StepKind): StepOutcome | { status: 
 
 function runPytorch(step: StepKind): PytorchResult | { failed: string } {
   const script = path.join(__dirname, 'pytorch', 'ssl_step.py');
-  const config = benchConfig;
+  const config = stepConfig(step);
+  const plan = pytorchPlan(step);
   const args = [
     script,
-    ...['--step', step, '--batch', `${config.train.batchSize}`, '--size', `${config.data.imageSize}`],
+    ...['--step', step === 'resnet50-224' ? 'encoder' : step, '--arch', config.model.arch],
+    ...['--batch', `${config.train.batchSize}`, '--size', `${config.data.imageSize}`],
     ...['--width', `${config.model.width}`, '--temperature', `${config.ssl.simclr.temperature}`],
     ...['--decoder-width', `${config.decoder.width}`, '--alpha', `${config.loss.alpha}`],
     ...['--nu', `${config.loss.nu}`, '--pair-temperature', `${config.synthesis.temperature}`],
     ...['--strength', `${config.perturb.strength}`, '--mask-share', `${maskShare}`],
-    ...['--steps', `${pytorchPlan.timed}`, '--warmup', `${pytorchPlan.warmup}`, '--threads', `${threads}`],
+    ...['--steps', `${plan.timed}`, '--warmup', `${plan.warmup}`, '--threads', `${threads}`],
   ];
-  const run = spawnSync(torchPython, args, { encoding: 'utf8', timeout: childTimeoutMs, env: childEnv });
+  const run = spawnSync(torchPython, args, {
+    encoding: 'utf8',
+    timeout: childTimeoutMs(step),
+    env: childEnv,
+  });
   if (run.status !== 0) {
     return { failed: `${torchPython} ${path.relative(process.cwd(), script)}: ${failureReason(run)}` };
   }
@@ -319,7 +341,7 @@ function measurePytorch(measured: Measured): Map<StepKind, PytorchResult> {
     results.set(step, result);
     console.log(
       `PyTorch ${step} step: ${result.stepMillis.toFixed(0)} ms, median of ${result.stepTimesMs.length} after ` +
-        `${pytorchPlan.warmup} warm-up (${((performance.now() - started) / 1000).toFixed(0)} s in all)`,
+        `${pytorchPlan(step).warmup} warm-up (${((performance.now() - started) / 1000).toFixed(0)} s in all)`,
     );
   }
   return results;
@@ -330,8 +352,8 @@ function measurePytorch(measured: Measured): Map<StepKind, PytorchResult> {
  * the same step count: the first backend's, which the others match unless a backend fuses or splits kernels.
  */
 function tableRows(measurements: readonly StepMeasurement[], pytorch: Map<StepKind, PytorchResult>): Row[] {
-  const batch = benchConfig.train.batchSize;
   return stepKinds.flatMap((step) => {
+    const batch = stepConfig(step).train.batchSize;
     const reference = pytorch.get(step);
     const tfjsRows = measurements
       .filter((m) => m.step === step)
@@ -435,6 +457,8 @@ function printStepTable(rows: readonly Row[], mismatches: readonly string[]): vo
     2,
   );
   const plan = tfjsPlan('encoder');
+  const paperPlan = tfjsPlan('resnet50-224');
+  const paper = stepConfig('resnet50-224').train.batchSize;
   const flopsPerStep = stepKinds.flatMap((step) => {
     const counts = [
       ...new Set(rows.filter((row) => row.step === step && row.flops).map((row) => row.flops!)),
@@ -444,10 +468,14 @@ function printStepTable(rows: readonly Row[], mismatches: readonly string[]): vo
   console.log(
     `ms/step: median and p90 (nearest rank) of the timed steps ("steps") after warm-up: TF.js ${plan.warmup} ` +
       `warm-up, then steps until at least ${quick ? '3 (encoder) or 2' : plan.minTimed} and ${plan.timedSeconds} s ` +
-      `(at most ${plan.maxTimed}); PyTorch ${pytorchPlan.warmup} warm-up, ${pytorchPlan.timed} timed, ${threads} ` +
-      `threads. images/s = ${benchConfig.train.batchSize} / median; each image is two views in the encoder step, ` +
-      'its centre view in the decoder step, and both views, the centre view and two synthesized images in the ' +
-      "full step. vs PyTorch: images/s over PyTorch's. Peak RSS: maxRSS of the process (PyTorch: ru_maxrss).",
+      `(at most ${plan.maxTimed}), resnet50-224 ${paperPlan.warmup} warm-up, then at least ${paperPlan.minTimed} ` +
+      `and ${paperPlan.timedSeconds} s (at most ${paperPlan.maxTimed}); PyTorch ${pytorchPlan('encoder').warmup} warm-up, ` +
+      `${pytorchPlan('encoder').timed} timed, resnet50-224 ${pytorchPlan('resnet50-224').warmup} and ` +
+      `${pytorchPlan('resnet50-224').timed}, ${threads} threads. images/s = batch / median, the batch ` +
+      `${benchConfig.train.batchSize} (resnet50-224: ${paper}); each image is two views in the encoder and ` +
+      'resnet50-224 steps, its centre view in the decoder step, and both views, the centre view and two ' +
+      "synthesized images in the full step. vs PyTorch: images/s over PyTorch's. Peak RSS: maxRSS of the " +
+      'process (PyTorch: ru_maxrss).',
   );
   console.log(
     'GFLOP/s: FLOPs per step from the kernels tf.profile() saw TF.js run in one step, counting Conv2D ' +
@@ -513,6 +541,7 @@ function printKernelProfile(measurement: StepMeasurement, sgemm: Sgemm | undefin
 function main(): void {
   const started = performance.now();
   const config = benchConfig;
+  const paper = stepConfig('resnet50-224');
   const loadBefore = os.loadavg()[0]!;
   // h of ResNet-18: its last stage's channels.
   const featureDim = Math.max(8, Math.round(512 * config.model.width));
@@ -523,7 +552,9 @@ function main(): void {
       `decoder width ${config.decoder.width} (${config.decoder.upsample}); full step α=${config.loss.alpha}, ` +
       `ν=${config.loss.nu}, L_Cp τ=${config.synthesis.temperature}, ${config.perturb.mode} s=${config.perturb.strength} ` +
       `on ${Math.floor(maskShare * featureDim)} of ${featureDim} dimensions, ${config.perturb.samples} copy, ` +
-      `decoder ${config.synthesis.detachDecoder ? 'detached' : 'not detached'} for L_Cp`,
+      `decoder ${config.synthesis.detachDecoder ? 'detached' : 'not detached'} for L_Cp; ` +
+      `resnet50-224: the encoder step with ResNet-50 (width ${paper.model.width}, ${paper.model.stem} stem), ` +
+      `batch ${paper.train.batchSize} of ${paper.data.imageSize}x${paper.data.imageSize}`,
   );
   console.log(
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), load average ${loadBefore.toFixed(2)}; ` +
@@ -564,7 +595,7 @@ function main(): void {
     path.join(resultsDir, 'backends.json'),
     `${JSON.stringify(
       {
-        config: { experiment: config, maskShare, learningRate },
+        config: { experiment: config, paperExperiment: paper, maskShare, learningRate },
         quick,
         statistic: 'median',
         cpus: os.cpus().length,
@@ -573,7 +604,7 @@ function main(): void {
         ompWaitPolicy,
         plans: {
           tfjs: Object.fromEntries(stepKinds.map((step) => [step, tfjsPlan(step)])),
-          pytorch: pytorchPlan,
+          pytorch: Object.fromEntries(stepKinds.map((step) => [step, pytorchPlan(step)])),
         },
         sgemm: { peak: sgemm ?? null, before: sgemmBefore, after: sgemmAfter },
         rows,

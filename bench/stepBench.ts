@@ -10,8 +10,10 @@ import type { KernelTotals, StepFlops } from './stepFlops';
  * - decoder: the decoder alone learning to reconstruct the centre views from the features of the encoder
  *   frozen in evaluation mode (its forward pass is part of the step, its weights are not trained).
  * - full: the synthesized-pair method's step as the trainer runs it once L_Cp is due: L_C + α·L_R + ν·L_Cp.
+ * - resnet50-224: the encoder step at the paper's size: full-width ResNet-50, ImageNet stem, 224×224, batch 32;
+ *   it answers whether that trains on this machine's memory at all, and at what cost per step.
  */
-export const stepKinds = ['encoder', 'decoder', 'full'] as const;
+export const stepKinds = ['encoder', 'decoder', 'full', 'resnet50-224'] as const;
 export type StepKind = (typeof stepKinds)[number];
 
 /**
@@ -36,11 +38,27 @@ const experiment = {
   loss: { alpha: 1, nu: 1 },
 };
 
+type Experiment = typeof experiment;
+
+/** The paper's encoder and image size, full-width ResNet-50 at 224×224, at batch 32; else as the experiment above. */
+const paperExperiment: Experiment = {
+  ...experiment,
+  name: 'bench-backends-resnet50-224',
+  data: { ...experiment.data, imageSize: 224 },
+  model: { ...experiment.model, arch: 'resnet50', width: 1 },
+  train: { batchSize: 32 },
+  // Adam's 1e-3 at batch 32, as the other steps train with it.
+  optim: { ...experiment.optim, lr: 0.008 },
+};
+
 /** Settings of the experiment that bench/pytorch/ssl_step.py does not mirror, in words. */
 function beyondPytorchMirror(config: ResolvedConfig): string[] {
   const { model, ssl, optim, decoder, perturb, synthesis } = config;
   const checks: [boolean, string][] = [
-    [model.arch === 'resnet18' && model.stem === 'imagenet', `model ${model.arch} (${model.stem} stem)`],
+    [
+      (model.arch === 'resnet18' || model.arch === 'resnet50') && model.stem === 'imagenet',
+      `model ${model.arch} (${model.stem} stem)`,
+    ],
     [model.projector.hiddenDim === 512 && model.projector.outDim === 128, 'a projector other than 512→128'],
     [ssl.method === 'simclr', `ssl.method ${ssl.method}`],
     [
@@ -57,21 +75,29 @@ function beyondPytorchMirror(config: ResolvedConfig): string[] {
   return checks.flatMap(([mirrored, setting]) => (mirrored ? [] : [setting]));
 }
 
-function resolveExperiment(): ResolvedConfig {
+function resolveExperiment(experiment: Experiment): ResolvedConfig {
   const { config, diagnostics } = parseExperimentConfig(JSON.stringify(experiment));
   if (!config) {
     throw new Error(
-      `the bench experiment is invalid: ${diagnostics.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+      `the bench experiment ${experiment.name} is invalid: ${diagnostics.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
     );
   }
   const unmirrored = beyondPytorchMirror(config);
   if (unmirrored.length > 0) {
-    throw new Error(`bench/pytorch/ssl_step.py does not mirror ${unmirrored.join(', ')}`);
+    throw new Error(
+      `bench/pytorch/ssl_step.py does not mirror ${experiment.name}'s ${unmirrored.join(', ')}`,
+    );
   }
   return config;
 }
 
-export const benchConfig = resolveExperiment();
+export const benchConfig = resolveExperiment(experiment);
+const paperConfig = resolveExperiment(paperExperiment);
+
+/** The experiment a kind of step is cut from. */
+export function stepConfig(kind: StepKind): ResolvedConfig {
+  return kind === 'resnet50-224' ? paperConfig : benchConfig;
+}
 
 /** Adam's step size as the trainer hands it to the optimiser: optim.lr scaled by batchSize/256. */
 export const learningRate = (benchConfig.optim.lr * benchConfig.train.batchSize) / 256;

@@ -1,13 +1,14 @@
 """Times one training step in PyTorch on the CPU: the reference of SynthPair's benches.
 
-The network mirrors SynthPair's buildBranch('online', {arch: 'resnet18', width, stem: 'imagenet'},
+The network mirrors SynthPair's buildBranch('online', {arch: 'resnet18' or 'resnet50', width, stem: 'imagenet'},
 {hiddenDim: 512, outDim: 128}) layer for layer, so that both sides do the same arithmetic and hold the same
 trainable parameters. MoCo v2 follows src/engine/methods/mocov2.ts: a momentum copy of the branch, a queue of
 earlier keys and the InfoNCE loss symmetrised over the two views. Inputs are random tensors made once: the
 step alone is timed, not data loading or augmentation.
 
 --step picks what one step trains (bench/stepBench.ts describes the same three on SynthPair's side):
-- encoder: the SSL method's step (SimCLR or MoCo v2).
+- encoder: the SSL method's step (SimCLR or MoCo v2); with --arch resnet50 --size 224 --batch 32, the
+  resnet50-224 step.
 - decoder: the decoder of src/engine/models/decoder.ts ('resize' upsampling) learning to reconstruct the
   centre views from the pooled features of the encoder, frozen in evaluation mode.
 - full: a SimCLR step of the synthesized-pair method as src/engine/synthesis/pairLoss.ts computes it once
@@ -58,6 +59,8 @@ class ConvBn(nn.Sequential):
 
 
 class BasicBlock(nn.Module):
+    expansion = 1
+
     def __init__(self, in_channels, channels, stride):
         super().__init__()
         self.conv1 = ConvBn(in_channels, channels, 3, stride)
@@ -72,19 +75,45 @@ class BasicBlock(nn.Module):
         return F.relu(self.conv2(F.relu(self.conv1(x))) + self.shortcut(x))
 
 
-class Branch(nn.Module):
-    """ResNet-18 with the 'imagenet' stem, then the Linear–BN–ReLU–Linear projector of SimCLR v2."""
+class Bottleneck(nn.Module):
+    """ResNet-50's 1x1 -> 3x3 (with the stride) -> 1x1 block, widening fourfold, as SynthPair's."""
 
-    def __init__(self, width, hidden_dim, out_dim):
+    expansion = 4
+
+    def __init__(self, in_channels, channels, stride):
         super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = ConvBn(in_channels, channels, 1, 1)
+        self.conv2 = ConvBn(channels, channels, 3, stride)
+        self.conv3 = ConvBn(channels, out_channels, 1, 1, zero_init_scale=True)
+        self.shortcut = (
+            ConvBn(in_channels, out_channels, 1, stride)
+            if stride != 1 or in_channels != out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, x):
+        hidden = F.relu(self.conv2(F.relu(self.conv1(x))))
+        return F.relu(self.conv3(hidden) + self.shortcut(x))
+
+
+ARCHITECTURES = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet50": (Bottleneck, [3, 4, 6, 3])}
+
+
+class Branch(nn.Module):
+    """ResNet-18 or -50 with the 'imagenet' stem, then the Linear–BN–ReLU–Linear projector of SimCLR v2."""
+
+    def __init__(self, arch, width, hidden_dim, out_dim):
+        super().__init__()
+        block, counts = ARCHITECTURES[arch]
         channels = stage_channels(width)
         self.stem = ConvBn(3, channels[0], 7, 2)
         blocks = []
         in_channels = channels[0]
-        for stage, stage_width in enumerate(channels):
-            for index in range(2):
-                blocks.append(BasicBlock(in_channels, stage_width, 2 if index == 0 and stage > 0 else 1))
-                in_channels = stage_width
+        for stage, (stage_width, count) in enumerate(zip(channels, counts)):
+            for index in range(count):
+                blocks.append(block(in_channels, stage_width, 2 if index == 0 and stage > 0 else 1))
+                in_channels = stage_width * block.expansion
         self.blocks = nn.Sequential(*blocks)
         self.projector = nn.Sequential(
             nn.Linear(in_channels, hidden_dim, bias=False),
@@ -210,6 +239,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=64, help="image height and width")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="resnet18")
     parser.add_argument("--width", type=float, default=0.5, help="ResNet channel multiplier")
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -234,9 +264,9 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out_dim = 128
-    model = Branch(args.width, hidden_dim=512, out_dim=out_dim)
+    model = Branch(args.arch, args.width, hidden_dim=512, out_dim=out_dim)
     model.train()
-    feature_dim = stage_channels(args.width)[-1]
+    feature_dim = stage_channels(args.width)[-1] * ARCHITECTURES[args.arch][0].expansion
     decoder = None if args.step == "encoder" else Decoder(feature_dim, args.size, args.decoder_width)
     if args.step == "decoder":
         # The frozen encoder: evaluation-mode batch norm, no gradients.

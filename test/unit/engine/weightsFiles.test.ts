@@ -180,15 +180,23 @@ describe('an imported torchvision ResNet computes what PyTorch computes', functi
     return new Float32Array(new Uint8Array(readFileSync(file)).buffer);
   }
 
-  for (const arch of ['resnet18', 'resnet50'] as const) {
-    it(`${arch}: h matches PyTorch's to 1e-4 of its largest value`, async () => {
-      const file = path.join(folder, `${arch}.pth`);
+  // torch_features.py's nets: torchvision's own, and half-width ResNet-18s in its layout with either stem.
+  const nets = [
+    { name: 'resnet18', arch: 'resnet18', width: 1, stem: 'imagenet' },
+    { name: 'resnet50', arch: 'resnet50', width: 1, stem: 'imagenet' },
+    { name: 'resnet18-half-imagenet', arch: 'resnet18', width: 0.5, stem: 'imagenet' },
+    { name: 'resnet18-half-cifar', arch: 'resnet18', width: 0.5, stem: 'cifar' },
+  ] as const;
+
+  for (const { name, arch, width, stem } of nets) {
+    it(`${name}: h matches PyTorch's to 1e-4 of its largest value`, async () => {
+      const file = path.join(folder, `${name}.pth`);
       // As a new experiment builds it from model.init: torchvision's padding, ImageNet's normalisation.
       const { config } = parseExperimentConfig(
         JSON.stringify({
           name: 'import',
           data: { root: 'data' },
-          model: { arch, stem: 'imagenet', init: file },
+          model: { arch, width, stem, init: file },
         }),
       );
       assert.equal(config?.model.padding, 'torchvision');
@@ -199,7 +207,7 @@ describe('an imported torchvision ResNet computes what PyTorch computes', functi
         const h = tf.tidy(() => encoder.apply(images, 'eval').features);
         const ours = h.dataSync();
         h.dispose();
-        const theirs = floats(path.join(folder, `${arch}-h.bin`));
+        const theirs = floats(path.join(folder, `${name}-h.bin`));
         assert.equal(ours.length, theirs.length);
         const scale = Math.max(...theirs.map(Math.abs));
         const error = Math.max(...ours.map((value, index) => Math.abs(value - theirs[index]!)));
