@@ -7,12 +7,19 @@
 // Runs that completed in an earlier invocation into the same --out are reused, so an interrupted experiment
 // continues where it stopped. Prints the table (mean ± sample std over seeds) and writes it with every run's
 // figures to DIR/results.json and DIR/results.md.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRecord, runStatus } from '../src/shared/protocol/runFiles';
+import {
+  type Figures,
+  figuresOf,
+  meanAndStd,
+  readCompleted,
+  reportedMetrics,
+  runOrResume,
+  runQueue,
+} from './lib/studyRuns';
 
 const { values: flags } = parseArgs({
   options: {
@@ -55,8 +62,7 @@ const conditions: Condition[] = [
   { id: 'method-both', label: 'MoCo v2 + pairs, both (union)', overrides: ['analysis.combine=union'] },
 ];
 
-const metrics = ['knnTop1', 'linearTop1', 'rank1', 'mAP'] as const;
-type Metric = (typeof metrics)[number];
+const metrics = reportedMetrics;
 
 interface RunFigures {
   condition: string;
@@ -64,87 +70,28 @@ interface RunFigures {
   runDir: string;
   wallSeconds: number;
   backend: string | undefined;
-  figures: Record<Metric, number>;
+  figures: Figures;
 }
 
-function readCompleted(runDir: string): RunFigures | undefined {
-  const statusFile = path.join(runDir, 'run.json');
-  if (!existsSync(statusFile)) return undefined;
-  const status = runStatus.parse(JSON.parse(readFileSync(statusFile, 'utf8')));
-  if (status.state !== 'completed') return undefined;
-  const lines = readFileSync(path.join(runDir, 'eval.jsonl'), 'utf8').trim().split('\n');
-  const last = evalRecord.parse(JSON.parse(lines.at(-1)!));
-  const figures = Object.fromEntries(metrics.map((metric) => [metric, last[metric] ?? Number.NaN])) as Record<
-    Metric,
-    number
-  >;
-  const [condition, seed] = path.basename(runDir).split('.seed-') as [string, string];
-  return {
-    condition,
-    seed: Number(seed),
-    runDir,
-    wallSeconds: (Date.parse(status.endedAt!) - Date.parse(status.startedAt)) / 1000,
-    backend: status.backend,
-    figures,
-  };
+const runDirOf = (condition: Condition, seed: number) => path.join(outRoot, `${condition.id}.seed-${seed}`);
+
+function figuresOfRun(condition: Condition, seed: number): RunFigures {
+  const { runDir, wallSeconds, backend, last } = readCompleted(runDirOf(condition, seed))!;
+  return { condition: condition.id, seed, runDir, wallSeconds, backend, figures: figuresOf(last) };
 }
 
 function runOne(condition: Condition, seed: number): Promise<void> {
-  const runDir = path.join(outRoot, `${condition.id}.seed-${seed}`);
-  if (readCompleted(runDir)) {
-    console.log(`reusing ${path.relative(process.cwd(), runDir)}`);
-    return Promise.resolve();
-  }
-  const args = [
-    cli,
-    'run',
-    configFile,
-    '--out',
-    runDir,
-    '--set',
+  const overrides = [
     `data.root=${dataRoot}`,
     `seed=${seed}`,
     `name=birds-${condition.id}`,
     ...condition.overrides,
   ];
-  console.log(`starting ${condition.id} seed ${seed}`);
-  return new Promise((resolve, reject) => {
-    // An unfinished folder from an interrupted invocation would be refused as an existing run.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const keep = (chunk: Buffer) => {
-      tail = (tail + chunk.toString()).slice(-4000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('exit', (code) => {
-      if (code === 0) {
-        console.log(`finished ${condition.id} seed ${seed}`);
-        resolve();
-      } else {
-        reject(new Error(`${condition.id} seed ${seed} exited with ${code}:\n${tail}`));
-      }
-    });
-  });
-}
-
-async function runAll(): Promise<void> {
-  const queue = seeds.flatMap((seed) => conditions.map((condition) => ({ condition, seed })));
-  const workers = Array.from({ length: jobs }, async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      await runOne(next.condition, next.seed);
-    }
-  });
-  await Promise.all(workers);
-}
-
-function meanAndStd(values: number[]): { mean: number; std: number } {
-  const mean = values.reduce((total, value) => total + value, 0) / values.length;
-  const variance =
-    values.length > 1
-      ? values.reduce((total, value) => total + (value - mean) ** 2, 0) / (values.length - 1)
-      : 0;
-  return { mean, std: Math.sqrt(variance) };
+  return runOrResume(
+    cli,
+    { configFile, runDir: runDirOf(condition, seed), overrides },
+    `${condition.id} seed ${seed}`,
+  );
 }
 
 function table(runs: RunFigures[]): string {
@@ -167,10 +114,11 @@ async function main(): Promise<void> {
   if (!existsSync(dataRoot)) throw new Error(`${dataRoot}: no such data set; pass --data`);
   mkdirSync(outRoot, { recursive: true });
   const started = Date.now();
-  await runAll();
-  const runs = seeds.flatMap((seed) =>
-    conditions.map((condition) => readCompleted(path.join(outRoot, `${condition.id}.seed-${seed}`))!),
+  await runQueue(
+    seeds.flatMap((seed) => conditions.map((condition) => () => runOne(condition, seed))),
+    jobs,
   );
+  const runs = seeds.flatMap((seed) => conditions.map((condition) => figuresOfRun(condition, seed)));
   const markdown = `${table(runs)}\n\nSeeds ${seeds.join(', ')}; backend ${[...new Set(runs.map((run) => run.backend))].join(', ')}; ${jobs} run(s) at a time; this invocation took ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`;
   console.log(`\n${markdown}`);
   writeFileSync(path.join(outRoot, 'results.md'), markdown);

@@ -9,20 +9,10 @@ import {
   embedImages,
   writeEmbedding,
 } from '../engine/embed/embedding';
-import type { SslMethod } from '../engine/methods/method';
-import { createMethodFor } from '../engine/methods/registry';
-import { restoreCheckpoint } from '../engine/training/evaluateCheckpoint';
-import { ExperimentInputError, resolveExperimentConfig } from '../engine/training/experiment';
-import { WeightsFileError } from '../engine/weights/importedTensors';
-import { readInitialEncoderOf } from '../engine/weights/initialEncoder';
-import { experimentFileSuffix } from '../shared/config/experiment/choices';
-import type { ResolvedConfig } from '../shared/config/experiment/definitions';
 import type { BackendPreference } from '../shared/protocol/backend';
-import { RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
-import { formatDiagnostic } from './diagnostics';
-import { savedConfigWithOverrides } from './evalCommand';
+import { encoderSourceOf } from './encoderSource';
 import { commandLog, isMachineReadable } from './output';
-import { readConfigFile, UsageError } from './runCommand';
+import { UsageError } from './runCommand';
 
 export interface EmbedCommandOptions {
   split?: EmbeddingSplit;
@@ -34,15 +24,6 @@ export interface EmbedCommandOptions {
   json?: boolean;
   wasmDir: string;
   version: string;
-}
-
-type Log = ReturnType<typeof commandLog>;
-
-/** The encoder's weights and what to call them: a run's checkpoint, or an experiment's `model.init`. */
-interface Source {
-  config: ResolvedConfig;
-  /** Builds the method holding the encoder; the caller disposes it. */
-  method(log: Log): Promise<{ method: SslMethod; about: Record<string, unknown>; label: string }>;
 }
 
 /**
@@ -57,7 +38,10 @@ export async function embedCommand(source: string, options: EmbedCommandOptions)
     options.images === undefined ? { split: options.split ?? 'test' } : { folder: options.images };
   const machineReadable = isMachineReadable(options.json);
   const log = commandLog(machineReadable);
-  const { config, method: buildMethod } = await sourceOf(source, options);
+  const { config, method: buildMethod } = await encoderSourceOf(source, {
+    ...options,
+    doing: 'embedding with',
+  });
 
   const { report } = await selectBackend({
     preference: options.backend ?? config.backend,
@@ -104,83 +88,4 @@ export async function embedCommand(source: string, options: EmbedCommandOptions)
   } finally {
     method.dispose();
   }
-}
-
-async function sourceOf(source: string, options: EmbedCommandOptions): Promise<Source> {
-  const info = await stat(source).catch(() => undefined);
-  if (info?.isDirectory()) return runSource(source, options);
-  if (info?.isFile() && source.endsWith(experimentFileSuffix)) return experimentSource(source, options);
-  throw new UsageError(
-    info
-      ? `${source}: neither a run folder nor an experiment file (*${experimentFileSuffix})`
-      : `${source}: no such file or folder; give a run folder or an experiment file (*${experimentFileSuffix})`,
-  );
-}
-
-async function runSource(runDir: string, options: EmbedCommandOptions): Promise<Source> {
-  const run = await RunDirectory.open(runDir).catch((error: unknown) => {
-    throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
-  });
-  const config = await savedConfigWithOverrides(run, options.set, 'embedding with');
-  return {
-    config,
-    method: async () => {
-      const restored = await restoreCheckpoint(config, run, options.checkpoint).catch((error: unknown) => {
-        throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
-      });
-      return {
-        method: restored.method,
-        about: { source: path.resolve(run.dir), checkpoint: restored.checkpoint, epoch: restored.epoch },
-        label: `${path.basename(run.dir)}-${restored.checkpoint}`,
-      };
-    },
-  };
-}
-
-async function experimentSource(file: string, options: EmbedCommandOptions): Promise<Source> {
-  if (options.checkpoint !== undefined) {
-    throw new UsageError(
-      `--checkpoint: ${file} is an experiment file, which has no checkpoints; give a run folder`,
-    );
-  }
-  const text = await readConfigFile(file);
-  const printDiagnostics = (diagnostics: ExperimentInputError['diagnostics']) => {
-    for (const diagnostic of diagnostics)
-      process.stderr.write(`${formatDiagnostic(file, text, diagnostic)}\n`);
-  };
-  const { config, diagnostics } = await resolveExperimentConfig({
-    kind: 'new',
-    configFile: file,
-    text,
-    overrides: options.set,
-    overridesBase: process.cwd(),
-    runsFolder: path.join(process.cwd(), '.synthpair', 'runs'),
-  }).catch((error: unknown) => {
-    if (!(error instanceof ExperimentInputError)) throw error;
-    printDiagnostics(error.diagnostics);
-    throw new UsageError(error.message);
-  });
-  printDiagnostics(diagnostics);
-  const { init } = config.model;
-  return {
-    config,
-    method: async (log) => {
-      if (init === '') {
-        log('info', `model.init is empty: the encoder's random initial weights of seed ${config.seed}`);
-        return {
-          method: createMethodFor(config),
-          about: { source: path.resolve(file), init: '', seed: config.seed },
-          label: `${config.name}-random`,
-        };
-      }
-      const initial = await readInitialEncoderOf(config.model).catch((error: unknown) => {
-        throw error instanceof WeightsFileError ? new UsageError(`model.init: ${error.message}`) : error;
-      });
-      return {
-        method: createMethodFor(config, initial),
-        about: { source: path.resolve(file), init },
-        label: `${config.name}-init`,
-      };
-    },
-  };
 }

@@ -1,13 +1,11 @@
 import path from 'node:path';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError } from '../engine/data/datasets';
-import { evaluateCheckpoint } from '../engine/training/evaluateCheckpoint';
-import { ExperimentInputError, loadSavedConfig } from '../engine/training/experiment';
-import type { ResolvedConfig } from '../shared/config/experiment/definitions';
-import { overrideKey } from '../shared/config/experiment/parse';
+import { loadSplits } from '../engine/data/splits';
+import { evaluate } from '../engine/training/evaluate';
 import type { BackendPreference } from '../shared/protocol/backend';
 import { describeEvaluation } from '../shared/runFolder/describe';
-import { RunDirectory, RunDirectoryError } from '../shared/runFolder/runDirectory';
+import { encoderSourceOf } from './encoderSource';
 import { commandLog, isMachineReadable } from './output';
 import { UsageError } from './runCommand';
 
@@ -21,41 +19,15 @@ export interface EvalCommandOptions {
 }
 
 /**
- * The config a run was saved with, `overrides` applied. The checkpoint fixes the model and what it was
- * trained on; only where the data now lives may change, and the keys under `alsoPrefixes` (`eval.`).
+ * `synthpair eval`: measures a run's latest (or a named) checkpoint, or the encoder an experiment file starts
+ * from before any training, and prints the figures; returns the exit code.
  */
-export async function savedConfigWithOverrides(
-  run: RunDirectory,
-  overrides: readonly string[],
-  doing: string,
-  alsoPrefixes: readonly string[] = [],
-): Promise<ResolvedConfig> {
-  for (const assignment of overrides) {
-    const key = overrideKey(assignment) ?? assignment;
-    if (
-      !alsoPrefixes.some((prefix) => key.startsWith(prefix)) &&
-      key !== 'data.root' &&
-      key !== 'data.layout'
-    ) {
-      const allowed = [...alsoPrefixes.map((prefix) => `${prefix}*`), 'data.root'];
-      throw new UsageError(
-        `${key}: cannot be changed when ${doing} a run; only ${allowed.join(', ')} and data.layout can`,
-      );
-    }
-  }
-  const config = await loadSavedConfig(run, overrides).catch((error: unknown) => {
-    throw error instanceof ExperimentInputError ? new UsageError(error.message) : error;
+export async function evalCommand(source: string, options: EvalCommandOptions): Promise<number> {
+  const { config, method: buildMethod } = await encoderSourceOf(source, {
+    ...options,
+    doing: 'evaluating',
+    alsoPrefixes: ['eval.'],
   });
-  // A root given on the command line is relative to where the command runs; the saved one is absolute.
-  return { ...config, data: { ...config.data, root: path.resolve(config.data.root) } };
-}
-
-/** `synthpair eval`: measures a run's latest (or a named) checkpoint and prints the figures; returns the exit code. */
-export async function evalCommand(runDir: string, options: EvalCommandOptions): Promise<number> {
-  const run = await RunDirectory.open(runDir).catch((error: unknown) => {
-    throw error instanceof RunDirectoryError ? new UsageError(error.message) : error;
-  });
-  const config = await savedConfigWithOverrides(run, options.set, 'evaluating', ['eval.']);
   const { report } = await selectBackend({
     preference: options.backend ?? config.backend,
     wasmDir: options.wasmDir,
@@ -65,23 +37,26 @@ export async function evalCommand(runDir: string, options: EvalCommandOptions): 
   const machineReadable = isMachineReadable(options.json);
   const log = commandLog(machineReadable);
   log('info', `backend: ${report.selected}`);
+  const { method, about, label } = await buildMethod(log);
   try {
-    const { checkpoint, epoch, result } = await evaluateCheckpoint(
-      config,
-      run,
-      { cacheFolder: path.join(process.cwd(), '.synthpair', 'cache'), ...options },
-      log,
-    );
+    const splits = await loadSplits(config.data, path.join(process.cwd(), '.synthpair', 'cache'), log);
+    log('info', `evaluating ${label}`);
+    const result = evaluate(method.encoder, splits.train, splits.test, {
+      imageSize: config.data.imageSize,
+      batchSize: config.train.batchSize,
+      seed: config.seed,
+      ...config.eval,
+    });
     if (machineReadable) {
-      process.stdout.write(`${JSON.stringify({ event: 'result', checkpoint, epoch, ...result })}\n`);
+      process.stdout.write(`${JSON.stringify({ event: 'result', ...about, ...result })}\n`);
     } else {
-      process.stdout.write(`${checkpoint} (epoch ${epoch}): ${describeEvaluation(result)}\n`);
+      process.stdout.write(`${label}: ${describeEvaluation(result)}\n`);
     }
     return 0;
   } catch (error) {
-    if (error instanceof DatasetError || error instanceof RunDirectoryError) {
-      throw new UsageError(error.message);
-    }
+    if (error instanceof DatasetError) throw new UsageError(error.message);
     throw error;
+  } finally {
+    method.dispose();
   }
 }

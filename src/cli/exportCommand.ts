@@ -1,8 +1,8 @@
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { selectBackend } from '../engine/backends/selectBackend';
-import { chooseRunCheckpoint } from '../engine/training/evaluateCheckpoint';
 import { ExperimentInputError, loadSavedConfig } from '../engine/training/experiment';
+import { chooseRunCheckpoint } from '../engine/training/runCheckpoint';
 import { WeightsFileError } from '../engine/weights/importedTensors';
 import { torchvisionEncoderOf } from '../engine/weights/initialEncoder';
 import { encodeSafetensorsFile } from '../engine/weights/safetensorsFile';

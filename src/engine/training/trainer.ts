@@ -103,7 +103,13 @@ async function initialEncoderFor(
     (await readInitialEncoderOf(config.model, (progress) =>
       hooks.downloading?.(config.model.init, progress),
     ));
-  const setAside = initial.setAside.map(({ name, reason }) => `${name} (${reason})`).join('; ');
+  // Tensors set aside for one reason are named together: a ResNet has twenty batch-norm step counters.
+  const byReason = new Map<string, { name: string }[]>();
+  for (const tensor of initial.setAside)
+    byReason.set(tensor.reason, [...(byReason.get(tensor.reason) ?? []), tensor]);
+  const setAside = [...byReason]
+    .map(([reason, tensors]) => `${tensors.map(({ name }) => name).join(', ')} (${reason})`)
+    .join('; ');
   hooks.log('info', `the encoder starts from ${initial.source}${setAside ? `; set aside: ${setAside}` : ''}`);
   return initial;
 }
@@ -412,7 +418,7 @@ class Training {
       restoreVariables(variables, saved);
       return evaluate(this.models.method.encoder, data.train, data.test, this.evaluationSettings);
     } finally {
-      variables.forEach(([, variable], index) => variable.assign(trained[index]!));
+      for (const [index, [, variable]] of variables.entries()) variable.assign(trained[index]!);
       tf.dispose([...trained, ...saved.values()]);
     }
   }

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { evalBatches } from '../../../src/engine/data/loader';
 import { type DatasetSplits, loadSplits } from '../../../src/engine/data/splits';
 import { extractFeatures } from '../../../src/engine/training/evaluate';
-import { restoreCheckpoint } from '../../../src/engine/training/evaluateCheckpoint';
 import { loadSavedConfig } from '../../../src/engine/training/experiment';
+import { restoreCheckpoint } from '../../../src/engine/training/runCheckpoint';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { makeTempDir } from '../../fixtures/makeImages';
 import {
@@ -80,7 +80,7 @@ describe('synthpair embed (bundled dist/cli.js)', function () {
     const expected: number[] = [];
     try {
       splits = await loadSplits(config.data, path.join(folder, '.synthpair', 'cache'), () => {});
-      for (const set of [splits.train, splits.test]) {
+      for (const set of [splits.train, splits.validation, splits.test]) {
         const { values } = extractFeatures(method.encoder, set, config.data.imageSize, 6);
         expected.push(...values);
       }
@@ -93,10 +93,16 @@ describe('synthpair embed (bundled dist/cli.js)', function () {
     assert.equal(features.values.length, expected.length);
     const error = Math.max(...features.values.map((value, index) => Math.abs(value - expected[index]!)));
     assert.ok(error <= 1e-5, `h differs from extractFeatures' by ${error}`);
-    assert.deepEqual(labels, [...Array.from(splits.train.labels), ...Array.from(splits.test.labels)]);
+    assert.deepEqual(labels, [
+      ...Array.from(splits.train.labels),
+      ...Array.from(splits.validation.labels),
+      ...Array.from(splits.test.labels),
+    ]);
     assert.deepEqual(
       files,
-      [...splits.files.train, ...splits.files.test].map((file) => path.relative(config.data.root, file)),
+      [...splits.files.train, ...splits.files.validation, ...splits.files.test].map((file) =>
+        path.relative(config.data.root, file),
+      ),
     );
     assert.equal(files[0], 'train/a/img0.png');
     assert.deepEqual(classes, ['a', 'b', 'c']);
@@ -104,7 +110,7 @@ describe('synthpair embed (bundled dist/cli.js)', function () {
       string,
       unknown
     >;
-    assert.deepEqual(about.rows, { train: 18, test: 9 });
+    assert.deepEqual(about.rows, { train: 12, validation: 6, test: 9 });
 
     const again = runCli(folder, 'embed', run, '--split', 'all', '--checkpoint', 'epoch-0001', '--out', out);
     assert.equal(again.code, 2);

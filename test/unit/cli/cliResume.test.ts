@@ -7,6 +7,8 @@ import { makeTempDir } from '../../fixtures/makeImages';
 import { assertCliBuilt, cliPath, logEvents, snapshotFiles, writeTinyExperiment } from '../../support/cli';
 
 const epochs = 8;
+/** The tiny data set's 18 training images less the 6 held out for validation, in batches of 6. */
+const stepsPerEpoch = 2;
 
 interface Exit {
   code: number | null;
@@ -147,7 +149,7 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
     const interruptedLog = logEvents(interrupted.stdout).map((event) => event.message);
     assert.ok(
       interruptedLog.includes(
-        `resuming after epoch ${killedAt} (step ${killedAt * 3}) from epoch-${String(killedAt).padStart(4, '0')}`,
+        `resuming after epoch ${killedAt} (step ${killedAt * stepsPerEpoch}) from epoch-${String(killedAt).padStart(4, '0')}`,
       ),
       interruptedLog.join('\n'),
     );
@@ -185,20 +187,30 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
       assert.deepEqual(files.get(file), referenceFiles.get(file), file);
     }
 
-    // keep: 2 leaves the last two checkpoints.
-    assert.deepEqual([...files.keys()].filter((file) => !file.startsWith('analysis/')).sort(), [
-      'checkpoints/epoch-0007/manifest.json',
-      'checkpoints/epoch-0007/weights.bin',
-      'checkpoints/epoch-0008/manifest.json',
-      'checkpoints/epoch-0008/weights.bin',
-      'checkpoints/latest.json',
-      'config.json',
-      'eval.jsonl',
-      'metrics.jsonl',
-      'run.json',
-      'run.lock',
-      'skipped.json',
+    // keep: 2 leaves the last two checkpoints, and the best by validation beside them, as in the whole run.
+    const best = (evals.at(-1)!.best as { checkpoint: string }).checkpoint;
+    const checkpointFiles = [...new Set([best, 'epoch-0007', 'epoch-0008'])].flatMap((name) => [
+      `checkpoints/${name}/manifest.json`,
+      `checkpoints/${name}/weights.bin`,
     ]);
+    const outsideAnalysis = (snapshot: Map<string, Buffer>) =>
+      [...snapshot.keys()].filter((file) => !file.startsWith('analysis/')).sort();
+    assert.deepEqual(
+      outsideAnalysis(files),
+      [
+        'checkpoints/best.json',
+        ...checkpointFiles,
+        'checkpoints/latest.json',
+        'config.json',
+        'eval.jsonl',
+        'metrics.jsonl',
+        'run.json',
+        'run.lock',
+        'skipped.json',
+      ].sort(),
+    );
+    assert.deepEqual(outsideAnalysis(files), outsideAnalysis(referenceFiles));
+    assert.deepEqual(files.get('checkpoints/best.json'), referenceFiles.get('checkpoints/best.json'));
     assert.deepEqual(
       await readFile(path.join(broken, 'checkpoints', 'epoch-0008', 'weights.bin')),
       await readFile(path.join(whole, 'checkpoints', 'epoch-0008', 'weights.bin')),

@@ -3,8 +3,10 @@ import { readFile } from 'node:fs';
 import { readdir, readFile as readFileText, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { initWasmBackend } from '../../../src/engine/backends/wasm/loadWasm';
+import { loadSplits } from '../../../src/engine/data/splits';
 import { tf } from '../../../src/engine/tf';
-import { evaluateCheckpoint } from '../../../src/engine/training/evaluateCheckpoint';
+import { evaluate } from '../../../src/engine/training/evaluate';
+import { restoreCheckpoint } from '../../../src/engine/training/runCheckpoint';
 import { stopAsked, type TrainerHooks, train } from '../../../src/engine/training/trainer';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { makeImageFolder, makeTempDir } from '../../fixtures/makeImages';
@@ -123,12 +125,18 @@ describe('trainer', function () {
     );
     assert.deepEqual(kept, [...new Set([best.checkpoint, 'epoch-0005'])].sort());
     // The best checkpoint's test figures are those `synthpair eval --checkpoint best` measures.
-    const measured = await evaluateCheckpoint(
-      config,
-      await RunDirectory.open(run.dir),
-      { checkpoint: 'best', cacheFolder: path.join(folder, 'cache') },
-      () => undefined,
-    );
+    const restored = await restoreCheckpoint(config, await RunDirectory.open(run.dir), 'best');
+    const splits = await loadSplits(config.data, path.join(folder, 'cache'), () => undefined);
+    const measured = {
+      epoch: restored.epoch,
+      result: evaluate(restored.method.encoder, splits.train, splits.test, {
+        imageSize: config.data.imageSize,
+        batchSize: config.train.batchSize,
+        seed: config.seed,
+        ...config.eval,
+      }),
+    };
+    restored.method.dispose();
     assert.equal(measured.epoch, bestEpoch);
     const { epoch: _epoch, checkpoint: _checkpoint, by: _by, validation: _validation, ...bestFigures } = best;
     assert.deepEqual(bestFigures, measured.result);

@@ -11,43 +11,9 @@ import {
   readCheckpointManifest,
   restoreVariables,
 } from '../checkpoint';
-import { loadSplits, type SplitLog } from '../data/splits';
 import type { SslMethod } from '../methods/method';
 import { createMethodFor } from '../methods/registry';
 import { tf } from '../tf';
-import { type EvaluationResult, evaluate } from './evaluate';
-
-export interface CheckpointEvaluation {
-  checkpoint: string;
-  epoch: number;
-  result: EvaluationResult;
-}
-
-/**
- * Evaluates a run's saved encoder (the latest checkpoint, or a named one) as training would have at that
- * epoch, with `config.eval` deciding what is measured. Reads the run folder and writes nothing to it.
- */
-export async function evaluateCheckpoint(
-  config: ResolvedConfig,
-  run: RunDirectory,
-  options: { checkpoint?: string; cacheFolder: string },
-  log: SplitLog,
-): Promise<CheckpointEvaluation> {
-  const { method, checkpoint, epoch } = await restoreCheckpoint(config, run, options.checkpoint);
-  try {
-    const splits = await loadSplits(config.data, options.cacheFolder, log);
-    log('info', `evaluating ${checkpoint} (epoch ${epoch})`);
-    const result = evaluate(method.encoder, splits.train, splits.test, {
-      imageSize: config.data.imageSize,
-      batchSize: config.train.batchSize,
-      seed: config.seed,
-      ...config.eval,
-    });
-    return { checkpoint, epoch, result };
-  } finally {
-    method.dispose();
-  }
-}
 
 /** The method `config` builds, every variable as a run's checkpoint (the latest, or `name`) saved it; the caller disposes it. */
 export async function restoreCheckpoint(
