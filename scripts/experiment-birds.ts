@@ -16,9 +16,11 @@ import {
   figuresOf,
   meanAndStd,
   readCompleted,
+  repoRoot,
   reportedMetrics,
   runOrResume,
   runQueue,
+  studyInputs,
 } from './lib/studyRuns';
 
 const { values: flags } = parseArgs({
@@ -27,18 +29,11 @@ const { values: flags } = parseArgs({
     jobs: { type: 'string', default: String(Math.max(1, Math.min(2, os.availableParallelism()))) },
     out: { type: 'string', default: path.join('.synthpair', 'experiment-birds') },
     data: { type: 'string' },
-    // A copy of dist/ keeps a long experiment on one build while the working tree is rebuilt.
     cli: { type: 'string' },
   },
 });
-const repoRoot = path.resolve(__dirname, '..');
-const cli = path.resolve(flags.cli ?? path.join(repoRoot, 'dist', 'cli.js'));
+const { cli, birds: dataRoot } = studyInputs(flags);
 const configFile = path.join(repoRoot, 'experiments', 'birds', 'method.synthpair.json');
-const dataRoot = path.resolve(
-  flags.data ??
-    process.env.SYNTHPAIR_BIRDS_DATA ??
-    path.join(repoRoot, '..', 'shared', 'datasets', 'cub200-subset100-96'),
-);
 const outRoot = path.resolve(flags.out);
 const seeds = flags.seeds.split(',').map(Number);
 const jobs = Number(flags.jobs);

@@ -20,10 +20,12 @@ import {
   meanAndStd,
   pairedDifference,
   readCompleted,
+  repoRoot,
   reportedMetrics,
   runCli,
   runOrResume,
   runQueue,
+  studyInputs,
 } from './lib/studyRuns';
 
 const { values: flags } = parseArgs({
@@ -34,18 +36,11 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: path.join('.synthpair', 'transfer-study') },
     data: { type: 'string' },
     weights: { type: 'string' },
-    // A copy of dist/ keeps a long study on one build while the working tree is rebuilt.
     cli: { type: 'string' },
   },
 });
-const repoRoot = path.resolve(__dirname, '..');
-const cli = path.resolve(flags.cli ?? path.join(repoRoot, 'dist', 'cli.js'));
+const { cli, birds } = studyInputs(flags);
 const configFile = path.join(repoRoot, 'experiments', 'birds', 'transfer.synthpair.json');
-const birds = path.resolve(
-  flags.data ??
-    process.env.SYNTHPAIR_BIRDS_DATA ??
-    path.join(repoRoot, '..', 'shared', 'datasets', 'cub200-subset100-96'),
-);
 const outRoot = path.resolve(flags.out);
 const halfB = path.join(outRoot, 'birds-B');
 const weights = path.resolve(flags.weights ?? path.join(outRoot, 'birds-A.pth'));

@@ -6,6 +6,24 @@ import path from 'node:path';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { type EvalRecord, evalRecord, runStatus } from '../../src/shared/protocol/runFiles';
 
+export const repoRoot = path.resolve(__dirname, '..', '..');
+
+/**
+ * The built CLI a study runs (a copy of dist/ keeps a long study on one build while the working tree is
+ * rebuilt) and the bird data set it reads: `--data`, else $SYNTHPAIR_BIRDS_DATA, else the shared datasets
+ * folder beside the repository.
+ */
+export function studyInputs(flags: { cli?: string; data?: string }): { cli: string; birds: string } {
+  return {
+    cli: path.resolve(flags.cli ?? path.join(repoRoot, 'dist', 'cli.js')),
+    birds: path.resolve(
+      flags.data ??
+        process.env.SYNTHPAIR_BIRDS_DATA ??
+        path.join(repoRoot, '..', 'shared', 'datasets', 'cub200-subset100-96'),
+    ),
+  };
+}
+
 export const reportedMetrics = ['knnTop1', 'linearTop1', 'rank1', 'mAP'] as const;
 export type ReportedMetric = (typeof reportedMetrics)[number];
 export type Figures = Record<ReportedMetric, number>;

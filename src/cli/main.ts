@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { selectBackend } from '../engine/backends/selectBackend';
-import { type EmbeddingSplit, embeddingSplits } from '../engine/embed/embedding';
+import { embeddingSplits } from '../engine/embed/embedding';
 import { formatBackendReport } from '../shared/backendReportText';
 import { experimentFileSuffix } from '../shared/config/experiment/choices';
 import { type BackendPreference, backendPreference } from '../shared/protocol/backend';
-import { embedCommand } from './embedCommand';
+import { type EmbedCommandOptions, embedCommand } from './embedCommand';
 import { evalCommand } from './evalCommand';
 import { exportCommand } from './exportCommand';
 import { runCommand, UsageError } from './runCommand';
@@ -156,22 +156,9 @@ evaluation computes it), labels.npy (int64), files.txt (each row's image, relati
 classes.json (label k's name at k) and embedding.json (where they came from). An existing embedding is not
 replaced. The run folder is only read. Exit codes: 0 written, 1 failed, 2 bad source, arguments or data.`,
     )
-    .action(
-      async (
-        source: string,
-        options: {
-          split?: EmbeddingSplit;
-          images?: string;
-          checkpoint?: string;
-          out?: string;
-          set: string[];
-          backend?: BackendPreference;
-          json?: boolean;
-        },
-      ) => {
-        process.exitCode = await embedCommand(source, { ...options, ...engine() });
-      },
-    );
+    .action(async (source: string, options: Omit<EmbedCommandOptions, 'wasmDir' | 'version'>) => {
+      process.exitCode = await embedCommand(source, { ...options, ...engine() });
+    });
 
   program
     .command('export')

@@ -1,14 +1,13 @@
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCheckpoint, restoreVariables } from '../checkpoint';
 import { DatasetError, listDataset } from '../data/datasets';
 import { cacheSizeFor, type DecodedImage, decodeImage } from '../data/decode';
 import type { SslMethod } from '../methods/method';
-import { createMethodFor } from '../methods/registry';
 import { type LoadedRun, type LoadedRunKind, locateRunSources, type RunSources } from '../savedRun';
 import { imageBytes } from '../synthesis/grid';
 import { tf } from '../tf';
 import { ExperimentInputError } from '../training/experiment';
+import { methodFromCheckpoint } from '../training/runCheckpoint';
 import { probeViews } from './analysisStep';
 import { readAnalysisArray } from './artefacts';
 import { type CamVariant, camVariants, gradCamOfMethod } from './gradcam';
@@ -68,16 +67,7 @@ export class RunHeatmapper implements LoadedRun {
       readAnalysisArray(analysis, 'probes.centre'),
       readAnalysisArray(analysis, 'probes.augmented'),
     ])) as [Uint8Array, Uint8Array];
-    const loaded = await loadCheckpoint(path.join(runDir, 'checkpoints'), sources.checkpoint);
-    const method = createMethodFor(config);
-    try {
-      restoreVariables(method.state(), loaded.tensors);
-    } catch (error) {
-      method.dispose();
-      throw error;
-    } finally {
-      tf.dispose([...loaded.tensors.values()]);
-    }
+    const method = await methodFromCheckpoint(config, path.join(runDir, 'checkpoints'), sources.checkpoint);
     return new RunHeatmapper(sources, method, probeCentre, probeAugmented);
   }
 

@@ -22,7 +22,18 @@ export async function restoreCheckpoint(
   name: string | undefined,
 ): Promise<{ method: SslMethod; checkpoint: string; epoch: number }> {
   const checkpointsDir = run.file('checkpoints');
-  const loaded = await loadCheckpoint(checkpointsDir, (await chooseRunCheckpoint(checkpointsDir, name)).name);
+  const chosen = await chooseRunCheckpoint(checkpointsDir, name);
+  const method = await methodFromCheckpoint(config, checkpointsDir, chosen.name);
+  return { method, checkpoint: chosen.name, epoch: chosen.manifest.epoch };
+}
+
+/** The method `config` builds with every variable as checkpoint `name` of `dir` saved it; the caller disposes it. */
+export async function methodFromCheckpoint(
+  config: ResolvedConfig,
+  dir: string,
+  name: string,
+): Promise<SslMethod> {
+  const loaded = await loadCheckpoint(dir, name);
   const method = createMethodFor(config);
   try {
     restoreVariables(method.state(), loaded.tensors);
@@ -32,7 +43,7 @@ export async function restoreCheckpoint(
   } finally {
     tf.dispose([...loaded.tensors.values()]);
   }
-  return { method, checkpoint: loaded.name, epoch: loaded.manifest.epoch };
+  return method;
 }
 
 /** The name by which commands open the checkpoint validation chose. */
