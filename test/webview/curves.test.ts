@@ -286,7 +286,7 @@ describe('training curves in the dashboard, in Chromium', function () {
     const lines = Buffer.from(saved.base64, 'base64').toString('utf8').trimEnd().split('\r\n');
     assert.equal(
       lines[0],
-      'run,kind,epoch,step,time,contrastive,reconstruction,pairs,total,lr,imagesPerSecond,knnTop1,linearTop1,rank1,rank5,mAP',
+      'run,kind,epoch,step,time,contrastive,reconstruction,pairs,total,lr,imagesPerSecond,knnTop1,linearTop1,rank1,rank5,mAP,validationRank1,validationMAP',
     );
     const rows = [main, smallBatches].reduce((sum, run) => sum + run.metrics.length + run.evals.length, 0);
     assert.equal(lines.length, 1 + rows);

@@ -92,7 +92,10 @@ describe('synthpair eval (bundled dist/cli.js)', function () {
     const untrained = runCli(folder, 'eval', 'tiny.synthpair.json', '--backend', 'wasm');
     assert.equal(untrained.code, 0, untrained.stderr);
     const { event, source, init, seed, ...figures } = resultEvent(untrained.stdout);
-    assert.deepEqual([event, source, init, seed], ['result', path.join(folder, 'tiny.synthpair.json'), '', 0]);
+    assert.deepEqual(
+      [event, source, init, seed],
+      ['result', path.join(folder, 'tiny.synthpair.json'), '', 0],
+    );
     assert.deepEqual(Object.keys(figures).sort(), ['knnTop1', 'linearTop1', 'mAP', 'rank1', 'rank5']);
     const withCheckpoint = runCli(folder, 'eval', 'tiny.synthpair.json', '--checkpoint', 'best');
     assert.equal(withCheckpoint.code, 2);
