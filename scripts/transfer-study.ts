@@ -59,7 +59,8 @@ interface Condition {
 const baseline: Condition = {
   id: 'mocov2',
   label: 'MoCo v2',
-  overrides: ['loss.alpha=0', 'loss.nu=0'],
+  // Without a decoder the analysis only observes; after the last epoch is enough.
+  overrides: ['loss.alpha=0', 'loss.nu=0', 'analysis.everyEpochs=0'],
 };
 const trained: Condition[] = [
   baseline,

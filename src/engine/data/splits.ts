@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
+import { heldOutOfClass } from '../../shared/config/experiment/validationSplit';
 import type { SkippedFiles } from '../../shared/protocol/runFiles';
 import { writeJsonAtomically } from '../../shared/runFolder/atomicFiles';
 import { listDataset, type Sample } from './datasets';
@@ -96,14 +97,12 @@ export async function loadSplits(
 
 /**
  * Splits the training samples into those trained on and those held out for choosing a checkpoint: from each
- * class, `round(fraction × n)` images drawn by the validation seed, at least 2 so that each query has another
- * image of its class, and leaving at least 2 to train on. Both keep the listing's order.
+ * class, {@link heldOutOfClass} images drawn by the validation seed. Both keep the listing's order.
  */
 export function holdOutValidation(
   samples: readonly Sample[],
   options: ResolvedConfig['data']['validation'],
 ): { train: Sample[]; validation: Sample[] } {
-  if (options.fraction === 0) return { train: [...samples], validation: [] };
   const byClass = new Map<number, number[]>();
   samples.forEach((sample, position) => {
     const positions = byClass.get(sample.label) ?? [];
@@ -112,11 +111,8 @@ export function holdOutValidation(
   });
   const heldOut = new Set<number>();
   for (const [label, positions] of byClass) {
-    const count = Math.min(
-      Math.max(2, Math.round(options.fraction * positions.length)),
-      positions.length - 2,
-    );
-    if (count < 2) continue;
+    const count = heldOutOfClass(positions.length, options.fraction);
+    if (count === 0) continue;
     const drawn = new RandomStream(options.seed, StreamPurpose.validation, label).shuffleInPlace([
       ...positions,
     ]);

@@ -12,6 +12,7 @@ import { describeEvaluation } from '../../shared/runFolder/describe';
 import { RunDirectory, RunDirectoryError, runFolderName } from '../../shared/runFolder/runDirectory';
 import { chooseCheckpoint } from '../checkpoint';
 import { DatasetError, type DatasetListing, listDataset } from '../data/datasets';
+import { holdOutValidation } from '../data/splits';
 import { RunLock } from '../runFolder/runLock';
 import { isWeightsUrl } from '../weights/download';
 import { WeightsFileError } from '../weights/importedTensors';
@@ -327,11 +328,14 @@ export function dataConflicts(
 ): DataConflict[] {
   const conflicts: DataConflict[] = [];
   const { batchSize } = config.train;
-  if (batchSize > listing.train.length) {
+  const { train: trained, validation } = holdOutValidation(listing.train, config.data.validation);
+  if (batchSize > trained.length) {
+    const heldOut =
+      validation.length > 0 ? ` (${validation.length} more are held out by data.validation)` : '';
     conflicts.push({
       path: 'train.batchSize',
       // The trainer keeps full batches only, so an epoch would have no step.
-      message: `train.batchSize: ${batchSize} is larger than the ${listing.train.length} training images under ${config.data.root}, so there is not one full batch to train on`,
+      message: `train.batchSize: ${batchSize} is larger than the ${trained.length} training images under ${config.data.root}${heldOut}, so there is not one full batch to train on`,
     });
   }
   const key = 'analysis.probes.count';

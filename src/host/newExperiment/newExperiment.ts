@@ -2,6 +2,8 @@ import { type Dirent, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'jsonc-parser';
 import { experimentFileSuffix } from '../../shared/config/experiment/choices';
+import { keyPaths } from '../../shared/config/experiment/definitions';
+import { heldOutOfClass } from '../../shared/config/experiment/validationSplit';
 import { type ExampleDatasetSummary, pathExists, writeExampleDataset } from './exampleDataset';
 import { experimentTemplate, type PretrainedStart } from './template';
 
@@ -92,9 +94,9 @@ export async function planNewExperiment(
   const data = (await findExistingData(folder)) ?? (await exampleDataFolder(folder, name));
   // A small folder of the user's own gets a probe set and a batch it can fill.
   const ownFolder = data.kind === 'existing' && data.layout === 'imagefolder';
-  const probes = ownFolder ? Math.max(1, await countImages(data.root, 'test', defaultProbes)) : defaultProbes;
+  const probes = ownFolder ? Math.max(1, await countTestImages(data.root, defaultProbes)) : defaultProbes;
   const batchSize = ownFolder
-    ? Math.max(2, await countImages(data.root, 'train', defaultBatchSize))
+    ? Math.max(2, await countTrainedImages(data.root, defaultBatchSize))
     : defaultBatchSize;
   const configText = experimentTemplate({
     name,
@@ -206,14 +208,32 @@ async function exampleDataFolder(folder: string, name: string): Promise<Experime
 const imageExtensions = new Set(['.jpg', '.jpeg', '.png']);
 
 /** Test images of an imagefolder dataset, counting no further than `enough`. */
-async function countImages(root: string, split: 'train' | 'test', enough: number): Promise<number> {
-  const folder = path.join(root, split);
+async function countTestImages(root: string, enough: number): Promise<number> {
+  const folder = path.join(root, 'test');
   let count = 0;
   for (const classFolder of await readdirOrEmpty(folder)) {
     for (const file of await readdirOrEmpty(path.join(folder, classFolder))) {
       if (imageExtensions.has(path.extname(file).toLowerCase())) count++;
       if (count >= enough) return count;
     }
+  }
+  return count;
+}
+
+/**
+ * Training images of an imagefolder dataset that the template's default `data.validation` leaves to train on,
+ * counting no further than `enough`.
+ */
+async function countTrainedImages(root: string, enough: number): Promise<number> {
+  const fraction = keyPaths().get('data.validation.fraction');
+  const heldOutShare = fraction?.kind === 'number' ? fraction.default : 0;
+  const folder = path.join(root, 'train');
+  let count = 0;
+  for (const classFolder of await readdirOrEmpty(folder)) {
+    const files = await readdirOrEmpty(path.join(folder, classFolder));
+    const images = files.filter((file) => imageExtensions.has(path.extname(file).toLowerCase())).length;
+    count += images - heldOutOfClass(images, heldOutShare);
+    if (count >= enough) return count;
   }
   return count;
 }

@@ -349,7 +349,7 @@ describe('synthpair run on bad input (bundled dist/cli.js)', function () {
       await writeConfig('batch.json', text);
       const inFile = runCli(folder, 'run', 'batch.json', '--out', 'runs/batch');
       assert.equal(inFile.code, 2);
-      const tooLarge = `train.batchSize: 64 is larger than the 18 training images under ${path.join(folder, 'data')}, so there is not one full batch to train on`;
+      const tooLarge = `train.batchSize: 64 is larger than the 12 training images under ${path.join(folder, 'data')} (6 more are held out by data.validation), so there is not one full batch to train on`;
       assert.equal(
         inFile.stderr,
         `batch.json:${placeOf(text, '"batchSize": 64', '64')}: error: ${tooLarge}\nsynthpair: batch.json: has errors; nothing was run\n`,

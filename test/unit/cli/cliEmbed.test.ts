@@ -5,6 +5,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { evalBatches } from '../../../src/engine/data/loader';
 import { type DatasetSplits, loadSplits } from '../../../src/engine/data/splits';
+import { tf } from '../../../src/engine/tf';
 import { extractFeatures } from '../../../src/engine/training/evaluate';
 import { loadSavedConfig } from '../../../src/engine/training/experiment';
 import { restoreCheckpoint } from '../../../src/engine/training/runCheckpoint';
@@ -32,6 +33,9 @@ describe('synthpair embed (bundled dist/cli.js)', function () {
 
   before(async () => {
     assertCliBuilt();
+    // This process builds models to compare with the CLI's output: on the cpu backend, whichever one an
+    // earlier test file left registered but not initialised.
+    await tf.setBackend('cpu');
     folder = await makeTempDir('cli-embed');
     await writeTinyExperiment(folder, { checkpoint: { everyEpochs: 1, keep: 0 }, train: { epochs: 2 } });
     run = path.join(folder, 'runs', 'tiny');

@@ -136,20 +136,30 @@ describe('semantic diagnostics of experiment files', function () {
     const written = textOf({ train: { batchSize: 16 } });
     const tooLarge = only(await diagnose(written), 'train.batchSize');
     assert.equal(tooLarge.severity, 'error');
-    assert.match(tooLarge.message, /^train\.batchSize: 16 is larger than the 8 training images under /);
+    assert.match(
+      tooLarge.message,
+      /^train\.batchSize: 16 is larger than the 4 training images under .* \(4 more are held out by data\.validation\)/,
+    );
     assert.deepEqual(tooLarge.range, valueRange(written, 'batchSize', 16));
 
     // The default batch of 256: the block the key belongs in is what is underlined.
     const defaulted = JSON.stringify({ ...mergeConfig(clean, {}), train: { epochs: 3 } }, null, 2);
     const byDefault = only(await diagnose(defaulted), 'train.batchSize');
-    assert.match(byDefault.message, /^train\.batchSize: 256 is larger than the 8 training images/);
+    assert.match(byDefault.message, /^train\.batchSize: 256 is larger than the 4 training images/);
     assert.deepEqual(byDefault.range, rangeOf(defaulted, '"train"'));
 
     const { train: _train, ...withoutBlock } = mergeConfig(clean, {});
     const nowhere = only(await diagnose(JSON.stringify(withoutBlock)), 'train.batchSize');
     assert.equal(nowhere.range, undefined);
 
-    assert.deepEqual(await diagnose(textOf({ train: { batchSize: 8 } })), []);
+    // The 4 images left to train on fill a batch of 4 exactly; without validation, all 8 fill one of 8.
+    assert.deepEqual(await diagnose(textOf({ train: { batchSize: 4 } })), []);
+    assert.deepEqual(
+      await diagnose(
+        textOf({ data: { root: 'data', validation: { fraction: 0 } }, train: { batchSize: 8 } }),
+      ),
+      [],
+    );
   });
 
   it('refuses more probes than test images', async () => {
@@ -354,7 +364,7 @@ describe('diagnoseConfig through the engine worker (bundled dist/worker.js)', fu
       {
         keyPath: 'train.batchSize',
         severity: 'error',
-        message: `train.batchSize: 9 is larger than the 8 training images under ${path.join(folder, 'data')}, so there is not one full batch to train on`,
+        message: `train.batchSize: 9 is larger than the 4 training images under ${path.join(folder, 'data')} (4 more are held out by data.validation), so there is not one full batch to train on`,
         range: valueRange(text, 'batchSize', 9),
       },
     ]);

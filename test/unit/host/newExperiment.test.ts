@@ -280,10 +280,10 @@ describe('new experiment', function () {
         layout: 'imagefolder',
         foundBy: path.join(folder, 'data'),
       });
-      // The tiny dataset's test split has 9 images: room for the template's 8 probes; its 18 training images
-      // would not fill the template's batch of 32.
+      // The tiny dataset's test split has 9 images: room for the template's 8 probes; of its 18 training images
+      // the 12 that data.validation leaves to train on would not fill the template's batch of 32.
       assert.equal(parseExperimentConfig(plan.configText).config?.analysis.probes.count, 8);
-      assert.equal(parseExperimentConfig(plan.configText).config?.train.batchSize, 18);
+      assert.equal(parseExperimentConfig(plan.configText).config?.train.batchSize, 12);
 
       // A config that points nowhere is passed over; one whose data.root exists wins over data/.
       const nested = path.join(folder, 'experiments', 'cub');
