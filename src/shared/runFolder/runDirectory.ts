@@ -200,7 +200,7 @@ export class RunDirectory {
         .map((name) => path.join(folder, name));
     const paths = [
       ...(await abandoned(this.dir, /^((run|config|skipped)\.json|(metrics|eval)\.jsonl)\.\d+$/)),
-      ...(await abandoned(this.file('checkpoints'), /^(latest\.json\.\d+|\.staging-.+)$/)),
+      ...(await abandoned(this.file('checkpoints'), /^((latest|best)\.json\.\d+|\.staging-.+)$/)),
       ...(await abandoned(this.file('analysis'), /^\.staging-.+$/)),
     ];
     await Promise.all(paths.map((entry) => rm(entry, { recursive: true, force: true })));

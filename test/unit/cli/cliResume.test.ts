@@ -123,12 +123,14 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
       path.join(broken, 'run.json.2837465102'),
       path.join(broken, 'metrics.jsonl.917263'),
       path.join(broken, 'checkpoints', 'latest.json.44'),
+      path.join(broken, 'checkpoints', 'best.json.3049754718'),
       path.join(broken, 'checkpoints', `.staging-epoch-${String(killedAt + 1).padStart(4, '0')}-999999`),
     ];
     await writeFile(leftovers[0]!, '{"format":1,"na');
     await writeFile(leftovers[1]!, '{"kind":"epoch"');
     await writeFile(leftovers[2]!, '');
-    await mkdir(leftovers[3]!);
+    await writeFile(leftovers[3]!, '{"checkpoint":');
+    await mkdir(leftovers[4]!);
     const analysisLeftover = path.join(
       broken,
       'analysis',
@@ -136,7 +138,7 @@ describe('synthpair run --resume after SIGKILL and Ctrl-C (bundled dist/cli.js)'
     );
     await mkdir(analysisLeftover, { recursive: true });
     leftovers.push(analysisLeftover);
-    await writeFile(path.join(leftovers[3]!, 'weights.bin'), Buffer.alloc(12));
+    await writeFile(path.join(leftovers[4]!, 'weights.bin'), Buffer.alloc(12));
     await writeFile(path.join(broken, 'metrics.jsonl'), '{"kind":"step","epoch":', { flag: 'a' });
 
     // Ctrl-C once, a checkpoint or two after the resume point: the run stops after its current step.
