@@ -23,7 +23,8 @@ export function fixtureRunConfig(patch: Config = {}): Config {
       // Pinned, so the fixture's numbers (which masks change between steps) do not depend on whether this
       // machine built the oneDNN addon.
       backend: 'wasm',
-      data: { root: 'data', imageSize: 32 },
+      // The whole training split: the dashboard tests rely on which masks change between its steps.
+      data: { root: 'data', imageSize: 32, validation: { fraction: 0 } },
       model: { arch: 'smallcnn', width: 0.25, projector: { hiddenDim: 32, outDim: 16 } },
       train: { epochs: 3, batchSize: 16 },
       optim: { name: 'adam', lr: 0.008, warmupEpochs: 0 },
