@@ -7,7 +7,7 @@
 // Runs that completed in an earlier invocation into the same --out are reused, so an interrupted experiment
 // continues where it stopped. Prints the table (mean ± sample std over seeds) and writes it with every run's
 // figures to DIR/results.json and DIR/results.md.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +20,9 @@ import {
   reportedMetrics,
   runOrResume,
   runQueue,
+  runStudy,
   studyInputs,
+  writeResults,
 } from './lib/studyRuns';
 
 const { values: flags } = parseArgs({
@@ -115,15 +117,7 @@ async function main(): Promise<void> {
   );
   const runs = seeds.flatMap((seed) => conditions.map((condition) => figuresOfRun(condition, seed)));
   const markdown = `${table(runs)}\n\nSeeds ${seeds.join(', ')}; backend ${[...new Set(runs.map((run) => run.backend))].join(', ')}; ${jobs} run(s) at a time; this invocation took ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`;
-  console.log(`\n${markdown}`);
-  writeFileSync(path.join(outRoot, 'results.md'), markdown);
-  writeFileSync(
-    path.join(outRoot, 'results.json'),
-    `${JSON.stringify({ config: path.relative(repoRoot, configFile), conditions, seeds, runs }, null, 2)}\n`,
-  );
+  writeResults(outRoot, markdown, { config: path.relative(repoRoot, configFile), conditions, seeds, runs });
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+runStudy(main);

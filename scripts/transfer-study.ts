@@ -25,7 +25,9 @@ import {
   runCli,
   runOrResume,
   runQueue,
+  runStudy,
   studyInputs,
+  writeResults,
 } from './lib/studyRuns';
 
 const { values: flags } = parseArgs({
@@ -214,15 +216,12 @@ async function main(): Promise<void> {
     `Mean ± sample std over seeds ${seeds.join(', ')}; Δ: mean paired difference to MoCo v2 over seeds with its 95 % interval (Student's t, ${seeds.length - 1} degrees of freedom), in bold where it excludes 0. Wall time per run: ${wall}; this invocation took ${((Date.now() - started) / 60_000).toFixed(1)} min.`,
     '',
   ].join('\n');
-  console.log(`\n${markdown}`);
-  writeFileSync(path.join(outRoot, 'results.md'), markdown);
-  writeFileSync(
-    path.join(outRoot, 'results.json'),
-    `${JSON.stringify({ config: path.relative(repoRoot, configFile), weights, seeds, conditions }, null, 2)}\n`,
-  );
+  writeResults(outRoot, markdown, {
+    config: path.relative(repoRoot, configFile),
+    weights,
+    seeds,
+    conditions,
+  });
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+runStudy(main);

@@ -1,7 +1,7 @@
 // What the study scripts share: running the built CLI into run folders that an interrupted study reuses,
 // reading a completed run's figures, and summarising figures over seeds.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { type EvalRecord, evalRecord, runStatus } from '../../src/shared/protocol/runFiles';
@@ -136,4 +136,19 @@ export function pairedDifference(
       ? tQuantile(0.975, differences.length - 1) * (std / Math.sqrt(differences.length))
       : Number.NaN;
   return { mean, low: mean - half, high: mean + half };
+}
+
+/** Prints a study's table and writes it as `results.md`, with every run's figures as `results.json`, under `outRoot`. */
+export function writeResults(outRoot: string, markdown: string, details: Record<string, unknown>): void {
+  console.log(`\n${markdown}`);
+  writeFileSync(path.join(outRoot, 'results.md'), markdown);
+  writeFileSync(path.join(outRoot, 'results.json'), `${JSON.stringify(details, null, 2)}\n`);
+}
+
+/** Runs a study script's `main`, ending the process with the error's message and exit code 1 when it fails. */
+export function runStudy(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
 }
