@@ -459,6 +459,7 @@ describe('heat maps in a real VS Code workbench', function () {
   this.timeout(300_000);
   let browser: Browser;
   let workspace: string;
+  let experimentText: string;
   let server: CodeServer;
   let page: Page;
 
@@ -466,10 +467,8 @@ describe('heat maps in a real VS Code workbench', function () {
     assertCliBuilt();
     workspace = await makeTempDir('heatmap-workbench');
     await writeExampleDataset(path.join(workspace, 'data'), { trainPerClass: 8, testPerClass: 2 });
-    await writeFile(
-      path.join(workspace, 'insects.synthpair.json'),
-      JSON.stringify(fixtureRunConfig({ train: { epochs: 2 } }), null, 2),
-    );
+    experimentText = JSON.stringify(fixtureRunConfig({ train: { epochs: 2 } }), null, 2);
+    await writeFile(path.join(workspace, 'insects.synthpair.json'), experimentText);
     // Trained where the workspace is, so the run names this experiment file as its own.
     const trained = runCli(workspace, 'run', 'insects.synthpair.json');
     assert.equal(trained.code, 0, trained.stderr);
@@ -505,6 +504,13 @@ describe('heat maps in a real VS Code workbench', function () {
 
   it('renders the latest run’s probe grid in the hover of analysis.probes', async () => {
     await quickOpen('insects.synthpair.json');
+    // The editor draws only the lines in view: go to the key's line, wherever the config puts it.
+    const probesLine = experimentText.split('\n').findIndex((line) => line.includes('"probes"')) + 1;
+    await page.locator('.view-line').first().waitFor();
+    await page.keyboard.press('Control+G');
+    await page.locator('.quick-input-widget input').waitFor();
+    await page.keyboard.type(String(probesLine));
+    await page.keyboard.press('Enter');
     const probesKey = page.locator('.view-line span', { hasText: '"probes"' }).first();
     await probesKey.waitFor({ timeout: 30_000 });
     // Hover again until the extension has activated and its provider answers.
