@@ -162,8 +162,8 @@ class Training {
   /** The mask and σ of the latest analysis, which L_Cp perturbs with once it is due. */
   private perturbation: Perturbation | undefined;
   private lastEvaluation: EvalRecord | undefined;
-  /** The checkpoint with the best validation figure so far. */
-  private best: BestCheckpointPointer | undefined;
+  /** The checkpoint with the best validation figure so far, and that epoch's validation figures. */
+  private best: (BestCheckpointPointer & { validation: ValidationFigures }) | undefined;
   private readonly probes: ProbeSet;
   private readonly pairsWanted: boolean;
 
@@ -394,16 +394,13 @@ class Training {
     }
     const { best } = this;
     if (!best) return undefined;
-    const evals = await this.run.readEvals();
-    const validation = evals.records.find((record) => record.epoch === best.epoch)?.validation;
-    if (!validation) return undefined;
     const loaded = await loadCheckpoint(this.run.file('checkpoints'), best.checkpoint);
     const figures = this.evaluateWith(loaded.tensors);
     this.hooks.log(
       'info',
       `best checkpoint ${best.checkpoint} (epoch ${best.epoch}, by validation ${by}) on the test split: ${describeEvaluation(figures)}`,
     );
-    return { epoch: best.epoch, checkpoint: best.checkpoint, by, validation, ...figures };
+    return { epoch: best.epoch, checkpoint: best.checkpoint, by, validation: best.validation, ...figures };
   }
 
   /**
@@ -436,17 +433,19 @@ class Training {
   private async restoreBest(): Promise<void> {
     const by = this.config.eval.validation.metric;
     const dir = this.run.file('checkpoints');
-    let best: BestCheckpointPointer | undefined;
-    for (const record of (await this.run.readEvals()).records) {
-      const value = record.validation?.[by];
-      if (value === undefined || (best && value <= best.value)) continue;
-      const checkpoint = epochFolderName(record.epoch);
+    let best: Training['best'];
+    for (const { epoch, validation } of (await this.run.readEvals()).records) {
+      if (validation === undefined || (best && validation[by] <= best.value)) continue;
+      const checkpoint = epochFolderName(epoch);
       if (await readCheckpointManifest(dir, checkpoint).catch(() => undefined)) {
-        best = { checkpoint, epoch: record.epoch, by, value };
+        best = { checkpoint, epoch, by, value: validation[by], validation };
       }
     }
     this.best = best;
-    if (best) await pointBestAt(dir, best);
+    if (best) {
+      const { validation: _validation, ...pointer } = best;
+      await pointBestAt(dir, pointer);
+    }
   }
 
   /** Saves the state after `epochsDone` epochs, as the new best checkpoint when `bestValidation` is given. */
@@ -464,7 +463,8 @@ class Training {
       },
       { keep: keep === 0 ? Number.MAX_SAFE_INTEGER : keep, ...(best ? { best } : {}) },
     );
-    if (best) this.best = { checkpoint, epoch: epochsDone, ...best };
+    if (best && bestValidation)
+      this.best = { checkpoint, epoch: epochsDone, ...best, validation: bestValidation };
   }
 }
 
