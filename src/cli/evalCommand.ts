@@ -2,7 +2,7 @@ import path from 'node:path';
 import { selectBackend } from '../engine/backends/selectBackend';
 import { DatasetError } from '../engine/data/datasets';
 import { loadSplits } from '../engine/data/splits';
-import { evaluate } from '../engine/training/evaluate';
+import { evaluate, evaluationSettingsOf } from '../engine/training/evaluate';
 import type { BackendPreference } from '../shared/protocol/backend';
 import { describeEvaluation } from '../shared/runFolder/describe';
 import { encoderSourceOf } from './encoderSource';
@@ -41,12 +41,7 @@ export async function evalCommand(source: string, options: EvalCommandOptions): 
   try {
     const splits = await loadSplits(config.data, path.join(process.cwd(), '.synthpair', 'cache'), log);
     log('info', `evaluating ${label}`);
-    const result = evaluate(method.encoder, splits.train, splits.test, {
-      imageSize: config.data.imageSize,
-      batchSize: config.train.batchSize,
-      seed: config.seed,
-      ...config.eval,
-    });
+    const result = evaluate(method.encoder, splits.train, splits.test, evaluationSettingsOf(config));
     if (machineReadable) {
       process.stdout.write(`${JSON.stringify({ event: 'result', ...about, ...result })}\n`);
     } else {

@@ -1,3 +1,4 @@
+import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import type { EvalRecord, ValidationFigures } from '../../shared/protocol/runFiles';
 import type { ImageSet } from '../data/loader';
 import { evalBatches } from '../data/loader';
@@ -15,6 +16,16 @@ export interface EvaluationSettings {
   knn: { enabled: boolean; k: number; temperature: number };
   linear: { enabled: boolean; epochs: number; lr: number };
   retrieval: { enabled: boolean };
+}
+
+/** How a run's config measures its encoder: at its image size and batch, with its `eval` settings. */
+export function evaluationSettingsOf(config: ResolvedConfig): EvaluationSettings {
+  return {
+    imageSize: config.data.imageSize,
+    batchSize: config.train.batchSize,
+    seed: config.seed,
+    ...config.eval,
+  };
 }
 
 /** The test figures of an eval.jsonl record: those of the enabled evaluations. */

@@ -29,7 +29,7 @@ import type { Perturbation } from '../synthesis/pairLoss';
 import { tf } from '../tf';
 import type { DownloadProgress } from '../weights/download';
 import { type InitialEncoder, readInitialEncoderOf } from '../weights/initialEncoder';
-import { type EvaluationResult, type EvaluationSettings, evaluate, validate } from './evaluate';
+import { type EvaluationResult, evaluate, evaluationSettingsOf, validate } from './evaluate';
 import { learningRateAt } from './optimizer';
 import { buildTrainingModels, type TrainingModels } from './step';
 
@@ -348,16 +348,6 @@ class Training {
     this.perturbation = perturbationOf(result);
   }
 
-  private get evaluationSettings(): EvaluationSettings {
-    const { config } = this;
-    return {
-      imageSize: config.data.imageSize,
-      batchSize: config.train.batchSize,
-      seed: config.seed,
-      ...config.eval,
-    };
-  }
-
   /** The test figures and the validation ones that are due after `epochsDone` epochs; undefined when none is. */
   private evaluateAfter(
     epochsDone: number,
@@ -365,7 +355,7 @@ class Training {
   ): EvalRecord | undefined {
     const { data } = this;
     const encoder = this.models.method.encoder;
-    const settings = this.evaluationSettings;
+    const settings = evaluationSettingsOf(this.config);
     const validation = due.validation ? validate(encoder, data.validation, settings) : undefined;
     if (!due.test && !validation) return undefined;
     return {
@@ -413,7 +403,7 @@ class Training {
     const trained = variables.map(([, variable]) => tf.clone(variable));
     try {
       restoreVariables(variables, saved);
-      return evaluate(this.models.method.encoder, data.train, data.test, this.evaluationSettings);
+      return evaluate(this.models.method.encoder, data.train, data.test, evaluationSettingsOf(this.config));
     } finally {
       for (const [index, [, variable]] of variables.entries()) variable.assign(trained[index]!);
       tf.dispose([...trained, ...saved.values()]);

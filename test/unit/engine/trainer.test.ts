@@ -5,7 +5,7 @@ import path from 'node:path';
 import { initWasmBackend } from '../../../src/engine/backends/wasm/loadWasm';
 import { loadSplits } from '../../../src/engine/data/splits';
 import { tf } from '../../../src/engine/tf';
-import { evaluate } from '../../../src/engine/training/evaluate';
+import { evaluate, evaluationSettingsOf } from '../../../src/engine/training/evaluate';
 import { restoreCheckpoint } from '../../../src/engine/training/runCheckpoint';
 import { stopAsked, type TrainerHooks, train } from '../../../src/engine/training/trainer';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
@@ -129,12 +129,7 @@ describe('trainer', function () {
     const splits = await loadSplits(config.data, path.join(folder, 'cache'), () => undefined);
     const measured = {
       epoch: restored.epoch,
-      result: evaluate(restored.method.encoder, splits.train, splits.test, {
-        imageSize: config.data.imageSize,
-        batchSize: config.train.batchSize,
-        seed: config.seed,
-        ...config.eval,
-      }),
+      result: evaluate(restored.method.encoder, splits.train, splits.test, evaluationSettingsOf(config)),
     };
     restored.method.dispose();
     assert.equal(measured.epoch, bestEpoch);
