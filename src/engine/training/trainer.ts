@@ -196,8 +196,7 @@ class Training {
     }
     const { epoch, step } = latest.manifest;
     this.step = step;
-    await forgetAfter(this.run, epoch);
-    await this.restoreBest();
+    await this.restoreBest(await forgetAfter(this.run, epoch));
     this.perturbation = await savedPerturbation(this.run.dir, this.config, epoch);
     this.hooks.log('info', `resuming after epoch ${epoch} (step ${step}) from ${latest.name}`);
     return epoch;
@@ -420,11 +419,11 @@ class Training {
    * The best checkpoint of the history a resume keeps: the first epoch with the highest validation figure whose
    * checkpoint is still there. Recomputed rather than read from best.json, which a kill can leave a step behind.
    */
-  private async restoreBest(): Promise<void> {
+  private async restoreBest(evals: readonly EvalRecord[]): Promise<void> {
     const by = this.config.eval.validation.metric;
     const dir = this.run.file('checkpoints');
     let best: Training['best'];
-    for (const { epoch, validation } of (await this.run.readEvals()).records) {
+    for (const { epoch, validation } of evals) {
       if (validation === undefined || (best && validation[by] <= best.value)) continue;
       const checkpoint = epochFolderName(epoch);
       if (await readCheckpointManifest(dir, checkpoint).catch(() => undefined)) {
@@ -461,20 +460,18 @@ class Training {
 /**
  * Drops what was logged and analysed after the checkpoint a run resumes from, so its history reads as one
  * run. The analysis at `epoch` itself stays: it is the one taken after the checkpoint's epoch, or before
- * training when no checkpoint exists.
+ * training when no checkpoint exists. Returns the evaluations kept.
  */
-async function forgetAfter(run: RunDirectory, epoch: number): Promise<void> {
+async function forgetAfter(run: RunDirectory, epoch: number): Promise<EvalRecord[]> {
   await removeAnalysesAfter(run.dir, epoch);
   const metrics = await run.readMetrics();
   await rewriteJsonLines(
     run.file('metrics'),
     metrics.records.filter((record) => record.epoch <= epoch),
   );
-  const evals = await run.readEvals();
-  await rewriteJsonLines(
-    run.file('eval'),
-    evals.records.filter((record) => record.epoch <= epoch),
-  );
+  const kept = (await run.readEvals()).records.filter((record) => record.epoch <= epoch);
+  await rewriteJsonLines(run.file('eval'), kept);
+  return kept;
 }
 
 /**
