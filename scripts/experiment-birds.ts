@@ -15,6 +15,7 @@ import {
   type Figures,
   figuresOf,
   meanAndStd,
+  metricLabels,
   readCompleted,
   repoRoot,
   reportedMetrics,
@@ -92,7 +93,7 @@ function runOne(condition: Condition, seed: number): Promise<void> {
 }
 
 function table(runs: RunFigures[]): string {
-  const header = `| condition | ${metrics.map((metric) => `${metric} (%)`).join(' | ')} | wall time per run (s) |`;
+  const header = `| condition | ${metrics.map((metric) => `${metricLabels[metric]} (%)`).join(' | ')} | wall time per run (s) |`;
   const rule = `|---|${metrics.map(() => '---:').join('|')}|---:|`;
   const rows = conditions.map((condition) => {
     const own = runs.filter((run) => run.condition === condition.id);

@@ -18,6 +18,7 @@ import {
   type Figures,
   figuresOf,
   meanAndStd,
+  metricLabels,
   pairedDifference,
   readCompleted,
   repoRoot,
@@ -158,31 +159,38 @@ function collect(): ConditionFigures[] {
 const percent = (value: number) => (100 * value).toFixed(2);
 const signed = (value: number) => `${value >= 0 ? '+' : '−'}${percent(Math.abs(value))}`;
 
-function table(conditions: ConditionFigures[], which: 'best' | 'last'): string {
-  const reference = conditions.find((condition) => condition.id === baseline.id)!;
-  const header = `| condition | ${reportedMetrics.map((metric) => `${metric} (%)`).join(' | ')} | Δ vs MoCo v2 (${reportedMetrics.join(', ')}; 95 % CI) |`;
-  const rule = `|---|${reportedMetrics.map(() => '---:').join('|')}|---|`;
+/** Mean ± std per condition and metric. */
+function figuresTable(conditions: ConditionFigures[], which: 'best' | 'last'): string {
+  const header = `| condition | ${reportedMetrics.map((metric) => `${metricLabels[metric]} (%)`).join(' | ')} |`;
+  const rule = `|---|${reportedMetrics.map(() => '---:').join('|')}|`;
   const rows = conditions.map((condition) => {
     const cells = reportedMetrics.map((metric) => {
       const { mean, std } = meanAndStd(condition[which].map((figures) => figures[metric]));
       return `${percent(mean)} ± ${percent(std)}`;
     });
-    const differences =
-      condition.id === baseline.id
-        ? '—'
-        : reportedMetrics
-            .map((metric) => {
-              const { mean, low, high } = pairedDifference(
-                condition[which].map((figures) => figures[metric]),
-                reference[which].map((figures) => figures[metric]),
-              );
-              const excludesZero = low > 0 || high < 0;
-              const text = `${signed(mean)} [${signed(low)}, ${signed(high)}]`;
-              return excludesZero ? `**${text}**` : text;
-            })
-            .join('; ');
-    return `| ${condition.label} | ${cells.join(' | ')} | ${differences} |`;
+    return `| ${condition.label} | ${cells.join(' | ')} |`;
   });
+  return [header, rule, ...rows].join('\n');
+}
+
+/** Each condition's mean paired difference to MoCo v2 with its 95 % interval, in points. */
+function differencesTable(conditions: ConditionFigures[], which: 'best' | 'last'): string {
+  const reference = conditions.find((condition) => condition.id === baseline.id)!;
+  const header = `| Δ to MoCo v2, points [95 % CI] | ${reportedMetrics.map((metric) => metricLabels[metric]).join(' | ')} |`;
+  const rule = `|---|${reportedMetrics.map(() => '---:').join('|')}|`;
+  const rows = conditions
+    .filter((condition) => condition.id !== baseline.id)
+    .map((condition) => {
+      const cells = reportedMetrics.map((metric) => {
+        const { mean, low, high } = pairedDifference(
+          condition[which].map((figures) => figures[metric]),
+          reference[which].map((figures) => figures[metric]),
+        );
+        const text = `${signed(mean)} [${signed(low)}, ${signed(high)}]`;
+        return low > 0 || high < 0 ? `**${text}**` : text;
+      });
+      return `| ${condition.label} | ${cells.join(' | ')} |`;
+    });
   return [header, rule, ...rows].join('\n');
 }
 
@@ -207,13 +215,17 @@ async function main(): Promise<void> {
   const markdown = [
     '### Best checkpoint by validation mAP',
     '',
-    table(conditions, 'best'),
+    figuresTable(conditions, 'best'),
+    '',
+    differencesTable(conditions, 'best'),
     '',
     '### Last checkpoint',
     '',
-    table(conditions, 'last'),
+    figuresTable(conditions, 'last'),
     '',
-    `Mean ± sample std over seeds ${seeds.join(', ')}; Δ: mean paired difference to MoCo v2 over seeds with its 95 % interval (Student's t, ${seeds.length - 1} degrees of freedom), in bold where it excludes 0. Wall time per run: ${wall}; this invocation took ${((Date.now() - started) / 60_000).toFixed(1)} min.`,
+    differencesTable(conditions, 'last'),
+    '',
+    `Mean ± sample std over seeds ${seeds.join(', ')}; Δ: mean paired difference to MoCo v2 over seeds, in percentage points, with its 95 % interval (Student's t, ${seeds.length - 1} degrees of freedom), in bold where it excludes 0. Wall time per run: ${wall}; this invocation took ${((Date.now() - started) / 60_000).toFixed(1)} min.`,
     '',
   ].join('\n');
   writeResults(outRoot, markdown, {

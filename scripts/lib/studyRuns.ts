@@ -26,6 +26,12 @@ export function studyInputs(flags: { cli?: string; data?: string }): { cli: stri
 
 export const reportedMetrics = ['knnTop1', 'linearTop1', 'rank1', 'mAP'] as const;
 export type ReportedMetric = (typeof reportedMetrics)[number];
+export const metricLabels: Record<ReportedMetric, string> = {
+  knnTop1: 'kNN top-1',
+  linearTop1: 'linear top-1',
+  rank1: 'rank-1',
+  mAP: 'mAP',
+};
 export type Figures = Record<ReportedMetric, number>;
 
 export interface CompletedRun {
