@@ -15,7 +15,10 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
-      "libraries": ["-ldnnl", "-fopenmp"]
+      "libraries": ["-ldnnl", "-fopenmp"],
+      # A packaged extension carries libdnnl and the OpenMP runtime beside the addon (scripts/build.mjs), so
+      # the loader looks there before the system's libraries.
+      "ldflags": ["-Wl,-rpath,'$$ORIGIN'"]
     }
   ]
 }

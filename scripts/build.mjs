@@ -1,7 +1,17 @@
 // Bundles every entry point of SynthPair with esbuild: the extension host, the engine worker and its
 // batch worker threads, the CLI, one browser bundle per webview, and the integration suite that runs
 // inside VS Code.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -89,6 +99,40 @@ function copyOneDnnAddon() {
   mkdirSync(to, { recursive: true });
   for (const file of ['synthpair_onednn.node', 'synthpair_onednn.unavailable.txt']) {
     if (existsSync(path.join(from, file))) cpSync(path.join(from, file), path.join(to, file));
+  }
+  if (production) carryOneDnnRuntime(to);
+}
+
+/**
+ * Most Linux machines lack oneDNN, and without it the addon cannot load and training falls back to wasm at a
+ * tenth of the speed. A packaged addon therefore carries the libraries it needs beyond glibc and libstdc++:
+ * libdnnl, the OpenMP runtime, and the OpenCL loader this machine's libdnnl links. The addon looks beside
+ * itself first (its run path is $ORIGIN, native/binding.gyp); libdnnl is given the same run path, since a
+ * library's dependencies are looked up by its own run path, not by the addon's.
+ */
+function carryOneDnnRuntime(folder) {
+  const addon = path.join(folder, 'synthpair_onednn.node');
+  if (process.platform !== 'linux' || !existsSync(addon)) return;
+  const resolved = new Map(
+    [...execFileSync('ldd', [addon], { encoding: 'utf8' }).matchAll(/^\s*(\S+) => (\/\S+)/gm)].map(
+      ([, soname, file]) => [soname, file],
+    ),
+  );
+  for (const soname of ['libdnnl.so.2', 'libgomp.so.1', 'libOpenCL.so.1']) {
+    const file = resolved.get(soname);
+    // A libdnnl built without the OpenCL runtime does not need the loader.
+    if (!file) {
+      if (soname === 'libOpenCL.so.1') continue;
+      throw new Error(`the oneDNN addon needs ${soname}, which ldd did not find`);
+    }
+    copyFileSync(realpathSync(file), path.join(folder, soname));
+  }
+  try {
+    execFileSync('patchelf', ['--set-rpath', '$ORIGIN', path.join(folder, 'libdnnl.so.2')]);
+  } catch (error) {
+    throw new Error(
+      `patchelf could not give the carried libdnnl its run path (Debian/Ubuntu: apt install patchelf): ${error.message}`,
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+#include <dlfcn.h>
 #include <omp.h>
 
 #include "common.h"
@@ -37,6 +38,11 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
   result.Set("cpuRuntime", version->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
   result.Set("threads", omp_get_max_threads());
   result.Set("isa", static_cast<int>(dnnl::get_effective_cpu_isa()));
+  // Which libdnnl the loader chose: the copy a packaged extension carries beside the addon, or the system's.
+  Dl_info library{};
+  if (dladdr(reinterpret_cast<void*>(&dnnl_version), &library) != 0 && library.dli_fname != nullptr) {
+    result.Set("libraryFile", library.dli_fname);
+  }
   return result;
 }
 

@@ -20,7 +20,7 @@ export function formatBackendReport(report: BackendReport): string {
   }
   if (report.onednn) {
     lines.push(
-      `oneDNN ${report.onednn.library}, ${report.onednn.threads} threads; native kernels: ${report.onednn.nativeKernels.join(', ')}`,
+      `oneDNN ${report.onednn.library}${report.onednn.libraryFile ? ` from ${report.onednn.libraryFile}` : ''}, ${report.onednn.threads} threads; native kernels: ${report.onednn.nativeKernels.join(', ')}`,
     );
   }
   if (report.webgpu) {

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -13,6 +21,57 @@ import { runFromPalette, screenshot } from './harness';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
+
+/**
+ * A machine without oneDNN, OpenMP or the OpenCL loader, made from this one: in a private mount namespace,
+ * the system's copies of the libraries the repository's addon links are covered with empty files, and the
+ * installed CLI trains the tiny experiment there on onednn. Needs root and util-linux's unshare.
+ */
+function trainsOnOneDnnWithoutSystemLibraries(installed: string, experiment: string): void {
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/unshare')) {
+    console.log('      (skipped: hiding the system oneDNN needs root and unshare)');
+    return;
+  }
+  const linked = execFileSync(
+    'ldd',
+    [path.join(repoRoot, 'native', 'build', 'Release', 'synthpair_onednn.node')],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const systemCopies = [...linked.matchAll(/^\s*lib(dnnl|gomp|OpenCL)\.so\.\d+ => (\/\S+)/gm)].map(
+    ([, , file]) => realpathSync(file!),
+  );
+  assert.ok(systemCopies.length >= 2, linked);
+  const empty = path.join(experiment, 'empty');
+  writeFileSync(empty, '');
+  const hide = systemCopies.map((file) => `mount --bind ${empty} ${file}`).join(' && ');
+  const cli = path.join(installed, 'dist', 'cli.js');
+  const cliWithoutSystemOneDnn = (args: string[]) =>
+    execFileSync(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `${hide} && exec "$@"`,
+        'sh',
+        process.execPath,
+        cli,
+        ...args,
+      ],
+      { cwd: experiment, encoding: 'utf8' },
+    );
+  const report = JSON.parse(cliWithoutSystemOneDnn(['backend', '--backend', 'onednn', '--json']));
+  assert.equal(report.selected, 'onednn', JSON.stringify(report.attempts));
+  assert.equal(report.onednn.libraryFile, path.join(installed, 'dist', 'native', 'libdnnl.so.2'));
+  cliWithoutSystemOneDnn(['run', 'tiny.synthpair.json', '--out', 'run-onednn', '--backend', 'onednn']);
+  const run = JSON.parse(readFileSync(path.join(experiment, 'run-onednn', 'run.json'), 'utf8'));
+  assert.equal(run.state, 'completed');
+  assert.equal(run.backend, 'onednn');
+}
 
 /**
  * The dashboard as a user reaches it: the command palette of a real VS Code workbench, the panel rendered in
@@ -156,7 +215,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/((schema|walkthrough)\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/synthpair_onednn\.(node|unavailable\.txt)|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/((schema|walkthrough)\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/(synthpair_onednn\.(node|unavailable\.txt)|lib(dnnl|gomp|OpenCL)\.so\.\d)|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
             file,
           ),
       );
@@ -169,6 +228,9 @@ describe('dashboard in a real VS Code workbench', function () {
         'dist/wasm/tfjs-backend-wasm-simd.wasm',
         // The clean machine this runs on has a compiler and oneDNN, so the install built the addon.
         'dist/native/synthpair_onednn.node',
+        // …with the oneDNN and OpenMP it links, for machines without them.
+        'dist/native/libdnnl.so.2',
+        'dist/native/libgomp.so.1',
         'media/schema/experiment.schema.json',
         'dist/node_modules/sharp/package.json',
         `dist/node_modules/@img/sharp-${process.platform}-${process.arch}/package.json`,
@@ -212,7 +274,7 @@ describe('dashboard in a real VS Code workbench', function () {
         JSON.parse(readFileSync(path.join(experiment, 'run', 'run.json'), 'utf8')).state,
         'completed',
       );
-      // The installed copy's addon loads against the system's oneDNN, away from the repository's build.
+      // The installed copy's addon loads the oneDNN it carries, away from the repository's build.
       const oneDnn = JSON.parse(
         execFileSync(
           process.execPath,
@@ -223,6 +285,8 @@ describe('dashboard in a real VS Code workbench', function () {
         ),
       );
       assert.equal(oneDnn.selected, 'onednn');
+      assert.equal(oneDnn.onednn.libraryFile, path.join(installed, 'dist', 'native', 'libdnnl.so.2'));
+      trainsOnOneDnnWithoutSystemLibraries(installed, experiment);
       const { page, server } = await openWorkbench(
         { id: 'synthpair.synthpair', version, location: installed },
         'Default Dark Modern',

@@ -38,6 +38,8 @@ export const backendReport = z.object({
     z.object({
       /** oneDNN's own version string, e.g. `2.6.3 (cpu_runtime: OMP, isa: AVX-512 with ...)`. */
       library: z.string(),
+      /** Where that libdnnl was loaded from: beside the addon in a packaged extension, else the system's. */
+      libraryFile: z.optional(z.string()),
       threads: z.int().check(z.positive()),
       /** TF.js kernels the addon runs natively; every other kernel runs the cpu backend's JavaScript. */
       nativeKernels: z.array(z.string()),

@@ -68,6 +68,8 @@ describe('backend selection', function () {
     ]) {
       assert.ok(report.onednn?.nativeKernels.includes(kernel), kernel);
     }
+    // A source checkout's addon finds the system's oneDNN; a packaged one, the copy beside it.
+    assert.match(report.onednn?.libraryFile ?? '', /\/libdnnl\.so\.2/);
     assert.equal(report.versions.tfjs, tf.version_core);
   });
 

@@ -15,7 +15,14 @@ export const followingOperations = { none: 0, negate: 1, reciprocal: 2, square: 
  * hold TF.js tensors in place; sizes travel as Int32Arrays in the order native/src documents per kernel.
  */
 export interface OneDnnAddon {
-  describe(): { version: string; cpuRuntime: string; threads: number; isa: number };
+  describe(): {
+    version: string;
+    cpuRuntime: string;
+    threads: number;
+    isa: number;
+    /** The libdnnl the loader chose, where the system can tell. */
+    libraryFile?: string;
+  };
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, sizes: Int32Array): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, sizes: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dFilter: Float32Array, sizes: Int32Array): void;

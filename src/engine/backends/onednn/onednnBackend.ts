@@ -74,6 +74,7 @@ export async function tryOneDnn(): Promise<Attempt> {
       details: {
         onednn: {
           library: `${description.version} (${description.cpuRuntime}, ${isaName(description.isa)})`,
+          ...(description.libraryFile && { libraryFile: description.libraryFile }),
           threads: description.threads,
           nativeKernels: nativeKernelNames,
         },
