@@ -44,8 +44,8 @@ const { values: flags } = parseArgs({
 const learningRates = { scheduled: learningRate, fixed: learningRate };
 
 interface BuiltStep {
-  /** Runs one optimiser step and returns its loss terms. */
-  run(step: number): Record<string, number>;
+  /** Runs one optimiser step and resolves to its loss terms. */
+  run(step: number): Promise<Record<string, number>>;
   /** The trainable variables, in the order the optimiser updates them. */
   variables: tf.Variable[];
   dispose(): void;
@@ -67,11 +67,11 @@ function buildStep(kind: StepKind): BuiltStep {
     kind === 'decoder' ? buildDecoderStep(centre) : buildTrainerStep(kind, [view1, view2], centre);
   return {
     variables: built.variables,
-    run(step) {
-      const losses = built.run(step);
+    async run(step) {
+      const losses = await built.run(step);
       // The last variable is updated last: reading it waits for a backend that queues work (webgpu) to
       // finish the step, so that the next step's clock does not start while this one still runs.
-      built.variables.at(-1)!.dataSync();
+      await built.variables.at(-1)!.data();
       return losses;
     },
     dispose() {
@@ -113,10 +113,10 @@ function buildDecoderStep(centre: tf.Tensor4D): BuiltStep {
   const optimizer = new SslOptimizer(optimizerSettings(benchConfig), [{ variables, scheduled: true }]);
   return {
     variables,
-    run() {
+    async run() {
       const features = tf.tidy(() => method.encoder.apply(centre, 'eval').features);
       try {
-        return optimizer.step(() => {
+        return await optimizer.step(() => {
           const reconstruction = reconstructionLoss(decoder.decoder.apply(features, 'train'), centre);
           return { total: reconstruction, terms: { reconstruction } };
         }, learningRates);
@@ -148,8 +148,8 @@ interface ProfiledStep {
 
 async function profileStep(built: BuiltStep, step: number): Promise<ProfiledStep> {
   const started = performance.now();
-  const profile = await tf.profile(() => {
-    built.run(step);
+  const profile = await tf.profile(async () => {
+    await built.run(step);
   });
   return {
     stepMs: performance.now() - started,
@@ -213,7 +213,7 @@ async function measure(backend: BackendName, kind: StepKind): Promise<StepOutcom
     ? undefined
     : await profileStep(built, step++);
   for (; step < warmup; step++) {
-    checkLosses(built.run(step), step);
+    checkLosses(await built.run(step), step);
   }
   const stepTimesMs: number[] = [];
   let losses: Record<string, number> = {};
@@ -223,7 +223,7 @@ async function measure(backend: BackendName, kind: StepKind): Promise<StepOutcom
     (stepTimesMs.length < minTimed || performance.now() - timedStarted < timedSeconds * 1000)
   ) {
     const started = performance.now();
-    losses = built.run(step);
+    losses = await built.run(step);
     stepTimesMs.push(performance.now() - started);
     checkLosses(losses, step++);
   }

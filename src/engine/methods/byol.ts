@@ -36,7 +36,7 @@ export function createByol(network: NetworkOptions, { momentumBase }: MethodOpti
     project: (images, mode) => online.apply(images, mode).projection,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...target.parameters.all()],
-    afterStep({ step, totalSteps }) {
+    async afterStep({ step, totalSteps }) {
       const tau = 1 - (1 - momentumBase) * ((Math.cos((Math.PI * step) / Math.max(1, totalSteps)) + 1) / 2);
       momentumUpdate(target.parameters.all(), followed(), tau);
     },

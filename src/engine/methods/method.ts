@@ -52,7 +52,11 @@ export interface SslMethod {
   trainableVariables(): tf.Variable[];
   /** Every weight and buffer a checkpoint must hold to continue exactly. */
   state(): [string, tf.Variable][];
-  afterStep(position: StepPosition): void;
+  /**
+   * What the method updates outside the optimiser after a step (momentum encoders, the MoCo queue).
+   * Asynchronous because a GPU backend can read a value back only asynchronously.
+   */
+  afterStep(position: StepPosition): Promise<void>;
   dispose(): void;
 }
 

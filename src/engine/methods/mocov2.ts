@@ -73,15 +73,15 @@ export function createMocoV2(
     project: (images, mode) => online.apply(images, mode).projection,
     trainableVariables: () => online.parameters.trainable(),
     state: () => [...online.parameters.all(), ...momentumBranch.parameters.all(), ...buffers.all()],
-    afterStep() {
+    async afterStep() {
       momentumUpdate(momentumBranch.parameters.all(), online.parameters.all(), momentum);
       if (!pendingKeys) {
         return;
       }
       const keys = pendingKeys;
       pendingKeys = undefined;
+      const start = (await queuePointer.data())[0]!;
       tf.tidy(() => {
-        const start = queuePointer.dataSync()[0]!;
         queue.assign(enqueue(queue as tf.Tensor2D, keys, start));
         queuePointer.assign(tf.scalar((start + Math.min(keys.shape[0], queueSize)) % queueSize, 'int32'));
       });

@@ -134,7 +134,7 @@ export function singleBranchMethod(
     project: (images, mode) => branch.apply(images, mode).projection,
     trainableVariables: () => branch.parameters.trainable(),
     state: () => branch.parameters.all(),
-    afterStep: () => undefined,
+    afterStep: async () => undefined,
     dispose: () => branch.parameters.dispose(),
   };
 }

@@ -60,20 +60,24 @@ export class SslOptimizer {
     }
   }
 
-  /** Computes the loss and its gradients and applies one update; returns the loss terms' values. */
-  step<T extends Record<string, tf.Scalar>>(
+  /**
+   * Computes the loss and its gradients and applies one update; resolves to the loss terms' values. They are
+   * read once the update is queued: a GPU backend reads back only asynchronously, and waiting for the
+   * device in the middle of the step would stall it.
+   */
+  async step<T extends Record<string, tf.Scalar>>(
     loss: () => { total: tf.Scalar; terms: T },
     learningRates: LearningRates,
-  ): Record<keyof T, number> {
-    return tf.tidy(() => {
-      let values: Record<keyof T, number> | undefined;
+  ): Promise<Record<keyof T, number>> {
+    let names: (keyof T)[] = [];
+    const termValues = tf.tidy(() => {
+      let kept: tf.Tensor1D | undefined;
       const variables = this.groups.flatMap((group) => group.variables);
       const { grads } = tf.variableGrads(() => {
         const computed = loss();
-        // Read here: the tape disposes every tensor of the forward pass but the total when it returns.
-        values = Object.fromEntries(
-          Object.entries(computed.terms).map(([name, value]) => [name, value.dataSync()[0]!]),
-        ) as Record<keyof T, number>;
+        names = Object.keys(computed.terms);
+        // Kept: the tape disposes every tensor of the forward pass but the total when it returns.
+        kept = tf.keep(tf.stack(Object.values(computed.terms)) as tf.Tensor1D);
         return computed.total;
       }, variables);
       this.stepCount.assign(tf.add(this.stepCount, 1));
@@ -88,8 +92,17 @@ export class SslOptimizer {
           if (gradient) this.update(variable, gradient, rate, fusedStep);
         }
       }
-      return values!;
+      return kept!;
     });
+    try {
+      const values = await termValues.data();
+      return Object.fromEntries(names.map((name, index) => [name, values[index]!])) as Record<
+        keyof T,
+        number
+      >;
+    } finally {
+      termValues.dispose();
+    }
   }
 
   dispose(): void {

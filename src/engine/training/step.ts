@@ -40,7 +40,7 @@ export interface TrainingModels {
    * optimiser (momentum encoders, the MoCo queue); returns the loss terms. `inputs` runs inside the step's
    * tidy scope, so the tensors it makes there are freed with the step's and those made before are left alone.
    */
-  step(inputs: () => StepInputs, place: StepPlace): Record<string, number>;
+  step(inputs: () => StepInputs, place: StepPlace): Promise<Record<string, number>>;
   /** Every weight and buffer a checkpoint must hold to continue exactly. */
   state(): [string, tf.Variable][];
   dispose(): void;
@@ -55,8 +55,8 @@ export function buildTrainingModels(config: ResolvedConfig, initialEncoder?: Ini
     method,
     decoder,
     optimizer,
-    step(inputs, { step, totalSteps, learningRates }) {
-      const losses = optimizer.step(() => {
+    async step(inputs, { step, totalSteps, learningRates }) {
+      const losses = await optimizer.step(() => {
         const { views, centre, perturbation } = inputs();
         const contrastive = method.loss(...views);
         if (!decoder) {
@@ -70,7 +70,7 @@ export function buildTrainingModels(config: ResolvedConfig, initialEncoder?: Ini
         const total = tf.add(contrastive.total, synthesis.total) as tf.Scalar;
         return { total, terms: { ...contrastive.terms, ...synthesis.terms, total } };
       }, learningRates);
-      method.afterStep({ step: step + 1, totalSteps });
+      await method.afterStep({ step: step + 1, totalSteps });
       return losses;
     },
     state: () => [...method.state(), ...(decoder?.parameters.all() ?? []), ...optimizer.state.all()],

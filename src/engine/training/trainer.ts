@@ -219,7 +219,7 @@ class Training {
       augment: config.augment,
       centreViews: this.models.decoder !== undefined,
     })) {
-      const { losses, lr } = this.trainStep(batch, pairsDue);
+      const { losses, lr } = await this.trainStep(batch, pairsDue);
       epochSteps++;
       for (const [name, value] of Object.entries(losses)) {
         epochLosses[name] = (epochLosses[name] ?? 0) + value;
@@ -260,13 +260,16 @@ class Training {
   }
 
   /** One optimiser step on `batch`, with L_Cp when `pairsDue` and a mask exists; returns its losses and rate. */
-  private trainStep(batch: TrainBatch, pairsDue: boolean): { losses: Record<string, number>; lr: number } {
+  private async trainStep(
+    batch: TrainBatch,
+    pairsDue: boolean,
+  ): Promise<{ losses: Record<string, number>; lr: number }> {
     const { config, schedule, perturbation } = this;
     const { batchSize } = config.train;
     const size = config.data.imageSize;
     const toTensor = (view: Float32Array) => tf.tensor4d(view, [batchSize, size, size, 3]);
     const lr = learningRateAt(this.step, schedule);
-    const losses = this.models.step(
+    const losses = await this.models.step(
       () => ({
         views: [toTensor(batch.views[0]), toTensor(batch.views[1])],
         ...(batch.centre ? { centre: toTensor(batch.centre) } : {}),

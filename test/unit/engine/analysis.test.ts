@@ -319,7 +319,7 @@ describe('SSL losses from feature maps', () => {
     });
   }
 
-  it('mocov2: only the training loss queues keys', () => {
+  it('mocov2: only the training loss queues keys', async () => {
     const method = smallMethod('mocov2', 11);
     const views = randomViews(5);
     const queue = () =>
@@ -333,12 +333,12 @@ describe('SSL losses from feature maps', () => {
         const maps = views.map((view) => method.encoder.apply(view, 'train').featureMap);
         method.lossFromFeatureMaps(maps as [tf.Tensor4D, tf.Tensor4D], views, 'train');
       });
-      method.afterStep({ step: 1, totalSteps: 2 });
+      await method.afterStep({ step: 1, totalSteps: 2 });
       assert.deepEqual(queue(), initial, 'lossFromFeatureMaps queued keys');
       tf.tidy(() => {
         method.loss(...views);
       });
-      method.afterStep({ step: 2, totalSteps: 2 });
+      await method.afterStep({ step: 2, totalSteps: 2 });
       assert.notDeepEqual(queue(), initial, 'the training loss queued nothing');
     } finally {
       tf.dispose(views);

@@ -129,7 +129,7 @@ describe('SSL methods train a tiny encoder', function () {
               );
               return value!.dataSync()[0]!;
             });
-            method.afterStep({ step: ++step, totalSteps: steps });
+            await method.afterStep({ step: ++step, totalSteps: steps });
             losses.push(loss);
             if (step === 1) {
               tensorsAfterFirstStep = tf.memory().numTensors;

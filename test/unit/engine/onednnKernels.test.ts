@@ -955,23 +955,30 @@ describe('onednn kernels against the cpu backend', function () {
             { name, momentum: 0.9, weightDecay: 0.01, trustCoefficient: 0.02 },
             [{ variables, scheduled: true }],
           );
+          const steps: Promise<unknown>[] = [];
           const { calls } = counter.during(() => {
             for (let step = 0; step < 3; step++) {
-              optimizer.step(
-                () => {
-                  const total = tf.addN(
-                    variables.map((variable, index) =>
-                      tf.sum(
-                        tf.square(tf.sub(variable, tf.tensor(targets[index]!.values, targets[index]!.shape))),
+              // The update runs before step() returns; only reading the loss back waits.
+              steps.push(
+                optimizer.step(
+                  () => {
+                    const total = tf.addN(
+                      variables.map((variable, index) =>
+                        tf.sum(
+                          tf.square(
+                            tf.sub(variable, tf.tensor(targets[index]!.values, targets[index]!.shape)),
+                          ),
+                        ),
                       ),
-                    ),
-                  ) as tf.Scalar;
-                  return { total, terms: { total } };
-                },
-                { scheduled: rate, fixed: rate },
+                    ) as tf.Scalar;
+                    return { total, terms: { total } };
+                  },
+                  { scheduled: rate, fixed: rate },
+                ),
               );
             }
           });
+          await Promise.all(steps);
           const values = optimizer.state.all().map(([stateName, variable]) => ({
             name: stateName.replace(`-${backendName}-`, '-'),
             values: variable.dataSync().slice(),

@@ -105,7 +105,7 @@ describe('optimizers', () => {
       ]);
       const rate = name === 'lars' ? 0.5 : 0.05;
       for (let step = 0; step < 5; step++) {
-        const values = optimizer.step(
+        const values = await optimizer.step(
           () => {
             const total = tf.add(
               tf.sum(tf.square(tf.sub(matrix, tf.tensor2d(targets[0]!, [2, 2])))),
