@@ -118,14 +118,12 @@ function carryOneDnnRuntime(folder) {
       ([, soname, file]) => [soname, file],
     ),
   );
+  for (const soname of ['libdnnl.so.2', 'libgomp.so.1']) {
+    if (!resolved.has(soname)) throw new Error(`the oneDNN addon needs ${soname}, which ldd did not find`);
+  }
+  // The OpenCL loader only where this machine's libdnnl was built with the OpenCL runtime and links it.
   for (const soname of ['libdnnl.so.2', 'libgomp.so.1', 'libOpenCL.so.1']) {
-    const file = resolved.get(soname);
-    // A libdnnl built without the OpenCL runtime does not need the loader.
-    if (!file) {
-      if (soname === 'libOpenCL.so.1') continue;
-      throw new Error(`the oneDNN addon needs ${soname}, which ldd did not find`);
-    }
-    copyFileSync(realpathSync(file), path.join(folder, soname));
+    if (resolved.has(soname)) copyFileSync(realpathSync(resolved.get(soname)), path.join(folder, soname));
   }
   try {
     execFileSync('patchelf', ['--set-rpath', '$ORIGIN', path.join(folder, 'libdnnl.so.2')]);

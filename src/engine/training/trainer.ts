@@ -162,8 +162,8 @@ class Training {
   /** The mask and σ of the latest analysis, which L_Cp perturbs with once it is due. */
   private perturbation: Perturbation | undefined;
   private lastEvaluation: EvalRecord | undefined;
-  /** The checkpoint with the best validation figure so far, and that epoch's validation figures. */
-  private best: (BestCheckpointPointer & { validation: ValidationFigures }) | undefined;
+  /** The checkpoint with the best validation figure so far, as best.json points at it, and that epoch's figures. */
+  private best: { pointer: BestCheckpointPointer; validation: ValidationFigures } | undefined;
   private readonly probes: ProbeSet;
   private readonly pairsWanted: boolean;
 
@@ -369,7 +369,9 @@ class Training {
   }
 
   private improvesOnBest(validation: ValidationFigures): boolean {
-    return this.best === undefined || validation[this.config.eval.validation.metric] > this.best.value;
+    return (
+      this.best === undefined || validation[this.config.eval.validation.metric] > this.best.pointer.value
+    );
   }
 
   /**
@@ -384,15 +386,15 @@ class Training {
       const { epoch: _epoch, time: _time, validation, best: _best, ...figures } = now.record;
       return { epoch: now.epoch, checkpoint: epochFolderName(now.epoch), by, validation, ...figures };
     }
-    const { best } = this;
-    if (!best) return undefined;
-    const loaded = await loadCheckpoint(this.run.file('checkpoints'), best.checkpoint);
+    if (!this.best) return undefined;
+    const { pointer, validation } = this.best;
+    const loaded = await loadCheckpoint(this.run.file('checkpoints'), pointer.checkpoint);
     const figures = this.evaluateWith(loaded.tensors);
     this.hooks.log(
       'info',
-      `best checkpoint ${best.checkpoint} (epoch ${best.epoch}, by validation ${by}) on the test split: ${describeEvaluation(figures)}`,
+      `best checkpoint ${pointer.checkpoint} (epoch ${pointer.epoch}, by validation ${by}) on the test split: ${describeEvaluation(figures)}`,
     );
-    return { epoch: best.epoch, checkpoint: best.checkpoint, by, validation: best.validation, ...figures };
+    return { epoch: pointer.epoch, checkpoint: pointer.checkpoint, by, validation, ...figures };
   }
 
   /**
@@ -427,17 +429,14 @@ class Training {
     const dir = this.run.file('checkpoints');
     let best: Training['best'];
     for (const { epoch, validation } of evals) {
-      if (validation === undefined || (best && validation[by] <= best.value)) continue;
+      if (validation === undefined || (best && validation[by] <= best.pointer.value)) continue;
       const checkpoint = epochFolderName(epoch);
       if (await readCheckpointManifest(dir, checkpoint).catch(() => undefined)) {
-        best = { checkpoint, epoch, by, value: validation[by], validation };
+        best = { pointer: { checkpoint, epoch, by, value: validation[by] }, validation };
       }
     }
     this.best = best;
-    if (best) {
-      const { validation: _validation, ...pointer } = best;
-      await pointBestAt(dir, pointer);
-    }
+    if (best) await pointBestAt(dir, best.pointer);
   }
 
   /** Saves the state after `epochsDone` epochs, as the new best checkpoint when `bestValidation` is given. */
@@ -455,8 +454,7 @@ class Training {
       },
       { keep: keep === 0 ? Number.MAX_SAFE_INTEGER : keep, ...(best ? { best } : {}) },
     );
-    if (best && bestValidation)
-      this.best = { checkpoint, epoch: epochsDone, ...best, validation: bestValidation };
+    if (best) this.best = { pointer: { checkpoint, epoch: epochsDone, ...best }, validation: bestValidation };
   }
 }
 
