@@ -9,7 +9,8 @@
         "src/normalization.cc",
         "src/pooling.cc",
         "src/elementwise.cc",
-        "src/optimizer.cc"
+        "src/optimizer.cc",
+        "src/dataMovement.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -56,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerPooling(env, exports);
   registerElementwise(env, exports);
   registerOptimizer(env, exports);
+  registerDataMovement(env, exports);
   return exports;
 }
 

@@ -104,5 +104,6 @@ void registerNormalization(Napi::Env env, Napi::Object exports);
 void registerPooling(Napi::Env env, Napi::Object exports);
 void registerElementwise(Napi::Env env, Napi::Object exports);
 void registerOptimizer(Napi::Env env, Napi::Object exports);
+void registerDataMovement(Napi::Env env, Napi::Object exports);
 
 }  // namespace synthpair

@@ -144,6 +144,27 @@ Napi::Value RunPointwise(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reluGrad(dy, x, dx): dy where x > 0, else dy × 0, and NaN where x is NaN: what TF.js's gradient of Relu,
+// dy × Step(x), computes in two kernels and an intermediate mask.
+Napi::Value RunReluGrad(const Napi::CallbackInfo& info) {
+  auto gradient = info[0].As<Napi::Float32Array>();
+  const float* dy = floats(gradient);
+  const float* x = floats(info[1]);
+  float* dx = floats(info[2]);
+  int64_t size = static_cast<int64_t>(gradient.ElementLength());
+  if (info[1].As<Napi::Float32Array>().ElementLength() != gradient.ElementLength() ||
+      info[2].As<Napi::Float32Array>().ElementLength() != gradient.ElementLength()) {
+    throw Napi::RangeError::New(info.Env(), "reluGrad: sizes do not match");
+  }
+#pragma omp parallel for simd schedule(static) if (size >= parallelThreshold)
+  for (int64_t i = 0; i < size; ++i) {
+    // x != x is NaN's test written so that the loop vectorises.
+    float mask = x[i] != x[i] ? x[i] : (x[i] > 0.f ? 1.f : 0.f);
+    dx[i] = dy[i] * mask;
+  }
+  return info.Env().Undefined();
+}
+
 struct Reduction {
   dnnl::memory::desc source, destination;
   dnnl::reduction primitive;
@@ -151,11 +172,28 @@ struct Reduction {
 
 std::unordered_map<std::string, std::unique_ptr<Reduction>> reductions;
 
+// A whole tensor to one number, as a loss's mean is: oneDNN 2.6 runs that on one thread in a reference loop.
+// Partial sums in double also keep the rounding of a million-term sum well below float's.
+float reduceAll(algorithm kind, const float* x, int64_t size) {
+  double sum = 0;
+#pragma omp parallel for simd reduction(+ : sum) schedule(static) if (size >= parallelThreshold)
+  for (int64_t i = 0; i < size; ++i) sum += x[i];
+  return static_cast<float>(kind == algorithm::reduction_mean ? sum / static_cast<double>(size) : sum);
+}
+
 // reduce(kind, x, y, shapeOfX, shapeOfY): y's sizes are x's, or 1 on the reduced axes.
 Napi::Value RunReduce(const Napi::CallbackInfo& info) {
   auto kind = kindAt(reductionKinds, info[0]);
   auto sourceShape = integers(info[3]);
   auto destinationShape = integers(info[4]);
+  int64_t destinationSize = 1;
+  int64_t sourceSize = 1;
+  for (auto size : destinationShape) destinationSize *= size;
+  for (auto size : sourceShape) sourceSize *= size;
+  if (destinationSize == 1) {
+    floats(info[2])[0] = reduceAll(kind, floats(info[1]), sourceSize);
+    return info.Env().Undefined();
+  }
   auto key = cacheKey("r", sourceShape) + cacheKey("|", destinationShape) + "|" +
              std::to_string(static_cast<int>(kind));
   auto found = reductions.find(key);
@@ -181,6 +219,7 @@ void registerElementwise(Napi::Env env, Napi::Object exports) {
   exportKernel<RunUnary>(env, exports, "unary");
   exportKernel<RunPointwise>(env, exports, "pointwise");
   exportKernel<RunReduce>(env, exports, "reduce");
+  exportKernel<RunReluGrad>(env, exports, "reluGrad");
 }
 
 }  // namespace synthpair

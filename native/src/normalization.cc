@@ -1,6 +1,8 @@
 // Batch normalisation in training, forward and backward in one primitive each: the batch's mean and biased
 // variance come out of the forward pass, and the backward pass returns the gradients of the input, scale and
 // shift with the dependence of the moments on the input included.
+#include <cmath>
+
 #include "common.h"
 
 namespace synthpair {
@@ -74,11 +76,50 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// batchNormInference(x, mean, variance, offset, scale, y, epsilon): x as rows of C channels, the statistics and
+// the optional offset and scale (empty arrays when absent) per channel. The frozen encoder's pass for the
+// decoder and evaluation normalises this way; each channel's factor is taken in double, as TF.js's loop does.
+Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
+  auto xArray = info[0].As<Napi::Float32Array>();
+  auto meanArray = info[1].As<Napi::Float32Array>();
+  auto offsetArray = info[3].As<Napi::Float32Array>();
+  auto scaleArray = info[4].As<Napi::Float32Array>();
+  const float* x = floats(xArray);
+  const float* mean = floats(meanArray);
+  const float* variance = floats(info[2]);
+  float* y = floats(info[5]);
+  double epsilon = info[6].As<Napi::Number>().DoubleValue();
+  int64_t channels = static_cast<int64_t>(meanArray.ElementLength());
+  int64_t size = static_cast<int64_t>(xArray.ElementLength());
+  if (channels == 0 || size % channels != 0 || info[5].As<Napi::Float32Array>().ElementLength() != xArray.ElementLength() ||
+      info[2].As<Napi::Float32Array>().ElementLength() != meanArray.ElementLength()) {
+    throw Napi::RangeError::New(info.Env(), "batchNormInference: sizes do not match");
+  }
+  bool hasOffset = offsetArray.ElementLength() > 0;
+  bool hasScale = scaleArray.ElementLength() > 0;
+  std::vector<double> factor(channels), shift(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    factor[c] = (hasScale ? scaleArray.Data()[c] : 1.0) / std::sqrt(static_cast<double>(variance[c]) + epsilon);
+    shift[c] = hasOffset ? offsetArray.Data()[c] : 0.0;
+  }
+  int64_t rows = size / channels;
+#pragma omp parallel for schedule(static) if (size >= parallelThreshold)
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* in = x + row * channels;
+    float* out = y + row * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      out[c] = static_cast<float>(shift[c] + (static_cast<double>(in[c]) - mean[c]) * factor[c]);
+    }
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void registerNormalization(Napi::Env env, Napi::Object exports) {
   exportKernel<BatchNormTrain>(env, exports, "batchNormTrain");
   exportKernel<BatchNormTrainGrad>(env, exports, "batchNormTrainGrad");
+  exportKernel<BatchNormInference>(env, exports, "batchNormInference");
 }
 
 }  // namespace synthpair

@@ -364,6 +364,111 @@ describe('onednn kernels against the cpu backend', function () {
       }));
   });
 
+  describe('batch norm with given statistics (evaluation mode)', () => {
+    const cases: { shape: number[]; offset: boolean; scale: boolean; epsilon: number }[] = [
+      { shape: [4, 6, 6, 32], offset: true, scale: true, epsilon: 1e-5 },
+      { shape: [2, 5, 7, 3], offset: true, scale: true, epsilon: 1e-3 },
+      { shape: [300, 64], offset: false, scale: true, epsilon: 1e-5 },
+      { shape: [3, 4, 4, 8], offset: true, scale: false, epsilon: 0.1 },
+      { shape: [3, 4, 4, 8], offset: false, scale: false, epsilon: 1e-5 },
+    ];
+    for (const { shape, offset, scale, epsilon } of cases) {
+      const channels = shape.at(-1)!;
+      const perChannel = sizeOf(shape) / channels;
+      const normalise = (
+        x: tf.Tensor,
+        mean: tf.Tensor,
+        variance: tf.Tensor,
+        shift: tf.Tensor,
+        factor: tf.Tensor,
+      ) => tf.batchNorm(x, mean, variance, offset ? shift : undefined, scale ? factor : undefined, epsilon);
+      const statistics = [
+        input([channels], -1, 1),
+        input([channels], 0.01, 2),
+        input([channels]),
+        input([channels], 0.5, 1.5),
+      ];
+      // TF.js's gradient of batchNorm fails without both offset and scale, so those cases check the forward pass.
+      const withBoth = offset && scale;
+      it(`x ${JSON.stringify(shape)}${offset ? ', offset' : ''}${scale ? ', scale' : ''}, epsilon ${epsilon}${withBoth ? ', and its gradients' : ''}`, () =>
+        compare(
+          withBoth
+            ? {
+                inputs: [input(shape, -3, 3), ...statistics, input(shape)],
+                compute: withGradients(normalise),
+                outputNames: ['y', 'dx', 'd mean', 'd variance', 'd offset', 'd scale'],
+                reductionLengths: [1, 1, perChannel, perChannel, perChannel, perChannel],
+                native: ['batchNormInference'],
+              }
+            : {
+                inputs: [input(shape, -3, 3), ...statistics],
+                compute: (...tensors) => [
+                  normalise(...(tensors as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])),
+                ],
+                outputNames: ['y'],
+                reductionLengths: [1],
+                native: ['batchNormInference'],
+              },
+        ));
+    }
+
+    it('statistics broadcast over more than the channels go to the cpu kernel', () =>
+      compare({
+        inputs: [input([2, 3, 3, 4]), input([1, 1, 3, 4]), input([1, 1, 3, 4], 0.1, 1)],
+        compute: (x, mean, variance) => [tf.batchNorm(x, mean, variance)],
+        outputNames: ['y'],
+        reductionLengths: [1],
+        fallback: ['batchNormInference'],
+      }));
+  });
+
+  describe('reused output buffers', () => {
+    const shape = [64, 4 * nativeElementThreshold];
+
+    it('an array read out of a tensor keeps its values after the tensor is disposed and its size is made again', async () => {
+      await tf.setBackend('onednn');
+      const [a, b] = [input(shape), input(shape)].map((entry) => tf.tensor(entry.values, entry.shape));
+      const first = tf.relu(a!);
+      const read = first.dataSync();
+      const expected = read.slice();
+      first.dispose();
+      const { calls } = counter.during(() => tf.dispose([tf.relu(b!), tf.exp(b!)]));
+      assert.equal(calls.get('pointwise'), 2);
+      assert.deepEqual(read, expected);
+      tf.dispose([a!, b!]);
+    });
+
+    it("a view the cpu backend's strided slice takes of a native output keeps its values after the output is disposed", async () => {
+      await tf.setBackend('onednn');
+      const [a, b] = [input(shape), input(shape)].map((entry) => tf.tensor(entry.values, entry.shape));
+      const output = tf.relu(a!);
+      // One whole row: the cpu kernel's simple slice, a subarray of the output's own array.
+      const row = tf.stridedSlice(output, [5, 0], [6, shape[1]!], [1, 1]);
+      const expected = tf.tidy(() =>
+        tf
+          .relu(tf.slice(a!, [5, 0], [1, shape[1]!]))
+          .dataSync()
+          .slice(),
+      );
+      output.dispose();
+      tf.dispose([tf.relu(b!), tf.exp(b!)]);
+      assert.deepEqual(row.dataSync(), expected);
+      tf.dispose([a!, b!, row]);
+    });
+
+    it('a disposed native output is reused for the next output of its size', async () => {
+      await tf.setBackend('onednn');
+      const backend = tf.backend() as unknown as { floats(info: tf.TensorInfo): Float32Array | undefined };
+      const a = tf.tensor(input(shape).values, shape);
+      const first = tf.relu(a);
+      const buffer = backend.floats(first)!.buffer;
+      first.dispose();
+      const second = tf.exp(a);
+      assert.equal(backend.floats(second)!.buffer, buffer);
+      tf.dispose([a, second]);
+    });
+  });
+
   describe('fused batch norm in training against tf.moments and tf.batchNorm', () => {
     interface BatchNormCase {
       name: string;
@@ -612,6 +717,7 @@ describe('onednn kernels against the cpu backend', function () {
   });
 
   describe('unary elementwise ops and Step', () => {
+    const reluGradient = (name: string): NativeFunction[] => (name === 'Relu' ? ['reluGrad'] : []);
     const ops: Record<string, { op: (x: tf.Tensor) => tf.Tensor; range: [number, number] }> = {
       Relu: { op: tf.relu, range: [-1, 1] },
       Exp: { op: tf.exp, range: [-10, 10] },
@@ -638,7 +744,10 @@ describe('onednn kernels against the cpu backend', function () {
             compute: withGradients(op),
             outputNames: [name, 'dx'],
             reductionLengths: [1, 1],
-            ...(native ? { native: [unaryFunction(name)] } : { fallback: [unaryFunction(name)] }),
+            // ReLU's gradient is one native pass at any size: it replaces three kernels, not one loop.
+            ...(native
+              ? { native: [unaryFunction(name), ...reluGradient(name)] }
+              : { fallback: [unaryFunction(name)], native: reluGradient(name) }),
           }));
       }
     }
@@ -751,7 +860,7 @@ describe('onednn kernels against the cpu backend', function () {
           compute: withGradients((x) => tf.slice(x, begin, size)),
           outputNames: ['y', 'dx'],
           reductionLengths: [1, 1],
-          native: ['output'],
+          native: ['copyBox'],
         });
       });
     }
@@ -775,7 +884,7 @@ describe('onednn kernels against the cpu backend', function () {
           compute: (x) => [...pieces(x), ...tf.grads(weighted)([x])],
           outputNames: [...pieces(tf.zeros(shape)).map((_, index) => `piece ${index}`), 'dx'],
           reductionLengths: [...pieces(tf.zeros(shape)).map(() => 1), 1],
-          native: ['output'],
+          native: ['copyBox'],
         });
       });
     }
@@ -838,7 +947,7 @@ describe('onednn kernels against the cpu backend', function () {
           compute: withGradients((...parts) => tf.concat(parts, axis)),
           outputNames: ['y', ...shapes.map((_, index) => `d part ${index}`)],
           reductionLengths: [1, ...shapes.map(() => 1)],
-          native: ['output'],
+          native: ['copyBox'],
         });
       });
     }
@@ -854,7 +963,7 @@ describe('onednn kernels against the cpu backend', function () {
         ],
         outputNames: ['piece 0', 'piece 1', 'piece 2', 'with an empty part', 'int32 slice', 'int32 concat'],
         reductionLengths: [1, 1, 1, 1, 1, 1],
-        fallback: ['output'],
+        fallback: ['output', 'copyBox'],
       }));
   });
 
@@ -887,6 +996,17 @@ describe('onednn kernels against the cpu backend', function () {
           native: [unaryFunction(name)],
         }),
       );
+    }
+    for (const operand of ['x', 'dy'] as const) {
+      it(`Relu's gradient, NaN in ${operand}`, () =>
+        compare({
+          inputs:
+            operand === 'x' ? [withNaNs(input(shape)), input(shape)] : [input(shape), withNaNs(input(shape))],
+          compute: withGradients(tf.relu),
+          outputNames: ['Relu', 'dx'],
+          reductionLengths: [1, 1],
+          native: ['reluGrad'],
+        }));
     }
     const binary = {
       Add: tf.add,
@@ -1050,6 +1170,7 @@ describe('onednn kernels against the cpu backend', function () {
       pool: 2,
       poolGrad: 2,
       matmul: 3,
+      reluGrad: 1,
     };
     for (const [name, count] of Object.entries(perStep)) {
       assert.equal(calls.get(name) ?? 0, 20 * count, `${name} calls`);

@@ -61,6 +61,27 @@ export interface OneDnnAddon {
   unary(kind: number, x: Float32Array, y: Float32Array, size: number): void;
   pointwise(kind: number, x: Float32Array, y: Float32Array, alpha: number): void;
   reduce(kind: number, x: Float32Array, y: Float32Array, shapeX: Int32Array, shapeY: Int32Array): void;
+  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** offset and scale are empty arrays where the op has none. */
+  batchNormInference(
+    x: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    offset: Float32Array,
+    scale: Float32Array,
+    y: Float32Array,
+    epsilon: number,
+  ): void;
+  /** Strides name every axis but the last, which is contiguous in both arrays. */
+  copyBox(
+    source: Float32Array,
+    sourceStart: number,
+    sourceStrides: Int32Array,
+    destination: Float32Array,
+    destinationStart: number,
+    destinationStrides: Int32Array,
+    extents: Int32Array,
+  ): void;
   adam(
     variable: Float32Array,
     gradient: Float32Array,

@@ -1,12 +1,15 @@
 import {
   engine,
+  FusedBatchNorm,
+  type FusedBatchNormAttrs,
+  type FusedBatchNormInputs,
   type GradConfig,
   type KernelConfig,
   type NamedAttrMap,
   type Tensor,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { activeBackendHas, onlyNativeKernel } from './nativeKernel';
+import { activeBackendHas, nativeKernel, onlyNativeKernel } from './nativeKernel';
 
 /**
  * Batch norm in training as one kernel: y, the batch mean and the biased batch variance per channel (the last
@@ -71,7 +74,40 @@ const backward = onlyNativeKernel<
   return [dx.info, dScale.info, dOffset.info];
 });
 
-export const batchNormKernels: readonly KernelConfig[] = [forward, backward];
+/**
+ * Batch norm with given statistics, as the frozen encoder runs in evaluation mode: the cpu kernel's loop took
+ * a fifth of the decoder's step. Statistics that are not one value per channel of the last axis go to it.
+ */
+const inference = nativeKernel<FusedBatchNormInputs, FusedBatchNormAttrs>(
+  FusedBatchNorm,
+  ({ inputs, attrs, backend }) => {
+    const { x, mean, variance, offset, scale } = inputs;
+    const channels = x!.shape[x!.shape.length - 1];
+    const perChannel = (info: TensorInfo | undefined) =>
+      info === undefined || (info.shape.length === 1 && info.shape[0] === channels);
+    if (![mean, variance, offset, scale].every(perChannel) || mean === undefined || variance === undefined) {
+      return undefined;
+    }
+    const [xValues, meanValues, varianceValues] = [x!, mean, variance].map((info) => backend.floats(info));
+    const offsetValues = offset ? backend.floats(offset) : new Float32Array(0);
+    const scaleValues = scale ? backend.floats(scale) : new Float32Array(0);
+    if (!xValues || !meanValues || !varianceValues || !offsetValues || !scaleValues) return undefined;
+    const y = backend.output(x!.shape);
+    backend.addon.batchNormInference(
+      xValues,
+      meanValues,
+      varianceValues,
+      offsetValues,
+      scaleValues,
+      y.values,
+      // The cpu kernel's default, for a caller that passes none.
+      attrs.varianceEpsilon ?? 0.001,
+    );
+    return y.info;
+  },
+);
+
+export const batchNormKernels: readonly KernelConfig[] = [forward, backward, inference];
 
 /**
  * The gradient with the batch statistics' dependence on x included, as composing moments and batchNorm
