@@ -8,6 +8,7 @@ import { byolLoss, byolRegression } from '../../../src/engine/losses/byol';
 import { infoNceLoss } from '../../../src/engine/losses/infoNce';
 import { negativeCosine, simSiamLoss } from '../../../src/engine/losses/negativeCosine';
 import { ntXentLoss } from '../../../src/engine/losses/ntXent';
+import { rowLogSumExp } from '../../../src/engine/losses/tensorOps';
 import { repoRoot } from '../../support/paths';
 
 type Matrix = number[][];
@@ -122,6 +123,43 @@ describe('SSL losses', () => {
       });
     });
   }
+
+  describe('row log-sum-exp', () => {
+    const rows = [
+      [0.5, -1, 2, 0],
+      [1e4, 1e4 - 1, -1e4, 1e4 - 30],
+      [-3, -3, -3, -3],
+    ];
+
+    it("has TF.js's logSumExp as its value and the softmax as its gradient, also at logits of 10⁴", async () => {
+      const x = tf.tensor2d(rows);
+      const dy = tf.tensor1d([1, -2, 0.5]);
+      const [value, expectedValue] = [rowLogSumExp(x), tf.logSumExp(x, 1)];
+      const [gradient] = tf.grads((logits: tf.Tensor) => rowLogSumExp(logits as tf.Tensor2D))([x], dy);
+      const expectedGradient = tf.mul(tf.expandDims(dy, 1), tf.softmax(x));
+      const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number) => {
+        for (let i = 0; i < expected.length; i++) {
+          const message = `${i}: ${actual[i]} vs ${expected[i]}`;
+          assert.ok(
+            Math.abs(actual[i]! - expected[i]!) <= tolerance * Math.max(1, Math.abs(expected[i]!)),
+            message,
+          );
+        }
+      };
+      close(await value.data(), await expectedValue.data(), 1e-6);
+      close(await gradient!.data(), await expectedGradient.data(), 1e-6);
+      tf.dispose([x, dy, value, expectedValue, gradient!, expectedGradient]);
+    });
+
+    it("differentiates without comparing the matrix to its row maxima, as TF.js's own does", async () => {
+      const x = tf.tensor2d(rows);
+      const kernelsOf = async (f: (logits: tf.Tensor) => tf.Tensor) =>
+        (await tf.profile(() => tf.grad(f)(x))).kernels.map((kernel) => kernel.name);
+      assert.ok((await kernelsOf((logits) => tf.logSumExp(logits, 1))).includes('Equal'));
+      assert.ok(!(await kernelsOf((logits) => rowLogSumExp(logits as tf.Tensor2D))).includes('Equal'));
+      x.dispose();
+    });
+  });
 
   describe('hand-computed cases', () => {
     const value = (compute: () => tf.Scalar) => tf.tidy(() => compute().dataSync()[0]);
