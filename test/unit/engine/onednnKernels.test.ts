@@ -199,6 +199,24 @@ describe('onednn kernels against the cpu backend', function () {
       { x: [2, 9, 8, 3], filter: [1, 3, 3, 4], strides: [2, 1], pad: 'same' },
       { x: [1, 8, 11, 2], filter: [5, 3, 2, 3], strides: [1, 3], pad: 'valid' },
       { x: [2, 6, 6, 16], filter: [3, 3, 16, 16], strides: 1, pad: 'same' },
+      // Maps of at most half a window's pixels, which the addon runs as one dense matrix product: a ResNet's
+      // last stage at 64 px, single pixels, strides, TF's asymmetric 'same' padding and taps no pixel pair uses.
+      { x: [3, 2, 2, 16], filter: [3, 3, 16, 8], strides: 1, pad: 'same' },
+      { x: [2, 1, 1, 8], filter: [3, 3, 8, 4], strides: 1, pad: 'same' },
+      { x: [2, 2, 3, 5], filter: [3, 3, 5, 6], strides: 2, pad: 'same' },
+      { x: [2, 2, 2, 4], filter: [5, 5, 4, 3], strides: 1, pad: 2 },
+      { x: [1, 3, 3, 2], filter: [5, 5, 2, 7], strides: 2, pad: 'same' },
+      {
+        x: [2, 1, 4, 3],
+        filter: [3, 3, 3, 2],
+        strides: [1, 2],
+        pad: [
+          [0, 0],
+          [1, 1],
+          [0, 1],
+          [0, 0],
+        ],
+      },
     );
 
     for (const testCase of cases) {
