@@ -30,6 +30,16 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
 }
 
 /**
+ * The softmax of each row, composed of kernels a backend can run natively: TF.js's cpu Softmax kernel
+ * broadcasts the row maxima in a scalar loop. The row maximum is subtracted before exp, not log Σ exp: that
+ * would lose float32's precision where the logits are large and the sum rounds.
+ */
+function rowSoftmax(x: tf.Tensor): tf.Tensor {
+  const exponentials = tf.exp(tf.sub(x, tf.max(x, 1, true)));
+  return tf.div(exponentials, tf.sum(exponentials, 1, true));
+}
+
+/**
  * log Σ exp over each row of x [N, C], shifted by the row's maximum so that large logits do not overflow, with
  * the softmax as its gradient. TF.js's own logSumExp also differentiates the maximum it subtracts, whose
  * terms cancel: a broadcast comparison of the whole matrix against its row maxima in a scalar loop, which cost
@@ -41,9 +51,7 @@ export const rowLogSumExp = tf.customGrad(
     (save as tf.GradSaveFunc)([x]);
     return {
       value: tf.logSumExp(x, 1),
-      // Softmax subtracts the row maximum itself: exp(x − logsumexp) would lose float32's precision where
-      // the logits are large and logsumexp rounds.
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.expandDims(dy, 1), tf.softmax(saved[0]!)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.expandDims(dy, 1), rowSoftmax(saved[0]!)),
     };
   },
 ) as (x: tf.Tensor2D) => tf.Tensor1D;
