@@ -41,7 +41,7 @@ export async function evalCommand(source: string, options: EvalCommandOptions): 
   try {
     const splits = await loadSplits(config.data, path.join(process.cwd(), '.synthpair', 'cache'), log);
     log('info', `evaluating ${label}`);
-    const result = evaluate(method.encoder, splits.train, splits.test, evaluationSettingsOf(config));
+    const result = await evaluate(method.encoder, splits.train, splits.test, evaluationSettingsOf(config));
     if (machineReadable) {
       process.stdout.write(`${JSON.stringify({ event: 'result', ...about, ...result })}\n`);
     } else {

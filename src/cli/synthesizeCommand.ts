@@ -76,7 +76,7 @@ export async function synthesizeCommand(runDir: string, options: SynthesizeComma
     const loadMs = performance.now() - loading;
     let synthesis: Synthesis;
     try {
-      synthesis = synthesizer.synthesize(options.set);
+      synthesis = await synthesizer.synthesize(options.set);
     } catch (error) {
       return asUsageError(error);
     }

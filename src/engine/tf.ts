@@ -19,3 +19,18 @@ export { tf };
 export function tfSeed(seed: number): number {
   return seed === 0 ? 2 ** 32 : seed;
 }
+
+/**
+ * The values of a tensor the caller is done with, which is disposed however the read ends. The engine reads
+ * tensors only so, never with dataSync(): tfjs-backend-webgpu reads synchronously through OffscreenCanvas,
+ * which Node lacks, so on webgpu only `data()` can read.
+ */
+export async function readAndDispose<D extends tf.DataType = 'float32'>(
+  tensor: tf.Tensor,
+): Promise<tf.DataTypeMap[D]> {
+  try {
+    return await tensor.data<D>();
+  } finally {
+    tensor.dispose();
+  }
+}

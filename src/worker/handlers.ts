@@ -139,13 +139,14 @@ export function createHandlers(options: HandlerOptions): WorkerHandlers {
       };
       if (await superseded()) return { cancelled: true };
       await context.backend();
-      const synthesizer = await synthesizers.get(runDir);
-      if (await superseded()) return { cancelled: true };
-      const synthesis = synthesizer.synthesize(
-        Object.entries(overrides).map(([key, value]) => `${key}=${String(value)}`),
-      );
-      const result = synthesisMessage(synthesizer, synthesis, performance.now() - started);
-      return (await superseded()) ? { cancelled: true } : result;
+      return synthesizers.use(runDir, async (synthesizer) => {
+        if (await superseded()) return { cancelled: true };
+        const synthesis = await synthesizer.synthesize(
+          Object.entries(overrides).map(([key, value]) => `${key}=${String(value)}`),
+        );
+        const result = synthesisMessage(synthesizer, synthesis, performance.now() - started);
+        return (await superseded()) ? { cancelled: true } : result;
+      });
     },
     imageHeatmap: async ({ runDir, imageFile }, context) => {
       const started = performance.now();

@@ -108,22 +108,27 @@ export function maskOf(
  * pairs. It only observes: batch-norm statistics and queues are restored and nothing random is consumed that
  * training draws from, so a run with analysis trains exactly as one without.
  */
-export function analyse(
+export async function analyse(
   method: SslMethod,
   decoder: Decoder | undefined,
   config: ResolvedConfig,
   sets: { train: ImageSet; test: ImageSet; probes: ProbeSet },
   position: { epoch: number; step: number },
-): AnalysisResult {
+): Promise<AnalysisResult> {
   const size = config.data.imageSize;
   const { batchSize } = config.train;
 
   const accumulator = new FeatureVarianceAccumulator(method.encoder.featureDim);
   for (const batch of evalBatches(sets.train, batchSize, size)) {
-    tf.tidy(() => {
+    const features = tf.tidy(() => {
       const images = tf.tensor4d(batch.images, [batch.labels.length, size, size, 3]);
-      accumulator.add(method.encoder.apply(images, 'eval').features);
+      return method.encoder.apply(images, 'eval').features;
     });
+    try {
+      await accumulator.add(features);
+    } finally {
+      features.dispose();
+    }
   }
   // Kept as float32, the precision they are saved in, so a resumed run derives the same mask and σ.
   const measured = accumulator.result();
@@ -156,7 +161,7 @@ export function analyse(
       tf.Tensor4D,
     ];
     try {
-      const cam = gradCamOfMethod(method, views, 'train');
+      const cam = await gradCamOfMethod(method, views, 'train');
       lossSum += cam.loss;
       for (const variant of importanceVariants) {
         const sum = importanceSums[variant];
@@ -182,7 +187,7 @@ export function analyse(
   ) as [tf.Tensor4D, tf.Tensor4D];
   try {
     // Evaluation mode: a probe's map depends on the others only through the loss's negatives, not batch norm.
-    const probeCam = gradCamOfMethod(method, probeViews, 'eval');
+    const probeCam = await gradCamOfMethod(method, probeViews, 'eval');
     const probeFeatures = decoder
       ? tf.tidy(() => method.encoder.apply(probeViews[0], 'eval').features)
       : undefined;
@@ -200,7 +205,7 @@ export function analyse(
     };
     if (decoder && probeFeatures) {
       try {
-        result.pairs = synthesizePairs(
+        result.pairs = await synthesizePairs(
           (h) => decoder.apply(h, 'eval'),
           probeFeatures,
           perturbationOf(result),

@@ -107,11 +107,11 @@ export interface GradCamAnalysis {
  * all 2N (image, view) pairs, and each image's maps in both views. The gradients of a batch loss carry a 1/N
  * from its mean; importances are compared only with each other and maps are normalised, so it is left in.
  */
-export function gradCamOfLoss(
+export async function gradCamOfLoss(
   loss: (featureMaps: [tf.Tensor4D, tf.Tensor4D]) => tf.Scalar,
   featureMaps: [tf.Tensor4D, tf.Tensor4D],
   imageSize: [number, number],
-): GradCamAnalysis {
+): Promise<GradCamAnalysis> {
   const [images, height, width] = featureMaps[0].shape;
   const computed = tf.tidy(() => {
     const { value, grads } = tf.valueAndGrads((...maps: tf.Tensor[]) =>
@@ -128,21 +128,28 @@ export function gradCamOfLoss(
     );
     return { value, importance, maps };
   });
-  const read = (tensor: tf.Tensor) => tensor.dataSync() as Float32Array;
-  const viewHeatmaps = (view: number): ViewHeatmaps => {
-    const entries = camVariants.map((variant, index) => {
-      const [raw, normalised] = computed.maps[view]![index]!;
-      return [variant.name, { raw: read(raw!), normalised: read(normalised!) }];
-    });
+  const read = (tensor: tf.Tensor) => tensor.data<'float32'>();
+  const viewHeatmaps = async (view: number): Promise<ViewHeatmaps> => {
+    const entries = await Promise.all(
+      camVariants.map(async (variant, index) => {
+        const [raw, normalised] = computed.maps[view]![index]!;
+        return [variant.name, { raw: await read(raw!), normalised: await read(normalised!) }];
+      }),
+    );
     return Object.fromEntries(entries) as ViewHeatmaps;
   };
   try {
+    const [loss, importance, views] = await Promise.all([
+      read(computed.value),
+      Promise.all(computed.importance.map(read)),
+      Promise.all([viewHeatmaps(0), viewHeatmaps(1)]),
+    ]);
     return {
-      loss: read(computed.value)[0]!,
+      loss: loss[0]!,
       importance: Object.fromEntries(
-        importanceVariants.map((variant, index) => [variant, read(computed.importance[index]!)]),
+        importanceVariants.map((variant, index) => [variant, importance[index]!]),
       ) as Record<ImportanceVariant, Float32Array>,
-      views: [viewHeatmaps(0), viewHeatmaps(1)],
+      views,
       images,
       featureMapSize: [height, width],
       imageSize,
@@ -166,13 +173,13 @@ export function gradCamOfMethod(
   method: SslMethod,
   views: [tf.Tensor4D, tf.Tensor4D],
   mode: Mode = 'train',
-): GradCamAnalysis {
-  return preservingBuffers(method, () => {
+): Promise<GradCamAnalysis> {
+  return preservingBuffers(method, async () => {
     const featureMaps = tf.tidy(
       () => views.map((view) => method.encoder.apply(view, mode).featureMap) as [tf.Tensor4D, tf.Tensor4D],
     );
     try {
-      return gradCamOfLoss((maps) => method.lossFromFeatureMaps(maps, views, mode), featureMaps, [
+      return await gradCamOfLoss((maps) => method.lossFromFeatureMaps(maps, views, mode), featureMaps, [
         views[0].shape[1],
         views[0].shape[2],
       ]);
@@ -183,14 +190,14 @@ export function gradCamOfMethod(
 }
 
 /** Runs `compute` and puts every non-trainable state variable (running statistics, queues) back as it was. */
-function preservingBuffers<T>(method: SslMethod, compute: () => T): T {
+async function preservingBuffers<T>(method: SslMethod, compute: () => Promise<T>): Promise<T> {
   const trainable = new Set(method.trainableVariables());
   const saved = method
     .state()
     .filter(([, variable]) => !trainable.has(variable))
     .map(([, variable]) => [variable, tf.clone(variable)] as const);
   try {
-    return compute();
+    return await compute();
   } finally {
     for (const [variable, copy] of saved) {
       variable.assign(copy);

@@ -114,7 +114,7 @@ export class RunHeatmapper implements LoadedRun {
     ];
     try {
       // Evaluation mode, as the analysis draws the probes' maps: no batch-norm moments couple the images.
-      const cam = gradCamOfMethod(this.method, views, 'eval');
+      const cam = await gradCamOfMethod(this.method, views, 'eval');
       const pixelsPerMap = size * size;
       const maps = Object.fromEntries(
         camVariants.map((variant) => [

@@ -23,13 +23,13 @@ export class FeatureVarianceAccumulator {
     this.squaredDeviations = new Float64Array(dimensions);
   }
 
-  /** @param features h of a batch, [N, C] */
-  add(features: tf.Tensor2D): void {
+  /** @param features h of a batch, [N, C], which the caller disposes once this has settled */
+  async add(features: tf.Tensor2D): Promise<void> {
     const [rows, columns] = features.shape;
     if (columns !== this.dimensions) {
       throw new RangeError(`features have ${columns} dimensions, the accumulator ${this.dimensions}`);
     }
-    this.addRows(features.dataSync(), rows);
+    this.addRows(await features.data(), rows);
   }
 
   /** @param values row-major [rows, C] */

@@ -86,7 +86,7 @@ export async function embedImages(
   for (const part of parts) {
     const count = part.set.images.length;
     let tenthsLogged = 0;
-    const matrix = extractFeatures(encoder, part.set, imageSize, config.train.batchSize, (done) => {
+    const matrix = await extractFeatures(encoder, part.set, imageSize, config.train.batchSize, (done) => {
       // A tenth at a time: enough to see a long embedding move, few enough lines to read.
       const tenths = Math.floor((10 * done) / count);
       if (tenths > tenthsLogged) {

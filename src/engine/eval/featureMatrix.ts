@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { readAndDispose, tf } from '../tf';
 
 /** Frozen features, one row per image, stored row-major. */
 export interface FeatureMatrix {
@@ -35,13 +35,14 @@ const QUERY_BLOCK_ROWS = 256;
 
 /**
  * Calls `visit(queryRow, similarities)` for every query row with its cosine similarity to every key row. The
- * products run as TF.js matmuls on the active backend; the row buffer is reused between calls.
+ * products run as TF.js matmuls on the active backend and are read back a block of rows at a time; the row
+ * buffer is reused between calls.
  */
-export function forEachCosineSimilarityRow(
+export async function forEachCosineSimilarityRow(
   queries: FeatureMatrix,
   keys: FeatureMatrix,
   visit: (queryRow: number, similarities: Float32Array) => void,
-): void {
+): Promise<void> {
   if (queries.columns !== keys.columns) {
     throw new Error(`features have ${queries.columns} and ${keys.columns} dimensions`);
   }
@@ -57,8 +58,7 @@ export function forEachCosineSimilarityRow(
         const normalizedQueries = unitRows(tf.tensor2d(blockValues, [blockRows, queries.columns]));
         return tf.matMul(normalizedQueries, normalizedKeys, false, true);
       });
-      const similarities = block.dataSync() as Float32Array;
-      block.dispose();
+      const similarities = await readAndDispose(block);
       for (let row = 0; row < blockRows; row++) {
         visit(first + row, similarities.subarray(row * keys.rows, (row + 1) * keys.rows));
       }

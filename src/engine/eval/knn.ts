@@ -21,13 +21,13 @@ export interface KnnOptions {
  *
  * @returns the fraction of test images whose prediction equals their label
  */
-export function knnTop1(
+export async function knnTop1(
   train: FeatureMatrix,
   trainLabels: ArrayLike<number>,
   test: FeatureMatrix,
   testLabels: ArrayLike<number>,
   { k, temperature }: KnnOptions,
-): number {
+): Promise<number> {
   checkLabels(train, trainLabels, 'kNN train set');
   checkLabels(test, testLabels, 'kNN test set');
   if (train.rows === 0 || test.rows === 0)
@@ -38,7 +38,7 @@ export function knnTop1(
   const classCount = classCountOf(trainLabels, testLabels);
   const votes = new Float64Array(classCount);
   let correct = 0;
-  forEachCosineSimilarityRow(test, train, (testRow, similarities) => {
+  await forEachCosineSimilarityRow(test, train, (testRow, similarities) => {
     const ranked = rankByDescendingSimilarity(
       similarities,
       Array.from({ length: train.rows }, (_, i) => i),

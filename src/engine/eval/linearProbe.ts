@@ -1,4 +1,4 @@
-import { tf, tfSeed } from '../tf';
+import { readAndDispose, tf, tfSeed } from '../tf';
 import { checkLabels, classCountOf, type FeatureMatrix } from './featureMatrix';
 
 export interface LinearProbeOptions {
@@ -26,13 +26,13 @@ export interface LinearProbeResult {
  * The objective is mean softmax cross-entropy + (λ/2)‖W‖², minimised with Adam over mini-batches in a
  * seeded order, so a given seed gives the same result on a deterministic backend.
  */
-export function linearProbe(
+export async function linearProbe(
   train: FeatureMatrix,
   trainLabels: ArrayLike<number>,
   test: FeatureMatrix,
   testLabels: ArrayLike<number>,
   options: LinearProbeOptions,
-): LinearProbeResult {
+): Promise<LinearProbeResult> {
   checkLabels(train, trainLabels, 'linear probe train set');
   checkLabels(test, testLabels, 'linear probe test set');
   if (train.rows === 0 || test.rows === 0) throw new Error('the linear probe needs train and test features');
@@ -76,8 +76,7 @@ export function linearProbe(
       const logits = tf.add(tf.matMul(standardize(test, mean, scale), weights), bias);
       return tf.argMax(logits, 1);
     });
-    const predicted = new Int32Array(predictions.dataSync());
-    predictions.dispose();
+    const predicted = await readAndDispose<'int32'>(predictions);
     let correct = 0;
     for (let i = 0; i < test.rows; i++) if (predicted[i] === testLabels[i]) correct++;
     return { top1: correct / test.rows, predictions: predicted };

@@ -23,7 +23,10 @@ export interface RetrievalMetrics {
  * AP = (1/R) Σ_{r : item r relevant} precision@r over the full ranking, with R the number of relevant items.
  * When no query has a relevant item the three metrics are NaN.
  */
-export function retrievalMetrics(test: FeatureMatrix, labels: ArrayLike<number>): RetrievalMetrics {
+export async function retrievalMetrics(
+  test: FeatureMatrix,
+  labels: ArrayLike<number>,
+): Promise<RetrievalMetrics> {
   checkLabels(test, labels, 'retrieval test set');
   const classSizes = new Map<number, number>();
   for (let i = 0; i < labels.length; i++) classSizes.set(labels[i], (classSizes.get(labels[i]) ?? 0) + 1);
@@ -32,7 +35,7 @@ export function retrievalMetrics(test: FeatureMatrix, labels: ArrayLike<number>)
   let hitsAt1 = 0;
   let hitsAt5 = 0;
   let precisionSum = 0;
-  forEachCosineSimilarityRow(test, test, (query, similarities) => {
+  await forEachCosineSimilarityRow(test, test, (query, similarities) => {
     const relevantCount = (classSizes.get(labels[query]) ?? 0) - 1;
     if (relevantCount === 0) return;
     evaluatedQueries++;

@@ -1,4 +1,4 @@
-import { tf } from '../tf';
+import { readAndDispose, tf } from '../tf';
 import { differenceImage, type RgbImage, tileGridPng } from './grid';
 import type { Perturbation } from './pairLoss';
 import { type PerturbOptions, perturbFeatures } from './perturb';
@@ -37,13 +37,13 @@ export interface KnownPixels {
  * @param known what the caller already has: then only the copies it lacks are decoded, each in a pass of its
  *   own of P rows as d(h) was, so a copy's pixels never depend on which copies were decoded with it
  */
-export function synthesizePairs(
+export async function synthesizePairs(
   decode: Decode,
   features: tf.Tensor2D,
   perturbation: Perturbation,
   options: PerturbOptions,
   known?: KnownPixels,
-): SynthesizedPairs {
+): Promise<SynthesizedPairs> {
   if (known) return decodeMissingCopies(decode, features, perturbation, options, known);
   const [images] = features.shape;
   const decoded = tf.tidy(() => {
@@ -51,28 +51,25 @@ export function synthesizePairs(
     // One decoder pass; in evaluation mode rows do not interact, so this equals decoding them apart.
     return decode(tf.concat([features, variants], 0));
   });
-  try {
-    const pixels = decoded.dataSync() as Float32Array;
-    const tile = pixels.length / decoded.shape[0];
-    return {
-      reconstructions: pixels.slice(0, images * tile),
-      perturbed: pixels.slice(images * tile),
-      images,
-      samples: options.samples,
-      imageSize: decoded.shape[1]!,
-    };
-  } finally {
-    decoded.dispose();
-  }
+  const [rows, imageSize] = decoded.shape;
+  const pixels = await readAndDispose(decoded);
+  const tile = pixels.length / rows;
+  return {
+    reconstructions: pixels.slice(0, images * tile),
+    perturbed: pixels.slice(images * tile),
+    images,
+    samples: options.samples,
+    imageSize: imageSize!,
+  };
 }
 
-function decodeMissingCopies(
+async function decodeMissingCopies(
   decode: Decode,
   features: tf.Tensor2D,
   perturbation: Perturbation,
   options: PerturbOptions,
   known: KnownPixels,
-): SynthesizedPairs {
+): Promise<SynthesizedPairs> {
   const [images] = features.shape;
   const copyLength = known.reconstructions.length;
   const perturbed = new Float32Array(options.samples * copyLength);
@@ -87,11 +84,7 @@ function decodeMissingCopies(
     try {
       for (const copy of missing) {
         const decoded = tf.tidy(() => decode(tf.slice(variants, [copy * images, 0], [images, -1])));
-        try {
-          perturbed.set(decoded.dataSync(), copy * copyLength);
-        } finally {
-          decoded.dispose();
-        }
+        perturbed.set(await readAndDispose(decoded), copy * copyLength);
       }
     } finally {
       variants.dispose();

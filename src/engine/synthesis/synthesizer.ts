@@ -10,7 +10,7 @@ import { loadCheckpoint, restoreVariables } from '../checkpoint';
 import { createMethodFor } from '../methods/registry';
 import type { FrozenDecoder } from '../models/decoder';
 import { LoadedRunCache, type LoadedRunKind, locateRunSources, type RunSources } from '../savedRun';
-import { tf } from '../tf';
+import { readAndDispose, tf } from '../tf';
 import { ExperimentInputError } from '../training/experiment';
 import { imageBytes } from './grid';
 import { type BuiltDecoder, buildDecoder, usesDecoder } from './pairLoss';
@@ -147,9 +147,7 @@ export class RunSynthesizer {
         const features = tf.tidy(
           () => method.encoder.apply(tf.tensor4d(probeImages, [probes, size, size, 3]), 'eval').features,
         );
-        const decoded = frozen.decode(features);
-        const reconstructions = decoded.dataSync() as Float32Array;
-        decoded.dispose();
+        const reconstructions = await readAndDispose(frozen.decode(features));
         return new RunSynthesizer(
           sources,
           loaded.manifest.epoch,
@@ -192,7 +190,7 @@ export class RunSynthesizer {
    * only {@link synthesisOverrideKeys}), drawn as the analysis draws them: the run's seed, step 0, evaluation
    * mode. With no overrides the reconstructions are the saved analysis's.
    */
-  synthesize(overrides: readonly string[] = []): Synthesis {
+  async synthesize(overrides: readonly string[] = []): Promise<Synthesis> {
     if (this.disposed) {
       throw new Error(`the synthesizer of ${this.sources.runDir} has been disposed`);
     }
@@ -210,7 +208,7 @@ export class RunSynthesizer {
     ]);
     let pairs: SynthesizedPairs;
     try {
-      pairs = synthesizePairs(
+      pairs = await synthesizePairs(
         (h) => this.decoder.decode(h),
         this.features,
         { mask: mask.mask, sigma: this.sigma },
@@ -310,9 +308,13 @@ export const synthesizerKind: LoadedRunKind<RunSynthesizer> = {
 export class SynthesizerCache {
   constructor(private readonly runs = new LoadedRunCache()) {}
 
-  /** The synthesizer of `runDir`, refusing the run as {@link locateSources} does. */
-  get(runDir: string): Promise<RunSynthesizer> {
-    return this.runs.use(synthesizerKind, runDir, (synthesizer) => synthesizer);
+  /**
+   * Runs `use` on the synthesizer of `runDir`, refusing the run as {@link locateSources} does. A synthesis
+   * awaits its reads from the backend, so it runs inside `use`: no other request may reopen or close the
+   * run's synthesizer while one is under way.
+   */
+  use<R>(runDir: string, use: (synthesizer: RunSynthesizer) => Promise<R>): Promise<R> {
+    return this.runs.use(synthesizerKind, runDir, use);
   }
 
   /** Frees every run the cache holds, e.g. before the process trains a model of the same names. */

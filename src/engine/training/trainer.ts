@@ -297,7 +297,7 @@ class Training {
     }
     const testDue = last || every(config.eval.everyEpochs);
     const validationDue = last || every(config.eval.validation.everyEpochs);
-    const record = this.evaluateAfter(epochsDone, { test: testDue, validation: validationDue });
+    const record = await this.evaluateAfter(epochsDone, { test: testDue, validation: validationDue });
     const improved = record?.validation !== undefined && this.improvesOnBest(record.validation);
     if (record && last) {
       const best = await this.bestOnTest(improved ? { epoch: epochsDone, record } : undefined);
@@ -335,7 +335,7 @@ class Training {
 
   private async analyseAfter(epochsDone: number): Promise<void> {
     const { config, data, models } = this;
-    const result = analyse(
+    const result = await analyse(
       models.method,
       models.decoder?.decoder,
       config,
@@ -351,19 +351,19 @@ class Training {
   }
 
   /** The test figures and the validation ones that are due after `epochsDone` epochs; undefined when none is. */
-  private evaluateAfter(
+  private async evaluateAfter(
     epochsDone: number,
     due: { test: boolean; validation: boolean },
-  ): EvalRecord | undefined {
+  ): Promise<EvalRecord | undefined> {
     const { data } = this;
     const encoder = this.models.method.encoder;
     const settings = evaluationSettingsOf(this.config);
-    const validation = due.validation ? validate(encoder, data.validation, settings) : undefined;
+    const validation = due.validation ? await validate(encoder, data.validation, settings) : undefined;
     if (!due.test && !validation) return undefined;
     return {
       epoch: epochsDone,
       time: new Date().toISOString(),
-      ...(due.test ? evaluate(encoder, data.train, data.test, settings) : {}),
+      ...(due.test ? await evaluate(encoder, data.train, data.test, settings) : {}),
       ...(validation ? { validation } : {}),
     };
   }
@@ -389,7 +389,7 @@ class Training {
     if (!this.best) return undefined;
     const { pointer, validation } = this.best;
     const loaded = await loadCheckpoint(this.run.file('checkpoints'), pointer.checkpoint);
-    const figures = this.evaluateWith(loaded.tensors);
+    const figures = await this.evaluateWith(loaded.tensors);
     this.hooks.log(
       'info',
       `best checkpoint ${pointer.checkpoint} (epoch ${pointer.epoch}, by validation ${by}) on the test split: ${describeEvaluation(figures)}`,
@@ -401,13 +401,18 @@ class Training {
    * The test figures of the method with a checkpoint's weights, measured in place: a second copy of the
    * method could not register variables of the same names. The trained weights are put back after.
    */
-  private evaluateWith(saved: Map<string, tf.Tensor>): EvaluationResult {
+  private async evaluateWith(saved: Map<string, tf.Tensor>): Promise<EvaluationResult> {
     const { data } = this;
     const variables = this.models.method.state();
     const trained = variables.map(([, variable]) => tf.clone(variable));
     try {
       restoreVariables(variables, saved);
-      return evaluate(this.models.method.encoder, data.train, data.test, evaluationSettingsOf(this.config));
+      return await evaluate(
+        this.models.method.encoder,
+        data.train,
+        data.test,
+        evaluationSettingsOf(this.config),
+      );
     } finally {
       for (const [index, [, variable]] of variables.entries()) variable.assign(trained[index]!);
       tf.dispose([...trained, ...saved.values()]);

@@ -6,6 +6,7 @@ import { parseExperimentConfig } from '../../shared/config/experiment/parse';
 import { checkpointFileNames, RunDirectoryError, runFileNames } from '../../shared/runFolder/runDirectory';
 import { chooseCheckpoint, loadCheckpoint } from '../checkpoint';
 import { buildEncoder, type EncoderSpec } from '../models/registry';
+import { readAndDispose } from '../tf';
 import { cachedDownload, cachedWeightsFile, type DownloadProgress, isWeightsUrl } from './download';
 import {
   type ExportedTensors,
@@ -204,12 +205,7 @@ async function readRunEncoder(folder: string): Promise<Map<string, ImportedTenso
     }
     const tensors = new Map<string, ImportedTensor>();
     for (const [name, tensor] of loaded.tensors) {
-      tensors.set(name, {
-        shape: tensor.shape,
-        storedAs: 'float32',
-        values: tensor.dataSync() as Float32Array,
-      });
-      tensor.dispose();
+      tensors.set(name, { shape: tensor.shape, storedAs: 'float32', values: await readAndDispose(tensor) });
     }
     return tensors;
   } catch (error) {

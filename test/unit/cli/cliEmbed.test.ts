@@ -85,7 +85,7 @@ describe('synthpair embed (bundled dist/cli.js)', function () {
     try {
       splits = await loadSplits(config.data, path.join(folder, '.synthpair', 'cache'), () => {});
       for (const set of [splits.train, splits.validation, splits.test]) {
-        const { values } = extractFeatures(method.encoder, set, config.data.imageSize, 6);
+        const { values } = await extractFeatures(method.encoder, set, config.data.imageSize, 6);
         expected.push(...values);
       }
     } finally {

@@ -100,9 +100,9 @@ describe('Grad-CAM against the PyTorch reference', () => {
     });
   });
 
-  it('gives the reference loss, importances of every variant, raw and upsampled maps, without leaks', () => {
+  it('gives the reference loss, importances of every variant, raw and upsampled maps, without leaks', async () => {
     const tensorsBefore = tf.memory().numTensors;
-    const analysis = gradCamOfLoss(referenceHead, featureMaps, reference.imageSize);
+    const analysis = await gradCamOfLoss(referenceHead, featureMaps, reference.imageSize);
     assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked');
     assert.ok(Math.abs(analysis.loss - reference.loss) < 1e-5, `loss ${analysis.loss} vs ${reference.loss}`);
     assert.deepEqual(analysis.featureMapSize, [height, width]);
@@ -120,8 +120,8 @@ describe('Grad-CAM against the PyTorch reference', () => {
     });
   });
 
-  it('uses half-pixel centres: the reference image size tells them from aligned corners', () => {
-    const analysis = gradCamOfLoss(referenceHead, featureMaps, reference.imageSize);
+  it('uses half-pixel centres: the reference image size tells them from aligned corners', async () => {
+    const analysis = await gradCamOfLoss(referenceHead, featureMaps, reference.imageSize);
     const ours = analysis.views[0].gradCam.normalised;
     const aligned = reference.views[0].gradCam!.normalisedAlignCorners;
     assert.ok(maxDifference(ours, aligned) > 0.01, 'the fixture cannot tell the two alignments apart');
@@ -166,12 +166,12 @@ describe('feature variance', () => {
     assert.ok(Math.abs(variance[0]! - 8 / 3) < 1e-12 && Math.abs(variance[1]! - 26 / 3) < 1e-12);
   });
 
-  it('keeps precision on features far from 0 across many uneven batches of float32 tensors', () => {
+  it('keeps precision on features far from 0 across many uneven batches of float32 tensors', async () => {
     const values = Array.from({ length: 97 }, (_, row) => [1e4 + ((row * 37) % 11) / 8, -(row % 5) / 4]);
     const accumulator = new FeatureVarianceAccumulator(2);
     for (let start = 0; start < values.length; start += 1 + (start % 7)) {
       const batch = tf.tensor2d(values.slice(start, start + 1 + (start % 7)));
-      accumulator.add(batch);
+      await accumulator.add(batch);
       batch.dispose();
     }
     const { variance } = accumulator.result();
@@ -353,15 +353,15 @@ describe('Grad-CAM of an SSL method', () => {
   });
 
   for (const name of methodNames) {
-    it(`${name}: maps and importances of the training loss, leaving the method's state and memory as they were`, () => {
+    it(`${name}: maps and importances of the training loss, leaving the method's state and memory as they were`, async () => {
       const method = smallMethod(name, 3);
       const views = randomViews(9);
       try {
         const trainingLoss = tf.tidy(() => method.loss(...views).total.dataSync()[0]!);
         const stateBefore = stateValues(method);
         const tensorsBefore = tf.memory().numTensors;
-        const analysis = gradCamOfMethod(method, views);
-        const inEval = gradCamOfMethod(method, views, 'eval');
+        const analysis = await gradCamOfMethod(method, views);
+        const inEval = await gradCamOfMethod(method, views, 'eval');
         assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked');
         assert.deepEqual(stateValues(method), stateBefore, 'the analysis changed the method state');
         assert.equal(analysis.loss, trainingLoss);

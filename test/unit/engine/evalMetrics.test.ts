@@ -78,16 +78,22 @@ describe('evaluation metrics', () => {
   describe('kNN top-1', () => {
     const { train, test, cases } = reference.knn;
     for (const { k, temperature, top1 } of cases) {
-      it(`matches the PyTorch weighted kNN (k=${k}, T=${temperature})`, () => {
-        const accuracy = knnTop1(matrix(train.features), train.labels, matrix(test.features), test.labels, {
-          k,
-          temperature,
-        });
+      it(`matches the PyTorch weighted kNN (k=${k}, T=${temperature})`, async () => {
+        const accuracy = await knnTop1(
+          matrix(train.features),
+          train.labels,
+          matrix(test.features),
+          test.labels,
+          {
+            k,
+            temperature,
+          },
+        );
         assert.equal(accuracy, top1);
       });
     }
 
-    it('with k=1 predicts the class of the most cosine-similar train image, whatever its length', () => {
+    it('with k=1 predicts the class of the most cosine-similar train image, whatever its length', async () => {
       const train = matrix([
         [10, 0],
         [0, 0.1],
@@ -99,23 +105,23 @@ describe('evaluation metrics', () => {
         [-1, -0.5], // train 2 (class 2)
         [0, -1], // 90° from train 0, 180° from train 1, 45° from train 2 → class 2, labelled 0: a miss
       ]);
-      assert.equal(knnTop1(train, [0, 1, 2], test, [0, 1, 2, 0], { k: 1, temperature: 0.07 }), 3 / 4);
+      assert.equal(await knnTop1(train, [0, 1, 2], test, [0, 1, 2, 0], { k: 1, temperature: 0.07 }), 3 / 4);
     });
 
-    it('lets closer neighbours outvote a majority when the temperature is low', () => {
+    it('lets closer neighbours outvote a majority when the temperature is low', async () => {
       // Test point at 0°: one class-0 neighbour at 5°, two class-1 neighbours at 60° and 70°.
       const train = atAngles([5, 60, 70]);
       const test = atAngles([0]);
-      assert.equal(knnTop1(train, [0, 1, 1], test, [0], { k: 3, temperature: 0.05 }), 1);
+      assert.equal(await knnTop1(train, [0, 1, 1], test, [0], { k: 3, temperature: 0.05 }), 1);
       // With a very high temperature every vote weighs about 1, so the majority wins.
-      assert.equal(knnTop1(train, [0, 1, 1], test, [0], { k: 3, temperature: 1e4 }), 0);
+      assert.equal(await knnTop1(train, [0, 1, 1], test, [0], { k: 3, temperature: 1e4 }), 0);
     });
   });
 
   describe('retrieval', () => {
-    it('matches the numpy reference, excluding the query whose class has a single test image', () => {
+    it('matches the numpy reference, excluding the query whose class has a single test image', async () => {
       const { test } = reference.knn;
-      const metrics = retrievalMetrics(matrix(test.features), test.labels);
+      const metrics = await retrievalMetrics(matrix(test.features), test.labels);
       assert.equal(metrics.rank1, reference.retrieval.rank1);
       assert.equal(metrics.rank5, reference.retrieval.rank5);
       assert.ok(Math.abs(metrics.mAP - reference.retrieval.mAP) < 1e-6, `mAP ${metrics.mAP}`);
@@ -123,14 +129,14 @@ describe('evaluation metrics', () => {
       assert.equal(metrics.excludedQueries, reference.retrieval.excludedQueries);
     });
 
-    it('gives the hand-computed values on four points in two classes plus a singleton', () => {
+    it('gives the hand-computed values on four points in two classes plus a singleton', async () => {
       // Angles 0°, 10°, 30°, 90° with classes 0, 1, 0, 1, and a lone class-2 point at 200° that ranks last for
       // every query. Rankings of the others, nearest first (✓ = same class):
       //   0°: 10° ✗, 30° ✓, 90° ✗  → first hit at 2, AP = 1/2
       //  10°: 0° ✗, 30° ✗, 90° ✓   → first hit at 3, AP = 1/3
       //  30°: 10° ✗, 0° ✓, 90° ✗   → first hit at 2, AP = 1/2
       //  90°: 30° ✗, 10° ✓, 0° ✗   → first hit at 2, AP = 1/2
-      const metrics = retrievalMetrics(atAngles([0, 10, 30, 90, 200]), [0, 1, 0, 1, 2]);
+      const metrics = await retrievalMetrics(atAngles([0, 10, 30, 90, 200]), [0, 1, 0, 1, 2]);
       assert.equal(metrics.rank1, 0);
       assert.equal(metrics.rank5, 1);
       assert.ok(Math.abs(metrics.mAP - (1 / 2 + 1 / 3 + 1 / 2 + 1 / 2) / 4) < 1e-12);
@@ -138,12 +144,12 @@ describe('evaluation metrics', () => {
       assert.equal(metrics.excludedQueries, 1);
     });
 
-    it('averages precision over every relevant item, not only the first', () => {
+    it('averages precision over every relevant item, not only the first', async () => {
       // Rankings of the others, nearest first (22° is alone in class 1, so its query is excluded):
       //   0°: 10° ✓, 22° ✗, 30° ✓ → (1/1 + 2/3) / 2
       //  10°: 0° ✓, 22° ✗, 30° ✓  → (1/1 + 2/3) / 2
       //  30°: 22° ✗, 10° ✓, 0° ✓  → (1/2 + 2/3) / 2
-      const metrics = retrievalMetrics(atAngles([0, 10, 22, 30]), [0, 0, 1, 0]);
+      const metrics = await retrievalMetrics(atAngles([0, 10, 22, 30]), [0, 0, 1, 0]);
       const expected = ((1 + 2 / 3) / 2 + (1 + 2 / 3) / 2 + (1 / 2 + 2 / 3) / 2) / 3;
       assert.ok(Math.abs(metrics.mAP - expected) < 1e-12, `mAP ${metrics.mAP} vs ${expected}`);
       assert.equal(metrics.excludedQueries, 1);
@@ -151,58 +157,70 @@ describe('evaluation metrics', () => {
   });
 
   describe('linear probe', () => {
-    it('predicts the classes of the PyTorch reference optimum of the same objective', () => {
+    it('predicts the classes of the PyTorch reference optimum of the same objective', async () => {
       const { train, test, weightDecay, predictions, top1 } = reference.linearProbe;
-      const result = linearProbe(matrix(train.features), train.labels, matrix(test.features), test.labels, {
-        ...probeOptions,
-        weightDecay,
-      });
+      const result = await linearProbe(
+        matrix(train.features),
+        train.labels,
+        matrix(test.features),
+        test.labels,
+        {
+          ...probeOptions,
+          weightDecay,
+        },
+      );
       assert.deepEqual(Array.from(result.predictions), predictions);
       assert.equal(result.top1, top1);
     });
 
-    it('separates linearly separable classes and is deterministic for a seed', () => {
+    it('separates linearly separable classes and is deterministic for a seed', async () => {
       const next = gaussianSource(1);
       const centres = Array.from({ length: 4 }, () => Array.from({ length: 10 }, () => 4 * next()));
       const train = syntheticSet(200, 10, 4, centres, next);
       const test = syntheticSet(100, 10, 4, centres, next);
       const options = { ...probeOptions, epochs: 20, batchSize: 32 };
-      const first = linearProbe(train.features, train.labels, test.features, test.labels, options);
-      const second = linearProbe(train.features, train.labels, test.features, test.labels, options);
+      const first = await linearProbe(train.features, train.labels, test.features, test.labels, options);
+      const second = await linearProbe(train.features, train.labels, test.features, test.labels, options);
       assert.ok(first.top1 > 0.9, `top-1 ${first.top1}`);
       assert.deepEqual(second.predictions, first.predictions);
     });
 
-    it('repeats exactly for seed 0, which TF.js alone would draw from Math.random', () => {
+    it('repeats exactly for seed 0, which TF.js alone would draw from Math.random', async () => {
       const next = gaussianSource(3);
       // Random labels: the prediction of nearly every test image depends on the initial weights.
       const train = syntheticSet(200, 16, 4, undefined, next);
       const test = syntheticSet(200, 16, 4, undefined, next);
       const options = { ...probeOptions, epochs: 2, seed: 0 };
-      const first = linearProbe(train.features, train.labels, test.features, test.labels, options);
-      const second = linearProbe(train.features, train.labels, test.features, test.labels, options);
+      const first = await linearProbe(train.features, train.labels, test.features, test.labels, options);
+      const second = await linearProbe(train.features, train.labels, test.features, test.labels, options);
       assert.deepEqual(second.predictions, first.predictions);
     });
 
-    it('stays near chance on random labels', () => {
+    it('stays near chance on random labels', async () => {
       const next = gaussianSource(2);
       const train = syntheticSet(400, 16, 4, undefined, next);
       const test = syntheticSet(400, 16, 4, undefined, next);
-      const result = linearProbe(train.features, train.labels, test.features, test.labels, probeOptions);
+      const result = await linearProbe(
+        train.features,
+        train.labels,
+        test.features,
+        test.labels,
+        probeOptions,
+      );
       // Chance is 1/4; with 400 test images two standard deviations are about ±0.045.
       assert.ok(Math.abs(result.top1 - 0.25) < 0.08, `top-1 ${result.top1}`);
     });
   });
 
-  it('leaves no tensors behind', () => {
+  it('leaves no tensors behind', async () => {
     const { train, test } = reference.knn;
     const before = tf.memory().numTensors;
-    knnTop1(matrix(train.features), train.labels, matrix(test.features), test.labels, {
+    await knnTop1(matrix(train.features), train.labels, matrix(test.features), test.labels, {
       k: 5,
       temperature: 0.1,
     });
-    retrievalMetrics(matrix(test.features), test.labels);
-    linearProbe(matrix(train.features), train.labels, matrix(test.features), test.labels, {
+    await retrievalMetrics(matrix(test.features), test.labels);
+    await linearProbe(matrix(train.features), train.labels, matrix(test.features), test.labels, {
       ...probeOptions,
       epochs: 2,
       batchSize: 16,

@@ -162,12 +162,19 @@ describe('heat maps of any image of a run’s data set', function () {
     const synthesizers = new SynthesizerCache(cache);
     const image = (await listDataset(dataRoot, 'imagefolder')).train[0]!.path;
     const first = await heatmapOf(image);
+    const synthesized = () =>
+      synthesizers.use(runDir, async (synthesizer) => ({
+        synthesizer,
+        images: (await synthesizer.synthesize()).pairs.images,
+      }));
     // Opening the synthesizer builds the method's variables again: the heat-map model must be gone by then.
-    const synthesizer = await synthesizers.get(runDir);
-    assert.equal(synthesizer.synthesize().pairs.images, probeCount);
+    const drawn = await synthesized();
+    assert.equal(drawn.images, probeCount);
     const again = await heatmapOf(image);
     assert.deepEqual(again.maps, first.maps);
-    // The synthesizer keeps no variables, so opening the heat-map model again left it usable.
-    assert.equal(synthesizer.synthesize().pairs.images, probeCount);
+    // The synthesizer keeps no variables, so opening the heat-map model again left it loaded and usable.
+    const redrawn = await synthesized();
+    assert.equal(redrawn.synthesizer, drawn.synthesizer);
+    assert.equal(redrawn.images, probeCount);
   });
 });

@@ -98,7 +98,7 @@ describe('SSL methods train a tiny encoder', function () {
       try {
         const batchSize = 16;
         const losses: number[] = [];
-        const before = knnTop1(
+        const before = await knnTop1(
           features(method, train).matrix,
           features(method, train).labels,
           features(method, test).matrix,
@@ -143,7 +143,7 @@ describe('SSL methods train a tiny encoder', function () {
         assert.ok(last < first, `${name} loss did not fall: ${first.toFixed(4)} → ${last.toFixed(4)}`);
         const trained = features(method, train);
         const probe = features(method, test);
-        const accuracy = knnTop1(trained.matrix, trained.labels, probe.matrix, probe.labels, {
+        const accuracy = await knnTop1(trained.matrix, trained.labels, probe.matrix, probe.labels, {
           k: 5,
           temperature: 0.1,
         });

@@ -11,7 +11,7 @@ import { trainedFixtureRun } from '../../support/fixtureRun';
 const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
 
 /** The batch sizes the frozen decoder is asked to decode while `work` runs. */
-function decodedBatches<T>(work: () => T): { result: T; batches: number[] } {
+async function decodedBatches<T>(work: () => Promise<T>): Promise<{ result: T; batches: number[] }> {
   const decode = FrozenDecoder.prototype.decode;
   const batches: number[] = [];
   FrozenDecoder.prototype.decode = function (this: FrozenDecoder, features: tf.Tensor2D) {
@@ -19,7 +19,7 @@ function decodedBatches<T>(work: () => T): { result: T; batches: number[] } {
     return decode.call(this, features);
   };
   try {
-    return { result: work(), batches };
+    return { result: await work(), batches };
   } finally {
     FrozenDecoder.prototype.decode = decode;
   }
@@ -59,14 +59,16 @@ describe('redrawing pairs with what the previous redraw decoded', function () {
       const options = { mode: 'gaussian', strength: 2, fraction: 0.5, samples: 3, seed: 4 } as const;
       try {
         const decode = (h: tf.Tensor2D) => frozen.decode(h);
-        const onePass = synthesizePairs(decode, features, perturbation, options);
+        const onePass = await synthesizePairs(decode, features, perturbation, options);
         const known = { reconstructions: onePass.reconstructions, copies: new Map<number, Float32Array>() };
-        const apart = decodedBatches(() => synthesizePairs(decode, features, perturbation, options, known));
+        const apart = await decodedBatches(() =>
+          synthesizePairs(decode, features, perturbation, options, known),
+        );
         assert.deepEqual(apart.batches, [5, 5, 5]);
         assertSameBits(apart.result.perturbed, onePass.perturbed, 'every copy decoded apart');
         const copyLength = onePass.reconstructions.length;
         const copy = (index: number) => onePass.perturbed.slice(index * copyLength, (index + 1) * copyLength);
-        const reused = decodedBatches(() =>
+        const reused = await decodedBatches(() =>
           synthesizePairs(decode, features, perturbation, options, {
             reconstructions: onePass.reconstructions,
             copies: new Map([
@@ -102,7 +104,7 @@ describe('redrawing pairs with what the previous redraw decoded', function () {
     async function uncached(overrides: string[]): Promise<Synthesis> {
       const fresh = await RunSynthesizer.fromSources(synthesizer.sources);
       try {
-        return fresh.synthesize(overrides);
+        return await fresh.synthesize(overrides);
       } finally {
         fresh.dispose();
       }
@@ -113,7 +115,7 @@ describe('redrawing pairs with what the previous redraw decoded', function () {
      * synthesizer decodes for it, and that its pixels are those of a synthesizer that reuses nothing.
      */
     async function edit(overrides: string[], decodedCopies: number): Promise<Synthesis> {
-      const { result, batches } = decodedBatches(() => synthesizer.synthesize(overrides));
+      const { result, batches } = await decodedBatches(() => synthesizer.synthesize(overrides));
       assert.deepEqual(
         batches,
         Array(decodedCopies).fill(synthesizer.probes),
@@ -151,8 +153,8 @@ describe('redrawing pairs with what the previous redraw decoded', function () {
     });
 
     it('draws the same pixels again after a failed request', async () => {
-      synthesizer.synthesize(['perturb.strength=1.5']);
-      assert.throws(() => synthesizer.synthesize(['perturb.strength=-1']), /perturb\.strength/);
+      await synthesizer.synthesize(['perturb.strength=1.5']);
+      await assert.rejects(synthesizer.synthesize(['perturb.strength=-1']), /perturb\.strength/);
       await edit(['perturb.strength=1.5'], 0);
     });
   });

@@ -129,7 +129,12 @@ describe('trainer', function () {
     const splits = await loadSplits(config.data, path.join(folder, 'cache'), () => undefined);
     const measured = {
       epoch: restored.epoch,
-      result: evaluate(restored.method.encoder, splits.train, splits.test, evaluationSettingsOf(config)),
+      result: await evaluate(
+        restored.method.encoder,
+        splits.train,
+        splits.test,
+        evaluationSettingsOf(config),
+      ),
     };
     restored.method.dispose();
     assert.equal(measured.epoch, bestEpoch);
