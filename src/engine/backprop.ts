@@ -106,6 +106,13 @@ function freeingGradients(this: EngineInternals, ...args: Parameters<EngineInter
     const gradientOf = new Map<number, tf.Tensor>([[y.id, dy == null ? tf.onesLike(y) : dy]]);
     // Higher-order gradients record this pass on an outer tape, whose nodes may still need what it made.
     const freeing = this.state.gradientDepth === 0;
+    if (freeing) {
+      // What nodes off the path from the xs to y saved is never read: a momentum encoder's pass, say.
+      const walked = new Set(tape.map((node) => node.id));
+      for (const node of this.state.activeTape!) {
+        if (!walked.has(node.id)) for (const tensor of node.saved ?? []) tensor.dispose();
+      }
+    }
     backpropagate(this, gradientOf, tape, new Set([y.id, ...xs.map((x) => x.id)]), freeing);
     const grads = xs.map((x) => gradientOf.get(x.id)!);
     if (freeing) {

@@ -18,15 +18,27 @@ export function rowCosine(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor1D {
 }
 
 /**
- * Identity on the forward pass, zero gradient on the backward pass: PyTorch's `x.detach()`. TF.js has no such
- * op, and the SSL methods rely on it to keep the target branch out of the update.
+ * Runs f without recording its kernels on the gradient tape, as under PyTorch's `torch.no_grad()`: its results
+ * have no gradient, and nothing before them is walked backward through them. TF.js has no such scope; its
+ * engine records a kernel only when no other kernel is running, and f runs as if inside one.
+ */
+export function withoutGradient<T extends tf.TensorContainer>(f: () => T): T {
+  const { state } = tf.engine() as unknown as { state: { kernelDepth: number } };
+  state.kernelDepth++;
+  try {
+    return f();
+  } finally {
+    state.kernelDepth--;
+  }
+}
+
+/**
+ * x, cut from the tape: PyTorch's `x.detach()`, which the SSL methods rely on to keep the target branch out of
+ * the update. A quantity reached only through it gets no gradient at all, and the backward pass does not send
+ * zeros back through what computed it.
  */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  const detached = tf.customGrad((input) => {
-    const tensor = input as tf.Tensor;
-    return { value: tf.clone(tensor), gradFunc: () => tf.zerosLike(tensor) };
-  });
-  return detached(x) as T;
+  return withoutGradient(() => tf.clone(x));
 }
 
 /**

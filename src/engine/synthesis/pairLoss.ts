@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../../shared/config/experiment/definitions';
 import { ntXentLoss } from '../losses/ntXent';
 import { reconstructionLoss } from '../losses/reconstruction';
-import { stopGradient } from '../losses/tensorOps';
+import { stopGradient, withoutGradient } from '../losses/tensorOps';
 import type { LossTerms, SslMethod } from '../methods/method';
 import { Decoder } from '../models/decoder';
 import { ParameterStore, SeedSequence } from '../models/parameters';
@@ -92,19 +92,20 @@ function pairLoss(
   const detach = config.synthesis.detachDecoder;
   const { samples } = config.perturb;
   const batchSize = features.shape[0];
-  const perturbed = perturbFeatures(
-    detach ? stopGradient(features) : features,
-    perturbation.mask,
-    perturbation.sigma,
-    { ...config.perturb, seed: config.seed, step },
-  );
-  const variants = decoder.apply(perturbed, 'train');
+  const decodeVariants = () =>
+    decoder.apply(
+      perturbFeatures(features, perturbation.mask, perturbation.sigma, {
+        ...config.perturb,
+        seed: config.seed,
+        step,
+      }),
+      'train',
+    );
+  // Detached, the perturbed decoding is not recorded at all: its backward pass would only carry zeros.
+  const variants = detach ? withoutGradient(decodeVariants) : decodeVariants();
   // One encoder pass over originals and copies together: batch norm then sees them as one batch, as it sees
   // the two views of L_C.
-  const synthesized = tf.concat(
-    detach ? [stopGradient(reconstructions), stopGradient(variants)] : [reconstructions, variants],
-    0,
-  );
+  const synthesized = tf.concat([detach ? stopGradient(reconstructions) : reconstructions, variants], 0);
   const projections = method.project(synthesized, 'train');
   const anchors = tf.slice(projections, [0, 0], [batchSize, -1]);
   const perCopy = Array.from({ length: samples }, (_, copy) =>

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { stopGradient } from '../../../src/engine/losses/tensorOps';
 import { tf } from '../../../src/engine/tf';
 
 type Gradients = (
@@ -122,5 +123,28 @@ describe('the freeing backward pass', () => {
     // TF.js holds every layer's saved output and gradient there; the freeing pass a few activations.
     assert.ok(tfjs - freeing > layers * activationBytes, `TF.js ${tfjs} bytes, freeing ${freeing}`);
     tf.dispose([x, ...weights]);
+  });
+
+  it('stops at stopGradient: nothing before it is walked backward, and what only it reaches has no gradient', async () => {
+    const x = seeded([2, 6, 6, 3], 7);
+    const filter = seeded([3, 3, 3, 4], 8);
+    const f = () =>
+      tf.add(
+        tf.sum(tf.square(x)),
+        tf.sum(stopGradient(tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same'))),
+      );
+    const profile = await tf.profile(() => {
+      const { value, grads } = tf.engine().gradients(f, [x, filter], undefined, true);
+      assert.deepEqual(
+        grads[0]!.arraySync(),
+        tf.tidy(() => tf.mul(x, 2).arraySync()),
+      );
+      assert.equal(grads[1], undefined);
+      tf.dispose([value, grads[0]!]);
+    });
+    const kernels = profile.kernels.map((kernel) => kernel.name);
+    assert.ok(kernels.includes('Conv2D'));
+    assert.ok(!kernels.some((name) => name.startsWith('Conv2DBackprop')), kernels.join(' '));
+    tf.dispose([x, filter]);
   });
 });
