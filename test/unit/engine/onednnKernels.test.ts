@@ -970,6 +970,77 @@ describe('onednn kernels against the cpu backend', function () {
       });
     }
 
+    const paddings: { shape: number[]; paddings: [number, number][]; value: number }[] = [
+      {
+        shape: [64, 128],
+        paddings: [
+          [64, 0],
+          [0, 0],
+        ],
+        value: 0,
+      },
+      {
+        shape: [64, 128],
+        paddings: [
+          [0, 64],
+          [0, 0],
+        ],
+        value: 0,
+      },
+      { shape: [300], paddings: [[3, 5]], value: -2 },
+      {
+        shape: [4, 9, 10, 6],
+        paddings: [
+          [0, 0],
+          [1, 1],
+          [2, 0],
+          [0, 0],
+        ],
+        value: 0,
+      },
+      {
+        shape: [2, 5, 5, 3],
+        paddings: [
+          [1, 0],
+          [0, 2],
+          [3, 1],
+          [1, 2],
+        ],
+        value: 0.5,
+      },
+      {
+        shape: [2, 3, 4, 5, 6],
+        paddings: [
+          [0, 1],
+          [1, 0],
+          [0, 0],
+          [2, 2],
+          [0, 3],
+        ],
+        value: 0,
+      },
+    ];
+    for (const { shape, paddings: padding, value } of paddings) {
+      it(`PadV2 ${JSON.stringify(shape)} by ${JSON.stringify(padding)} with ${value}, and its gradient`, async () => {
+        const outShape = shape.map((extent, axis) => padding[axis]![0] + extent + padding[axis]![1]);
+        // Forward alone first: the gradient, a slice, copies natively too.
+        await compare({
+          inputs: [input(shape)],
+          compute: (x) => [tf.pad(x, padding, value)],
+          outputNames: ['y'],
+          reductionLengths: [1],
+          native: ['copyBox'],
+        });
+        await compare({
+          inputs: [input(shape), input(outShape)],
+          compute: withGradients((x) => tf.pad(x, padding, value)),
+          outputNames: ['y', 'dx'],
+          reductionLengths: [1, 1],
+          native: ['copyBox'],
+        });
+      });
+    }
+
     it('an empty piece, an empty part and int32 values go to the cpu kernels', () =>
       compare({
         inputs: [input([4, 6]), input([4, 0]), int32Input([4, 6])],

@@ -4,6 +4,9 @@ import {
   type ConcatAttrs,
   type ConcatInputs,
   type KernelConfig,
+  PadV2,
+  type PadV2Attrs,
+  type PadV2Inputs,
   Slice,
   type SliceAttrs,
   type SliceInputs,
@@ -101,4 +104,29 @@ const concat = nativeKernel<ConcatInputs, ConcatAttrs>(Concat, ({ inputs, attrs,
   return out.info;
 });
 
-export const dataMovementKernels: readonly KernelConfig[] = [slice, splitV, concat];
+/**
+ * Constant padding, the gradient of a slice: the cpu kernel places each value through index arithmetic, which
+ * took 15 ms for one [64, 128] slice gradient of the method's step.
+ */
+const pad = nativeKernel<PadV2Inputs, PadV2Attrs>(PadV2, ({ inputs, attrs, backend }) => {
+  const x = inputs.x!;
+  const values = backend.floats(x);
+  if (!values || x.shape.length === 0 || values.length === 0) return undefined;
+  const shape = x.shape.map((extent, axis) => attrs.paddings[axis]![0] + extent + attrs.paddings[axis]![1]);
+  const strides = util.computeStrides(shape);
+  const out = backend.output(shape);
+  out.values.fill(attrs.constantValue);
+  const start = attrs.paddings.reduce((offset, [before], axis) => offset + before * (strides[axis] ?? 1), 0);
+  backend.addon.copyBox(
+    values,
+    0,
+    Int32Array.from(util.computeStrides(x.shape)),
+    out.values,
+    start,
+    Int32Array.from(strides),
+    Int32Array.from(x.shape),
+  );
+  return out.info;
+});
+
+export const dataMovementKernels: readonly KernelConfig[] = [slice, splitV, concat, pad];
