@@ -66,8 +66,73 @@ Napi::Value CopyBox(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The sizes N, H, W, C of the smaller map, checked against both arrays.
+std::vector<int64_t> upsampleSizes(const Napi::CallbackInfo& info, const Napi::Value& small, const Napi::Value& large) {
+  auto sizes = integers(info[2]);
+  if (sizes.size() != 4) throw Napi::RangeError::New(info.Env(), "upsample: sizes are N, H, W, C");
+  int64_t pixels = sizes[0] * sizes[1] * sizes[2] * sizes[3];
+  if (static_cast<int64_t>(small.As<Napi::Float32Array>().ElementLength()) != pixels ||
+      static_cast<int64_t>(large.As<Napi::Float32Array>().ElementLength()) != 4 * pixels) {
+    throw Napi::RangeError::New(info.Env(), "upsample: the arrays do not hold N×H×W×C and four times as many");
+  }
+  return sizes;
+}
+
+// upsampleNearest2x(x, y, sizes): y [N, 2H, 2W, C] repeats each pixel of x [N, H, W, C] over a 2×2 block, in one
+// pass where the decoder's composition of two concatenations wrote the image twice.
+Napi::Value UpsampleNearest2x(const Napi::CallbackInfo& info) {
+  auto sizes = upsampleSizes(info, info[0], info[1]);
+  const float* x = floats(info[0]);
+  float* y = floats(info[1]);
+  int64_t height = sizes[1], width = sizes[2], channels = sizes[3];
+  int64_t rows = sizes[0] * height;
+  size_t pixelBytes = static_cast<size_t>(channels) * sizeof(float);
+#pragma omp parallel for schedule(static) if (4 * rows * width * channels >= parallelThreshold)
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* in = x + row * width * channels;
+    float* top = y + row * 4 * width * channels;
+    float* bottom = top + 2 * width * channels;
+    for (int64_t column = 0; column < width; ++column) {
+      const float* pixel = in + column * channels;
+      std::memcpy(top + 2 * column * channels, pixel, pixelBytes);
+      std::memcpy(top + (2 * column + 1) * channels, pixel, pixelBytes);
+    }
+    std::memcpy(bottom, top, 2 * width * pixelBytes);
+  }
+  return info.Env().Undefined();
+}
+
+// upsampleNearest2xGrad(dy, dx, sizes): each pixel's gradient is the sum over its 2×2 block, added in the order
+// the composition's split gradients add them, (top-left + bottom-left) + (top-right + bottom-right), so both
+// give the same float32 sums.
+Napi::Value UpsampleNearest2xGrad(const Napi::CallbackInfo& info) {
+  auto sizes = upsampleSizes(info, info[1], info[0]);
+  const float* dy = floats(info[0]);
+  float* dx = floats(info[1]);
+  int64_t height = sizes[1], width = sizes[2], channels = sizes[3];
+  int64_t rows = sizes[0] * height;
+#pragma omp parallel for schedule(static) if (4 * rows * width * channels >= parallelThreshold)
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* top = dy + row * 4 * width * channels;
+    const float* bottom = top + 2 * width * channels;
+    float* out = dx + row * width * channels;
+    for (int64_t column = 0; column < width; ++column) {
+      for (int64_t c = 0; c < channels; ++c) {
+        int64_t left = 2 * column * channels + c;
+        int64_t right = left + channels;
+        out[column * channels + c] = (top[left] + bottom[left]) + (top[right] + bottom[right]);
+      }
+    }
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
-void registerDataMovement(Napi::Env env, Napi::Object exports) { exportKernel<CopyBox>(env, exports, "copyBox"); }
+void registerDataMovement(Napi::Env env, Napi::Object exports) {
+  exportKernel<CopyBox>(env, exports, "copyBox");
+  exportKernel<UpsampleNearest2x>(env, exports, "upsampleNearest2x");
+  exportKernel<UpsampleNearest2xGrad>(env, exports, "upsampleNearest2xGrad");
+}
 
 }  // namespace synthpair

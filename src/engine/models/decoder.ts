@@ -1,3 +1,4 @@
+import { nativeUpsampleAvailable, nativeUpsampleNearest2x } from '../backends/onednn/upsample';
 import { tf } from '../tf';
 import { BatchNorm, ConvBn, Dense, type Mode } from './layers';
 import { heNormal, linearUniform, type ParameterStore, type SeedSequence } from './parameters';
@@ -103,12 +104,13 @@ export function nearestConvAsTransposed(filter: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * Nearest-neighbour ×2, written as copies and reshapes rather than `tf.image.resizeNearestNeighbor`: the
- * cpu backend's ResizeNearestNeighborGrad (tfjs-backend-cpu 4.22) steps through dy with the strides of the
- * smaller input image, so every image after the first in a batch gets a wrong gradient. Concat's gradient is
- * a split, which every backend has and gets right.
+ * Nearest-neighbour ×2: one kernel each way where the backend has it (onednn), else copies and reshapes
+ * rather than `tf.image.resizeNearestNeighbor`: the cpu backend's ResizeNearestNeighborGrad (tfjs-backend-cpu
+ * 4.22) steps through dy with the strides of the smaller input image, so every image after the first in a
+ * batch gets a wrong gradient. Concat's gradient is a split, which every backend has and gets right.
  */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  if (nativeUpsampleAvailable(x)) return nativeUpsampleNearest2x(x);
   const [batch, height, width, channels] = x.shape;
   // [N, H, W, 2C] read as [N, H, 2W, C] puts each pixel twice along the row; then each row twice.
   const wide = tf.reshape(tf.concat([x, x], 3), [batch, height, 2 * width, channels]);

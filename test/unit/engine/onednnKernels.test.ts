@@ -5,6 +5,7 @@ import {
 } from '../../../src/engine/backends/onednn/batchNorm';
 import { nativeElementThreshold } from '../../../src/engine/backends/onednn/elementwise';
 import { fusedOptimizerUpdatesAvailable } from '../../../src/engine/backends/onednn/optimizerUpdates';
+import { upsampleNearest2x } from '../../../src/engine/models/decoder';
 import { tf } from '../../../src/engine/tf';
 import { type OptimizerName, SslOptimizer } from '../../../src/engine/training/optimizer';
 import {
@@ -1039,6 +1040,22 @@ describe('onednn kernels against the cpu backend', function () {
           native: ['copyBox'],
         });
       });
+    }
+
+    for (const shape of [
+      [2, 3, 4, 5],
+      [64, 4, 4, 128],
+      [1, 1, 1, 1],
+      [3, 8, 2, 16],
+    ] as Shape4D[]) {
+      it(`the decoder's nearest-neighbour ×2 of ${JSON.stringify(shape)} in one kernel each way, as its composition`, () =>
+        compare({
+          inputs: [input(shape), input([shape[0], 2 * shape[1], 2 * shape[2], shape[3]])],
+          compute: withGradients((x) => upsampleNearest2x(x as tf.Tensor4D)),
+          outputNames: ['y', 'dx'],
+          reductionLengths: [1, 4],
+          native: ['upsampleNearest2x', 'upsampleNearest2xGrad'],
+        }));
     }
 
     it('an empty piece, an empty part and int32 values go to the cpu kernels', () =>

@@ -72,6 +72,10 @@ export interface OneDnnAddon {
     y: Float32Array,
     epsilon: number,
   ): void;
+  /** sizes: N, H, W, C of x; y holds [N, 2H, 2W, C]. */
+  upsampleNearest2x(x: Float32Array, y: Float32Array, sizes: Int32Array): void;
+  /** sizes: N, H, W, C of dx; dy holds [N, 2H, 2W, C]. */
+  upsampleNearest2xGrad(dy: Float32Array, dx: Float32Array, sizes: Int32Array): void;
   /** Strides name every axis but the last, which is contiguous in both arrays. */
   copyBox(
     source: Float32Array,

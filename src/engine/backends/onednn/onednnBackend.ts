@@ -17,6 +17,7 @@ import { matmulKernels } from './matmul';
 import { OneDnnBackend, oneDnnBackendName } from './nativeKernel';
 import { optimizerKernels } from './optimizerUpdates';
 import { poolingKernels } from './pooling';
+import { upsampleGradient, upsampleKernels } from './upsample';
 
 function nativeKernels(): readonly KernelConfig[] {
   return [
@@ -27,6 +28,7 @@ function nativeKernels(): readonly KernelConfig[] {
     ...elementwiseKernels,
     ...optimizerKernels,
     ...dataMovementKernels,
+    ...upsampleKernels,
   ];
 }
 
@@ -50,6 +52,7 @@ export function registerOneDnnBackend(addon: OneDnnAddon): string[] {
   }
   registerGradient(batchNormTrainingGradient);
   registerGradient(reluGradient);
+  registerGradient(upsampleGradient);
   // Priority 0 keeps TF.js from choosing it on its own: the worker picks backends explicitly.
   registerBackend(oneDnnBackendName, () => new OneDnnBackend(addon), 0);
   registered = { addon, kernelNames: natives.map((config) => config.kernelName) };
