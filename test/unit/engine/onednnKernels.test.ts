@@ -506,6 +506,9 @@ describe('onednn kernels against the cpu backend', function () {
       { name: 'rank 4, two rows', shape: [2, 1, 1, 12], epsilon: 1e-5 },
       { name: 'rank 4, shifted by 3', shape: [2, 8, 8, 4], epsilon: 1e-5, shift: 3 },
       { name: 'rank 4, a constant channel', shape: [2, 4, 4, 6], epsilon: 1e-3, constantChannel: true },
+      { name: 'rank 4, shifted by 50, far beyond the spread', shape: [2, 8, 8, 4], epsilon: 1e-5, shift: 50 },
+      // Past the size at which the threads split the rows and add up their partial sums.
+      { name: 'rank 4, on both threads', shape: [16, 32, 32, 32], epsilon: 1e-5, shift: 1 },
     ];
     for (const { name, shape, epsilon, shift, constantChannel } of cases) {
       const channels = shape.at(-1)!;
