@@ -14,10 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BackendName, backendNames } from '../src/shared/protocol/backend';
+import { failureReason, formatNumber, lastLine, median, percentile, printTable } from './report';
 import {
   benchConfig,
   learningRate,
   maskShare,
+  pytorchStepArgs,
   type StepKind,
   type StepMeasurement,
   type StepOutcome,
@@ -126,49 +128,6 @@ interface Skipped {
   reason: string;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-/** The nearest-rank percentile: with few steps, p90 is the slowest. */
-function percentile(values: readonly number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(fraction * sorted.length) - 1)]!;
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1) ?? '';
-}
-
-function failureReason(run: ReturnType<typeof spawnSync>): string {
-  if (run.error) {
-    return run.error.message;
-  }
-  if (run.signal) {
-    return `killed by ${run.signal}${run.signal === 'SIGTERM' ? ' (timed out)' : ''}`;
-  }
-  return thrownError(String(run.stderr)) || `exit code ${run.status}`;
-}
-
-/**
- * What a crashed process threw: the message that opens its stack trace in stderr (up to three lines), or its
- * last line; Node ends an uncaught error's report with its own version, which says nothing.
- */
-function thrownError(stderr: string): string {
-  const lines = stderr.trim().split('\n');
-  const start = lines.findIndex((line) => /^\w*(Error|Exception)\b/.test(line));
-  if (start < 0) {
-    return lines.at(-1) ?? '';
-  }
-  const end = lines.findIndex((line, index) => index > start && /^\s+at /.test(line));
-  return lines
-    .slice(start, Math.min(end < 0 ? lines.length : end, start + 3))
-    .join(' ')
-    .trim();
-}
-
 function runStep(backend: BackendName, step: StepKind): StepOutcome | { status: 'failed'; reason: string } {
   const plan = tfjsPlan(step);
   const args = [
@@ -193,16 +152,10 @@ function runStep(backend: BackendName, step: StepKind): StepOutcome | { status: 
 
 function runPytorch(step: StepKind): PytorchResult | { failed: string } {
   const script = path.join(__dirname, 'pytorch', 'ssl_step.py');
-  const config = stepConfig(step);
   const plan = pytorchPlan(step);
   const args = [
     script,
-    ...['--step', step === 'resnet50-224' ? 'encoder' : step, '--arch', config.model.arch],
-    ...['--batch', `${config.train.batchSize}`, '--size', `${config.data.imageSize}`],
-    ...['--width', `${config.model.width}`, '--temperature', `${config.ssl.simclr.temperature}`],
-    ...['--decoder-width', `${config.decoder.width}`, '--alpha', `${config.loss.alpha}`],
-    ...['--nu', `${config.loss.nu}`, '--pair-temperature', `${config.synthesis.temperature}`],
-    ...['--strength', `${config.perturb.strength}`, '--mask-share', `${maskShare}`],
+    ...pytorchStepArgs(step),
     ...['--steps', `${plan.timed}`, '--warmup', `${plan.warmup}`, '--threads', `${threads}`],
   ];
   const run = spawnSync(torchPython, args, {
@@ -392,28 +345,6 @@ function tableRows(measurements: readonly StepMeasurement[], pytorch: Map<StepKi
     };
     return [...tfjsRows, pytorchRow];
   });
-}
-
-function formatNumber(value: number | undefined, digits: number): string {
-  return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
-}
-
-/** Prints rows under a header, the first `leftAligned` columns padded on the right, the others on the left. */
-function printTable(header: string[], rows: string[][], leftAligned: number): void {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) =>
-        column < leftAligned ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
-      )
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  for (const row of rows) {
-    console.log(line(row));
-  }
 }
 
 /** Steps whose PyTorch model trains another number of parameters than a TF.js backend's. */

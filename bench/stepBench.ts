@@ -1,5 +1,6 @@
-// What bench/backends.ts and its per-process child bench/backendStep.ts share: the experiment whose steps are
-// timed, and the line the child answers with. Free of tensor code, so the parent loads no TF.js backend.
+// What bench/backends.ts, its per-process child bench/backendStep.ts and bench/gpu-check share: the experiment
+// whose steps are timed, and the line the child answers with. Free of tensor code, so the parent loads no
+// TF.js backend.
 import type { ResolvedConfig } from '../src/shared/config/experiment/definitions';
 import { parseExperimentConfig } from '../src/shared/config/experiment/parse';
 import type { BackendName, BackendReport } from '../src/shared/protocol/backend';
@@ -108,6 +109,22 @@ export const learningRate = (benchConfig.optim.lr * benchConfig.train.batchSize)
  * change the work; 0.25 is one criterion's default quantile (`analysis.variance.quantile`).
  */
 export const maskShare = 0.25;
+
+/**
+ * The arguments of bench/pytorch/ssl_step.py that make its step the same as this kind of step here; the
+ * caller adds the counts of steps, the threads and the device.
+ */
+export function pytorchStepArgs(kind: StepKind): string[] {
+  const config = stepConfig(kind);
+  return [
+    ...['--step', kind === 'resnet50-224' ? 'encoder' : kind, '--arch', config.model.arch],
+    ...['--batch', `${config.train.batchSize}`, '--size', `${config.data.imageSize}`],
+    ...['--width', `${config.model.width}`, '--temperature', `${config.ssl.simclr.temperature}`],
+    ...['--decoder-width', `${config.decoder.width}`, '--alpha', `${config.loss.alpha}`],
+    ...['--nu', `${config.loss.nu}`, '--pair-temperature', `${config.synthesis.temperature}`],
+    ...['--strength', `${config.perturb.strength}`, '--mask-share', `${maskShare}`],
+  ];
+}
 
 /** What a child found when it ran a step, one JSON line on its stdout. */
 export type StepOutcome = StepMeasurement | StepUnavailable;

@@ -1,4 +1,4 @@
-"""Times one training step in PyTorch on the CPU: the reference of SynthPair's benches.
+"""Times one training step in PyTorch on the CPU (or --device cuda): the reference of SynthPair's benches.
 
 The network mirrors SynthPair's buildBranch('online', {arch: 'resnet18' or 'resnet50', width, stem: 'imagenet'},
 {hiddenDim: 512, outDim: 128}) layer for layer, so that both sides do the same arithmetic and hold the same
@@ -16,8 +16,9 @@ step alone is timed, not data loading or augmentation.
   dimension moved, and the decoder's output detached for L_Cp (perturb.samples 1, perturb.fraction 1,
   synthesis.detachDecoder true: the settings the bench pins).
 
-Prints one JSON line: imagesPerSecond, stepMillis (the median), stepTimesMs, parameters (trainable ones of
-the step), maxRssKiB, torch, threads, method, step.
+Prints one JSON line: imagesPerSecond, stepMillis (the median), stepTimesMs, warmupTimesMs (the untimed
+steps, the first with the device's one-time work), parameters (trainable ones of the step), maxRssKiB, torch,
+threads, method, step, device (with its name and TF32 settings on CUDA).
 """
 
 import argparse
@@ -168,9 +169,9 @@ def nt_xent(z1, z2, temperature):
     views = F.normalize(torch.cat([z1, z2]), dim=1)
     count = views.shape[0]
     logits = views @ views.t() / temperature
-    logits = logits.masked_fill(torch.eye(count, dtype=torch.bool), float("-inf"))
+    logits = logits.masked_fill(torch.eye(count, dtype=torch.bool, device=views.device), float("-inf"))
     half = z1.shape[0]
-    positives = torch.cat([torch.arange(half, count), torch.arange(0, half)])
+    positives = torch.cat([torch.arange(half, count), torch.arange(0, half)]).to(views.device)
     return F.cross_entropy(logits, positives)
 
 
@@ -179,7 +180,7 @@ def info_nce(queries, keys, queue, temperature):
     q = F.normalize(queries, dim=1)
     positive = (q * keys).sum(dim=1, keepdim=True)
     logits = torch.cat([positive, q @ queue.t()], dim=1) / temperature
-    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long, device=q.device))
 
 
 def perturb_gaussian(features, mask, sigma, strength):
@@ -204,10 +205,10 @@ def synthesis_loss(model, decoder, centre, perturbation, args):
 class MocoV2:
     """The momentum branch and key queue of SynthPair's createMocoV2 around an online Branch."""
 
-    def __init__(self, online, queue_size, out_dim, momentum):
+    def __init__(self, online, queue_size, out_dim, momentum, device):
         self.online = online
         self.target = copy.deepcopy(online).requires_grad_(False)
-        self.queue = F.normalize(torch.randn(queue_size, out_dim), dim=1)
+        self.queue = F.normalize(torch.randn(queue_size, out_dim, device=device), dim=1)
         self.pointer = 0
         self.momentum = momentum
 
@@ -230,7 +231,7 @@ class MocoV2:
             if value.is_floating_point():
                 value.mul_(self.momentum).add_(online[name], alpha=1 - self.momentum)
         count = min(self.pending.shape[0], self.queue.shape[0])
-        rows = (torch.arange(count) + self.pointer) % self.queue.shape[0]
+        rows = (torch.arange(count, device=self.queue.device) + self.pointer) % self.queue.shape[0]
         self.queue[rows] = self.pending[:count]
         self.pointer = (self.pointer + count) % self.queue.shape[0]
 
@@ -255,6 +256,7 @@ def main():
     parser.add_argument("--pair-temperature", type=float, default=0.2, help="temperature of L_Cp")
     parser.add_argument("--strength", type=float, default=1.0, help="perturbation strength s")
     parser.add_argument("--mask-share", type=float, default=0.25, help="share of h's dimensions masked")
+    parser.add_argument("--device", default="cpu", help="where the step runs: cpu, cuda or cuda:N")
     args = parser.parse_args()
     if args.temperature is None:
         args.temperature = 0.5 if args.method == "simclr" else 0.2
@@ -264,10 +266,13 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out_dim = 128
-    model = Branch(args.arch, args.width, hidden_dim=512, out_dim=out_dim)
+    device = torch.device(args.device)
+    model = Branch(args.arch, args.width, hidden_dim=512, out_dim=out_dim).to(device)
     model.train()
     feature_dim = stage_channels(args.width)[-1] * ARCHITECTURES[args.arch][0].expansion
-    decoder = None if args.step == "encoder" else Decoder(feature_dim, args.size, args.decoder_width)
+    decoder = (
+        None if args.step == "encoder" else Decoder(feature_dim, args.size, args.decoder_width).to(device)
+    )
     if args.step == "decoder":
         # The frozen encoder: evaluation-mode batch norm, no gradients.
         model.eval().requires_grad_(False)
@@ -275,14 +280,19 @@ def main():
     else:
         trained = list(model.parameters()) + (list(decoder.parameters()) if decoder else [])
     optimizer = torch.optim.Adam(trained, lr=1e-3)
-    view1 = torch.randn(args.batch, 3, args.size, args.size)
-    view2 = torch.randn(args.batch, 3, args.size, args.size)
+    view1 = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    view2 = torch.randn(args.batch, 3, args.size, args.size, device=device)
     # The un-augmented centre views, in [0, 1] as the decoder's sigmoid output they are compared with.
-    centre = torch.rand(args.batch, 3, args.size, args.size)
+    centre = torch.rand(args.batch, 3, args.size, args.size, device=device)
     masked = math.floor(args.mask_share * feature_dim)
-    perturbation = (torch.arange(feature_dim) < masked, torch.ones(feature_dim))
+    perturbation = (
+        torch.arange(feature_dim, device=device) < masked,
+        torch.ones(feature_dim, device=device),
+    )
 
-    moco = MocoV2(model, args.queue_size, out_dim, args.momentum) if args.method == "mocov2" else None
+    moco = (
+        MocoV2(model, args.queue_size, out_dim, args.momentum, device) if args.method == "mocov2" else None
+    )
 
     def contrastive_loss():
         # Two forward passes, not one over the concatenated views, so that batch norm sees each view's own
@@ -305,22 +315,37 @@ def main():
         optimizer.step()
         if moco:
             moco.after_step()
+        # Reading the loss waits for the device to finish the step's queued work, the update included.
         return loss.item()
 
+    warmup_times = []
     for _ in range(args.warmup):
+        started = time.perf_counter()
         step()
+        warmup_times.append(time.perf_counter() - started)
     times = []
     for _ in range(args.steps):
         started = time.perf_counter()
         step()
         times.append(time.perf_counter() - started)
     step_seconds = statistics.median(times)
+    on_device = (
+        {
+            "name": torch.cuda.get_device_name(device),
+            # PyTorch's defaults run convolutions in TF32 on GPUs that have it, matrix products in FP32.
+            "cudnnAllowTf32": torch.backends.cudnn.allow_tf32,
+            "matmulAllowTf32": torch.backends.cuda.matmul.allow_tf32,
+        }
+        if device.type == "cuda"
+        else {}
+    )
     print(
         json.dumps(
             {
                 "imagesPerSecond": args.batch / step_seconds,
                 "stepMillis": step_seconds * 1000,
                 "stepTimesMs": [seconds * 1000 for seconds in times],
+                "warmupTimesMs": [seconds * 1000 for seconds in warmup_times],
                 "parameters": sum(p.numel() for p in trained),
                 # Kilobytes on Linux.
                 "maxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -328,6 +353,7 @@ def main():
                 "threads": torch.get_num_threads(),
                 "method": args.method,
                 "step": args.step,
+                "device": {"type": device.type, **on_device},
             }
         )
     )
