@@ -146,12 +146,12 @@ Napi::Value RunPointwise(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// reluGrad(dy, x, dx): dy where x > 0, else dy × 0, and NaN where x is NaN: what TF.js's gradient of Relu,
-// dy × Step(x), computes in two kernels and an intermediate mask.
+// reluGrad(dy, y, dx) with y = relu(x): dy where y > 0 (where x > 0), else dy × 0, and NaN where y (x) is NaN:
+// what TF.js's gradient of Relu, dy × Step(x), computes in two kernels and an intermediate mask.
 Napi::Value RunReluGrad(const Napi::CallbackInfo& info) {
   auto gradient = info[0].As<Napi::Float32Array>();
   const float* dy = floats(gradient);
-  const float* x = floats(info[1]);
+  const float* y = floats(info[1]);
   float* dx = floats(info[2]);
   int64_t size = static_cast<int64_t>(gradient.ElementLength());
   if (info[1].As<Napi::Float32Array>().ElementLength() != gradient.ElementLength() ||
@@ -161,7 +161,7 @@ Napi::Value RunReluGrad(const Napi::CallbackInfo& info) {
 #pragma omp parallel for simd schedule(static) if (size >= parallelThreshold)
   for (int64_t i = 0; i < size; ++i) {
     // x != x is NaN's test written so that the loop vectorises.
-    float mask = x[i] != x[i] ? x[i] : (x[i] > 0.f ? 1.f : 0.f);
+    float mask = y[i] != y[i] ? y[i] : (y[i] > 0.f ? 1.f : 0.f);
     dx[i] = dy[i] * mask;
   }
   return info.Env().Undefined();

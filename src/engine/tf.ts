@@ -4,12 +4,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // The fallback every other backend falls back to, and the one tests compare against.
 import '@tensorflow/tfjs-backend-cpu';
+import { reluGradient } from './backends/onednn/elementwise';
 import { installFreeingBackprop } from './backprop';
 
 // tfjs-backend-cpu greets Node users with advice to install tfjs-node; the backend report already says
 // which backends exist and why each was or was not used, so that banner would only mislead.
 tf.env().set('PROD', true);
 installFreeingBackprop();
+// On every backend, so that each keeps ReLU's output rather than its input for the backward pass.
+tf.registerGradient(reluGradient);
 
 export { tf };
 

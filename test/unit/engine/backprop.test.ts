@@ -147,4 +147,29 @@ describe('the freeing backward pass', () => {
     assert.ok(!kernels.some((name) => name.startsWith('Conv2DBackprop')), kernels.join(' '));
     tf.dispose([x, filter]);
   });
+
+  it("keeps ReLU's output for its gradient, which the next layer keeps anyway, not its input as well", () => {
+    const layers = 12;
+    const x = seeded([64, 256], 9);
+    const weights = Array.from({ length: layers }, (_, layer) =>
+      tf.mul(seeded([256, 256], 200 + layer), 0.1),
+    );
+    let buffersKept = 0;
+    // At the loss, the first node the backward pass visits: everything the forward pass kept is alive.
+    const probe = tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => ({
+      value: tf.clone(input as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => {
+        buffersKept = tf.memory().numDataBuffers;
+        return dy;
+      },
+    })) as (input: tf.Tensor) => tf.Tensor;
+    const buffersBefore = tf.memory().numDataBuffers;
+    const loss = (input: tf.Tensor) =>
+      probe(tf.sum(weights.reduce((activation, weight) => tf.relu(tf.matMul(activation, weight)), input)));
+    tf.dispose(tf.grad(loss)(x));
+    // A buffer a layer (ReLU's output, which the next matMul keeps too) and a few for the loss; keeping
+    // ReLU's input, the matMul's output, would add one a layer.
+    assert.ok(buffersKept - buffersBefore < 1.5 * layers, `${buffersKept - buffersBefore} buffers kept`);
+    tf.dispose([x, ...weights]);
+  });
 });

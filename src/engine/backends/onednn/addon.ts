@@ -61,7 +61,8 @@ export interface OneDnnAddon {
   unary(kind: number, x: Float32Array, y: Float32Array, size: number): void;
   pointwise(kind: number, x: Float32Array, y: Float32Array, alpha: number): void;
   reduce(kind: number, x: Float32Array, y: Float32Array, shapeX: Int32Array, shapeY: Int32Array): void;
-  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** y: ReLU's output, positive exactly where its input is. */
+  reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
   /** offset and scale are empty arrays where the op has none. */
   batchNormInference(
     x: Float32Array,

@@ -125,30 +125,33 @@ function reductionKernel(kernelName: keyof typeof reductionKinds): KernelConfig 
 
 const reluGradKernelName = 'SynthPairReluGrad';
 
-const reluGrad = onlyNativeKernel<{ dy: TensorInfo; x: TensorInfo }>(
+const reluGrad = onlyNativeKernel<{ dy: TensorInfo; y: TensorInfo }>(
   reluGradKernelName,
   ({ inputs, backend }) => {
-    const dx = backend.output(inputs.x.shape);
-    backend.addon.reluGrad(backend.floats(inputs.dy)!, backend.floats(inputs.x)!, dx.values);
+    const dx = backend.output(inputs.y.shape);
+    backend.addon.reluGrad(backend.floats(inputs.dy)!, backend.floats(inputs.y)!, dx.values);
     return dx.info;
   },
 );
 
 /**
  * ReLU's gradient in one pass where the backend has the kernel, instead of TF.js's Step, Cast and Multiply:
- * three passes and two intermediates for each of a ResNet's activations. Elsewhere it is TF.js's own.
+ * three passes and two intermediates for each of a ResNet's activations. It keeps ReLU's output rather than
+ * its input, as PyTorch's in-place ReLU does: the output is positive where the input is, NaN where it is, and
+ * the next layer keeps it anyway, so the batch norm's output before it need not outlive the forward pass (a
+ * third of a ResNet's activations). Elsewhere it composes TF.js's kernels on that output.
  */
 export const reluGradient: GradConfig = {
   kernelName: Relu,
-  inputsToSave: ['x'],
+  outputsToSave: [true],
   gradFunc: (dy, saved) => {
-    const [x] = saved as [Tensor];
+    const [y] = saved as [Tensor];
     const gradient = dy as Tensor;
     return {
       x: () =>
-        x.dtype === 'float32' && gradient.dtype === 'float32' && activeBackendHas(reluGradKernelName)
-          ? (engine().runKernel(reluGradKernelName, { dy: gradient, x }) as Tensor)
-          : mul(gradient, cast(step(x), 'float32')),
+        y.dtype === 'float32' && gradient.dtype === 'float32' && activeBackendHas(reluGradKernelName)
+          ? (engine().runKernel(reluGradKernelName, { dy: gradient, y }) as Tensor)
+          : mul(gradient, cast(step(y), 'float32')),
     };
   },
 };

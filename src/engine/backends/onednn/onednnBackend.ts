@@ -12,7 +12,7 @@ import { isaName, loadOneDnnAddon, type OneDnnAddon } from './addon';
 import { batchNormKernels, batchNormTrainingGradient } from './batchNorm';
 import { convolutionKernels } from './convolution';
 import { dataMovementKernels } from './dataMovement';
-import { elementwiseKernels, reluGradient } from './elementwise';
+import { elementwiseKernels } from './elementwise';
 import { matmulKernels } from './matmul';
 import { OneDnnBackend, oneDnnBackendName } from './nativeKernel';
 import { optimizerKernels } from './optimizerUpdates';
@@ -51,7 +51,6 @@ export function registerOneDnnBackend(addon: OneDnnAddon): string[] {
     registerKernel(config);
   }
   registerGradient(batchNormTrainingGradient);
-  registerGradient(reluGradient);
   registerGradient(upsampleGradient);
   // Priority 0 keeps TF.js from choosing it on its own: the worker picks backends explicitly.
   registerBackend(oneDnnBackendName, () => new OneDnnBackend(addon), 0);
