@@ -97,8 +97,12 @@ class BasicBlock implements Block {
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
-    const residual = this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode);
-    return addShortcut(residual, x, this.shortcut, mode);
+    // In a scope of its own: what the gradient does not keep (each batch norm's output) is freed at the
+    // block's end, as PyTorch frees it, instead of when the whole forward pass returns.
+    return tf.tidy(() => {
+      const residual = this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode);
+      return addShortcut(residual, x, this.shortcut, mode);
+    });
   }
 }
 
@@ -146,9 +150,12 @@ class Bottleneck implements Block {
   }
 
   apply(x: tf.Tensor4D, mode: Mode): tf.Tensor4D {
-    const hidden = tf.relu(this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode));
-    const residual = this.conv3.apply(hidden, mode);
-    return addShortcut(residual, x, this.shortcut, mode);
+    // A scope of its own, as BasicBlock's.
+    return tf.tidy(() => {
+      const hidden = tf.relu(this.conv2.apply(tf.relu(this.conv1.apply(x, mode)), mode));
+      const residual = this.conv3.apply(hidden, mode);
+      return addShortcut(residual, x, this.shortcut, mode);
+    });
   }
 }
 
