@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromiumPath } from '../../integration/run';
 import { repoRoot } from '../../support/paths';
+import { swiftShaderBesideChromium, swiftShaderEnvironment } from '../../support/swiftShader';
 import { parityCases, parityProblems } from '../../support/webgpuParity';
 import type { ParityOutcome } from '../../support/webgpuStepParity';
-
-/**
- * Chromium ships SwiftShader, a Vulkan driver that runs on the CPU, with the Vulkan loader beside it. Pointed
- * at it, Dawn finds a software adapter on a machine without a GPU, so the webgpu backend's training can be
- * checked wherever the webview tests run.
- */
-function swiftShaderBesideChromium(): string | undefined {
-  if (!existsSync(chromiumPath)) return undefined;
-  // Debian's /usr/bin/chromium is a script that starts the binary in /usr/lib/chromium.
-  const folders = [path.dirname(realpathSync(chromiumPath)), '/usr/lib/chromium'];
-  return folders
-    .map((folder) => path.join(folder, 'vk_swiftshader_icd.json'))
-    .find((file) => existsSync(file));
-}
 
 describe('training on webgpu, against the cpu backend', function () {
   // SwiftShader runs every shader on the CPU and compiles each kernel's once: minutes, not seconds.
@@ -32,18 +18,13 @@ describe('training on webgpu, against the cpu backend', function () {
       console.log(`      (skipped: no SwiftShader Vulkan driver beside ${chromiumPath})`);
       return this.skip();
     }
-    const driverFolder = path.dirname(icd);
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', path.join(repoRoot, 'test', 'support', 'webgpuStepParity.ts')],
       {
         cwd: repoRoot,
         maxBuffer: 16 * 2 ** 20,
-        env: {
-          ...process.env,
-          VK_DRIVER_FILES: icd,
-          LD_LIBRARY_PATH: [driverFolder, process.env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter),
-        },
+        env: swiftShaderEnvironment(icd),
       },
     );
     const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!) as ParityOutcome;
