@@ -97,6 +97,10 @@ struct SmallMap {
   // For each (input pixel, output pixel) pair, the tap joining them, or -1.
   std::vector<int64_t> tapOf;
   std::vector<float> dense;
+
+  // The dense matrix's rows (input pixels × channels) and columns (output pixels × channels).
+  int64_t rows() const { return inputPixels * inChannels; }
+  int64_t columns() const { return outputPixels * outChannels; }
 };
 
 bool smallMapSuits(const std::vector<int64_t>& s) {
@@ -121,13 +125,13 @@ SmallMap buildSmallMap(const std::vector<int64_t>& s) {
       }
     }
   }
-  map.dense.assign(map.inputPixels * map.inChannels * map.outputPixels * map.outChannels, 0.f);
+  map.dense.assign(map.rows() * map.columns(), 0.f);
   return map;
 }
 
 // Row (pixel i, channel c), column (pixel o, channel d) of the dense matrix: it holds IC rows of OC per block.
 void spreadFilter(SmallMap& map, const float* filter) {
-  int64_t columns = map.outputPixels * map.outChannels;
+  int64_t columns = map.columns();
   for (int64_t i = 0; i < map.inputPixels; ++i) {
     for (int64_t o = 0; o < map.outputPixels; ++o) {
       int64_t tap = map.tapOf[i * map.outputPixels + o];
@@ -145,7 +149,7 @@ void spreadFilter(SmallMap& map, const float* filter) {
 
 // The filter gradient: each tap's blocks of the dense gradient summed, and zero for taps no pair uses.
 void gatherFilter(const SmallMap& map, float* filter) {
-  int64_t columns = map.outputPixels * map.outChannels;
+  int64_t columns = map.columns();
   int64_t block = map.inChannels * map.outChannels;
   std::fill(filter, filter + map.taps * block, 0.f);
   for (int64_t i = 0; i < map.inputPixels; ++i) {
@@ -183,10 +187,8 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   if (smallMapSuits(sizes)) {
     auto& map = smallMapFor(sizes);
     spreadFilter(map, floats(info[1]));
-    int64_t rows = map.inputPixels * map.inChannels;
-    int64_t columns = map.outputPixels * map.outChannels;
-    sgemm('N', 'N', map.batch, columns, rows, floats(info[0]), rows, map.dense.data(), columns, floats(info[2]),
-          columns);
+    sgemm('N', 'N', map.batch, map.columns(), map.rows(), floats(info[0]), map.rows(), map.dense.data(),
+          map.columns(), floats(info[2]), map.columns());
     return info.Env().Undefined();
   }
   auto& entry = cached(forwards, cacheKey("f", sizes), buildForward, sizes);
@@ -211,10 +213,8 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   if (smallMapSuits(sizes)) {
     auto& map = smallMapFor(sizes);
     spreadFilter(map, floats(info[1]));
-    int64_t rows = map.inputPixels * map.inChannels;
-    int64_t columns = map.outputPixels * map.outChannels;
-    sgemm('N', 'T', map.batch, rows, columns, floats(info[0]), columns, map.dense.data(), columns, floats(info[2]),
-          rows);
+    sgemm('N', 'T', map.batch, map.rows(), map.columns(), floats(info[0]), map.columns(), map.dense.data(),
+          map.columns(), floats(info[2]), map.rows());
     return info.Env().Undefined();
   }
   auto& entry = cached(backwardDatas, cacheKey("d", sizes), buildBackwardData, sizes);
@@ -238,10 +238,8 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   auto sizes = integers(info[3]);
   if (smallMapSuits(sizes)) {
     auto& map = smallMapFor(sizes);
-    int64_t rows = map.inputPixels * map.inChannels;
-    int64_t columns = map.outputPixels * map.outChannels;
-    sgemm('T', 'N', rows, columns, map.batch, floats(info[0]), rows, floats(info[1]), columns, map.dense.data(),
-          columns);
+    sgemm('T', 'N', map.rows(), map.columns(), map.batch, floats(info[0]), map.rows(), floats(info[1]),
+          map.columns(), map.dense.data(), map.columns());
     gatherFilter(map, floats(info[2]));
     return info.Env().Undefined();
   }

@@ -94,7 +94,7 @@ export class OneDnnBackend extends MathBackendCPU {
 
   /** A float32 tensor for a kernel to fill: every native kernel writes each of its outputs' values. */
   output(shape: number[]): { info: TensorInfo; values: Float32Array } {
-    const length = shape.reduce((size, dimension) => size * dimension, 1);
+    const length = sizeOf(shape);
     const values = this.pool.take(length) ?? new Float32Array(length);
     this.reusable.add(values.buffer);
     this.outputBeingMade = values;

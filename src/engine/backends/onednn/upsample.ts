@@ -2,7 +2,6 @@ import {
   engine,
   type GradConfig,
   type KernelConfig,
-  type NamedAttrMap,
   type Tensor,
   type Tensor4D,
   type TensorInfo,
@@ -44,7 +43,7 @@ export const upsampleKernels: readonly KernelConfig[] = [upsample, upsampleGrad]
 export const upsampleGradient: GradConfig = {
   kernelName: upsampleKernelName,
   gradFunc: (dy) => ({
-    x: () => engine().runKernel(upsampleGradKernelName, { dy: dy as Tensor }, {} as NamedAttrMap) as Tensor,
+    x: () => engine().runKernel(upsampleGradKernelName, { dy: dy as Tensor }) as Tensor,
   }),
 };
 
