@@ -64,6 +64,16 @@ void channelSums(const Layout& layout, std::vector<double>& firstSums, std::vect
   }
 }
 
+// Calls write(index, channel) for every value, the rows split among the threads when there are enough.
+template <typename Write>
+void forEachValue(const Layout& layout, Write write) {
+  int64_t channels = layout.channels;
+#pragma omp parallel for schedule(static) if (layout.rows * channels >= normalizationParallelThreshold)
+  for (int64_t row = 0; row < layout.rows; ++row) {
+    for (int64_t c = 0; c < channels; ++c) write(row * channels + c, c);
+  }
+}
+
 // batchNormTrain(x, scale, shift, y, mean, variance, sizes)
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   auto layout = layoutOf(info[6]);
@@ -91,13 +101,7 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     double channelFactor = scale[c] / std::sqrt(channelVariance + layout.epsilon);
     factor[c] = static_cast<float>(channelFactor);
   }
-#pragma omp parallel for schedule(static) if (size >= normalizationParallelThreshold)
-  for (int64_t row = 0; row < layout.rows; ++row) {
-    for (int64_t c = 0; c < channels; ++c) {
-      int64_t index = row * channels + c;
-      y[index] = (x[index] - mean[c]) * factor[c] + shift[c];
-    }
-  }
+  forEachValue(layout, [&](int64_t i, int64_t c) { y[i] = (x[i] - mean[c]) * factor[c] + shift[c]; });
   return info.Env().Undefined();
 }
 
@@ -133,13 +137,9 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     centredFactor[c] = static_cast<float>(-slope);
     constant[c] = static_cast<float>(-gain * dySums[c] / rows);
   }
-#pragma omp parallel for schedule(static) if (size >= normalizationParallelThreshold)
-  for (int64_t row = 0; row < layout.rows; ++row) {
-    for (int64_t c = 0; c < channels; ++c) {
-      int64_t index = row * channels + c;
-      dx[index] = dy[index] * dyFactor[c] + (x[index] - mean[c]) * centredFactor[c] + constant[c];
-    }
-  }
+  forEachValue(layout, [&](int64_t i, int64_t c) {
+    dx[i] = dy[i] * dyFactor[c] + (x[i] - mean[c]) * centredFactor[c] + constant[c];
+  });
   return info.Env().Undefined();
 }
 
