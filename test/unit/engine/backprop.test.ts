@@ -29,15 +29,26 @@ function seeded(shape: number[], seed: number): tf.Tensor {
 }
 
 /**
+ * The identity, whose gradient hands dy on unchanged after calling `onBackward`: where the backward pass is
+ * when it reaches this point shows in what `onBackward` reads.
+ */
+function identityWithGradient(onBackward: () => void): (input: tf.Tensor) => tf.Tensor {
+  return tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => ({
+    value: tf.clone(input as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => {
+      onBackward();
+      return dy;
+    },
+  })) as (input: tf.Tensor) => tf.Tensor;
+}
+
+/**
  * A graph with what a backward pass must get right: a branch that joins again (a residual), a kernel with
  * several outputs of which one is unused, a custom gradient that hands dy on unchanged, a constant that
  * needs no gradient, and a reduction to a scalar.
  */
 function residualGraph(x: tf.Tensor, w: tf.Tensor): tf.Scalar {
-  const passThrough = tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => ({
-    value: tf.clone(input as tf.Tensor),
-    gradFunc: (dy: tf.Tensor) => dy,
-  })) as (input: tf.Tensor) => tf.Tensor;
+  const passThrough = identityWithGradient(() => {});
   const hidden = tf.relu(tf.matMul(x, w));
   const [left, , right] = tf.split(hidden, [3, 2, 3], 1);
   const joined = tf.add(passThrough(tf.mul(left!, right!)), tf.tanh(left!));
@@ -105,13 +116,9 @@ describe('the freeing backward pass', () => {
     /** Live bytes when the walk reaches the first layer, the last node it visits. */
     const bytesAtTheBottom = () => {
       let bytes = 0;
-      const probe = tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => ({
-        value: tf.clone(input as tf.Tensor),
-        gradFunc: (dy: tf.Tensor) => {
-          bytes = tf.memory().numBytes;
-          return dy;
-        },
-      })) as (input: tf.Tensor) => tf.Tensor;
+      const probe = identityWithGradient(() => {
+        bytes = tf.memory().numBytes;
+      });
       const loss = (input: tf.Tensor) =>
         tf.sum(weights.reduce((activation, weight) => tf.tanh(tf.matMul(activation, weight)), probe(input)));
       tf.dispose(tf.grad(loss)(x));
@@ -156,13 +163,9 @@ describe('the freeing backward pass', () => {
     );
     let buffersKept = 0;
     // At the loss, the first node the backward pass visits: everything the forward pass kept is alive.
-    const probe = tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => ({
-      value: tf.clone(input as tf.Tensor),
-      gradFunc: (dy: tf.Tensor) => {
-        buffersKept = tf.memory().numDataBuffers;
-        return dy;
-      },
-    })) as (input: tf.Tensor) => tf.Tensor;
+    const probe = identityWithGradient(() => {
+      buffersKept = tf.memory().numDataBuffers;
+    });
     const buffersBefore = tf.memory().numDataBuffers;
     const loss = (input: tf.Tensor) =>
       probe(tf.sum(weights.reduce((activation, weight) => tf.relu(tf.matMul(activation, weight)), input)));
