@@ -72,7 +72,11 @@ const builds = [
     platform: 'browser',
     format: 'iife',
     target: 'chrome120',
-    entryPoints: { dashboard: 'webview/dashboard/main.ts', heatmapEditor: 'webview/heatmapEditor/main.ts' },
+    entryPoints: {
+      dashboard: 'webview/dashboard/main.ts',
+      heatmapEditor: 'webview/heatmapEditor/main.ts',
+      study: 'webview/study/main.ts',
+    },
     outdir: 'dist/webview',
   },
 ];

@@ -1,21 +1,27 @@
-// Writes the files generated from the experiment config definitions: the JSON schema VS Code validates
-// `*.synthpair.json` with, and docs/config.md. `npm run generate` runs it through generate-manifest.ts;
+// Writes the files generated from the experiment and study definitions: the JSON schemas VS Code validates
+// `*.synthpair.json` and `*.study.json` with, docs/config.md and docs/study-config.md. `npm run generate` runs it through generate-manifest.ts;
 // with `--check` it only reports stale files, which the unit tests rely on.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { experimentJsonSchema } from '../src/shared/config/experiment/jsonSchema';
 import { experimentConfigMarkdown } from '../src/shared/config/experiment/markdown';
+import { studyJsonSchema } from '../src/shared/config/study/jsonSchema';
+import { studyConfigMarkdown } from '../src/shared/config/study/markdown';
 
 const root = path.join(__dirname, '..');
 
 export const experimentSchemaPath = 'media/schema/experiment.schema.json';
 export const configDocsPath = 'docs/config.md';
+export const studySchemaPath = 'media/schema/study.schema.json';
+export const studyDocsPath = 'docs/study-config.md';
 
 /** Each generated file's path relative to the repository root, with the text it must have. */
 export function generatedConfigFiles(): Map<string, string> {
   return new Map([
     [experimentSchemaPath, `${JSON.stringify(experimentJsonSchema(), null, 2)}\n`],
     [configDocsPath, experimentConfigMarkdown()],
+    [studySchemaPath, `${JSON.stringify(studyJsonSchema(), null, 2)}\n`],
+    [studyDocsPath, studyConfigMarkdown()],
   ]);
 }
 

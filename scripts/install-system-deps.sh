@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System packages SynthPair's tests and benchmarks need on Debian 12: Chromium for the webview and
 # integration tests, the Kerberos headers code-server's native build needs, a C++ toolchain and oneDNN for
-# SynthPair's native CPU kernels, patchelf to package oneDNN beside them, and PyTorch as the independent
-# numerical reference. Skips the install when everything is present already.
+# SynthPair's native CPU kernels, patchelf to package oneDNN beside them, PyTorch as the independent
+# numerical reference, and Slurm with munge, slurmdbd and MariaDB for the single-node cluster (with
+# accounting, so that sacct answers) the job-array tests start (test/support/slurmCluster.ts). Skips the install when everything is present already.
 set -euo pipefail
 
-packages=(chromium libkrb5-dev g++ make libdnnl-dev patchelf python3-torch python3-torchvision)
+packages=(chromium libkrb5-dev g++ make libdnnl-dev patchelf python3-torch python3-torchvision
+  slurmctld slurmd slurm-client munge slurmdbd mariadb-server-core mariadb-client-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -5,11 +5,20 @@ import { selectBackend } from '../engine/backends/selectBackend';
 import { embeddingSplits } from '../engine/embed/embedding';
 import { formatBackendReport } from '../shared/backendReportText';
 import { experimentFileSuffix } from '../shared/config/experiment/choices';
+import { type ExecutorKind, executorKinds, studyFileSuffix } from '../shared/config/study/definitions';
 import { type BackendPreference, backendPreference } from '../shared/protocol/backend';
 import { type EmbedCommandOptions, embedCommand } from './embedCommand';
 import { evalCommand } from './evalCommand';
 import { exportCommand } from './exportCommand';
 import { runCommand, UsageError } from './runCommand';
+import {
+  type StudyCommandContext,
+  studyCancelCommand,
+  studyRunCommand,
+  studyStatusCommand,
+  studyTableCommand,
+} from './study/studyCommand';
+import { trialCommand } from './study/trialCommand';
 import { synthesizeCommand } from './synthesizeCommand';
 
 /** Exit codes the CLI promises to scripts and schedulers. */
@@ -216,6 +225,112 @@ only read. Exit codes: 0 written, 1 failed, 2 bad run folder, model or arguments
         process.exitCode = await synthesizeCommand(runDir, { ...options, ...engine() });
       },
     );
+
+  const study = program
+    .command('study')
+    .description(
+      'run conditions × seeds of an experiment from a study file, locally or as a Slurm job array, and tabulate them',
+    )
+    .addHelpText(
+      'after',
+      `
+A study file (*${studyFileSuffix}) names a base experiment, its conditions (one the baseline), seeds and where
+to train. Each trial is an ordinary run folder, <condition>.seed-<seed>, in the study folder. docs/studies.md
+describes the file and the folder.`,
+    );
+  const studyContext = (backend?: BackendPreference): StudyCommandContext => ({
+    node: process.execPath,
+    cliScript: path.join(distDir, 'cli.js'),
+    ...(backend ? { backend } : {}),
+  });
+  const studyFileArgument = `the study file (*${studyFileSuffix})`;
+
+  study
+    .command('run')
+    .description(
+      'train the trials not yet completed: reuse completed ones, resume stopped ones, retry failed ones',
+    )
+    .argument('<study>', studyFileArgument)
+    .addOption(
+      new Option('--executor <kind>', "where to train; the study file's executor.kind by default").choices(
+        executorKinds,
+      ),
+    )
+    .option(
+      '--concurrency <n>',
+      'local executor: trials at once (default: executor.local.concurrency)',
+      (value) => {
+        const parsed = Number(value);
+        if (!Number.isInteger(parsed) || parsed < 1)
+          throw new InvalidArgumentError('expected a whole number ≥ 1');
+        return parsed;
+      },
+    )
+    .option(
+      '--wait',
+      'slurm executor: follow the job array until every trial has ended, then print the table',
+    )
+    .addOption(backendOption())
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 every trial completed (slurm: submitted), 1 a trial failed, 2 bad study file or arguments, 130 stopped (run it again to resume).',
+    )
+    .action(
+      async (
+        file: string,
+        options: {
+          executor?: ExecutorKind;
+          concurrency?: number;
+          wait?: boolean;
+          backend?: BackendPreference;
+        },
+      ) => {
+        process.exitCode = await studyRunCommand(file, options, studyContext(options.backend));
+      },
+    );
+
+  study
+    .command('status')
+    .description(
+      "each trial's state (from its run folder, and from squeue/sacct on Slurm), and the log of each failed one",
+    )
+    .argument('<study>', studyFileArgument)
+    .option('--json', 'print it as one JSON object')
+    .action(async (file: string, options: { json?: boolean }) => {
+      process.exitCode = await studyStatusCommand(file, options, studyContext());
+    });
+
+  study
+    .command('cancel')
+    .description(
+      'stop the local queue and cancel the Slurm job arrays of a study; training trials stop after their current step',
+    )
+    .argument('<study>', studyFileArgument)
+    .action(async (file: string) => {
+      process.exitCode = await studyCancelCommand(file, studyContext());
+    });
+
+  study
+    .command('table')
+    .description(
+      "mean ± std per condition and metric, and each condition's paired difference to the baseline with its 95 % interval",
+    )
+    .argument('<study>', studyFileArgument)
+    .addOption(new Option('--format <format>', 'what to print').choices(['md', 'csv', 'json']).default('md'))
+    .addHelpText('after', '\nAlso writes table.md, table.csv and table.json into the study folder.')
+    .action(async (file: string, options: { format: 'md' | 'csv' | 'json' }) => {
+      process.exitCode = await studyTableCommand(file, options, studyContext());
+    });
+
+  study
+    .command('trial')
+    .description('train one trial of a study: what a local queue or a Slurm array task runs')
+    .argument('<studyDir>', 'the study folder')
+    .argument('<trial>', 'the trial, <condition>.seed-<seed>')
+    .addOption(backendOption())
+    .action(async (studyDir: string, trial: string, options: { backend?: BackendPreference }) => {
+      process.exitCode = await trialCommand(studyDir, trial, { ...options, ...engine() });
+    });
 
   try {
     await program.parseAsync(argv, { from: 'node' });

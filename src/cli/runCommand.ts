@@ -13,12 +13,27 @@ import { formatDiagnostic } from './diagnostics';
 /** A problem with what the user gave (config, arguments, data, run folder): exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  constructor(
+    message: string,
+    /** The config's errors behind it, already printed by file and line: a study records them as the reason. */
+    readonly details: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+function errorsOf(diagnostics: ExperimentInputError['diagnostics']): string[] {
+  return diagnostics
+    .filter((diagnostic) => diagnostic.severity === 'error')
+    .map((diagnostic) => diagnostic.message);
 }
 
 export interface RunCommandOptions {
   out?: string;
   set: string[];
   resume?: string;
+  /** Where relative paths in `set` are resolved: the current folder, as on any command line, unless given. */
+  overridesBase?: string;
   backend?: BackendPreference;
   wasmDir: string;
   version: string;
@@ -74,7 +89,7 @@ async function startOf(configFile: string | undefined, options: RunCommandOption
     configFile,
     text: await readConfigFile(configFile),
     overrides: options.set,
-    overridesBase: process.cwd(),
+    overridesBase: options.overridesBase ?? process.cwd(),
     ...(options.out === undefined ? {} : { out: options.out }),
     runsFolder: path.join(process.cwd(), '.synthpair', 'runs'),
   };
@@ -172,7 +187,7 @@ export async function runCommand(
   const experiment = await resolveExperiment(start).catch((error: unknown) => {
     if (!(error instanceof ExperimentInputError)) throw error;
     printDiagnostics(error.diagnostics);
-    throw new UsageError(error.message);
+    throw new UsageError(error.message, errorsOf(error.diagnostics));
   });
   printDiagnostics(experiment.diagnostics);
 
@@ -218,7 +233,7 @@ export async function runCommand(
   } catch (error) {
     if (!(error instanceof ExperimentInputError)) throw error;
     printDiagnostics(error.diagnostics);
-    throw new UsageError(error.message);
+    throw new UsageError(error.message, errorsOf(error.diagnostics));
   } finally {
     reporter.stop();
     process.off('SIGINT', onSignal);

@@ -21,12 +21,25 @@ const tensorEntry = z.object({
   length: z.int().check(z.nonnegative()),
 });
 
+const epochProgressSchema = z.object({
+  /** Steps of the epoch after `epoch` already trained: a resume skips that many of its batches. */
+  steps: z.int().check(z.nonnegative()),
+  /** Each loss term summed over those steps, in the order they were added, so the epoch's mean comes out the same. */
+  lossSums: z.record(z.string(), z.number()),
+});
+/** How far a stopped run got into the epoch it was training. */
+export type EpochProgress = z.infer<typeof epochProgressSchema>;
+
 const manifestSchema = z.object({
   format: z.literal(1),
+  /** Epochs finished. */
   epoch: z.int().check(z.nonnegative()),
+  /** Optimiser steps taken since the run began. */
   step: z.int().check(z.nonnegative()),
   /** Whatever else the trainer needs to continue exactly: RNG streams, queue position, ... */
   state: z.record(z.string(), z.unknown()),
+  /** Only on a stop checkpoint, saved when the run was asked to stop, wherever in an epoch that was. */
+  epochProgress: z.optional(epochProgressSchema),
   tensors: z.array(tensorEntry),
 });
 export type CheckpointManifest = z.infer<typeof manifestSchema>;
@@ -46,20 +59,30 @@ export interface LoadedCheckpoint {
 }
 
 /**
- * Writes a checkpoint as `<dir>/<name>/{manifest.json, weights.bin}`. The folder is assembled under a
- * temporary name and renamed into place, and only then does `latest.json` point at it: a run killed at any
- * moment leaves the previous checkpoint as the latest complete one.
+ * Writes a checkpoint as `<dir>/<name>/{manifest.json, weights.bin}`: `epoch-0003` after an epoch, or
+ * {@link stopCheckpointName} when `contents.epochProgress` says where in an epoch a stopped run got to. The
+ * folder is assembled under a temporary name and renamed into place, and only then does `latest.json` point
+ * at it: a run killed at any moment leaves the previous checkpoint as the latest complete one.
  */
 export async function saveCheckpoint(
   dir: string,
-  contents: { epoch: number; step: number; state: Record<string, unknown>; tensors: NamedTensor[] },
+  contents: {
+    epoch: number;
+    step: number;
+    state: Record<string, unknown>;
+    epochProgress?: EpochProgress;
+    tensors: NamedTensor[];
+  },
   options: {
+    /** Epoch checkpoints kept; a stop checkpoint neither counts nor outlives the next checkpoint saved. */
     keep: number;
     /** Makes this checkpoint the best one, chosen by this validation figure, before older ones are pruned. */
     best?: Pick<BestCheckpointPointer, 'by' | 'value'>;
   },
 ): Promise<string> {
-  const name = epochFolderName(contents.epoch);
+  const name = contents.epochProgress
+    ? stopCheckpointName(contents.epoch, contents.step)
+    : epochFolderName(contents.epoch);
   await mkdir(dir, { recursive: true });
   const entries: z.infer<typeof tensorEntry>[] = [];
   const chunks: Buffer[] = [];
@@ -85,6 +108,7 @@ export async function saveCheckpoint(
     epoch: contents.epoch,
     step: contents.step,
     state: contents.state,
+    ...(contents.epochProgress ? { epochProgress: contents.epochProgress } : {}),
     tensors: entries,
   };
   await replaceFolderAtomically(dir, name, async (staging) => {
@@ -106,17 +130,21 @@ export async function pointLatestAt(dir: string, name: string): Promise<void> {
 }
 
 /**
- * Keeps the newest `keep` checkpoints, always including the one just written and the best one by validation,
- * and clears abandoned staging.
+ * Keeps the newest `keep` epoch checkpoints, always including the one just written and the best one by
+ * validation; deletes every stop checkpoint but the one just written, as the newer checkpoint supersedes it
+ * as the resume point; and clears abandoned staging.
  */
 async function pruneCheckpoints(dir: string, latest: string, keep: number): Promise<void> {
   const names = (await readdir(dir)).sort();
   const best = (await readBestPointer(dir).catch(() => undefined))?.checkpoint;
-  const complete = names.filter(isCheckpointName);
-  const doomed = complete
-    .filter((entry) => entry !== latest)
-    .slice(0, Math.max(0, complete.length - Math.max(1, keep)))
-    .filter((entry) => entry !== best);
+  const epochCheckpoints = names.filter(isEpochCheckpointName);
+  const doomed = [
+    ...epochCheckpoints
+      .filter((entry) => entry !== latest)
+      .slice(0, Math.max(0, epochCheckpoints.length - Math.max(1, keep)))
+      .filter((entry) => entry !== best),
+    ...names.filter((entry) => isStopCheckpointName(entry) && entry !== latest),
+  ];
   const abandoned = names.filter(
     (entry) => entry.startsWith('.staging-') && !entry.endsWith(`-${process.pid}`),
   );
@@ -155,9 +183,28 @@ export interface CheckpointChoice {
   fallback?: string;
 }
 
-/** Whether `name` is a checkpoint folder's name (`epoch-0003`), and so stays inside `checkpoints/`. */
-export function isCheckpointName(name: string): boolean {
+/**
+ * `epoch-0003-step-000070`: the checkpoint of a run stopped at step 70, after 3 epochs and whatever it had
+ * trained of the fourth. It sorts after `epoch-0003` and before `epoch-0004`, so a plain sort stays chronological.
+ */
+export function stopCheckpointName(epoch: number, step: number): string {
+  return `${epochFolderName(epoch)}-step-${String(step).padStart(6, '0')}`;
+}
+
+function isEpochCheckpointName(name: string): boolean {
   return /^epoch-\d{4,}$/.test(name);
+}
+
+function isStopCheckpointName(name: string): boolean {
+  return /^epoch-\d{4,}-step-\d{6,}$/.test(name);
+}
+
+/**
+ * Whether `name` is a checkpoint folder's name (`epoch-0003`, or a stop checkpoint's `epoch-0003-step-000070`),
+ * and so stays inside `checkpoints/`.
+ */
+export function isCheckpointName(name: string): boolean {
+  return isEpochCheckpointName(name) || isStopCheckpointName(name);
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { experimentFileGlob } from '../shared/config/experiment/choices';
+import { studyFileGlob } from '../shared/config/study/definitions';
 import { registerOpenDashboardCommand } from './dashboard/dashboardCommands';
 import { type DashboardDependencies, DashboardPanel } from './dashboard/dashboardPanel';
 import { ExperimentCodeLensProvider } from './experimentFile/codeLens';
@@ -16,6 +17,12 @@ import { RunController } from './runs/runController';
 import { RunsTreeProvider } from './runs/runsTree';
 import { TrainingStatusBar } from './runs/trainingStatus';
 import { readRunSettings, readWorkerLaunchOptions } from './settings/readSettings';
+import { StudyCatalog } from './studies/studyCatalog';
+import { StudyCli } from './studies/studyCli';
+import { StudyCodeLensProvider } from './studies/studyCodeLens';
+import { registerStudyCommands } from './studies/studyCommands';
+import { StudyDiagnostics } from './studies/studyDiagnostics';
+import { StudyPanel, type StudyPanelDependencies } from './studies/studyPanel';
 import { completeWalkthroughStep, openWalkthroughOnce } from './walkthrough/walkthrough';
 import { registerBackendInfoCommand } from './workers/backendInfoCommand';
 import { EngineService } from './workers/engineService';
@@ -31,11 +38,19 @@ export interface SynthPairApi {
   /** The open SynthPair: Heatmap editors, oldest first. */
   heatmapEditors(): readonly HeatmapEditor[];
   output: vscode.LogOutputChannel;
+  /** The workspace's study files and their trials, and the `synthpair study` processes this window runs. */
+  studies: StudyCatalog;
+  studyCli: StudyCli;
+  /** Where the output of `synthpair study` goes. */
+  studyOutput: vscode.LogOutputChannel;
+  /** The open study panel of a study file. */
+  studyPanel(studyFile: string): StudyPanel | undefined;
   /** How long `activate` took, as the output channel reports it. */
   activationMs: number;
 }
 
 let stopRuns: (() => Promise<void>) | undefined;
+let stopStudies: (() => Promise<void>) | undefined;
 
 export function activate(context: vscode.ExtensionContext): SynthPairApi {
   const activationStarted = performance.now();
@@ -68,7 +83,22 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
   });
   stopRuns = () => controller.dispose();
   const catalog = new RunCatalog();
-  const runsTree = new RunsTreeProvider(catalog, controller);
+  const studies = new StudyCatalog();
+  // The trials are runs too: the catalog reads their folders, so the dashboard can show them.
+  const studyFolders = studies.onDidChange(() => catalog.setStudyFolders(studies.studyFolders()));
+  const studyOutput = vscode.window.createOutputChannel('SynthPair Studies', { log: true });
+  const studyCli = new StudyCli({
+    cliScript: vscode.Uri.joinPath(context.extensionUri, 'dist', 'cli.js').fsPath,
+    launch: () => {
+      const { backend } = launchOptions();
+      // The Node that runs the workers runs the CLI and so the trials it starts.
+      const node = readRunSettings().nodeExecutable || process.execPath;
+      return { node, ...(backend === 'auto' ? {} : { backend }) };
+    },
+    log: (level, message) => studyOutput[level](message),
+  });
+  stopStudies = () => studyCli.dispose();
+  const runsTree = new RunsTreeProvider(catalog, controller, studies);
   const treeView = vscode.window.createTreeView(runsViewId, {
     treeDataProvider: runsTree,
     canSelectMany: true,
@@ -76,6 +106,7 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
   });
   const statusBar = new TrainingStatusBar(controller);
   const codeLens = new ExperimentCodeLensProvider(catalog, controller);
+  const studyCodeLens = new StudyCodeLensProvider(studies);
   // 'changed' fires with every step; the context key and the badge change only when runs start or end.
   let busy = '';
   controller.on('changed', () => {
@@ -99,6 +130,11 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     output,
   };
   const heatmapEditors = HeatmapEditorProvider.register(webviewDependencies);
+  const studyPanelDependencies: StudyPanelDependencies = {
+    extensionUri: context.extensionUri,
+    studies,
+    output,
+  };
   context.subscriptions.push(
     output,
     { dispose: () => engine.dispose() },
@@ -116,6 +152,19 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     registerConfigDiagnostics(engine, { log: (message) => output.warn(message) }),
     heatmapEditors.registration,
     vscode.languages.registerHoverProvider({ pattern: experimentFileGlob }, new ProbeHoverProvider(catalog)),
+    studies,
+    studyFolders,
+    studyOutput,
+    studyCodeLens,
+    vscode.languages.registerCodeLensProvider({ pattern: studyFileGlob }, studyCodeLens),
+    new StudyDiagnostics(),
+    StudyPanel.registerSerializer(studyPanelDependencies),
+    ...registerStudyCommands({
+      studies,
+      cli: studyCli,
+      output: studyOutput,
+      openPanel: (studyFile) => StudyPanel.createOrShow(studyPanelDependencies, studyFile),
+    }),
   );
   const activationMs = performance.now() - activationStarted;
   output.info(`activated in ${activationMs.toFixed(1)} ms`);
@@ -135,10 +184,17 @@ export function activate(context: vscode.ExtensionContext): SynthPairApi {
     currentDashboard: () => DashboardPanel.current,
     heatmapEditors: () => heatmapEditors.provider.editors,
     output,
+    studies,
+    studyCli,
+    studyOutput,
+    studyPanel: (studyFile) => StudyPanel.of(studyFile),
   };
 }
 
-/** Runs stop after their step and record `stopped`, so closing the window never leaves a run to repair. */
+/**
+ * Runs stop after their step and record `stopped`, so closing the window never leaves a run to repair; so do
+ * the trials of the local studies this window started, which Run Study resumes.
+ */
 export async function deactivate(): Promise<void> {
-  await stopRuns?.();
+  await Promise.all([stopRuns?.(), stopStudies?.()]);
 }

@@ -163,11 +163,12 @@ export class BatchWorkerPool implements TrainBatchSource {
     return this.live;
   }
 
-  /** One epoch's batches; each worker builds one while another waits ready for the trainer. */
-  epoch(options: TrainLoaderOptions): AsyncGenerator<TrainBatch> {
+  /** One epoch's batches from `firstBatch` on; each worker builds one while another waits ready for the trainer. */
+  epoch(options: TrainLoaderOptions, firstBatch = 0): AsyncGenerator<TrainBatch> {
     const order = epochOrder(this.set.images.length, options.seed, options.epoch);
     const { batchSize } = options;
-    return prefetchInOrder(trainBatchCount(this.set, batchSize), this.workers.length + 1, (batchIndex) =>
+    const batches = { from: firstBatch, to: trainBatchCount(this.set, batchSize) };
+    return prefetchInOrder(batches, this.workers.length + 1, (batchIndex) =>
       this.request(options, order.slice(batchIndex * batchSize, (batchIndex + 1) * batchSize)),
     );
   }

@@ -91,20 +91,32 @@ export function buildTrainBatch(
  * up (worker threads, shared pixels) is paid once; `dispose` releases it.
  */
 export interface TrainBatchSource {
-  epoch(options: TrainLoaderOptions): AsyncGenerator<TrainBatch>;
+  /**
+   * The epoch's batches from `firstBatch` on, each as the whole epoch would have built it: a run resumed in
+   * the middle of an epoch skips the batches it trained without building them.
+   */
+  epoch(options: TrainLoaderOptions, firstBatch?: number): AsyncGenerator<TrainBatch>;
   dispose(): Promise<void>;
 }
 
 /** One training epoch built on this thread, one batch ahead while the caller works on the current one. */
-export function trainBatches(set: ImageSet, options: TrainLoaderOptions): AsyncGenerator<TrainBatch> {
+export function trainBatches(
+  set: ImageSet,
+  options: TrainLoaderOptions,
+  firstBatch = 0,
+): AsyncGenerator<TrainBatch> {
   const order = epochOrder(set.images.length, options.seed, options.epoch);
-  return prefetchInOrder(trainBatchCount(set, options.batchSize), 1, (batchIndex) =>
+  const batches = { from: firstBatch, to: trainBatchCount(set, options.batchSize) };
+  return prefetchInOrder(batches, 1, (batchIndex) =>
     buildLater(() => buildTrainBatch(set, options, order, batchIndex)),
   );
 }
 
 export function inThreadBatchSource(set: ImageSet): TrainBatchSource {
-  return { epoch: (options) => trainBatches(set, options), dispose: async () => undefined };
+  return {
+    epoch: (options, firstBatch) => trainBatches(set, options, firstBatch),
+    dispose: async () => undefined,
+  };
 }
 
 /** Centre views in dataset order, the last batch possibly short, so every image is evaluated once. */
@@ -131,18 +143,18 @@ export function* evalBatches(set: ImageSet, batchSize: number, imageSize: number
 }
 
 /**
- * Yields the results of `start(0..count-1)` in order, keeping up to `ahead` of them started beyond the one
+ * Yields the results of `start(from..to-1)` in order, keeping up to `ahead` of them started beyond the one
  * handed out, so they are built while the consumer works.
  */
 export async function* prefetchInOrder<T>(
-  count: number,
+  indices: { from: number; to: number },
   ahead: number,
   start: (index: number) => Promise<T>,
 ): AsyncGenerator<T> {
   const started: Promise<T>[] = [];
-  let next = 0;
+  let next = indices.from;
   const topUp = () => {
-    for (; next < count && started.length < ahead; next++) {
+    for (; next < indices.to && started.length < ahead; next++) {
       const result = start(next);
       // A batch may fail before its turn, or after the consumer stopped: it is reported when awaited, if
       // ever, and must not count as an unhandled rejection meanwhile.

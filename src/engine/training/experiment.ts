@@ -148,6 +148,17 @@ async function resolveResume(
   return { config, diagnostics: [], target: { kind: 'resume', run }, start };
 }
 
+/** Whether a stopped, killed or failed run can be resumed; a study restarts one that cannot from scratch. */
+export async function isResumable(runDir: string): Promise<boolean> {
+  return openResumable(runDir).then(
+    () => true,
+    (error: unknown) => {
+      if (error instanceof ExperimentInputError) return false;
+      throw error;
+    },
+  );
+}
+
 async function openResumable(runDir: string): Promise<{ run: RunDirectory; config: ResolvedConfig }> {
   const run = await asInputError(RunDirectory.open(runDir));
   if (run.current.state === 'completed') {

@@ -14,6 +14,7 @@ import { analyse, maskOf, type ProbeSet, perturbationOf, probeSet } from '../ana
 import { latestAnalysis, readMaskCriteria, removeAnalysesAfter, writeAnalysis } from '../analysis/artefacts';
 import {
   chooseCheckpoint,
+  type EpochProgress,
   loadCheckpoint,
   loadLatestCheckpoint,
   pointBestAt,
@@ -53,8 +54,8 @@ const logEverySteps = 10;
 
 /**
  * Trains a run from its resolved config, or continues it from its latest checkpoint. Everything that
- * decides the numbers — data order, augmentation, initial weights — derives from the seed and the epoch, so
- * a resumed run retraces the uninterrupted one.
+ * decides the numbers — data order, augmentation, initial weights, perturbation — derives from the seed, the
+ * epoch and the step, so a resumed run retraces the uninterrupted one, even from the middle of an epoch.
  */
 export async function train(
   config: ResolvedConfig,
@@ -76,7 +77,8 @@ export async function train(
     for (let epoch = startEpoch; epoch < config.train.epochs; epoch++) {
       // A stop asked for while the data loaded or the last epoch's end was worked on takes effect here.
       if ((await stopAsked(hooks)) || (await training.trainEpoch(epoch, batches)) === 'stopped') {
-        return training.stopped(epoch);
+        // Awaited here: the checkpoint it saves reads the models, which `finally` disposes.
+        return await training.stopped(epoch);
       }
       await training.endOfEpoch(epoch + 1);
     }
@@ -159,6 +161,10 @@ function scheduleOf(config: ResolvedConfig, trainSet: ImageSet): Schedule {
 class Training {
   /** Optimiser steps taken since the run began. */
   private step = 0;
+  /** The steps taken by the newest checkpoint, which a resume continues from; 0, as a start from scratch, before one. */
+  private checkpointedStep = 0;
+  /** How far the epoch in training has got; what a stop checkpoint saves. */
+  private epochProgress = epochStart();
   /** The mask and σ of the latest analysis, which L_Cp perturbs with once it is due. */
   private perturbation: Perturbation | undefined;
   private lastEvaluation: EvalRecord | undefined;
@@ -179,11 +185,14 @@ class Training {
     this.pairsWanted = models.decoder !== undefined && config.loss.nu > 0;
   }
 
-  /** Restores the latest checkpoint and forgets what was logged after it; returns the epochs it had done. */
+  /**
+   * Restores the latest checkpoint and forgets what was logged after it; returns the epochs it had done. A
+   * stop checkpoint also says how far into the next epoch the run had got, where its training picks up.
+   */
   async resumeFromCheckpoint(): Promise<number> {
     const latest = await loadLatestCheckpoint(this.run.file('checkpoints'));
     if (!latest) {
-      await forgetAfter(this.run, 0);
+      await forgetAfter(this.run, { epoch: 0, step: 0 });
       this.hooks.log('info', 'no checkpoint yet: starting from the beginning');
       return 0;
     }
@@ -194,40 +203,45 @@ class Training {
       // Readers of the run (pairs, heat maps, eval) then open the same checkpoint as this resume.
       await pointLatestAt(this.run.file('checkpoints'), latest.name);
     }
-    const { epoch, step } = latest.manifest;
+    const { epoch, step, epochProgress } = latest.manifest;
     this.step = step;
-    await this.restoreBest(await forgetAfter(this.run, epoch));
+    this.checkpointedStep = step;
+    this.epochProgress = epochProgress ?? epochStart();
+    await this.restoreBest(await forgetAfter(this.run, { epoch, step }));
     this.perturbation = await savedPerturbation(this.run.dir, this.config, epoch);
-    this.hooks.log('info', `resuming after epoch ${epoch} (step ${step}) from ${latest.name}`);
+    this.hooks.log('info', `resuming ${this.whereIn(epoch)} (step ${step}) from ${latest.name}`);
     return epoch;
   }
 
-  /** Trains the epoch numbered `epoch + 1` and logs its summary, unless the hooks ask to stop first. */
+  /**
+   * Trains the epoch numbered `epoch + 1`, from where {@link epochProgress} says it got to, and logs its
+   * summary, unless the hooks ask to stop first.
+   */
   async trainEpoch(epoch: number, batches: TrainBatchSource): Promise<'finished' | 'stopped'> {
     const { config, schedule } = this;
     const { batchSize, epochs } = config.train;
     const pairsDue = this.pairsWanted && epoch + 1 >= config.synthesis.startEpoch;
-    const epochLosses: Record<string, number> = {};
-    let epochSteps = 0;
+    const progress = this.epochProgress;
     let windowStart = performance.now();
     let windowImages = 0;
-    for await (const batch of batches.epoch({
+    const options = {
       batchSize,
       imageSize: config.data.imageSize,
       seed: config.seed,
       epoch,
       augment: config.augment,
       centreViews: this.models.decoder !== undefined,
-    })) {
+    };
+    for await (const batch of batches.epoch(options, progress.steps)) {
       const { losses, lr } = await this.trainStep(batch, pairsDue);
-      epochSteps++;
+      progress.steps++;
       for (const [name, value] of Object.entries(losses)) {
-        epochLosses[name] = (epochLosses[name] ?? 0) + value;
+        progress.lossSums[name] = (progress.lossSums[name] ?? 0) + value;
       }
       windowImages += batchSize;
       const imagesPerSecond = windowImages / Math.max((performance.now() - windowStart) / 1000, 1e-9);
       const { step } = this;
-      if (step % logEverySteps === 0 || epochSteps === schedule.stepsPerEpoch) {
+      if (step % logEverySteps === 0 || progress.steps === schedule.stepsPerEpoch) {
         const time = new Date().toISOString();
         await this.run.appendMetrics({
           kind: 'step',
@@ -247,7 +261,10 @@ class Training {
         return 'stopped';
       }
     }
-    const meanLosses = Object.entries(epochLosses).map(([name, total]) => [name, total / epochSteps]);
+    const meanLosses = Object.entries(progress.lossSums).map(([name, total]) => [
+      name,
+      total / progress.steps,
+    ]);
     await this.run.appendMetrics({
       kind: 'epoch',
       epoch: epoch + 1,
@@ -256,6 +273,7 @@ class Training {
       losses: Object.fromEntries(meanLosses),
       lr: learningRateAt(this.step - 1, schedule),
     });
+    this.epochProgress = epochStart();
     return 'finished';
   }
 
@@ -305,14 +323,31 @@ class Training {
     }
     if (record) await this.recordEvaluation(record);
     if (last || every(config.checkpoint.everyEpochs) || improved) {
-      await this.checkpointAfter(epochsDone, improved ? record?.validation : undefined);
+      await this.writeCheckpoint(epochsDone, improved ? { bestValidation: record?.validation } : {});
     }
     await this.run.update({ epoch: epochsDone });
   }
 
-  /** The last checkpoint stays the resume point; what the partial epoch logged is dropped on resume. */
-  stopped(epochsDone: number): TrainingOutcome {
+  /**
+   * Saves a stop checkpoint of the last step trained, wherever in an epoch that was, unless the newest
+   * checkpoint already holds it: a run stopped before its time limit or on preemption loses no step.
+   */
+  async stopped(epochsDone: number): Promise<TrainingOutcome> {
+    if (this.step > this.checkpointedStep) {
+      const checkpoint = await this.writeCheckpoint(epochsDone, { epochProgress: this.epochProgress });
+      this.hooks.log(
+        'info',
+        `stopped ${this.whereIn(epochsDone)} (step ${this.step}); ${checkpoint} holds it for --resume`,
+      );
+    }
     return { state: 'stopped', epoch: epochsDone, step: this.step };
+  }
+
+  /** Where training stands, in words, after `epochsDone` epochs and the epoch progress made since. */
+  private whereIn(epochsDone: number): string {
+    const { steps } = this.epochProgress;
+    if (steps === 0) return `after epoch ${epochsDone}`;
+    return `${steps} of ${this.schedule.stepsPerEpoch} steps into epoch ${epochsDone + 1}`;
   }
 
   completed(): TrainingOutcome {
@@ -444,8 +479,14 @@ class Training {
     if (best) await pointBestAt(dir, best.pointer);
   }
 
-  /** Saves the state after `epochsDone` epochs, as the new best checkpoint when `bestValidation` is given. */
-  private async checkpointAfter(epochsDone: number, bestValidation?: ValidationFigures): Promise<void> {
+  /**
+   * Saves the state after `epochsDone` epochs and `epochProgress` into the next, when given, as a stop
+   * checkpoint; as the new best checkpoint when `bestValidation` is given. Returns the checkpoint's name.
+   */
+  private async writeCheckpoint(
+    epochsDone: number,
+    { bestValidation, epochProgress }: { bestValidation?: ValidationFigures; epochProgress?: EpochProgress },
+  ): Promise<string> {
     const { keep } = this.config.checkpoint;
     const by = this.config.eval.validation.metric;
     const best = bestValidation && { by, value: bestValidation[by] };
@@ -455,25 +496,38 @@ class Training {
         epoch: epochsDone,
         step: this.step,
         state: {},
+        ...(epochProgress ? { epochProgress } : {}),
         tensors: this.models.state().map(([name, tensor]) => ({ name, tensor })),
       },
       { keep: keep === 0 ? Number.MAX_SAFE_INTEGER : keep, ...(best ? { best } : {}) },
     );
+    this.checkpointedStep = this.step;
     if (best) this.best = { pointer: { checkpoint, epoch: epochsDone, ...best }, validation: bestValidation };
+    return checkpoint;
   }
 }
 
+/** Where an epoch's training stands before its first step. */
+function epochStart(): EpochProgress {
+  return { steps: 0, lossSums: {} };
+}
+
 /**
- * Drops what was logged and analysed after the checkpoint a run resumes from, so its history reads as one
- * run. The analysis at `epoch` itself stays: it is the one taken after the checkpoint's epoch, or before
- * training when no checkpoint exists. Returns the evaluations kept.
+ * Drops what was logged and analysed after the checkpoint a run resumes from, which holds `epoch` epochs
+ * and `step` steps, so its history reads as one run. Step records up to the checkpoint's step stay, those of
+ * a stop checkpoint's unfinished epoch too; evaluations and analyses come only at the end of an epoch. The
+ * analysis at `epoch` itself stays: it is the one taken after the checkpoint's epoch, or before training
+ * when no checkpoint exists. Returns the evaluations kept.
  */
-async function forgetAfter(run: RunDirectory, epoch: number): Promise<EvalRecord[]> {
+async function forgetAfter(
+  run: RunDirectory,
+  { epoch, step }: { epoch: number; step: number },
+): Promise<EvalRecord[]> {
   await removeAnalysesAfter(run.dir, epoch);
   const metrics = await run.readMetrics();
   await rewriteJsonLines(
     run.file('metrics'),
-    metrics.records.filter((record) => record.epoch <= epoch),
+    metrics.records.filter((record) => record.step <= step),
   );
   const kept = (await run.readEvals()).records.filter((record) => record.epoch <= epoch);
   await rewriteJsonLines(run.file('eval'), kept);

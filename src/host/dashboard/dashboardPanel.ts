@@ -236,11 +236,14 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
     this.panel.title = name ? `SynthPair: ${name}${this.locked ? ' 🔒' : ''}` : 'SynthPair Dashboard';
   }
 
+  /** The experiment's runs and its studies' trials, newest first: a trial is a run of the experiment too. */
   private runsOfConfig(): readonly RunSummary[] {
     const configFile = this.configFile;
-    return configFile
-      ? this.dependencies.catalog.runs.filter((run) => run.status.configFile === configFile)
-      : [];
+    if (!configFile) return [];
+    const { runs, trialRuns } = this.dependencies.catalog;
+    return [...runs, ...trialRuns]
+      .filter((run) => run.status.configFile === configFile)
+      .sort((a, b) => b.status.startedAt.localeCompare(a.status.startedAt));
   }
 
   private async sendEverything(): Promise<void> {
@@ -349,7 +352,7 @@ export class DashboardPanel extends HostedWebview<DashboardToHost, HostToDashboa
 
   /** Whether a process trains the run now: the worker cannot redraw it, as its weights change under it. */
   private isTraining(runDir: string): boolean {
-    const summary = this.dependencies.catalog.runs.find((run) => run.dir === runDir);
+    const summary = this.dependencies.catalog.findRun(runDir);
     return this.dependencies.controller.owns(runDir) || summary?.livePid !== undefined;
   }
 

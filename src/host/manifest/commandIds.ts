@@ -55,12 +55,33 @@ export const commandDefinitions = {
     icon: '$(refresh)',
   },
   showBackendInfo: { id: 'synthpair.showBackendInfo', title: 'Show Backend Info', category: 'SynthPair' },
+  runStudy: { id: 'synthpair.runStudy', title: 'Run Study', category: 'SynthPair', icon: '$(play)' },
+  cancelStudy: {
+    id: 'synthpair.cancelStudy',
+    title: 'Cancel Study',
+    category: 'SynthPair',
+    icon: '$(debug-stop)',
+  },
+  openStudyPanel: {
+    id: 'synthpair.openStudyPanel',
+    title: 'Open Study Panel',
+    category: 'SynthPair',
+    icon: '$(table)',
+  },
+  exportStudyTable: {
+    id: 'synthpair.exportStudyTable',
+    title: 'Export Study Table…',
+    category: 'SynthPair',
+    icon: '$(export)',
+  },
 } as const;
 
 /** Context keys the manifest's `when` clauses read; the host sets them. */
 export const contextKeys = {
   /** Absolute paths of the experiment files with a run training or queued. */
   busyConfigs: 'synthpair.busyConfigs',
+  /** Absolute paths of the study files with a trial queued or training, or a `study run` starting. */
+  activeStudies: 'synthpair.activeStudies',
   /**
    * Steps of the first-run walkthrough done in this window, which its completion events read (VS Code then
    * remembers the step as done): a run trained a step, the dashboard opened, a mask threshold was written

@@ -1,5 +1,6 @@
 import { experimentFileSuffix } from '../../shared/config/experiment/choices';
 import { settingDefinitions, settingsSection } from '../../shared/config/settings';
+import { studyFileSuffix } from '../../shared/config/study/definitions';
 import { commandDefinitions, contextKeys } from './commandIds';
 import { walkthroughContributions } from './walkthrough';
 
@@ -10,15 +11,23 @@ const viewContainerId = 'synthpair';
 
 const isExperimentFile = `resourceFilename =~ /${experimentFileSuffix.replaceAll('.', '\\.')}$/`;
 const isBusy = `resourcePath in ${contextKeys.busyConfigs}`;
+const isStudyFile = `resourceFilename =~ /${studyFileSuffix.replaceAll('.', '\\.')}$/`;
+const isActiveStudy = `resourcePath in ${contextKeys.activeStudies}`;
 
 /** `viewItem` values of the Runs view's nodes, which its menus match. */
 export const runsViewItems = {
   config: 'config',
   queued: 'queued',
   run: (state: string, live: boolean) => `run.${state}${live ? '.live' : ''}`,
+  study: (active: boolean) => (active ? 'study.active' : 'study'),
+  invalidStudy: 'study.invalid',
+  condition: 'condition',
+  /** `.run` when the trial has a run folder, which the dashboard can show. */
+  trial: (state: string, hasRun: boolean) => `trial.${state}${hasRun ? '.run' : ''}`,
 } as const;
 
 const { runExperiment, stopRun, resumeRun, openDashboard, revealRunFolder, deleteRun } = commandDefinitions;
+const { runStudy, cancelStudy, openStudyPanel, exportStudyTable } = commandDefinitions;
 
 type SettingDefinition = (typeof settingDefinitions)[keyof typeof settingDefinitions] & {
   restricted?: boolean;
@@ -51,7 +60,10 @@ export function manifestContributions() {
     },
     // The schema lets comments and trailing commas through (VS Code's `allowComments`), so the files need
     // no `jsonc` language association.
-    jsonValidation: [{ fileMatch: `*${experimentFileSuffix}`, url: './media/schema/experiment.schema.json' }],
+    jsonValidation: [
+      { fileMatch: `*${experimentFileSuffix}`, url: './media/schema/experiment.schema.json' },
+      { fileMatch: `*${studyFileSuffix}`, url: './media/schema/study.schema.json' },
+    ],
     // Offered by Open With on any image rather than replacing the image preview: most images are not data.
     customEditors: [
       {
@@ -72,7 +84,7 @@ export function manifestContributions() {
     viewsWelcome: [
       {
         view: runsViewId,
-        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *${experimentFileSuffix} file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line.`,
+        contents: `No SynthPair experiments in this workspace yet.\n[New Experiment](command:${commandDefinitions.newExperiment.id})\nAn experiment is a *${experimentFileSuffix} file. Its runs appear here, grouped by experiment, whether they were started from VS Code or from the synthpair command line. A study (*${studyFileSuffix}) compares conditions of an experiment over seeds; it appears here with its trials.`,
       },
     ],
     walkthroughs: walkthroughContributions(),
@@ -90,6 +102,14 @@ export function manifestContributions() {
           when: `${isExperimentFile} && isWorkspaceTrusted`,
           group: '1_run@1',
         },
+        {
+          command: runStudy.id,
+          when: `${isStudyFile} && !(${isActiveStudy}) && isWorkspaceTrusted`,
+          group: 'navigation@1',
+        },
+        { command: cancelStudy.id, when: `${isStudyFile} && ${isActiveStudy}`, group: 'navigation@1' },
+        { command: openStudyPanel.id, when: isStudyFile, group: 'navigation@2' },
+        { command: exportStudyTable.id, when: isStudyFile, group: '1_run@2' },
       ],
       'explorer/context': [
         {
@@ -102,6 +122,13 @@ export function manifestContributions() {
           when: `${isExperimentFile} && isWorkspaceTrusted`,
           group: 'synthpair@2',
         },
+        {
+          command: runStudy.id,
+          when: `${isStudyFile} && !(${isActiveStudy}) && isWorkspaceTrusted`,
+          group: 'synthpair@1',
+        },
+        { command: cancelStudy.id, when: `${isStudyFile} && ${isActiveStudy}`, group: 'synthpair@1' },
+        { command: openStudyPanel.id, when: isStudyFile, group: 'synthpair@2' },
       ],
       'view/title': [
         {
@@ -152,6 +179,31 @@ export function manifestContributions() {
           command: commandDefinitions.compareRuns.id,
           when: `view == ${runsViewId} && viewItem =~ /^run\\./`,
           group: '3_compare@1',
+        },
+        {
+          command: runStudy.id,
+          when: `view == ${runsViewId} && viewItem == study && isWorkspaceTrusted`,
+          group: 'inline@1',
+        },
+        {
+          command: cancelStudy.id,
+          when: `view == ${runsViewId} && viewItem == study.active`,
+          group: 'inline@1',
+        },
+        {
+          command: openStudyPanel.id,
+          when: `view == ${runsViewId} && viewItem =~ /^study(\\.active)?$/`,
+          group: 'inline@2',
+        },
+        {
+          command: exportStudyTable.id,
+          when: `view == ${runsViewId} && viewItem =~ /^study(\\.active)?$/`,
+          group: '2_files@1',
+        },
+        {
+          command: openDashboard.id,
+          when: `view == ${runsViewId} && viewItem =~ /^trial\\..*\\.run$/`,
+          group: 'inline@2',
         },
       ],
     },

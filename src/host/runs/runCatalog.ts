@@ -26,7 +26,9 @@ export class RunCatalog implements vscode.Disposable {
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changeEmitter.event;
   private runsValue: RunSummary[] = [];
+  private trialRunsValue: RunSummary[] = [];
   private configsValue: string[] = [];
+  private studyFoldersValue: string[] = [];
   private watchers: vscode.Disposable[] = [];
   private readonly subscriptions: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -47,6 +49,29 @@ export class RunCatalog implements vscode.Disposable {
 
   get runs(): readonly RunSummary[] {
     return this.runsValue;
+  }
+
+  /**
+   * The runs of the studies' trials, newest first: kept apart from `runs`, since the Runs view lists them
+   * under their study and not under the experiment they override.
+   */
+  get trialRuns(): readonly RunSummary[] {
+    return this.trialRunsValue;
+  }
+
+  /** A run of a runs folder or of a study folder, by its folder. */
+  findRun(dir: string): RunSummary | undefined {
+    return (
+      this.runsValue.find((run) => run.dir === dir) ?? this.trialRunsValue.find((run) => run.dir === dir)
+    );
+  }
+
+  /** The study folders whose trials are read too, as the study catalog finds them. */
+  setStudyFolders(folders: readonly string[]): void {
+    const sorted = [...new Set(folders)].sort();
+    if (sorted.join('\n') === this.studyFoldersValue.join('\n')) return;
+    this.studyFoldersValue = sorted;
+    this.rewatch();
   }
 
   /** Absolute paths of the workspace's experiment files, sorted. */
@@ -93,11 +118,14 @@ export class RunCatalog implements vscode.Disposable {
       this.watchers.push(watcher);
     };
     watch(experimentFileGlob);
-    for (const folder of vscode.workspace.workspaceFolders ?? []) {
-      // A runs folder outside the workspace (an absolute setting) is watched all the same.
-      const runsFolder = vscode.Uri.file(runsFolderOf(folder.uri.fsPath));
-      watch(new vscode.RelativePattern(runsFolder, '*/{run.json,metrics.jsonl,eval.jsonl}'));
-      watch(new vscode.RelativePattern(runsFolder, '*'));
+    const runsFolders = (vscode.workspace.workspaceFolders ?? []).map((folder) =>
+      runsFolderOf(folder.uri.fsPath),
+    );
+    // A runs folder outside the workspace (an absolute setting) is watched all the same.
+    for (const folder of [...runsFolders, ...this.studyFoldersValue]) {
+      const uri = vscode.Uri.file(folder);
+      watch(new vscode.RelativePattern(uri, '*/{run.json,metrics.jsonl,eval.jsonl}'));
+      watch(new vscode.RelativePattern(uri, '*'));
     }
     void this.refresh();
   }
@@ -105,23 +133,29 @@ export class RunCatalog implements vscode.Disposable {
   private async read(): Promise<void> {
     const folders = vscode.workspace.workspaceFolders ?? [];
     const runsFolders = [...new Set(folders.map((folder) => runsFolderOf(folder.uri.fsPath)))];
-    const [runLists, configUris] = await Promise.all([
+    const newestFirst = (lists: RunSummary[][]) =>
+      lists.flat().sort((a, b) => b.status.startedAt.localeCompare(a.status.startedAt));
+    const [runLists, trialRunLists, configUris] = await Promise.all([
       Promise.all(runsFolders.map((folder) => listRuns(folder))),
+      Promise.all(this.studyFoldersValue.map((folder) => listRuns(folder))),
       vscode.workspace.findFiles(experimentFileGlob, '**/{node_modules,.synthpair}/**'),
     ]);
-    const runs = runLists.flat().sort((a, b) => b.status.startedAt.localeCompare(a.status.startedAt));
+    const trialRuns = newestFirst(trialRunLists);
+    // A study whose `out` is a runs folder would otherwise list its trials twice: they belong to the study.
+    const runs = newestFirst(runLists).filter((run) => !trialRuns.some((trial) => trial.dir === run.dir));
     const configs = configUris.map((uri) => uri.fsPath).sort();
     // Timed reads mostly find nothing new; the view and the CodeLens redraw only when something changed.
-    const fingerprint = JSON.stringify([runs, configs]);
+    const fingerprint = JSON.stringify([runs, trialRuns, configs]);
     if (fingerprint !== this.fingerprint) {
       this.fingerprint = fingerprint;
       this.runsValue = runs;
+      this.trialRunsValue = trialRuns;
       this.configsValue = configs;
       this.changeEmitter.fire();
     }
     clearTimeout(this.pollTimer);
     if (!this.disposed) {
-      const live = this.runsValue.some((run) => run.livePid !== undefined);
+      const live = [...this.runsValue, ...this.trialRunsValue].some((run) => run.livePid !== undefined);
       this.pollTimer = setTimeout(() => void this.refresh(), live ? pollMs.whileLive : pollMs.idle);
     }
   }

@@ -31,7 +31,7 @@ function isNode(target: unknown): target is RunsNode {
  * Runs need a trusted workspace: the config chooses files to read and the worker executes code. The
  * explanation is not awaited, so the command answers at once whatever the user does with the message.
  */
-function requireTrust(): boolean {
+export function requireTrust(): boolean {
   if (vscode.workspace.isTrusted) return true;
   const manage = 'Manage Workspace Trust';
   void vscode.window

@@ -4,6 +4,8 @@ import { describeDuration, describeEvaluation, describeLosses } from '../../shar
 import type { RunSummary } from '../../shared/runFolder/runSummary';
 import { commandDefinitions } from '../manifest/commandIds';
 import { runsViewItems } from '../manifest/contributions';
+import type { StudyCatalog } from '../studies/studyCatalog';
+import { type StudyNode, StudyTreeItems } from '../studies/studyTree';
 import type { RunCatalog } from './runCatalog';
 import type { ActiveRun, RunController, RunRequest } from './runController';
 import { onRunsChanged } from './runsChanged';
@@ -14,7 +16,8 @@ export type RunsNode =
   | { kind: 'queue' }
   | { kind: 'queued'; request: RunRequest }
   | { kind: 'starting'; run: ActiveRun }
-  | { kind: 'run'; summary: RunSummary };
+  | { kind: 'run'; summary: RunSummary }
+  | StudyNode;
 
 const stateIcons: Record<RunSummary['state'], vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
@@ -24,23 +27,24 @@ const stateIcons: Record<RunSummary['state'], vscode.ThemeIcon> = {
 };
 
 /**
- * The Runs view: each experiment file with its runs, newest first, runs whose experiment file is not in the
- * workspace apart, and the queue on top. Runs this window trains show their live progress; the others what
- * their folder says, updated as it changes.
+ * The Runs view: each experiment file with its runs, newest first, then each study with its conditions and
+ * their trials, runs whose experiment file is not in the workspace apart, and the queue on top. Runs this
+ * window trains show their live progress; the others what their folder says, updated as it changes.
  */
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vscode.Disposable {
   private readonly changeEmitter = new vscode.EventEmitter<RunsNode | undefined>();
   readonly onDidChangeTreeData = this.changeEmitter.event;
   private readonly subscriptions: vscode.Disposable[];
+  private readonly studyItems: StudyTreeItems;
 
   constructor(
     private readonly catalog: RunCatalog,
     private readonly controller: RunController,
+    studies: StudyCatalog,
   ) {
-    this.subscriptions = [
-      onRunsChanged(catalog, controller, () => this.changeEmitter.fire(undefined), 250),
-      this.changeEmitter,
-    ];
+    this.studyItems = new StudyTreeItems(studies);
+    const changes = onRunsChanged(catalog, controller, () => this.changeEmitter.fire(undefined), 250);
+    this.subscriptions = [changes, studies.onDidChange(() => changes.schedule()), this.changeEmitter];
   }
 
   dispose(): void {
@@ -56,10 +60,15 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
       return [
         ...(this.controller.queued.length > 0 ? [{ kind: 'queue' } as const] : []),
         ...this.catalog.configs.map((file): RunsNode => ({ kind: 'config', file })),
+        ...this.studyItems.roots(),
         ...(hasOther ? [{ kind: 'other' } as const] : []),
       ];
     }
     switch (node.kind) {
+      case 'study':
+      case 'condition':
+      case 'trial':
+        return this.studyItems.children(node);
       case 'queue':
         return this.controller.queued.map((request): RunsNode => ({ kind: 'queued', request }));
       case 'config':
@@ -119,10 +128,17 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
       }
       case 'run':
         return this.runItem(node.summary);
+      case 'study':
+      case 'condition':
+      case 'trial':
+        return this.studyItems.item(node);
     }
   }
 
   getParent(node: RunsNode): RunsNode | undefined {
+    if (node.kind === 'study' || node.kind === 'condition' || node.kind === 'trial') {
+      return this.studyItems.parent(node);
+    }
     if (node.kind === 'queued') return { kind: 'queue' };
     if (node.kind === 'starting' && node.run.request.configFile) {
       return { kind: 'config', file: node.run.request.configFile };

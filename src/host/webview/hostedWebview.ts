@@ -8,7 +8,7 @@ export interface HostedWebviewOptions<ToHost, ToWebview> {
   extensionUri: vscode.Uri;
   output: vscode.LogOutputChannel;
   /** The webview's entry point in scripts/build.mjs, built into dist/webview with the CSS its imports emit. */
-  bundle: 'dashboard' | 'heatmapEditor';
+  bundle: 'dashboard' | 'heatmapEditor' | 'study';
   /** The page's title, which screen readers announce; the tab's title is the panel's. */
   title: string;
   /** Folders the webview may load files from besides the extension's scripts and styles. */

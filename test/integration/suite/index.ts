@@ -16,6 +16,7 @@ const testModules: Array<() => unknown> =
         () => require('./runs.test'),
         () => require('./dashboard.test'),
         () => require('./heatmapEditor.test'),
+        () => require('./study.test'),
       ];
 
 /** Printed last, parsed by test/integration/run.ts into test-results/integration.json. */
@@ -53,7 +54,16 @@ export function run(): Promise<void> {
   if (env.uiKind === UIKind.Web) {
     tagConsole();
   }
-  const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', color: false, timeout: 60_000 });
+  // SYNTHPAIR_SUITE_GREP in the runner's environment, which the extension host inherits, runs only the tests
+  // whose titles match it: one suite while working on it, instead of all of them.
+  const grep = process.env.SYNTHPAIR_SUITE_GREP;
+  const mocha = new Mocha({
+    ui: 'bdd',
+    reporter: 'spec',
+    color: false,
+    timeout: 60_000,
+    ...(grep ? { grep } : {}),
+  });
   // Mocha installs describe/it/... only while loading files itself (addFile + loadFiles). The bundled
   // modules run their describe() calls when required, so the globals have to be in place first.
   mocha.suite.emit('pre-require', globalThis, 'synthpair-integration-suite', mocha);

@@ -74,6 +74,15 @@ describe('batch worker pool', () => {
     }
   });
 
+  it('starts an epoch at a later batch with the batches the whole epoch has there, on workers and in thread', async () => {
+    const epochOptions = { ...options, epoch: 2 };
+    const whole = (await collect(pool.epoch(epochOptions))).map(bytesOf);
+    assert.equal(whole.length, 6);
+    assert.deepEqual((await collect(pool.epoch(epochOptions, 4))).map(bytesOf), whole.slice(4));
+    assert.deepEqual((await collect(trainBatches(set, epochOptions, 4))).map(bytesOf), whole.slice(4));
+    assert.deepEqual(await collect(pool.epoch(epochOptions, 6)), []);
+  });
+
   it("rejects the batch with the worker's error and goes on building later ones", async () => {
     const broken = { ...options, augment: {} as AugmentOptions };
     const order = epochOrder(set.images.length, options.seed, 0);

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadLatestCheckpoint, restoreVariables, saveCheckpoint } from '../../../src/engine/checkpoint';
+import {
+  chooseCheckpoint,
+  type EpochProgress,
+  loadLatestCheckpoint,
+  pointBestAt,
+  restoreVariables,
+  saveCheckpoint,
+} from '../../../src/engine/checkpoint';
 import { buildEncoder } from '../../../src/engine/models/registry';
 import { tf } from '../../../src/engine/tf';
 import { metricsRecord } from '../../../src/shared/protocol/runFiles';
@@ -110,6 +117,53 @@ describe('checkpoints and run files', function () {
     assert.equal(latest?.manifest.step, 30);
     assert.deepEqual(Array.from(latest!.tensors.get('v')!.dataSync()), [1, 2, 3]);
     tf.dispose([values, ...latest!.tensors.values()]);
+  });
+
+  it('keeps a stop checkpoint beside the epoch checkpoints keep promises, until a later checkpoint supersedes it', async () => {
+    const values = tf.tensor1d([1, 2, 3]);
+    const save = (epoch: number, step: number, extra: { epochProgress?: EpochProgress } = {}) =>
+      saveCheckpoint(
+        dir,
+        { epoch, step, state: {}, ...extra, tensors: [{ name: 'v', tensor: values }] },
+        { keep: 2 },
+      );
+    for (const epoch of [1, 2]) await save(epoch, epoch * 4);
+    await pointBestAt(dir, { checkpoint: 'epoch-0001', epoch: 1, by: 'mAP', value: 0.5 });
+    const epochProgress = { steps: 3, lossSums: { contrastive: 12.5, total: 13.25 } };
+    assert.equal(await save(2, 11, { epochProgress }), 'epoch-0002-step-000011');
+    assert.deepEqual((await readdir(dir)).sort(), [
+      'best.json',
+      'epoch-0001',
+      'epoch-0002',
+      'epoch-0002-step-000011',
+      'latest.json',
+    ]);
+    const stopped = await loadLatestCheckpoint(dir);
+    assert.equal(stopped?.name, 'epoch-0002-step-000011');
+    assert.deepEqual(stopped?.manifest.epochProgress, epochProgress);
+    tf.dispose([...stopped!.tensors.values()]);
+
+    // A second stop in the same epoch supersedes the first; so does the next epoch checkpoint.
+    await save(2, 12, { epochProgress: { steps: 4, lossSums: {} } });
+    assert.deepEqual(
+      (await readdir(dir)).filter((entry) => entry.startsWith('epoch-')),
+      ['epoch-0001', 'epoch-0002', 'epoch-0002-step-000012'],
+    );
+    await save(3, 12);
+    assert.deepEqual((await readdir(dir)).sort(), [
+      'best.json',
+      'epoch-0001',
+      'epoch-0002',
+      'epoch-0003',
+      'latest.json',
+    ]);
+    assert.equal((await loadLatestCheckpoint(dir))?.manifest.epochProgress, undefined);
+
+    // Without latest.json, the newest intact checkpoint is found by name: a stop checkpoint sorts between epochs.
+    await save(3, 14, { epochProgress: { steps: 2, lossSums: {} } });
+    await rm(path.join(dir, 'latest.json'));
+    assert.equal((await chooseCheckpoint(dir))?.name, 'epoch-0003-step-000014');
+    tf.dispose(values);
   });
 
   it('refuses a truncated weights file and a model it does not fit', async () => {

@@ -191,15 +191,59 @@ describe('trainer', function () {
   }
 
   /** Resumes a stopped run to the end, in a fresh RunDirectory as a new process would. */
-  async function resumeToEnd(run: RunDirectory, config: ReturnType<typeof tinyConfig>) {
+  async function resumeToEnd(
+    run: RunDirectory,
+    config: ReturnType<typeof tinyConfig>,
+    hooks: TrainerHooks = quiet,
+  ) {
     const reopened = await RunDirectory.open(run.dir);
     const outcome = await train(
       config,
       { run: reopened, cacheFolder: path.join(folder, 'cache'), resume: true },
-      quiet,
+      hooks,
     );
     assert.equal(outcome.state, 'completed');
     return reopened;
+  }
+
+  /** The checkpoint `latest.json` names, and its manifest. */
+  async function latestCheckpoint(run: RunDirectory) {
+    const dir = path.join(run.dir, 'checkpoints');
+    const { checkpoint } = JSON.parse(await readFileText(path.join(dir, 'latest.json'), 'utf8'));
+    const manifest = JSON.parse(await readFileText(path.join(dir, checkpoint, 'manifest.json'), 'utf8'));
+    return { checkpoint, manifest };
+  }
+
+  /**
+   * Trains or resumes `run` with a stop requested during step `stopAt`; returns the outcome, the losses of
+   * every step trained by their step, and what was logged.
+   */
+  async function trainStoppedAt(
+    run: RunDirectory,
+    config: ReturnType<typeof tinyConfig>,
+    resume: boolean,
+    stopAt: number,
+  ) {
+    const stop = stopSignal();
+    const losses = new Map<number, Record<string, number>>();
+    const logged: string[] = [];
+    const trainedAfterRequest: number[] = [];
+    const outcome = await train(
+      config,
+      { run, cacheFolder: path.join(folder, 'cache'), resume },
+      {
+        ...quiet,
+        log: (_level, message) => logged.push(message),
+        progress: (progress) => {
+          if (losses.has(stopAt)) trainedAfterRequest.push(progress.step);
+          losses.set(progress.step, progress.losses);
+          if (progress.step === stopAt) stop.request();
+        },
+        shouldStop: stop.shouldStop,
+      },
+    ).finally(stop.close);
+    assert.deepEqual(trainedAfterRequest, [], 'steps trained after the one during which the stop arrived');
+    return { outcome, losses, logged };
   }
 
   /** Everything a run leaves but wall-clock times and speeds: records, analysis arrays and grids, weights. */
@@ -250,31 +294,93 @@ describe('trainer', function () {
     assert.equal(seen, true);
   });
 
-  it('stops at the end of the step during which the request arrived, and resumes to the uninterrupted run', async () => {
+  it('stops at the end of the step during which the request arrived, checkpoints it, and resumes from it to the uninterrupted run', async () => {
     const { config, run } = await newRun('stopped-mid-epoch', 3);
-    const stop = stopSignal();
-    const trainedAfterRequest: number[] = [];
-    let requested = false;
     // Four steps per epoch: the request comes in during step 6, in the middle of the second epoch.
-    const outcome = await train(
-      config,
-      { run, cacheFolder: path.join(folder, 'cache'), resume: false },
-      {
-        ...quiet,
-        progress: ({ step }) => {
-          if (requested) trainedAfterRequest.push(step);
-          if (step === 6) {
-            stop.request();
-            requested = true;
-          }
-        },
-        shouldStop: stop.shouldStop,
-      },
-    ).finally(stop.close);
-    assert.deepEqual(trainedAfterRequest, [], 'steps trained after the one during which the stop arrived');
-    assert.deepEqual(outcome, { state: 'stopped', epoch: 1, step: 6 });
+    const stopped = await trainStoppedAt(run, config, false, 6);
+    assert.deepEqual(stopped.outcome, { state: 'stopped', epoch: 1, step: 6 });
     const stoppedAt = (await RunDirectory.open(run.dir)).current;
     assert.equal(stoppedAt.epoch, 1);
+    const { checkpoint, manifest } = await latestCheckpoint(run);
+    assert.equal(checkpoint, 'epoch-0001-step-000006');
+    assert.equal(manifest.epoch, 1);
+    assert.equal(manifest.step, 6);
+    // The sums the second epoch's summary will average, added in the order of its steps.
+    const [fifth, sixth] = [stopped.losses.get(5)!, stopped.losses.get(6)!];
+    assert.deepEqual(manifest.epochProgress, {
+      steps: 2,
+      lossSums: Object.fromEntries(Object.keys(fifth).map((name) => [name, 0 + fifth[name]! + sixth[name]!])),
+    });
+    assert.ok(
+      stopped.logged.includes(
+        'stopped 2 of 4 steps into epoch 2 (step 6); epoch-0001-step-000006 holds it for --resume',
+      ),
+      stopped.logged.join('\n'),
+    );
+
+    const resumedLog: string[] = [];
+    const resumedSteps: number[] = [];
+    const resumed = await resumeToEnd(run, config, {
+      ...quiet,
+      log: (_level, message) => resumedLog.push(message),
+      progress: ({ step }) => resumedSteps.push(step),
+    });
+    assert.ok(
+      resumedLog.includes('resuming 2 of 4 steps into epoch 2 (step 6) from epoch-0001-step-000006'),
+      resumedLog.join('\n'),
+    );
+    assert.deepEqual(resumedSteps, [7, 8, 9, 10, 11, 12]);
+    // The same files as the uninterrupted run: the stop checkpoint went once epoch 2's was saved.
+    await assertRetraces(resumed);
+  });
+
+  it('resumes from a stop after the last step of an epoch, and from a stop checkpoint again after a crash, keeping the step records logged before it', async () => {
+    const { config, run } = await newRun('stopped-repeatedly', 3);
+    // Step 8 ends the second epoch: its summary, evaluation and checkpoint are left to the resume.
+    const atEpochEnd = await trainStoppedAt(run, config, false, 8);
+    assert.deepEqual(atEpochEnd.outcome, { state: 'stopped', epoch: 1, step: 8 });
+    assert.equal((await latestCheckpoint(run)).manifest.epochProgress.steps, 4);
+    assert.deepEqual(
+      (await run.readMetrics()).records.map(({ kind, step }) => [kind, step]),
+      [
+        ['step', 4],
+        ['epoch', 4],
+        ['step', 8],
+      ],
+    );
+
+    // Step 10 is logged in the middle of the third epoch, before the stop during step 11.
+    const midEpoch = await trainStoppedAt(await RunDirectory.open(run.dir), config, true, 11);
+    assert.deepEqual(midEpoch.outcome, { state: 'stopped', epoch: 2, step: 11 });
+    assert.deepEqual(
+      (await readdir(path.join(run.dir, 'checkpoints'))).filter((name) => name.startsWith('epoch-')),
+      ['epoch-0001', 'epoch-0002', 'epoch-0002-step-000011'],
+    );
+
+    // A crash after step 12 was logged, before the checkpoint of the third epoch.
+    await assert.rejects(
+      train(
+        config,
+        { run: await RunDirectory.open(run.dir), cacheFolder: path.join(folder, 'cache'), resume: true },
+        {
+          ...quiet,
+          progress: ({ step }) => {
+            if (step === 12) throw new Error('crashed');
+          },
+        },
+      ),
+      /crashed/,
+    );
+    assert.deepEqual(
+      (await run.readMetrics()).records
+        .filter(({ epoch }) => epoch === 3)
+        .map(({ kind, step }) => [kind, step]),
+      [
+        ['step', 10],
+        ['step', 12],
+      ],
+    );
+    assert.equal((await latestCheckpoint(run)).checkpoint, 'epoch-0002-step-000011');
     await assertRetraces(await resumeToEnd(run, config));
   });
 

@@ -167,6 +167,8 @@ describe('dashboard host: what a refresh reads while a run trains', () => {
           get runs() {
             return catalog.runs;
           },
+          trialRuns: [],
+          findRun: (dir: string) => catalog.runs.find((run) => run.dir === dir),
           onDidChange: catalog.changed.event,
         },
         controller,

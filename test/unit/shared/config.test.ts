@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { experimentSchemaPath, staleConfigFiles } from '../../../scripts/generate-config-docs';
+import {
+  experimentSchemaPath,
+  staleConfigFiles,
+  studySchemaPath,
+} from '../../../scripts/generate-config-docs';
 import { keyPaths } from '../../../src/shared/config/experiment/definitions';
 import type { LeafKey } from '../../../src/shared/config/experiment/keys';
 import {
@@ -448,12 +452,13 @@ describe('experiment config', () => {
       assert.deepEqual(staleConfigFiles(), []);
     });
 
-    it('contribute the schema to VS Code for *.synthpair.json', () => {
+    it('contribute the schemas to VS Code for *.synthpair.json and *.study.json', () => {
       const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
         contributes: { jsonValidation: { fileMatch: string; url: string }[] };
       };
       assert.deepEqual(manifest.contributes.jsonValidation, [
         { fileMatch: '*.synthpair.json', url: `./${experimentSchemaPath}` },
+        { fileMatch: '*.study.json', url: `./${studySchemaPath}` },
       ]);
     });
 

@@ -543,7 +543,7 @@ export const experimentDefinition = group(
       nu: number(0, 1000, 1, 'ν, the weight of the synthesized-pair loss L_Cp.'),
     }),
     checkpoint: group(
-      'Checkpoints of weights, optimizer state, epoch and random state, from which a run resumes.',
+      'Checkpoints of weights, optimizer state and the epoch and step, from which a run resumes to the numbers of an uninterrupted one (the random streams are recomputed from the seed, epoch, step and image). A run asked to stop also checkpoints the step it stopped after, and resumes from there.',
       {
         everyEpochs: integer(
           1,

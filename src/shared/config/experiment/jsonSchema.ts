@@ -2,7 +2,7 @@ import { experimentFileSuffix } from './choices';
 import { experimentDefinition } from './definitions';
 import type { KeyDefinition } from './keys';
 
-type JsonSchema = Record<string, unknown>;
+export type JsonSchema = Record<string, unknown>;
 
 /**
  * The JSON schema of `*.synthpair.json`, contributed through `jsonValidation` so VS Code itself gives
@@ -27,7 +27,8 @@ export function experimentJsonSchema(): JsonSchema {
   };
 }
 
-function schemaOf(definition: KeyDefinition): JsonSchema {
+/** The schema of one key of the experiment, leaf or group: a study's overrides offer the leaves' schemas. */
+export function schemaOf(definition: KeyDefinition): JsonSchema {
   const documentation = {
     description: plainText(definition.description),
     markdownDescription: definition.description,
@@ -94,6 +95,6 @@ function defaultOf(value: string | undefined): JsonSchema {
 }
 
 /** Hovers outside VS Code show `description` verbatim, so it drops the markdown emphasis and code marks. */
-function plainText(markdown: string): string {
+export function plainText(markdown: string): string {
   return markdown.replace(/[`*]/g, '');
 }
