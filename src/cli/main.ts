@@ -5,7 +5,13 @@ import { selectBackend } from '../engine/backends/selectBackend';
 import { embeddingSplits } from '../engine/embed/embedding';
 import { formatBackendReport } from '../shared/backendReportText';
 import { experimentFileSuffix } from '../shared/config/experiment/choices';
-import { type ExecutorKind, executorKinds, studyFileSuffix } from '../shared/config/study/definitions';
+import {
+  type ExecutorKind,
+  executorKinds,
+  type StudyCheckpoint,
+  studyCheckpoints,
+  studyFileSuffix,
+} from '../shared/config/study/definitions';
 import { type BackendPreference, backendPreference } from '../shared/protocol/backend';
 import { type EmbedCommandOptions, embedCommand } from './embedCommand';
 import { evalCommand } from './evalCommand';
@@ -317,10 +323,21 @@ describes the file and the folder.`,
     )
     .argument('<study>', studyFileArgument)
     .addOption(new Option('--format <format>', 'what to print').choices(['md', 'csv', 'json']).default('md'))
-    .addHelpText('after', '\nAlso writes table.md, table.csv and table.json into the study folder.')
-    .action(async (file: string, options: { format: 'md' | 'csv' | 'json' }) => {
-      process.exitCode = await studyTableCommand(file, options, studyContext());
-    });
+    .addOption(
+      new Option(
+        '--checkpoint <which>',
+        "whose figures: best (chosen by validation) or last; the study file's checkpoint by default",
+      ).choices(studyCheckpoints),
+    )
+    .addHelpText(
+      'after',
+      "\nAlso writes table.md, table.csv and table.json into the study folder (of the study file's checkpoint).",
+    )
+    .action(
+      async (file: string, options: { format: 'md' | 'csv' | 'json'; checkpoint?: StudyCheckpoint }) => {
+        process.exitCode = await studyTableCommand(file, options, studyContext());
+      },
+    );
 
   study
     .command('trial')

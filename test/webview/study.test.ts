@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Browser, Locator } from 'playwright-core';
 import type { StudyMetric } from '../../src/shared/config/study/definitions';
-import type { StudyManifest, TrialState } from '../../src/shared/protocol/studyFiles';
+import type { TrialState } from '../../src/shared/protocol/studyFiles';
 import type { HostToStudyPanel, StudyTrialView } from '../../src/shared/protocol/studyPanel';
 import { differenceMethod, studyTable, type TrialFigures } from '../../src/shared/study/table';
+import { studyManifestOf } from '../support/studyManifest';
 import {
   assertBundleBuilt,
   assertNoErrors,
@@ -26,25 +27,14 @@ const conditions = [
 ];
 const seeds = [1, 2, 3];
 
-const manifest: StudyManifest = {
-  format: 1,
+const manifest = studyManifestOf({
   name: 'mask-ablation',
   studyFile,
   experimentFile: '/home/ada/cub/cub.synthpair.json',
-  updatedAt: '2025-03-02T09:14:00.000Z',
   metrics,
-  checkpoint: 'best',
-  seeds,
   conditions,
-  trials: conditions.flatMap((condition) =>
-    seeds.map((seed) => ({
-      id: `${condition.id}.seed-${seed}`,
-      condition: condition.id,
-      seed,
-      overrides: [`seed=${seed}`],
-    })),
-  ),
-};
+  seeds,
+});
 
 /**
  * What each trial of the study has reached, on Slurm: SynthPair beats SimCLR on kNN top-1 on both seeds

@@ -215,7 +215,7 @@ describe('dashboard in a real VS Code workbench', function () {
         .filter((line) => line.trim() !== '');
       const unexpected = listing.filter(
         (file) =>
-          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/((schema|walkthrough)\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/(synthpair_onednn\.(node|unavailable\.txt)|lib(dnnl|gomp|OpenCL)\.so\.\d)|dist\/webview\/\w+\.js|dist\/node_modules\/.+)$/.test(
+          !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|media\/((schema|walkthrough)\/)?[\w.-]+|dist\/(extension|worker|batchWorker|cli)\.js|dist\/wasm\/[\w-]+\.wasm|dist\/native\/(synthpair_onednn\.(node|unavailable\.txt)|lib(dnnl|gomp|OpenCL)\.so\.\d)|dist\/webview\/\w+\.(js|css)|dist\/node_modules\/.+)$/.test(
             file,
           ),
       );
@@ -225,6 +225,10 @@ describe('dashboard in a real VS Code workbench', function () {
         'dist/worker.js',
         'dist/batchWorker.js',
         'dist/webview/dashboard.js',
+        // Each webview's layout: without it a panel renders, unstyled.
+        'dist/webview/dashboard.css',
+        'dist/webview/study.js',
+        'dist/webview/study.css',
         'dist/wasm/tfjs-backend-wasm-simd.wasm',
         // The clean machine this runs on has a compiler and oneDNN, so the install built the addon.
         'dist/native/synthpair_onednn.node',
@@ -232,6 +236,7 @@ describe('dashboard in a real VS Code workbench', function () {
         'dist/native/libdnnl.so.2',
         'dist/native/libgomp.so.1',
         'media/schema/experiment.schema.json',
+        'media/schema/study.schema.json',
         'dist/node_modules/sharp/package.json',
         `dist/node_modules/@img/sharp-${process.platform}-${process.arch}/package.json`,
         // The run folder's lock: every run the installed CLI or worker trains takes it.

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExecutorKind } from '../../shared/config/study/definitions';
+import type { ExecutorKind, StudyCheckpoint } from '../../shared/config/study/definitions';
 import type { StudySubmission } from '../../shared/protocol/studyFiles';
 import { isAlive } from '../../shared/runFolder/liveness';
 import { querySlurm, type SlurmSnapshot } from '../../shared/study/slurmQueue';
@@ -48,15 +48,29 @@ async function slurmSnapshot(
 }
 
 /** The study as its folder and its scheduler say, or a {@link UsageError} when it has never run. */
-export async function studyStateOf(loaded: LoadedStudy, env?: NodeJS.ProcessEnv): Promise<StudyState> {
-  const first = await readStudyState(loaded.studyDir);
+export async function studyStateOf(
+  loaded: LoadedStudy,
+  env?: NodeJS.ProcessEnv,
+  checkpoint?: StudyCheckpoint,
+): Promise<StudyState> {
+  const first = await readStudyState(loaded.studyDir, {
+    ...(checkpoint ? { checkpoint } : {}),
+    plan: loaded.plan,
+  });
   if (!first) {
     throw new UsageError(
       `${loaded.file}: has not run yet (no ${path.join(loaded.studyDir, 'study.json')}); start it with synthpair study run`,
     );
   }
   const snapshot = await slurmSnapshot(first.submissions, env);
-  return snapshot.size > 0 ? ((await readStudyState(loaded.studyDir, snapshot)) ?? first) : first;
+  if (snapshot.size === 0) return first;
+  return (
+    (await readStudyState(loaded.studyDir, {
+      slurm: snapshot,
+      ...(checkpoint ? { checkpoint } : {}),
+      plan: loaded.plan,
+    })) ?? first
+  );
 }
 
 /**
@@ -268,12 +282,11 @@ export async function studyCancelCommand(file: string, context: StudyCommandCont
 /** `synthpair study table`: the table of the trials completed so far, written beside them and printed. */
 export async function studyTableCommand(
   file: string,
-  options: { format: 'md' | 'csv' | 'json' },
+  options: { format: 'md' | 'csv' | 'json'; checkpoint?: StudyCheckpoint },
   context: StudyCommandContext,
 ): Promise<number> {
   const loaded = await loadStudy(file, say);
-  const state = await studyStateOf(loaded, context.env);
-  await writeTables(state);
+  const state = await studyStateOf(loaded, context.env, options.checkpoint);
   const text =
     options.format === 'json'
       ? `${JSON.stringify(state.table, null, 2)}\n`
@@ -281,6 +294,10 @@ export async function studyTableCommand(
         ? tableCsv(state.table)
         : tableMarkdown(state.table);
   process.stdout.write(text);
-  say(`written to ${path.join(state.studyDir, 'table.{md,csv,json}')}`);
+  // The files beside the trials are the study's own table, of the checkpoint its file names.
+  if (state.table.checkpoint === loaded.study.checkpoint) {
+    await writeTables(state);
+    say(`written to ${path.join(state.studyDir, 'table.{md,csv,json}')}`);
+  }
   return 0;
 }

@@ -226,7 +226,7 @@ export class StudyCatalog implements vscode.Disposable {
 
   /** The study folder's state, with Slurm asked again where its answer may have changed. */
   private async readState(studyDir: string, tracked: Tracked): Promise<StudyState | undefined> {
-    const state = await readStudyState(studyDir, tracked.slurm);
+    const state = await readStudyState(studyDir, { slurm: tracked.slurm });
     const jobIds = [
       ...new Set(
         (state?.submissions ?? []).flatMap((submission) =>
@@ -240,7 +240,7 @@ export class StudyCatalog implements vscode.Disposable {
     tracked.slurm = await this.askSlurm(jobIds);
     tracked.askedJobs = new Set(jobIds);
     tracked.askedAt = Date.now();
-    return (await readStudyState(studyDir, tracked.slurm)) ?? state;
+    return (await readStudyState(studyDir, { slurm: tracked.slurm })) ?? state;
   }
 
   /** A watcher per study folder: the trials' run files, the manifest and the submissions. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
-import type { StudyMetric } from '../config/study/definitions';
+import type { StudyCheckpoint, StudyMetric } from '../config/study/definitions';
 import type { EvalRecord } from '../protocol/runFiles';
 import type { StudyManifest, StudySubmission, TrialAttempt, TrialState } from '../protocol/studyFiles';
 import { isAlive } from '../runFolder/liveness';
@@ -67,15 +67,28 @@ export function figuresOfRecord(record: EvalRecord, checkpoint: StudyManifest['c
 
 /**
  * A study as its folder and its scheduler tell it: each trial's state and, once completed, figures, and the
- * table of those completed so far. Undefined when the folder holds no study yet. `slurm` is what squeue and
- * sacct said of the study's arrays; without it a trial on Slurm is judged by its run folder alone.
+ * table of those completed so far. Undefined when the folder holds no study yet.
  */
+export interface StudyStateOptions {
+  /** What squeue and sacct said of the study's arrays; without it a trial on Slurm is judged by its run folder. */
+  slurm?: SlurmSnapshot;
+  /** The checkpoint whose figures to report, when not the one the study file names. */
+  checkpoint?: StudyCheckpoint;
+  /**
+   * The study file's plan as it reads now, when it parses: trials added since the last `study run` show as
+   * pending and new labels show at once. Without it, the plan the last `study run` wrote.
+   */
+  plan?: Omit<StudyManifest, 'updatedAt'>;
+}
+
 export async function readStudyState(
   studyDir: string,
-  slurm: SlurmSnapshot = new Map(),
+  { slurm = new Map(), checkpoint, plan }: StudyStateOptions = {},
 ): Promise<StudyState | undefined> {
-  const manifest = await readStudyManifest(studyDir);
-  if (!manifest) return undefined;
+  const written = await readStudyManifest(studyDir);
+  if (!written) return undefined;
+  const planned = plan ? { ...plan, updatedAt: written.updatedAt } : written;
+  const manifest = { ...planned, checkpoint: checkpoint ?? planned.checkpoint };
   const [submissions, attempts] = await Promise.all([readSubmissions(studyDir), readLastAttempts(studyDir)]);
   const latest = latestSubmissionOf(submissions);
   const trials = await Promise.all(

@@ -82,6 +82,21 @@ describe('synthpair study on the local executor (bundled dist/cli.js)', function
       'no trial was started',
     );
 
+    // A new label changes no trial: the table takes it at once, and nothing trains.
+    const relabelled = conditions.map((condition) => ({
+      ...condition,
+      label: `${condition.label}, relabelled`,
+    }));
+    await writeTinyStudy(folder, { seeds: [0, 1], conditions: relabelled, metrics: ['knnTop1', 'mAP'] });
+    const relabelledTable = await cli(folder, ['study', 'table', 'tiny.study.json']);
+    assert.equal(relabelledTable.code, 0, relabelledTable.stderr);
+    assert.match(relabelledTable.stdout, /\| SimCLR, relabelled \(baseline\) \| 2\/2 \|/);
+    assert.equal(
+      readFileSync(path.join(studyDir, 'attempts.jsonl'), 'utf8'),
+      attempts,
+      'no trial was started',
+    );
+
     // A changed condition would splice two experiments into one row: it is refused, naming the trials.
     const changed = conditions.map((condition) =>
       condition.name === 'mocov2'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { StudyManifest } from '../../../src/shared/protocol/studyFiles';
 import { studyTable, type TrialFigures, tableCsv, tableMarkdown } from '../../../src/shared/study/table';
+import { studyManifestOf } from '../../support/studyManifest';
 
 const conditions = [
   { id: 'base', label: 'MoCo v2', baseline: true },
@@ -8,25 +8,14 @@ const conditions = [
   { id: 'same', label: 'ablation', baseline: false },
 ];
 const seeds = [0, 1, 2];
-const manifest: StudyManifest = {
-  format: 1,
+const manifest = studyManifestOf({
   name: 'birds',
   studyFile: '/s/birds.study.json',
   experimentFile: '/s/method.synthpair.json',
-  updatedAt: '2026-12-07T00:00:00.000Z',
   metrics: ['knnTop1', 'mAP'],
-  checkpoint: 'best',
-  seeds,
   conditions,
-  trials: conditions.flatMap((condition) =>
-    seeds.map((seed) => ({
-      id: `${condition.id}.seed-${seed}`,
-      condition: condition.id,
-      seed,
-      overrides: [],
-    })),
-  ),
-};
+  seeds,
+});
 
 /** kNN: `better` beats the baseline by 2–4 points on every seed; `same` moves ±1. */
 const figures = new Map<string, TrialFigures>([
