@@ -204,10 +204,11 @@ describe('study panel in Chromium', function () {
         await panel(webview, '#state-counts li.state').evaluateAll((items) =>
           items.map((item) => [item.getAttribute('data-state'), item.getAttribute('data-count')]),
         ),
+        // The order of the Runs view and the CodeLens: what completed, what moves, what ended short.
         [
-          ['queued', '1'],
-          ['running', '1'],
           ['completed', '6'],
+          ['running', '1'],
+          ['queued', '1'],
           ['failed', '1'],
         ],
       );
@@ -301,12 +302,16 @@ describe('study panel in Chromium', function () {
   }
 
   it('keeps its tables readable in a narrow editor group', async () => {
-    const webview = await showing(studyMessage(), { width: 560 });
+    const webview = await showing(studyMessage(), { width: 506 });
     await screenshot(webview.page, 'study-dark-narrow');
     const overflow = await webview.page.evaluate(
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     assert.equal(overflow, 0, 'the page does not scroll sideways: the tables do');
+    const trialsOverflow = await panel(webview, '.table-scroll:has(#trials)').evaluate(
+      (scroll) => scroll.scrollWidth - scroll.clientWidth,
+    );
+    assert.equal(trialsOverflow, 0, 'the trials, with their buttons, fit without scrolling');
     await assertNoErrors(webview);
     await webview.page.close();
   });
@@ -363,6 +368,26 @@ describe('study panel in Chromium', function () {
       { type: 'openLog', trial: 'no-mask.seed-2' },
       { type: 'openLog', trial: 'synthpair.seed-3' },
     ]);
+    assert.match(
+      (await row('no-mask.seed-3').locator('.open-trial').getAttribute('title')) ?? '',
+      /^No run folder yet/,
+    );
+
+    // A trial that failed before its training began, as a missing data folder makes it: its log says why.
+    await webview.postFromHost(
+      studyMessage({
+        trials: {
+          ...laterTrials,
+          'no-mask.seed-2': { state: 'failed', reason: 'no such folder (data.root)' },
+        },
+      }),
+    );
+    assert.equal(await row('no-mask.seed-2').locator('.open-trial').getAttribute('disabled'), '');
+    assert.equal(
+      await row('no-mask.seed-2').locator('.open-trial').getAttribute('title'),
+      'No run folder: the trial failed before it started; its log says why',
+    );
+    assert.equal(await row('no-mask.seed-2').locator('.open-log').getAttribute('disabled'), null);
     await assertNoErrors(webview);
     await webview.page.close();
   });

@@ -40,7 +40,30 @@ function hasLog(trial: StudyTrialView): boolean {
   return hasRunFolder(trial) || (trial.state !== 'pending' && trial.state !== 'queued');
 }
 
+/** Why the Open button of a trial without a run folder is disabled. */
+function missingRunFolder(trial: StudyTrialView): string {
+  switch (trial.state) {
+    case 'failed':
+      return 'No run folder: the trial failed before it started; its log says why';
+    case 'cancelled':
+      return 'No run folder: the trial was cancelled before it started';
+    default:
+      return 'No run folder yet: the trial’s training has not begun';
+  }
+}
+
 const progressWidth = 64;
+
+/**
+ * `synthpair.seed-3`, free to break after its dots only: a narrow editor group puts the seed under the
+ * condition rather than the trial's buttons out of sight.
+ */
+function trialId(id: string): TemplateResult {
+  const [first, ...rest] = id.split(/(?<=\.)/);
+  return html`<code class="trial-id"
+    ><span>${first}</span>${rest.map((part) => html`<wbr /><span>${part}</span>`)}</code
+  >`;
+}
 
 function progress(trial: StudyTrialView): TemplateResult {
   if (trial.epoch === undefined) return html`<span class="muted">${missing}</span>`;
@@ -101,7 +124,7 @@ export function trialsTable(
 
 function trialRows(trial: StudyTrialView, post: (message: StudyPanelToHost) => void): TemplateResult {
   return html`<tr class="trial" data-trial=${trial.id} data-state=${trial.state}>
-      <th scope="row"><code>${trial.id}</code></th>
+      <th scope="row">${trialId(trial.id)}</th>
       <td><span class="state" data-state=${trial.state}>${stateIcon(trial.state)}${trial.state}</span></td>
       <td>${progress(trial)}</td>
       <td><code class="scheduler">${trial.scheduler ?? missing}</code></td>
@@ -112,7 +135,7 @@ function trialRows(trial: StudyTrialView, post: (message: StudyPanelToHost) => v
             secondary
             ?disabled=${!hasRunFolder(trial)}
             aria-label=${`Open the run of ${trial.id}`}
-            title=${hasRunFolder(trial) ? `Open ${trial.dir} in the dashboard` : 'The trial has no run folder yet'}
+            title=${hasRunFolder(trial) ? `Open ${trial.dir} in the dashboard` : missingRunFolder(trial)}
             @click=${() => post({ type: 'openTrial', trial: trial.id })}
             >Open</vscode-button
           >

@@ -74,13 +74,22 @@ export const commandDefinitions = {
     category: 'SynthPair',
     icon: '$(export)',
   },
+  openTrialLog: {
+    id: 'synthpair.openTrialLog',
+    title: 'Open Trial Log',
+    category: 'SynthPair',
+    icon: '$(output)',
+  },
 } as const;
 
 /** Context keys the manifest's `when` clauses read; the host sets them. */
 export const contextKeys = {
   /** Absolute paths of the experiment files with a run training or queued. */
   busyConfigs: 'synthpair.busyConfigs',
-  /** Absolute paths of the study files with a trial queued or training, or a `study run` starting. */
+  /**
+   * Absolute paths of the study files with a trial queued or training, or a `study run` starting; unset while
+   * there are none, so that the key alone says whether any study works.
+   */
   activeStudies: 'synthpair.activeStudies',
   /**
    * Steps of the first-run walkthrough done in this window, which its completion events read (VS Code then

@@ -27,7 +27,11 @@ export const runsViewItems = {
 } as const;
 
 const { runExperiment, stopRun, resumeRun, openDashboard, revealRunFolder, deleteRun } = commandDefinitions;
-const { runStudy, cancelStudy, openStudyPanel, exportStudyTable } = commandDefinitions;
+const { runStudy, cancelStudy, openStudyPanel, exportStudyTable, openTrialLog } = commandDefinitions;
+/** Trials with a run folder, which the dashboard shows and the file explorer reveals. */
+const isTrialWithRun = `viewItem =~ /^trial\\..*\\.run$/`;
+/** Trials whose scheduler has begun them, and so has written their log: all but those still waiting. */
+const isTrialWithLog = `viewItem =~ /^trial\\./ && !(viewItem =~ /^trial\\.(pending|queued)$/)`;
 
 type SettingDefinition = (typeof settingDefinitions)[keyof typeof settingDefinitions] & {
   restricted?: boolean;
@@ -89,6 +93,11 @@ export function manifestContributions() {
     ],
     walkthroughs: walkthroughContributions(),
     menus: {
+      // Cancel Study has nothing to offer while no study works; Open Trial Log needs a trial of the Runs view.
+      commandPalette: [
+        { command: cancelStudy.id, when: contextKeys.activeStudies },
+        { command: openTrialLog.id, when: 'false' },
+      ],
       'editor/title': [
         {
           command: runExperiment.id,
@@ -201,9 +210,34 @@ export function manifestContributions() {
           group: '2_files@1',
         },
         {
+          command: openStudyPanel.id,
+          when: `view == ${runsViewId} && viewItem == condition`,
+          group: '1_open@1',
+        },
+        {
+          command: openTrialLog.id,
+          when: `view == ${runsViewId} && viewItem == trial.failed`,
+          group: 'inline@1',
+        },
+        {
           command: openDashboard.id,
-          when: `view == ${runsViewId} && viewItem =~ /^trial\\..*\\.run$/`,
+          when: `view == ${runsViewId} && ${isTrialWithRun}`,
           group: 'inline@2',
+        },
+        {
+          command: openDashboard.id,
+          when: `view == ${runsViewId} && ${isTrialWithRun}`,
+          group: '1_open@1',
+        },
+        {
+          command: openTrialLog.id,
+          when: `view == ${runsViewId} && ${isTrialWithLog}`,
+          group: '1_open@2',
+        },
+        {
+          command: revealRunFolder.id,
+          when: `view == ${runsViewId} && ${isTrialWithRun}`,
+          group: '2_files@1',
         },
       ],
     },

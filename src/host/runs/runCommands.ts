@@ -389,9 +389,13 @@ export function registerRunCommands(dependencies: RunCommandDependencies): vscod
       return request.id;
     }),
     vscode.commands.registerCommand(commandDefinitions.revealRunFolder.id, async (target: Target) => {
-      const summary = await pickRun(target, () => true, 'Run folder to reveal');
-      if (!summary) return;
-      const uri = vscode.Uri.file(summary.dir);
+      // A study's trial is a run the catalog lists apart from the experiments' runs.
+      const dir =
+        isNode(target) && target.kind === 'trial'
+          ? target.trial.dir
+          : (await pickRun(target, () => true, 'Run folder to reveal'))?.dir;
+      if (!dir) return;
+      const uri = vscode.Uri.file(dir);
       const inWorkspace = vscode.workspace.getWorkspaceFolder(uri) !== undefined;
       await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', uri);
     }),

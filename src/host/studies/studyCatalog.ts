@@ -8,7 +8,8 @@ import {
   studyFileSuffix,
 } from '../../shared/config/study/definitions';
 import { parseStudyFile } from '../../shared/config/study/parse';
-import { studyFolderOf } from '../../shared/study/plan';
+import type { StudyManifest } from '../../shared/protocol/studyFiles';
+import { planStudy, studyFolderOf } from '../../shared/study/plan';
 import { querySlurm, type SlurmSnapshot } from '../../shared/study/slurmQueue';
 import { studyPath } from '../../shared/study/studyFolder';
 import { isActive, readStudyState, type StudyState } from '../../shared/study/studyState';
@@ -23,7 +24,12 @@ export interface StudyEntry {
   problem: string | undefined;
   /** Where its trials train, once the file is valid. */
   studyDir: string | undefined;
-  /** Each trial's state and the table; undefined until a `study run` has written the study folder. */
+  /** What the file asks for as it reads now, once it is valid: its conditions and trials. */
+  plan: Omit<StudyManifest, 'updatedAt'> | undefined;
+  /**
+   * Each trial's state and the table, of the trials and labels the file holds now (a trial added since the
+   * last `study run` is pending); undefined until a `study run` has written the study folder.
+   */
   state: StudyState | undefined;
   /** Why the study folder could not be read. */
   folderProblem: string | undefined;
@@ -34,7 +40,7 @@ export interface StudyEntry {
 export interface StudyCatalogOptions {
   /** Asks Slurm about job arrays; squeue and sacct unless a test answers instead. */
   querySlurm?: (jobIds: readonly string[]) => Promise<SlurmSnapshot>;
-  /** Quiet time after a file event before reading: a step or a submission writes several files. */
+  /** How long after a file event to read: a step or a submission writes several files, read together. */
   settleMs?: number;
   /**
    * How often studies are read again without a file event: a local queue can end without writing (a killed
@@ -154,8 +160,11 @@ export class StudyCatalog implements vscode.Disposable {
   private schedule(file?: string): void {
     if (file === undefined) this.pendingRescan = true;
     else this.pendingFiles.add(file);
-    clearTimeout(this.settleTimer);
+    // Counted from the first event, not the last: trials that start and end back to back write more often
+    // than `settleMs`, and a timer each event restarted would wait for the study to fall quiet.
+    if (this.settleTimer) return;
     this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
       const files = [...this.pendingFiles];
       const rescan = this.pendingRescan;
       this.pendingFiles.clear();
@@ -213,20 +222,29 @@ export class StudyCatalog implements vscode.Disposable {
         ? undefined
         : (diagnostics.find((diagnostic) => diagnostic.severity === 'error')?.message ?? 'not a study'),
       studyDir,
+      plan: study ? planStudy(study, file) : undefined,
     };
-    if (studyDir) {
+    if (studyDir && entry.plan) {
       try {
-        entry.state = await this.readState(studyDir, tracked);
+        entry.state = await this.readState(studyDir, entry.plan, tracked);
       } catch (error) {
         entry.folderProblem = error instanceof Error ? error.message : String(error);
       }
     }
+    // Complete before it is stored: a view that asks while other study files are still being read gets the
+    // entry whole, never one that says an active study is idle.
+    entry.active =
+      this.launches.has(file) || (entry.state?.trials.some((trial) => isActive(trial.state)) ?? false);
     tracked.entry = entry;
   }
 
   /** The study folder's state, with Slurm asked again where its answer may have changed. */
-  private async readState(studyDir: string, tracked: Tracked): Promise<StudyState | undefined> {
-    const state = await readStudyState(studyDir, { slurm: tracked.slurm });
+  private async readState(
+    studyDir: string,
+    plan: Omit<StudyManifest, 'updatedAt'>,
+    tracked: Tracked,
+  ): Promise<StudyState | undefined> {
+    const state = await readStudyState(studyDir, { slurm: tracked.slurm, plan });
     const jobIds = [
       ...new Set(
         (state?.submissions ?? []).flatMap((submission) =>
@@ -240,7 +258,7 @@ export class StudyCatalog implements vscode.Disposable {
     tracked.slurm = await this.askSlurm(jobIds);
     tracked.askedJobs = new Set(jobIds);
     tracked.askedAt = Date.now();
-    return (await readStudyState(studyDir, { slurm: tracked.slurm })) ?? state;
+    return (await readStudyState(studyDir, { slurm: tracked.slurm, plan })) ?? state;
   }
 
   /** A watcher per study folder: the trials' run files, the manifest and the submissions. */
@@ -268,10 +286,6 @@ export class StudyCatalog implements vscode.Disposable {
   }
 
   private publish(): void {
-    for (const [file, { entry }] of this.tracked) {
-      entry.active =
-        this.launches.has(file) || (entry.state?.trials.some((trial) => isActive(trial.state)) ?? false);
-    }
     // Timed reads mostly find nothing new; the views redraw only when something changed.
     const fingerprint = JSON.stringify(this.studies);
     if (fingerprint !== this.fingerprint) {
@@ -311,6 +325,7 @@ function emptyEntry(file: string): StudyEntry {
     study: undefined,
     problem: undefined,
     studyDir: undefined,
+    plan: undefined,
     state: undefined,
     folderProblem: undefined,
     active: false,

@@ -30,6 +30,14 @@ export interface StudyCliProcess {
   exited: Promise<StudyCliOutcome>;
 }
 
+/** The time the CLI puts before the lines it prints while it follows a study; the log stamps its own. */
+const leadingTimestamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\s+/;
+
+/** `synthpair: …` is the CLI giving up, `✗ …` a trial that failed: both want the user's eye. */
+function levelOf(line: string): 'info' | 'error' {
+  return line.startsWith('synthpair: ') || line.startsWith('✗ ') ? 'error' : 'info';
+}
+
 /** The exit codes of `synthpair study run`, as its help lists them. */
 export const studyExitCodes = { completed: 0, trialFailed: 1, usage: 2, stopped: 130 } as const;
 
@@ -109,7 +117,7 @@ export class StudyCli {
         for (const line of parts) {
           if (line.trim() === '') continue;
           if (line.startsWith('synthpair: ')) message = line.slice('synthpair: '.length);
-          log('info', `${label}: ${line}`);
+          log(levelOf(line), `${label}: ${line.replace(leadingTimestamp, '')}`);
         }
       });
     };

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { isStudyFileName, studyFileSuffix } from '../../shared/config/study/definitions';
@@ -5,7 +6,7 @@ import { type StudyTable, tableCsv, tableMarkdown } from '../../shared/study/tab
 import { commandDefinitions, contextKeys } from '../manifest/commandIds';
 import { showErrorWithOutput } from '../output';
 import { requireTrust } from '../runs/runCommands';
-import { describeStudyProgress } from './describeStudy';
+import { describeTrialProgress } from './describeStudy';
 import { type StudyCatalog, type StudyEntry, studyLabelOf } from './studyCatalog';
 import { type StudyCli, type StudyCliOutcome, studyExitCodes } from './studyCli';
 import type { StudyNode } from './studyTree';
@@ -45,9 +46,10 @@ function workingFolderOf(file: string): string {
 }
 
 /**
- * Run Study, Cancel Study, Open Study Panel and Export Study Table. A study trains in a `synthpair study run`
- * of its own, the CLI the extension bundles, so it trains the same from VS Code, a terminal or a Slurm login
- * node; the editor's buttons follow the study's state as the catalog reads it, wherever it was started.
+ * Run Study, Cancel Study, Open Study Panel, Export Study Table and Open Trial Log. A study trains in a
+ * `synthpair study run` of its own, the CLI the extension bundles, so it trains the same from VS Code, a
+ * terminal or a Slurm login node; the editor's buttons follow the study's state as the catalog reads it,
+ * wherever it was started.
  */
 export function registerStudyCommands(dependencies: StudyCommandDependencies): vscode.Disposable[] {
   const { studies, cli, output } = dependencies;
@@ -93,7 +95,7 @@ export function registerStudyCommands(dependencies: StudyCommandDependencies): v
     const entry = studies.get(file);
     const name = entry ? studyLabelOf(entry) : path.basename(file, studyFileSuffix);
     if (entry?.active || cli.isRunning(file)) {
-      const progress = entry?.state ? ` (${describeStudyProgress(entry.state.trials)})` : '';
+      const progress = entry?.state ? ` (${describeTrialProgress(entry.state.trials)})` : '';
       void vscode.window.showInformationMessage(
         `SynthPair: study ${name} is already working${progress}; Cancel Study stops it.`,
       );
@@ -156,6 +158,12 @@ export function registerStudyCommands(dependencies: StudyCommandDependencies): v
     const file = await pickStudy(target, 'Study to cancel', (entry) => entry.active);
     if (!file) return undefined;
     const name = path.basename(file, studyFileSuffix);
+    // The catalog may not yet have read what a study started elsewhere (a terminal, a login node) wrote.
+    await studies.refresh([file]);
+    if (!studies.get(file)?.active && !cli.isRunning(file)) {
+      void vscode.window.showInformationMessage(`SynthPair: study ${name}: nothing queued or training.`);
+      return undefined;
+    }
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `SynthPair: cancelling study ${name}…` },
       () => cli.cancel(file, workingFolderOf(file)),
@@ -214,13 +222,38 @@ export function registerStudyCommands(dependencies: StudyCommandDependencies): v
     return chosenFile;
   }
 
+  /** Shows a trial's log; the study panel opens it beside itself, in `viewColumn`. */
+  async function openTrialLog(target: Target, viewColumn?: vscode.ViewColumn): Promise<void> {
+    if (!isStudyNode(target) || target.kind !== 'trial') return;
+    const { trial } = target;
+    const exists = await access(trial.log).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      const waiting = trial.state === 'pending' || trial.state === 'queued';
+      void vscode.window.showInformationMessage(
+        waiting
+          ? `SynthPair: ${trial.id} has no log yet: it has not started.`
+          : `SynthPair: ${trial.id} has no log at ${trial.log}.`,
+      );
+      return;
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(trial.log), viewColumn ? { viewColumn } : {});
+  }
+
   let activeKey: string | undefined;
   const publishActive = () => {
     const files = studies.activeFiles();
     const key = files.join('\n');
     if (key === activeKey) return;
     activeKey = key;
-    void vscode.commands.executeCommand('setContext', contextKeys.activeStudies, files);
+    // Unset rather than empty: an empty list would make the key alone true in a when-clause.
+    void vscode.commands.executeCommand(
+      'setContext',
+      contextKeys.activeStudies,
+      files.length > 0 ? files : undefined,
+    );
   };
   publishActive();
 
@@ -233,6 +266,7 @@ export function registerStudyCommands(dependencies: StudyCommandDependencies): v
       if (file) dependencies.openPanel(file);
     }),
     vscode.commands.registerCommand(commandDefinitions.exportStudyTable.id, exportStudyTable),
+    vscode.commands.registerCommand(commandDefinitions.openTrialLog.id, openTrialLog),
   ];
 }
 

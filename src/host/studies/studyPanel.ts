@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import * as z from 'zod/mini';
@@ -13,7 +12,7 @@ import { validateMessage } from '../../shared/protocol/validate';
 import { commandDefinitions } from '../manifest/commandIds';
 import { HostedWebview } from '../webview/hostedWebview';
 import type { WebviewProtocol } from '../webview/webviewBridge';
-import { hasRunFolder } from './describeStudy';
+import { describeMissingRunFolder, hasRunFolder } from './describeStudy';
 import type { StudyCatalog } from './studyCatalog';
 import { studyPanelMessage } from './studyPanelMessage';
 import type { StudyNode } from './studyTree';
@@ -133,41 +132,29 @@ export class StudyPanel extends HostedWebview<StudyPanelToHost, HostToStudyPanel
     await this.post(message);
   }
 
-  private trial(id: string) {
-    return this.dependencies.studies.get(this.studyFile)?.state?.trials.find((trial) => trial.id === id);
+  /** The trial as the Runs view's node of it, which the commands take. */
+  private trialNode(id: string): Extract<StudyNode, { kind: 'trial' }> | undefined {
+    const state = this.dependencies.studies.get(this.studyFile)?.state;
+    const trial = state?.trials.find((candidate) => candidate.id === id);
+    if (!state || !trial) return undefined;
+    return { kind: 'trial', file: this.studyFile, trial, experimentFile: state.manifest.experimentFile };
   }
 
   private async openTrial(id: string): Promise<void> {
-    const state = this.dependencies.studies.get(this.studyFile)?.state;
-    const trial = this.trial(id);
-    if (!state || !trial) return;
-    if (!hasRunFolder(trial)) {
-      void vscode.window.showInformationMessage(
-        `SynthPair: ${trial.id} has not started yet, so it has no run to show.`,
-      );
+    const node = this.trialNode(id);
+    if (!node) return;
+    if (!hasRunFolder(node.trial)) {
+      void vscode.window.showInformationMessage(`SynthPair: ${describeMissingRunFolder(node.trial)}.`);
       return;
     }
-    const node: StudyNode = {
-      kind: 'trial',
-      file: this.studyFile,
-      trial,
-      experimentFile: state.manifest.experimentFile,
-    };
     await vscode.commands.executeCommand(commandDefinitions.openDashboard.id, node);
   }
 
   private async openLog(id: string): Promise<void> {
-    const trial = this.trial(id);
-    if (!trial) return;
-    const exists = await access(trial.log).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
-      void vscode.window.showInformationMessage(`SynthPair: ${trial.id} has no log yet: it has not started.`);
-      return;
-    }
-    await vscode.window.showTextDocument(vscode.Uri.file(trial.log), { viewColumn: vscode.ViewColumn.One });
+    const node = this.trialNode(id);
+    // In the first group: the panel itself is beside the study file, and the log would cover it.
+    if (node)
+      await vscode.commands.executeCommand(commandDefinitions.openTrialLog.id, node, vscode.ViewColumn.One);
   }
 }
 

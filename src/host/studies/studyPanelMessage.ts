@@ -1,5 +1,4 @@
 import type { HostToStudyPanel } from '../../shared/protocol/studyPanel';
-import { planStudy } from '../../shared/study/plan';
 import type { StudyEntry } from './studyCatalog';
 
 /** What the study panel of `file` shows: the study as the catalog holds it, or why there is none to show. */
@@ -10,10 +9,10 @@ export function studyPanelMessage(file: string, entry: StudyEntry | undefined): 
   if (entry.problem !== undefined) return noStudy(`The study file is not valid: ${entry.problem}`);
   if (entry.folderProblem !== undefined)
     return noStudy(`The study folder cannot be read: ${entry.folderProblem}`);
-  const { state, study } = entry;
-  if (!study) return noStudy('The study file is being read.');
+  const { state, study, plan } = entry;
+  if (!study || !plan) return noStudy('The study file is being read.');
   if (!state) {
-    const trials = planStudy(study, file).trials.length;
+    const trials = plan.trials.length;
     return noStudy(
       `This study has not run yet. Run Study trains its ${trials} trial${trials === 1 ? '' : 's'} into ${entry.studyDir}.`,
     );

@@ -1,13 +1,20 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { studyMetricLabels } from '../../shared/config/study/definitions';
-import type { TrialState } from '../../shared/protocol/studyFiles';
-import { planStudy } from '../../shared/study/plan';
+import type { StudyManifest, TrialState } from '../../shared/protocol/studyFiles';
 import { trialFolder, trialLogFile } from '../../shared/study/studyFolder';
 import type { TrialStatus } from '../../shared/study/studyState';
 import { commandDefinitions } from '../manifest/commandIds';
 import { runsViewItems } from '../manifest/contributions';
-import { describeScheduler, describeStudyProgress, describeTrialCounts, hasRunFolder } from './describeStudy';
+import {
+  describeMissingRunFolder,
+  describeScheduler,
+  describeStudyStatus,
+  describeTrialCounts,
+  describeTrialProgress,
+  hasLog,
+  hasRunFolder,
+} from './describeStudy';
 import type { StudyCatalog, StudyEntry } from './studyCatalog';
 import { studyLabelOf } from './studyCatalog';
 
@@ -35,22 +42,21 @@ const trialIcons: Record<TrialState, vscode.ThemeIcon> = {
 
 interface StudyLayout {
   experimentFile: string;
-  conditions: { id: string; label: string; baseline: boolean }[];
+  conditions: StudyManifest['conditions'];
   trials: TrialStatus[];
 }
 
 /**
- * What the study folder says, or, for a study that has not run, what it plans: every trial pending. So the
- * view shows a study's conditions and seeds as soon as its file is valid.
+ * What the study folder says of the trials the file plans, or, for a study that has not run, every trial
+ * pending. So the view shows a study's conditions and seeds as soon as its file is valid.
  */
 function layoutOf(entry: StudyEntry): StudyLayout | undefined {
   if (entry.state) {
     const { manifest, trials } = entry.state;
     return { experimentFile: manifest.experimentFile, conditions: manifest.conditions, trials };
   }
-  if (!entry.study || !entry.studyDir) return undefined;
-  const plan = planStudy(entry.study, entry.file);
-  const studyDir = entry.studyDir;
+  const { plan, studyDir } = entry;
+  if (!plan || !studyDir) return undefined;
   return {
     experimentFile: plan.experimentFile,
     conditions: plan.conditions,
@@ -111,7 +117,7 @@ export class StudyTreeItems {
       case 'condition':
         return this.conditionItem(node, entry);
       case 'trial':
-        return this.trialItem(node);
+        return this.trialItem(node, entry);
     }
   }
 
@@ -125,20 +131,11 @@ export class StudyTreeItems {
     item.resourceUri = vscode.Uri.file(entry.file);
     const folder = vscode.workspace.asRelativePath(path.dirname(entry.file));
     const where = folder === path.dirname(entry.file) ? undefined : folder;
-    let summary: string;
+    const summary = describeStudyStatus(entry) ?? `invalid: ${entry.problem}`;
     if (entry.problem !== undefined) {
-      summary = `invalid: ${entry.problem}`;
       item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
       item.contextValue = runsViewItems.invalidStudy;
     } else {
-      const trials = layout?.trials ?? [];
-      summary = entry.folderProblem
-        ? `unreadable: ${entry.folderProblem}`
-        : !entry.state
-          ? `${entry.active ? 'starting' : 'not run'} · ${layout?.conditions.length ?? 0} conditions × ${entry.study?.seeds.length ?? 0} seeds`
-          : entry.active
-            ? describeStudyProgress(trials)
-            : describeTrialCounts(trials);
       item.iconPath = new vscode.ThemeIcon(entry.active ? 'layers-active' : 'layers');
       item.contextValue = runsViewItems.study(entry.active);
     }
@@ -147,7 +144,9 @@ export class StudyTreeItems {
       `Study ${studyLabelOf(entry)}: ${entry.file}`,
       ...(entry.studyDir ? [`Study folder: ${entry.studyDir}`] : []),
       ...(entry.study ? [`Executor: ${entry.study.executor.kind}`] : []),
-      summary,
+      entry.state
+        ? `${entry.state.trials.length} trials: ${describeTrialCounts(entry.state.trials)}`
+        : summary,
     ].join('\n');
     item.command = { command: 'vscode.open', title: 'Open Study', arguments: [vscode.Uri.file(entry.file)] };
     return item;
@@ -165,19 +164,27 @@ export class StudyTreeItems {
       vscode.TreeItemCollapsibleState.Expanded,
     );
     item.id = `condition:${node.file}:${node.condition}`;
-    item.iconPath = new vscode.ThemeIcon(condition?.baseline ? 'star-full' : 'git-compare');
-    item.description = [condition?.baseline ? 'baseline' : undefined, describeTrialCounts(trials)]
+    // Sliders: a condition is the experiment with some of its settings moved.
+    item.iconPath = new vscode.ThemeIcon(condition?.baseline ? 'star-full' : 'settings');
+    item.description = [condition?.baseline ? 'baseline' : undefined, describeTrialProgress(trials)]
       .filter(Boolean)
       .join(' · ');
-    item.tooltip = condition?.baseline
-      ? `${node.condition}: the baseline every other condition is compared with, seed by seed`
-      : `${node.condition}: compared with the baseline, seed by seed`;
+    item.tooltip = [
+      condition?.baseline
+        ? `${node.condition}: the baseline every other condition is compared with, seed by seed`
+        : `${node.condition}: compared with the baseline, seed by seed`,
+      `${trials.length} trials: ${describeTrialCounts(trials)}`,
+    ].join('\n');
     item.contextValue = runsViewItems.condition;
     return item;
   }
 
-  private trialItem(node: Extract<StudyNode, { kind: 'trial' }>): vscode.TreeItem {
+  private trialItem(
+    node: Extract<StudyNode, { kind: 'trial' }>,
+    entry: StudyEntry | undefined,
+  ): vscode.TreeItem {
     const { trial } = node;
+    const hasRun = hasRunFolder(trial);
     const item = new vscode.TreeItem(`seed ${trial.seed}`, vscode.TreeItemCollapsibleState.None);
     item.id = `trial:${node.file}:${trial.id}`;
     item.iconPath = trialIcons[trial.state];
@@ -188,15 +195,18 @@ export class StudyTreeItems {
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendMarkdown(`**${trial.id}** — ${trial.state}\n\n`);
     if (trial.reason) tooltip.appendMarkdown(`${trial.reason}\n\n`);
-    tooltip.appendMarkdown(`- Run folder: \`${trial.dir}\`\n- Log: \`${trial.log}\`\n`);
+    if (hasRun) tooltip.appendMarkdown(`- Run folder: \`${trial.dir}\`\n`);
+    else tooltip.appendMarkdown(`${describeMissingRunFolder(trial)}.\n\n`);
+    if (hasLog(trial)) tooltip.appendMarkdown(`- Log: \`${trial.log}\`\n`);
     const scheduler = describeScheduler(trial.scheduler);
     if (scheduler) tooltip.appendMarkdown(`- Trained by: ${scheduler}\n`);
-    for (const [metric, value] of Object.entries(trial.figures ?? {})) {
-      const label = studyMetricLabels[metric as keyof typeof studyMetricLabels] ?? metric;
-      tooltip.appendMarkdown(`- ${label}: ${(100 * value).toFixed(2)} %\n`);
+    // The figures of the metrics the study reports, not every one its runs evaluate.
+    for (const metric of entry?.state?.manifest.metrics ?? []) {
+      const value = trial.figures?.[metric];
+      if (value !== undefined)
+        tooltip.appendMarkdown(`- ${studyMetricLabels[metric]}: ${(100 * value).toFixed(2)} %\n`);
     }
     item.tooltip = tooltip;
-    const hasRun = hasRunFolder(trial);
     item.contextValue = runsViewItems.trial(trial.state, hasRun);
     if (hasRun) {
       item.command = {
@@ -205,7 +215,7 @@ export class StudyTreeItems {
         arguments: [node],
       };
     } else if (trial.state === 'failed') {
-      item.command = { command: 'vscode.open', title: 'Open Log', arguments: [vscode.Uri.file(trial.log)] };
+      item.command = { command: commandDefinitions.openTrialLog.id, title: 'Open Log', arguments: [node] };
     }
     return item;
   }

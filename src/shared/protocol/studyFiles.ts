@@ -9,17 +9,18 @@ import './zodLocale';
  */
 
 /**
- * A trial's state: `pending` (never started), `queued` (waiting for its scheduler), `running`, `completed`,
- * `stopped` (resumable), `failed`, `cancelled` (by `study cancel` or in Slurm).
+ * A trial's state: `completed`, `running`, `queued` (waiting for its scheduler), `stopped` (resumable),
+ * `failed`, `cancelled` (by `study cancel` or in Slurm), `pending` (never started). Every view lists them in
+ * this order: what completed, what is moving, what ended short of completing, what has not begun.
  */
 export const trialStates = [
-  'pending',
-  'queued',
-  'running',
   'completed',
+  'running',
+  'queued',
   'stopped',
   'failed',
   'cancelled',
+  'pending',
 ] as const;
 export type TrialState = (typeof trialStates)[number];
 

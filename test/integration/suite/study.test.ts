@@ -87,7 +87,7 @@ describe('Studies', function () {
           node.kind === 'study' && node.file === studyUri.fsPath,
       );
     assert.ok(study, 'the Runs view lists the study');
-    assert.match(String(synthpair.runsTree.getTreeItem(study).description), /4 completed/);
+    assert.match(String(synthpair.runsTree.getTreeItem(study).description), /4\/4 done/);
     const conditions = synthpair.runsTree.getChildren(study);
     assert.deepEqual(
       conditions.map((node) => synthpair.runsTree.getTreeItem(node).label),
@@ -109,9 +109,19 @@ describe('Studies', function () {
     assert.ok(!synthpair.catalog.runs.some((run) => trialDirs.includes(run.dir)));
 
     assert.ok(
-      (await codeLensTitles(studyUri)).includes('4 trials: 4 completed'),
+      (await codeLensTitles(studyUri)).includes('4/4 done'),
       (await codeLensTitles(studyUri)).join(' | '),
     );
+
+    // The trial's log, from the Runs view's context menu.
+    await vscode.commands.executeCommand('synthpair.openTrialLog', {
+      kind: 'trial',
+      file: studyUri.fsPath,
+      trial: done.state!.trials[0],
+      experimentFile: done.state!.manifest.experimentFile,
+    });
+    assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, done.state!.trials[0]!.log);
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(studyUri));
 
     await vscode.commands.executeCommand('synthpair.openStudyPanel', studyUri);
     const panel = synthpair.studyPanel(studyUri.fsPath);
@@ -177,6 +187,21 @@ describe('Studies', function () {
     assert.equal(binding.type === 'binding' && binding.configFile, done.state!.manifest.experimentFile);
     panel.dispose();
     dashboard.dispose();
+
+    // A seed added to the file is a trial the views show at once, pending until the next Run Study.
+    await writeFile(
+      studyUri.fsPath,
+      JSON.stringify({ ...JSON.parse(studyText('tiny', 1)), seeds: [0, 1, 2] }),
+    );
+    const edited = await until(
+      () => (entryOf(studyUri)?.state?.trials.length === 6 ? entryOf(studyUri) : undefined),
+      'the catalog to read the edited study file',
+    );
+    assert.deepEqual(
+      edited.state!.trials.filter((trial) => trial.state === 'pending').map((trial) => trial.id),
+      ['simclr.seed-2', 'mocov2.seed-2'],
+    );
+    assert.ok((await codeLensTitles(studyUri)).includes('4/6 done'));
   });
 
   it('underlines what the schema cannot say: a second condition of one name, a second baseline, an unknown key', async () => {
@@ -242,7 +267,7 @@ describe('Studies', function () {
     );
     const titles = await codeLensTitles(studyUri);
     assert.ok(
-      titles.some((title) => title.startsWith('$(debug-stop) Cancel Study (0/4 completed, 1 running')),
+      titles.some((title) => title.startsWith('$(debug-stop) Cancel Study · 0/4 done · 1 running')),
       titles.join(' | '),
     );
 

@@ -17,7 +17,12 @@ import { validateMessage } from '../../../src/shared/protocol/validate';
 import { RunDirectory } from '../../../src/shared/runFolder/runDirectory';
 import { planStudy, studyFolderOf } from '../../../src/shared/study/plan';
 import type { SlurmSnapshot } from '../../../src/shared/study/slurmQueue';
-import { appendSubmission, trialFolder, writeStudyManifest } from '../../../src/shared/study/studyFolder';
+import {
+  appendSubmission,
+  appendTrialAttempt,
+  trialFolder,
+  writeStudyManifest,
+} from '../../../src/shared/study/studyFolder';
 import { makeTempDir } from '../../fixtures/makeImages';
 import { FakeEventEmitter, FakeUri, substituteVscode } from '../../support/fakeVscode';
 
@@ -357,14 +362,16 @@ describe('studies in the extension host', () => {
     const [study] = tree.roots();
     const studyItem = tree.item(study!) as unknown as FakeTreeItem;
     assert.equal(studyItem.contextValue, 'study.active');
-    assert.equal(studyItem.description, '1/4 completed, 1 running, 2 queued');
+    assert.equal(studyItem.description, '1/4 done · 1 running');
+    assert.match(String(studyItem.tooltip), /4 trials: 1 completed, 1 running, 2 queued$/);
     const [baseline, compared] = tree.children(study!);
     assert.equal(
       (tree.item(baseline!) as unknown as FakeTreeItem).description,
-      'baseline · 1 completed, 1 running',
+      'baseline · 1/2 done · 1 running',
     );
     assert.equal((tree.item(baseline!) as unknown as FakeTreeItem).iconPath?.id, 'star-full');
-    assert.equal((tree.item(compared!) as unknown as FakeTreeItem).description, '2 queued');
+    assert.equal((tree.item(compared!) as unknown as FakeTreeItem).description, '0/2 done');
+    assert.equal((tree.item(compared!) as unknown as FakeTreeItem).iconPath?.id, 'settings');
     const [done, running] = tree
       .children(baseline!)
       .map((node) => tree.item(node) as unknown as FakeTreeItem);
@@ -372,9 +379,13 @@ describe('studies in the extension host', () => {
     assert.equal(done!.iconPath?.id, 'pass');
     assert.equal(done!.command?.command, 'synthpair.openDashboard');
     assert.equal(running!.description, 'running · epoch 1/2 · local');
+    const doneTooltip = (done!.tooltip as FakeMarkdownString).value;
+    assert.match(doneTooltip, /- Run folder: `.*simclr\.seed-0`/);
+    assert.match(doneTooltip, /- kNN top-1: 50\.00 %\n- mAP: 40\.00 %\n$/);
     const queued = tree.item(tree.children(compared!)[0]!) as unknown as FakeTreeItem;
     assert.equal(queued.contextValue, 'trial.queued');
     assert.equal(queued.command, undefined, 'a trial without a run folder has no run to show');
+    assert.doesNotMatch((queued.tooltip as FakeMarkdownString).value, /Run folder:|Log:/);
 
     const lenses = new StudyCodeLensProvider(catalog);
     const titles = () =>
@@ -382,9 +393,8 @@ describe('studies in the extension host', () => {
         .provideCodeLenses({ uri: FakeUri.file(file) } as never)
         .map((lens) => (lens as unknown as FakeCodeLens).command.title);
     assert.deepEqual(titles(), [
-      '$(debug-stop) Cancel Study (1/4 completed, 1 running, 2 queued)',
+      '$(debug-stop) Cancel Study · 1/4 done · 1 running',
       '$(table) Open Study Panel',
-      '4 trials: 1 completed, 1 running, 2 queued',
     ]);
 
     const message = studyPanelMessage(file, entry);
@@ -420,8 +430,24 @@ describe('studies in the extension host', () => {
       ['completed', 'running', 'pending', 'pending'],
       'the trial whose own process (this test) still lives still trains',
     );
-    assert.deepEqual(titles().slice(0, 1), ['$(debug-stop) Cancel Study (1/4 completed, 1 running)']);
+    assert.deepEqual(titles().slice(0, 1), ['$(debug-stop) Cancel Study · 1/4 done · 1 running']);
     lenses.dispose();
+  });
+
+  it('reads a study folder that keeps changing, without waiting for it to fall quiet', async () => {
+    const file = path.join(workspaceFolder, 'birds.study.json');
+    await writeFile(file, studyText('birds'));
+    catalog = new StudyCatalog({ settleMs: 50, pollMs: { local: 60_000, slurm: 60_000, idle: 60_000 } });
+    await catalog.refresh();
+    const studyDir = await writeStudyFolder(file, { 'simclr.seed-0': 'completed' }, []);
+    const runFile = FakeUri.file(path.join(trialFolder(studyDir, 'simclr.seed-0'), 'run.json'));
+    // Short trials starting and ending back to back: their files change more often than the catalog settles.
+    const started = Date.now();
+    while (!catalog.get(file)?.state && Date.now() - started < 3000) {
+      studyFolderWatcher(studyDir).changed.fire(runFile);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(catalog.get(file)?.state, 'the catalog read the folder while it still changed');
   });
 
   it('asks Slurm about a study’s arrays while their trials wait or train, and no longer once they have ended', async () => {
@@ -506,7 +532,7 @@ describe('studies in the extension host', () => {
     const [cancel] = lenses.provideCodeLenses({
       uri: FakeUri.file(file),
     } as never) as unknown as FakeCodeLens[];
-    assert.equal(cancel?.command.title, '$(debug-stop) Cancel Study (starting)');
+    assert.equal(cancel?.command.title, '$(debug-stop) Cancel Study · starting · 2 conditions × 2 seeds');
     lenses.dispose();
     const tree = new StudyTreeItems(catalog);
     const item = tree.item(tree.roots()[0]!) as unknown as FakeTreeItem;
@@ -527,11 +553,7 @@ describe('studies in the extension host', () => {
       lenses
         .provideCodeLenses({ uri: FakeUri.file(file) } as never)
         .map((lens) => (lens as unknown as FakeCodeLens).command.title);
-    assert.deepEqual(titles(), [
-      '$(play) Run Study',
-      '$(table) Open Study Panel',
-      '4 trials: 1 completed, 1 failed, 2 pending',
-    ]);
+    assert.deepEqual(titles(), ['$(play) Run Study', '$(table) Open Study Panel', '1/4 done · 1 failed']);
     trusted = false;
     assert.equal(titles()[0], '$(shield) Run Study (trust the workspace first)');
     const failed = catalog.get(file)!.state!.trials[1]!;
@@ -539,12 +561,140 @@ describe('studies in the extension host', () => {
     lenses.dispose();
   });
 
+  it('follows the study file as it reads now: a seed added since the last run is pending at once', async () => {
+    const file = path.join(workspaceFolder, 'birds.study.json');
+    await writeFile(file, studyText('birds'));
+    await writeStudyFolder(file, { 'simclr.seed-0': 'completed', 'simclr.seed-1': 'completed' }, []);
+    catalog = new StudyCatalog({ settleMs: 10 });
+    await catalog.refresh();
+    const tree = new StudyTreeItems(catalog);
+    const lenses = new StudyCodeLensProvider(catalog, { signalIntervalMs: 10 });
+    let lensSignals = 0;
+    lenses.onDidChangeCodeLenses(() => lensSignals++);
+    const summaryLens = () =>
+      (lenses.provideCodeLenses({ uri: FakeUri.file(file) } as never)[2] as unknown as FakeCodeLens).command
+        .title;
+    assert.equal(summaryLens(), '2/4 done');
+
+    const edited = JSON.parse(studyText('birds'));
+    edited.seeds = [0, 1, 2];
+    edited.conditions[1].label = 'MoCo v2';
+    await writeFile(file, JSON.stringify(edited));
+    const studyFileWatcher = watchers.find((watcher) => watcher.base === undefined)!;
+    studyFileWatcher.changed.fire(FakeUri.file(file));
+    const entry = await until(
+      () => catalog!.get(file)?.state?.trials.length === 6 && catalog!.get(file),
+      'the catalog to read the edited study file',
+    );
+    assert.deepEqual(
+      entry.state!.trials.map((trial) => [trial.id, trial.state]),
+      [
+        ['simclr.seed-0', 'completed'],
+        ['simclr.seed-1', 'completed'],
+        ['simclr.seed-2', 'pending'],
+        ['mocov2.seed-0', 'pending'],
+        ['mocov2.seed-1', 'pending'],
+        ['mocov2.seed-2', 'pending'],
+      ],
+    );
+    const [baseline, compared] = tree.children(tree.roots()[0]!);
+    assert.deepEqual(
+      tree.children(baseline!).map((node) => (tree.item(node) as unknown as FakeTreeItem).description),
+      ['completed · epoch 2/2', 'completed · epoch 2/2', 'pending'],
+    );
+    assert.equal((tree.item(compared!) as unknown as FakeTreeItem).label, 'MoCo v2');
+    assert.equal(summaryLens(), '2/6 done');
+    assert.ok(lensSignals > 0, 'the lenses were told they changed');
+    const message = studyPanelMessage(file, entry);
+    assert.equal(message.type === 'study' && message.trials.length, 6);
+    assert.equal(message.type === 'study' && message.table.conditions[1]!.label, 'MoCo v2');
+    lenses.dispose();
+  });
+
+  it('tells VS Code its lenses changed only when they did, at once, then at most once an interval', async () => {
+    // VS Code asks again once no signal has come for its debounce: a signal per change of a study whose
+    // trials change faster than that would keep the lens as it was until the study settled.
+    const file = path.join(workspaceFolder, 'birds.study.json');
+    const changed = new FakeEventEmitter<void>();
+    const entryWith = (states: string[], epoch = 0): StudyCatalogModule.StudyEntry =>
+      ({
+        file,
+        study: {},
+        plan: {},
+        problem: undefined,
+        folderProblem: undefined,
+        active: true,
+        state: { trials: states.map((state) => ({ state, epoch })) },
+      }) as never;
+    let entry = entryWith(['running', 'queued', 'queued']);
+    const studies = {
+      onDidChange: changed.event,
+      get: () => entry,
+      get studies() {
+        return [entry];
+      },
+    };
+    const lenses = new StudyCodeLensProvider(studies as never, { signalIntervalMs: 200 });
+    const cancelTitle = () =>
+      (lenses.provideCodeLenses({ uri: FakeUri.file(file) } as never)[0] as unknown as FakeCodeLens).command
+        .title;
+    let signals = 0;
+    lenses.onDidChangeCodeLenses(() => signals++);
+
+    entry = entryWith(['running', 'queued', 'queued'], 1);
+    changed.fire();
+    assert.equal(signals, 0, 'a trial’s epoch is not on the lens');
+
+    entry = entryWith(['completed', 'running', 'queued']);
+    changed.fire();
+    assert.equal(signals, 1, 'the first change is signalled at once');
+    entry = entryWith(['completed', 'completed', 'running']);
+    changed.fire();
+    entry = entryWith(['completed', 'completed', 'failed']);
+    changed.fire();
+    assert.equal(signals, 1, 'changes right after it wait for the interval');
+    await until(() => signals === 2, 'the changes to be signalled together');
+    assert.equal(cancelTitle(), '$(debug-stop) Cancel Study · 2/3 done · 1 failed');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(signals, 2, 'nothing more changed');
+    lenses.dispose();
+  });
+
+  it('shows a failed trial without a run folder as such, and only the figures of the study’s metrics', async () => {
+    const file = path.join(workspaceFolder, 'birds.study.json');
+    await writeFile(file, JSON.stringify({ ...JSON.parse(studyText('birds')), metrics: ['mAP'] }));
+    const studyDir = await writeStudyFolder(file, { 'simclr.seed-0': 'completed' }, []);
+    const now = new Date().toISOString();
+    await appendTrialAttempt(studyDir, {
+      trial: 'simclr.seed-1',
+      host: os.hostname(),
+      startedAt: now,
+      endedAt: now,
+      exitCode: 2,
+      error: 'no such folder (data.root)',
+    });
+    catalog = new StudyCatalog();
+    await catalog.refresh();
+    const tree = new StudyTreeItems(catalog);
+    const [completed, failed] = tree
+      .children(tree.children(tree.roots()[0]!)[0]!)
+      .map((node) => tree.item(node) as unknown as FakeTreeItem);
+    assert.match((completed!.tooltip as FakeMarkdownString).value, /- mAP: 40\.00 %\n$/);
+    assert.doesNotMatch((completed!.tooltip as FakeMarkdownString).value, /kNN/);
+    assert.equal(failed!.contextValue, 'trial.failed');
+    assert.equal(failed!.command?.command, 'synthpair.openTrialLog');
+    const tooltip = (failed!.tooltip as FakeMarkdownString).value;
+    assert.doesNotMatch(tooltip, /Run folder:/);
+    assert.match(tooltip, /has no run folder: it failed before it started; its log says why/);
+    assert.match(tooltip, /- Log: `.*simclr\.seed-1\.log`/);
+  });
+
   it('describes trial counts, progress and schedulers as the views word them', () => {
     const states = ['pending', 'completed', 'failed', 'completed', 'running'].map((state) => ({ state })) as {
       state: 'pending' | 'completed' | 'failed' | 'running';
     }[];
     assert.equal(describeStudy.describeTrialCounts(states), '2 completed, 1 running, 1 failed, 1 pending');
-    assert.equal(describeStudy.describeStudyProgress(states), '2/5 completed, 1 running');
+    assert.equal(describeStudy.describeTrialProgress(states), '2/5 done · 1 running · 1 failed');
     assert.equal(describeStudy.describeScheduler('local'), 'local');
     assert.equal(describeStudy.describeScheduler('123_4'), 'Slurm 123_4');
     assert.equal(describeStudy.describeScheduler(undefined), undefined);
@@ -573,7 +723,11 @@ describe('the study CLI as the extension runs it', function () {
       `const [, , file, ...rest] = process.argv.slice(2);
        process.stderr.write('args ' + [file, ...rest].join(' ') + '\\nELECTRON_RUN_AS_NODE=' + process.env.ELECTRON_RUN_AS_NODE + '\\n');
        if (process.argv[3] === 'cancel') { console.log('stopped the local queue'); process.exit(0); }
-       if (file.includes('bad')) { process.stderr.write('synthpair: bad.study.json: not a valid study (see above)\\n'); process.exit(2); }
+       if (file.includes('bad')) {
+         process.stderr.write('2026-12-07T13:46:08.581Z 1 completed, 1 failed\\n✗ b.seed-0: exit 2\\n');
+         process.stderr.write('synthpair: bad.study.json: not a valid study (see above)\\n');
+         process.exit(2);
+       }
        process.on('SIGTERM', () => { process.stderr.write('study stopped\\n'); process.exit(130); });
        setInterval(() => {}, 1000);`,
     );
@@ -596,14 +750,16 @@ describe('the study CLI as the extension runs it', function () {
     return started;
   }
 
-  it('reports the message of a study the CLI refuses', async () => {
+  it('reports the message of a study the CLI refuses, and logs failures as errors, without its timestamps', async () => {
     const outcome = await cli().run(path.join(folder, 'bad.study.json'), folder).exited;
     assert.equal(outcome.code, 2);
     assert.equal(outcome.message, 'bad.study.json: not a valid study (see above)');
-    assert.ok(
-      logged.includes('info bad.study.json: synthpair: bad.study.json: not a valid study (see above)'),
-      logged.join('\n'),
-    );
+    for (const line of [
+      'info bad.study.json: 1 completed, 1 failed',
+      'error bad.study.json: ✗ b.seed-0: exit 2',
+      'error bad.study.json: synthpair: bad.study.json: not a valid study (see above)',
+    ])
+      assert.ok(logged.includes(line), logged.join('\n'));
   });
 
   it('passes the backend and runs the CLI as Node; Cancel ends a `study run` of its own that has not queued yet', async () => {
