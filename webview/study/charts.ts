@@ -1,6 +1,6 @@
 import { html, nothing, svg, type TemplateResult } from 'lit';
 import type { StudyTableView } from '../../src/shared/protocol/studyPanel';
-import { percent, signedPoints } from './format';
+import { percent, signedPoints } from '../../src/shared/study/figures';
 
 type MetricSummary = StudyTableView['conditions'][number]['metrics'][string];
 type Difference = StudyTableView['differences'][number];

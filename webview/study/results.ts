@@ -1,9 +1,9 @@
 import { html, nothing, type TemplateResult } from 'lit';
 import { type StudyMetric, studyMetricLabels } from '../../src/shared/config/study/definitions';
 import type { StudyTableView } from '../../src/shared/protocol/studyPanel';
-import { excludesZero } from '../../src/shared/study/significance';
+import { excludesZero, missing, percent, signedPoints } from '../../src/shared/study/figures';
 import { type Direction, intervalBar, type Scale, scaleOver, seedStrip } from './charts';
-import { missing, percent, pValue, signedPoints } from './format';
+import { pValue } from './format';
 
 type Condition = StudyTableView['conditions'][number];
 type Difference = StudyTableView['differences'][number];

@@ -2,7 +2,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import { html, nothing, svg, type TemplateResult } from 'lit';
 import type { TrialState } from '../../src/shared/protocol/studyFiles';
 import type { StudyPanelToHost, StudyTrialView } from '../../src/shared/protocol/studyPanel';
-import { missing } from './format';
+import { missing } from '../../src/shared/study/figures';
 
 /**
  * A glyph per state, drawn in the state's colour (`currentColor`): the webview loads no icon font, and a

@@ -1,8 +1,8 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { html, LitElement, nothing, type TemplateResult, unsafeCSS } from 'lit';
-import { trialStates } from '../../src/shared/protocol/studyFiles';
 import type { HostToStudyPanel, StudyPanelToHost } from '../../src/shared/protocol/studyPanel';
+import { countTrialStates } from '../../src/shared/study/trialCounts';
 import { baseName } from './format';
 import { differencesTable, figuresTable } from './results';
 import { stateIcon, trialsTable } from './trials';
@@ -83,8 +83,7 @@ export class StudyPanelView extends LitElement {
   }
 
   private renderHeader(message: StudyMessage): TemplateResult {
-    const counts = new Map(trialStates.map((state) => [state, 0]));
-    for (const trial of message.trials) counts.set(trial.state, counts.get(trial.state)! + 1);
+    const counts = countTrialStates(message.trials);
     return html`<header>
       <div class="title-row">
         <div class="title">
@@ -132,14 +131,12 @@ export class StudyPanelView extends LitElement {
       </p>
       <ul class="state-counts" id="state-counts" aria-label="Trials by state">
         <li class="total" id="trial-total">${message.trials.length} trials</li>
-        ${trialStates
-          .filter((state) => counts.get(state)! > 0)
-          .map(
-            (state) =>
-              html`<li class="state" data-state=${state} data-count=${counts.get(state)!}>
-                ${stateIcon(state)}<b>${counts.get(state)}</b> ${state}
-              </li>`,
-          )}
+        ${counts.map(
+          ([state, count]) =>
+            html`<li class="state" data-state=${state} data-count=${count}>
+              ${stateIcon(state)}<b>${count}</b> ${state}
+            </li>`,
+        )}
       </ul>
     </header>`;
   }

@@ -1,33 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SlurmSettings } from '../../shared/config/study/definitions';
 import type { StudySubmission } from '../../shared/protocol/studyFiles';
+import { runSlurmCommand } from '../../shared/study/slurmQueue';
 import { appendSubmission, studyFileNames, studyPath } from '../../shared/study/studyFolder';
 import { UsageError } from '../runCommand';
 
 /** Single-quoted for a POSIX shell, so paths with spaces or quotes reach the node intact. */
 export function shellQuoted(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-interface CommandResult {
-  code: number | 'missing';
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    execFile(command, args, { env, timeout: 120_000 }, (error, stdout, stderr) => {
-      const code = (error as NodeJS.ErrnoException | null)?.code;
-      resolve({
-        code: code === 'ENOENT' ? 'missing' : error ? (typeof code === 'number' ? code : 1) : 0,
-        stdout,
-        stderr,
-      });
-    });
-  });
 }
 
 export interface SlurmSubmission {
@@ -94,7 +75,7 @@ export async function submitToSlurm(
   const scriptName = `submit-${new Date().toISOString().replace(/[:.]/g, '-')}.sh`;
   const script = path.join(studyPath(submission.studyDir, 'slurm'), scriptName);
   await writeFile(script, batchScript(submission), { mode: 0o755 });
-  const result = await run('sbatch', ['--parsable', script], env);
+  const result = await runSlurmCommand('sbatch', ['--parsable', script], env);
   if (result.code === 'missing') throw missingSlurm('sbatch');
   if (result.code !== 0) {
     throw new UsageError(
@@ -122,7 +103,7 @@ export async function cancelSlurmJobs(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   if (jobIds.length === 0) return;
-  const result = await run('scancel', jobIds, env);
+  const result = await runSlurmCommand('scancel', jobIds, env);
   if (result.code === 'missing') throw missingSlurm('scancel');
   if (result.code !== 0)
     throw new Error(`scancel ${jobIds.join(' ')}: ${result.stderr.trim() || `exit ${result.code}`}`);
@@ -136,7 +117,7 @@ function missingSlurm(command: string): UsageError {
 
 /** A partition that does not exist is named with the ones that do, before anything is written. */
 async function checkPartition(partition: string | undefined, env: NodeJS.ProcessEnv): Promise<void> {
-  const result = await run('sinfo', ['-h', '-o', '%P'], env);
+  const result = await runSlurmCommand('sinfo', ['-h', '-o', '%P'], env);
   if (result.code === 'missing') throw missingSlurm('sinfo');
   if (result.code !== 0) {
     throw new UsageError(

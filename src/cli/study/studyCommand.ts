@@ -6,9 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutorKind, StudyCheckpoint } from '../../shared/config/study/definitions';
 import type { StudySubmission } from '../../shared/protocol/studyFiles';
 import { isAlive } from '../../shared/runFolder/liveness';
-import { querySlurm, type SlurmSnapshot } from '../../shared/study/slurmQueue';
+import { querySlurm } from '../../shared/study/slurmQueue';
 import {
   readStudyManifest,
+  readSubmissions,
+  slurmJobIdsOf,
   studyPath,
   trialFolder,
   writeStudyManifest,
@@ -21,6 +23,7 @@ import {
   type TrialStatus,
 } from '../../shared/study/studyState';
 import { tableCsv, tableMarkdown } from '../../shared/study/table';
+import { describeTrialCounts } from '../../shared/study/trialCounts';
 import { UsageError } from '../runCommand';
 import { type LoadedStudy, loadStudy } from './loadStudy';
 import { runLocally } from './localExecutor';
@@ -38,39 +41,24 @@ export interface StudyCommandContext {
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-/** The Slurm arrays a study has submitted, asked of the scheduler; empty when it has none or none answers. */
-async function slurmSnapshot(
-  submissions: readonly StudySubmission[],
-  env?: NodeJS.ProcessEnv,
-): Promise<SlurmSnapshot> {
-  const jobIds = submissions.flatMap((submission) => (submission.kind === 'slurm' ? [submission.jobId] : []));
-  return querySlurm([...new Set(jobIds)], env);
-}
-
-/** The study as its folder and its scheduler say, or a {@link UsageError} when it has never run. */
 export async function studyStateOf(
   loaded: LoadedStudy,
   env?: NodeJS.ProcessEnv,
   checkpoint?: StudyCheckpoint,
 ): Promise<StudyState> {
-  const first = await readStudyState(loaded.studyDir, {
+  // Slurm is asked first, of the arrays the folder records, so that the trials are read once, with its answer.
+  const slurm = await querySlurm(slurmJobIdsOf(await readSubmissions(loaded.studyDir)), env);
+  const state = await readStudyState(loaded.studyDir, {
+    slurm,
     ...(checkpoint ? { checkpoint } : {}),
     plan: loaded.plan,
   });
-  if (!first) {
+  if (!state) {
     throw new UsageError(
       `${loaded.file}: has not run yet (no ${path.join(loaded.studyDir, 'study.json')}); start it with synthpair study run`,
     );
   }
-  const snapshot = await slurmSnapshot(first.submissions, env);
-  if (snapshot.size === 0) return first;
-  return (
-    (await readStudyState(loaded.studyDir, {
-      slurm: snapshot,
-      ...(checkpoint ? { checkpoint } : {}),
-      plan: loaded.plan,
-    })) ?? first
-  );
+  return state;
 }
 
 /**
@@ -169,18 +157,12 @@ async function followToEnd(loaded: LoadedStudy, env?: NodeJS.ProcessEnv): Promis
   let reported = '';
   for (;;) {
     const state = await studyStateOf(loaded, env);
-    const counts = countStates(state);
+    const counts = describeTrialCounts(state.trials);
     if (counts !== reported) say(`${new Date().toISOString()} ${counts}`);
     reported = counts;
     if (!state.trials.some((trial) => isActive(trial.state))) return state;
     await sleep(5000);
   }
-}
-
-function countStates(state: StudyState): string {
-  const counts = new Map<string, number>();
-  for (const trial of state.trials) counts.set(trial.state, (counts.get(trial.state) ?? 0) + 1);
-  return [...counts].map(([name, count]) => `${count} ${name}`).join(', ');
 }
 
 function reportFailures(state: StudyState): void {
@@ -222,7 +204,9 @@ export async function studyStatusCommand(
     return 0;
   }
   const width = Math.max(...state.trials.map((trial) => trial.id.length));
-  process.stdout.write(`study ${state.manifest.name} (${state.studyDir}): ${countStates(state)}\n`);
+  process.stdout.write(
+    `study ${state.manifest.name} (${state.studyDir}): ${describeTrialCounts(state.trials)}\n`,
+  );
   for (const trial of state.trials) {
     const progress = trial.epochs === undefined ? '' : ` epoch ${trial.epoch ?? 0}/${trial.epochs}`;
     const where = trial.scheduler ? ` [${trial.scheduler}]` : '';

@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isResumable } from '../../engine/training/experiment';
 import type { StudyManifest, TrialPlan } from '../../shared/protocol/studyFiles';
 import { readRunSummary } from '../../shared/runFolder/runSummary';
+import { runSlurmCommand } from '../../shared/study/slurmQueue';
 import { appendTrialAttempt, readStudyManifest, trialFolder } from '../../shared/study/studyFolder';
 import { type RunCommandOptions, runCommand, UsageError } from '../runCommand';
 
@@ -107,10 +107,9 @@ async function trainTrial(
       });
 }
 
-function requeueTask(task: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('scontrol', ['requeue', task], { timeout: 60_000 }, (error, _stdout, stderr) =>
-      error ? reject(new Error(`scontrol requeue ${task}: ${stderr.trim() || error.message}`)) : resolve(),
-    );
-  });
+async function requeueTask(task: string): Promise<void> {
+  const result = await runSlurmCommand('scontrol', ['requeue', task]);
+  if (result.code !== 0) {
+    throw new Error(`scontrol requeue ${task}: ${result.stderr.trim() || `exit ${result.code}`}`);
+  }
 }

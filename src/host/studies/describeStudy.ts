@@ -1,29 +1,20 @@
-import { type TrialState, trialStates } from '../../shared/protocol/studyFiles';
+import type { TrialState } from '../../shared/protocol/studyFiles';
 import type { TrialStatus } from '../../shared/study/studyState';
+import { countTrialStates } from '../../shared/study/trialCounts';
 import type { StudyEntry } from './studyCatalog';
-
-function count(trials: readonly { state: TrialState }[], state: TrialState): number {
-  return trials.filter((trial) => trial.state === state).length;
-}
-
-/** `4 completed, 1 running, 2 queued, 2 failed`: every state that has a trial, for tooltips and messages. */
-export function describeTrialCounts(trials: readonly { state: TrialState }[]): string {
-  return trialStates
-    .filter((state) => count(trials, state) > 0)
-    .map((state) => `${count(trials, state)} ${state}`)
-    .join(', ');
-}
 
 /** Completed trials are the fraction's numerator; queued and pending ones, waiting to begin, its rest. */
 const countedInFraction: readonly TrialState[] = ['completed', 'queued', 'pending'];
 
 /** `4/9 done · 1 running · 2 failed`: short enough for a sidebar or a split editor's CodeLens. */
 export function describeTrialProgress(trials: readonly { state: TrialState }[]): string {
+  const counts = countTrialStates(trials);
+  const completed = counts.find(([state]) => state === 'completed')?.[1] ?? 0;
   return [
-    `${count(trials, 'completed')}/${trials.length} done`,
-    ...trialStates
-      .filter((state) => !countedInFraction.includes(state) && count(trials, state) > 0)
-      .map((state) => `${count(trials, state)} ${state}`),
+    `${completed}/${trials.length} done`,
+    ...counts
+      .filter(([state]) => !countedInFraction.includes(state))
+      .map(([state, count]) => `${count} ${state}`),
   ].join(' · ');
 }
 

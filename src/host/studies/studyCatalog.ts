@@ -11,7 +11,7 @@ import { parseStudyFile } from '../../shared/config/study/parse';
 import type { StudyManifest } from '../../shared/protocol/studyFiles';
 import { planStudy, studyFolderOf } from '../../shared/study/plan';
 import { querySlurm, type SlurmSnapshot } from '../../shared/study/slurmQueue';
-import { studyPath } from '../../shared/study/studyFolder';
+import { readSubmissions, slurmJobIdsOf, studyPath } from '../../shared/study/studyFolder';
 import { isActive, readStudyState, type StudyState } from '../../shared/study/studyState';
 
 /** A study file of the workspace, as its file and its study folder tell it. */
@@ -238,27 +238,25 @@ export class StudyCatalog implements vscode.Disposable {
     tracked.entry = entry;
   }
 
-  /** The study folder's state, with Slurm asked again where its answer may have changed. */
+  /**
+   * The study folder's state, read once, with Slurm asked first where its answer may have changed: about an
+   * array not asked of yet, or, once its interval has passed, while the last read saw a trial on it working.
+   */
   private async readState(
     studyDir: string,
     plan: Omit<StudyManifest, 'updatedAt'>,
     tracked: Tracked,
   ): Promise<StudyState | undefined> {
-    const state = await readStudyState(studyDir, { slurm: tracked.slurm, plan });
-    const jobIds = [
-      ...new Set(
-        (state?.submissions ?? []).flatMap((submission) =>
-          submission.kind === 'slurm' ? [submission.jobId] : [],
-        ),
-      ),
-    ];
+    const jobIds = slurmJobIdsOf(await readSubmissions(studyDir));
     const newArray = jobIds.some((jobId) => !tracked.askedJobs.has(jobId));
     const due = Date.now() - tracked.askedAt >= this.pollMs.slurm;
-    if (!state || jobIds.length === 0 || !(newArray || (due && hasActiveSlurmTrial(state)))) return state;
-    tracked.slurm = await this.askSlurm(jobIds);
-    tracked.askedJobs = new Set(jobIds);
-    tracked.askedAt = Date.now();
-    return (await readStudyState(studyDir, { slurm: tracked.slurm, plan })) ?? state;
+    const working = tracked.entry.state !== undefined && hasActiveSlurmTrial(tracked.entry.state);
+    if (jobIds.length > 0 && (newArray || (due && working))) {
+      tracked.slurm = await this.askSlurm(jobIds);
+      tracked.askedJobs = new Set(jobIds);
+      tracked.askedAt = Date.now();
+    }
+    return readStudyState(studyDir, { slurm: tracked.slurm, plan });
   }
 
   /** A watcher per study folder: the trials' run files, the manifest and the submissions. */

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
+import { describeTrialCounts } from '../../shared/study/trialCounts';
 import { commandDefinitions } from '../manifest/commandIds';
-import { describeStudyStatus, describeTrialCounts } from './describeStudy';
+import { describeStudyStatus } from './describeStudy';
 import type { StudyCatalog, StudyEntry } from './studyCatalog';
 
 export interface StudyCodeLensOptions {

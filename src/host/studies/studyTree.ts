@@ -4,13 +4,13 @@ import { studyMetricLabels } from '../../shared/config/study/definitions';
 import type { StudyManifest, TrialState } from '../../shared/protocol/studyFiles';
 import { trialFolder, trialLogFile } from '../../shared/study/studyFolder';
 import type { TrialStatus } from '../../shared/study/studyState';
+import { describeTrialCounts } from '../../shared/study/trialCounts';
 import { commandDefinitions } from '../manifest/commandIds';
 import { runsViewItems } from '../manifest/contributions';
 import {
   describeMissingRunFolder,
   describeScheduler,
   describeStudyStatus,
-  describeTrialCounts,
   describeTrialProgress,
   hasLog,
   hasRunFolder,

@@ -25,12 +25,40 @@ export const queuedSlurmStates = new Set([
 ]);
 export const runningSlurmStates = new Set(['RUNNING', 'COMPLETING', 'STAGE_OUT', 'SIGNALING']);
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+/** How a Slurm command ended: its exit code, or `missing` when it is not on the PATH (no cluster here). */
+export interface SlurmCommandResult {
+  code: number | 'missing';
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one of Slurm's commands (squeue, sacct, sbatch, scancel, scontrol); it never rejects. */
+export function runSlurmCommand(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SlurmCommandResult> {
   return new Promise((resolve) => {
-    execFile(command, args, { env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
-      resolve(error ? undefined : stdout);
-    });
+    execFile(
+      command,
+      args,
+      { env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = (error as NodeJS.ErrnoException | null)?.code;
+        resolve({
+          code: code === 'ENOENT' ? 'missing' : error ? (typeof code === 'number' ? code : 1) : 0,
+          stdout,
+          stderr,
+        });
+      },
+    );
   });
+}
+
+/** The output of a query that answered, or undefined: a scheduler that cannot be asked tells nothing. */
+async function answer(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const result = await runSlurmCommand(command, args, env);
+  return result.code === 0 ? result.stdout : undefined;
 }
 
 /**
@@ -47,11 +75,11 @@ export async function querySlurm(
   const jobs = jobIds.join(',');
   const [accounted, ...queuedPerJob] = await Promise.all([
     // -X: the allocation, not its steps; -P: '|'-separated, no padding.
-    run('sacct', ['-n', '-P', '-X', '-j', jobs, '-o', 'JobID,State,ExitCode'], env),
+    answer('sacct', ['-n', '-P', '-X', '-j', jobs, '-o', 'JobID,State,ExitCode'], env),
     // One job at a time: squeue refuses the whole list once one job of it has left its memory (MinJobAge).
     // -r: one line per array task, pending ones too, instead of `123_[0-3]`; -t all: ended tasks too, for as
     // long as the controller remembers them, which is all a cluster without accounting tells of them.
-    ...jobIds.map((jobId) => run('squeue', ['-h', '-r', '-t', 'all', '-j', jobId, '-o', '%i|%T|%r'], env)),
+    ...jobIds.map((jobId) => answer('squeue', ['-h', '-r', '-t', 'all', '-j', jobId, '-o', '%i|%T|%r'], env)),
   ]);
   const queued = queuedPerJob.join('\n');
   for (const line of (accounted ?? '').split('\n')) {

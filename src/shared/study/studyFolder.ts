@@ -101,3 +101,10 @@ export async function readLastAttempts(studyDir: string): Promise<Map<string, Tr
   const { records } = await readJsonLines(studyPath(studyDir, 'attempts'), trialAttempt);
   return new Map(records.map((attempt) => [attempt.trial, attempt]));
 }
+
+/** The Slurm job arrays a study has submitted, each once. */
+export function slurmJobIdsOf(submissions: readonly StudySubmission[]): string[] {
+  return [
+    ...new Set(submissions.flatMap((submission) => (submission.kind === 'slurm' ? [submission.jobId] : []))),
+  ];
+}

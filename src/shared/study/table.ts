@@ -1,6 +1,6 @@
 import { type StudyMetric, studyMetricLabels } from '../config/study/definitions';
 import type { StudyManifest } from '../protocol/studyFiles';
-import { excludesZero } from './significance';
+import { excludesZero, missing, percent, signedPoints } from './figures';
 import { holmAdjusted, meanAndStd, pairedDifference } from './statistics';
 
 /** A completed trial's figures on the test split, as fractions (the run's eval record's, or its best checkpoint's). */
@@ -117,14 +117,8 @@ export function studyTable(manifest: StudyManifest, figures: ReadonlyMap<string,
   };
 }
 
-const fixed = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(2));
-/** `+1.23` or `−1.23`; a value that rounds to 0 is `+0.00`, never `−0.00`. */
-const signed = (value: number) => {
-  if (Number.isNaN(value)) return '–';
-  const text = Math.abs(value).toFixed(2);
-  return `${value < 0 && Number(text) !== 0 ? '−' : '+'}${text}`;
-};
-const pText = (value: number) => (Number.isNaN(value) ? '–' : value < 0.001 ? '<0.001' : value.toFixed(3));
+const pText = (value: number) =>
+  Number.isNaN(value) ? missing : value < 0.001 ? '<0.001' : value.toFixed(3);
 
 /** The table as Markdown: the figures, then the differences to the baseline, with how they were tested. */
 export function tableMarkdown(table: StudyTable): string {
@@ -137,7 +131,7 @@ export function tableMarkdown(table: StudyTable): string {
     ...table.conditions.map((condition) => {
       const cells = table.metrics.map((metric) => {
         const { mean, std } = condition.metrics[metric]!;
-        return Number.isNaN(mean) ? '–' : `${fixed(mean)} ± ${fixed(std)}`;
+        return Number.isNaN(mean) ? '–' : `${percent(mean)} ± ${percent(std)}`;
       });
       const name = condition.baseline ? `${condition.label} (baseline)` : condition.label;
       return `| ${name} | ${condition.completed}/${condition.trials} | ${cells.join(' | ')} |`;
@@ -153,7 +147,7 @@ export function tableMarkdown(table: StudyTable): string {
           (d) => d.condition === condition.id && d.metric === metric,
         )!;
         if (difference.n === 0) return '–';
-        const text = `${signed(difference.mean)} [${signed(difference.low)}, ${signed(difference.high)}] (${pText(difference.pHolm)})`;
+        const text = `${signedPoints(difference.mean)} [${signedPoints(difference.low)}, ${signedPoints(difference.high)}] (${pText(difference.pHolm)})`;
         return excludesZero(difference) ? `**${text}**` : text;
       });
       return `| ${condition.label} | ${cells.join(' | ')} |`;

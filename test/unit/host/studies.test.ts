@@ -23,6 +23,7 @@ import {
   trialFolder,
   writeStudyManifest,
 } from '../../../src/shared/study/studyFolder';
+import { describeTrialCounts } from '../../../src/shared/study/trialCounts';
 import { makeTempDir } from '../../fixtures/makeImages';
 import { FakeEventEmitter, FakeUri, substituteVscode } from '../../support/fakeVscode';
 
@@ -697,7 +698,7 @@ describe('studies in the extension host', () => {
     const states = ['pending', 'completed', 'failed', 'completed', 'running'].map((state) => ({ state })) as {
       state: 'pending' | 'completed' | 'failed' | 'running';
     }[];
-    assert.equal(describeStudy.describeTrialCounts(states), '2 completed, 1 running, 1 failed, 1 pending');
+    assert.equal(describeTrialCounts(states), '2 completed, 1 running, 1 failed, 1 pending');
     assert.equal(describeStudy.describeTrialProgress(states), '2/5 done · 1 running · 1 failed');
     assert.equal(describeStudy.describeScheduler('local'), 'local');
     assert.equal(describeStudy.describeScheduler('123_4'), 'Slurm 123_4');
